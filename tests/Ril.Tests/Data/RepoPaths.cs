@@ -1,0 +1,26 @@
+using System.Runtime.CompilerServices;
+
+namespace Ril.Tests.Data;
+
+/// <summary>
+/// Finds the repository root (the folder holding Ril.sln) and shared/ beside it, as CI lays them out:
+/// walking up from the test assembly, or else from this source file's compile-time location.
+/// </summary>
+public static class RepoPaths
+{
+    public static string Root { get; } = FindRoot();
+
+    public static string Fixtures => Path.Combine(Root, "tests", "fixtures");
+    public static string PngFixtures => Path.Combine(Fixtures, "png");
+    public static string Shared => Path.GetFullPath(Path.Combine(Root, "..", "shared"));
+    public static string MayeData => Path.Combine(Shared, "data", "maye");
+    public static string PngSuite => Path.Combine(Shared, "data", "pngsuite");
+
+    static string FindRoot([CallerFilePath] string sourceFile = "")
+    {
+        foreach (var start in new[] { AppContext.BaseDirectory, Path.GetDirectoryName(sourceFile) ?? "" })
+            for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "Ril.sln"))) return dir.FullName;
+        throw new DirectoryNotFoundException($"no Ril.sln above {AppContext.BaseDirectory} or {sourceFile}");
+    }
+}
