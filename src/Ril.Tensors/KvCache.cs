@@ -1,0 +1,71 @@
+using Ril.Tensors.Kernels;
+
+namespace Ril.Tensors;
+
+/// <summary>
+/// Keys and values of past tokens for decoding, per layer, in the projection layout [B, capacity, Hkv, D].
+/// A decode step appends the new tokens' k/v in every layer (<see cref="Attend"/>) and then calls <see cref="Advance"/>.
+/// Inference only: no gradient flows through the cache.
+/// </summary>
+public sealed class KvCache
+{
+    readonly float[][] _keys, _values;
+    public int Batch { get; }
+    public int KvHeads { get; }
+    public int HeadDim { get; }
+    public int Capacity { get; }
+    /// <summary>Tokens stored so far (the same for every row; padding is expressed through the key mask).</summary>
+    public int Length { get; private set; }
+
+    public KvCache(int layers, int batch, int kvHeads, int headDim, int capacity)
+    {
+        (Batch, KvHeads, HeadDim, Capacity) = (batch, kvHeads, headDim, capacity);
+        _keys = new float[layers][];
+        _values = new float[layers][];
+        for (int l = 0; l < layers; l++)
+        {
+            _keys[l] = new float[batch * capacity * kvHeads * headDim];
+            _values[l] = new float[batch * capacity * kvHeads * headDim];
+        }
+    }
+
+    /// <summary>
+    /// Stores k/v of the new tokens ([B, Tnew, Hkv, D]) after the cached ones and attends q [B, Tnew, Hq, D] over all
+    /// Length + Tnew keys, causally. <paramref name="keyValid"/> ([B·capacity], optional) marks padding keys.
+    /// </summary>
+    public unsafe Tensor Attend(int layer, Tensor q, Tensor kNew, Tensor vNew, bool[]? keyValid = null)
+    {
+        int b = q.Shape[0], tNew = q.Shape[1], hq = q.Shape[2], d = q.Shape[3];
+        if (b != Batch || kNew.Shape[1] != tNew || kNew.Shape[2] != KvHeads || d != HeadDim || !ShapeOf.Equal(kNew.Shape, vNew.Shape))
+            throw new ArgumentException($"KvCache.Attend: q {ShapeOf.Format(q.Shape)}, k {ShapeOf.Format(kNew.Shape)} do not fit a cache of batch {Batch}, {KvHeads} kv heads, head dim {HeadDim}");
+        if (Length + tNew > Capacity) throw new InvalidOperationException($"KvCache: {Length} + {tNew} tokens exceed the capacity of {Capacity}");
+        int row = KvHeads * HeadDim;
+        for (int bi = 0; bi < b; bi++)
+        {
+            int dst = (bi * Capacity + Length) * row;
+            kNew.Data.Slice(bi * tNew * row, tNew * row).CopyTo(_keys[layer].AsSpan(dst));
+            vNew.Data.Slice(bi * tNew * row, tNew * row).CopyTo(_values[layer].AsSpan(dst));
+        }
+        int s = Length + tNew;
+        bool[]? valid = null;
+        if (keyValid is not null)
+        {
+            valid = new bool[b * s];
+            for (int bi = 0; bi < b; bi++) Array.Copy(keyValid, bi * Capacity, valid, bi * s, s);
+        }
+        var geo = new AttentionGeometry(b, tNew, s, hq, KvHeads, d, Length, true, valid, qRow: hq * d, kvRow: row, kvBatch: Capacity * row);
+        var o = Tensor.Empty([b, tNew, hq, d]);
+        fixed (float* pq = q.Buffer, pk = _keys[layer], pv = _values[layer], po = o.Buffer)
+            AttentionKernels.Forward(geo, pq + q.Offset, pk, pv, po + o.Offset, null);
+        return o;
+    }
+
+    /// <summary>Marks the tokens appended by the last <see cref="Attend"/> calls as cached.</summary>
+    public void Advance(int tokens)
+    {
+        if (Length + tokens > Capacity) throw new InvalidOperationException($"KvCache: advancing by {tokens} passes the capacity of {Capacity}");
+        Length += tokens;
+    }
+
+    public void Reset() => Length = 0;
+}

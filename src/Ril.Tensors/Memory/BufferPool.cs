@@ -1,0 +1,57 @@
+namespace Ril.Tensors.Memory;
+
+/// <summary>
+/// Float arrays kept by exact length for reuse. Training repeats the same shapes every step, so after the first
+/// step every tensor buffer is a reused one. Pooled memory is capped so shapes that never recur cannot hoard it.
+/// </summary>
+public static class BufferPool
+{
+    static readonly Dictionary<int, Stack<float[]>> Free = new();
+    static readonly Lock Gate = new();
+    static long _pooledFloats;
+
+    /// <summary>At most this many floats are kept idle in the pool (default 1 Gi floats = 4 GiB; env RIL_POOL_MB).</summary>
+    public static long CapacityFloats { get; set; } =
+        long.TryParse(Environment.GetEnvironmentVariable("RIL_POOL_MB"), out var mb) ? mb * 262_144L : 1L << 30;
+
+    /// <summary>Number of arrays newly allocated (not reused) since start: lets tests see that steps stop allocating.</summary>
+    public static long Allocations { get; private set; }
+
+    public static long PooledBytes => _pooledFloats * 4;
+
+    public static float[] Rent(int length, bool clear)
+    {
+        if (length == 0) return [];
+        lock (Gate)
+        {
+            if (Free.TryGetValue(length, out var stack) && stack.Count > 0)
+            {
+                var a = stack.Pop();
+                _pooledFloats -= length;
+                if (clear) Array.Clear(a);
+                return a;
+            }
+            Allocations++;
+        }
+        // New arrays come zeroed; skipping the clear for big ones would need GC.AllocateUninitializedArray.
+        return clear ? new float[length] : GC.AllocateUninitializedArray<float>(length);
+    }
+
+    public static void Return(float[] array)
+    {
+        if (array.Length == 0) return;
+        lock (Gate)
+        {
+            if (_pooledFloats + array.Length > CapacityFloats) return; // let the GC have it
+            if (!Free.TryGetValue(array.Length, out var stack)) Free[array.Length] = stack = new Stack<float[]>();
+            stack.Push(array);
+            _pooledFloats += array.Length;
+        }
+    }
+
+    /// <summary>Drops every idle array (e.g. between phases with different shapes).</summary>
+    public static void Trim()
+    {
+        lock (Gate) { Free.Clear(); _pooledFloats = 0; }
+    }
+}

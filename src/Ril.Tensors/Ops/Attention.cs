@@ -1,0 +1,133 @@
+using Ril.Tensors.Autograd;
+using Ril.Tensors.Kernels;
+using Ril.Tensors.Memory;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace Ril.Tensors;
+
+/// <summary>Where a query may look: causal order, left/right padding of keys.</summary>
+/// <param name="Causal">Query t (at absolute position QueryOffset + t) sees keys j ≤ QueryOffset + t.</param>
+/// <param name="KeyValid">Optional [B·S] flags; false keys (padding) are never attended to.</param>
+/// <param name="QueryOffset">Position of the first query among the keys; −1 means S − T (queries are the last T keys).</param>
+public sealed record AttentionMask(bool Causal = true, bool[]? KeyValid = null, int QueryOffset = -1);
+
+public static partial class Ops
+{
+    /// <summary>
+    /// Scaled dot-product attention with grouped-query heads, in the projection layout (no transposes needed):
+    /// q [B, T, Hq, D], k and v [B, S, Hkv, D], Hq a multiple of Hkv; output [B, T, Hq, D].
+    /// softmax(q·kᵀ/√D + mask)·v per head. The probabilities are kept for backward (B·Hq·T·S floats).
+    /// A query with no visible key (all padding) outputs zeros.
+    /// </summary>
+    public static unsafe Tensor Attention(Tensor q, Tensor k, Tensor v, AttentionMask? mask = null)
+    {
+        mask ??= new AttentionMask();
+        if (q.Rank != 4 || k.Rank != 4 || !ShapeOf.Equal(k.Shape, v.Shape) || q.Shape[0] != k.Shape[0] || q.Shape[3] != k.Shape[3] || q.Shape[2] % k.Shape[2] != 0)
+            throw new ArgumentException($"Attention: q {ShapeOf.Format(q.Shape)}, k {ShapeOf.Format(k.Shape)}, v {ShapeOf.Format(v.Shape)} must be [B,T,Hq,D], [B,S,Hkv,D], [B,S,Hkv,D] with Hq a multiple of Hkv");
+        int b = q.Shape[0], t = q.Shape[1], hq = q.Shape[2], d = q.Shape[3], s = k.Shape[1], hkv = k.Shape[2];
+        if (mask.KeyValid is not null && mask.KeyValid.Length != b * s)
+            throw new ArgumentException($"Attention: KeyValid has {mask.KeyValid.Length} flags, expected B·S = {b * s}");
+        var geo = new AttentionGeometry(b, t, s, hq, hkv, d, mask.QueryOffset < 0 ? s - t : mask.QueryOffset, mask.Causal, mask.KeyValid,
+            qRow: hq * d, kvRow: hkv * d, kvBatch: s * hkv * d);
+        var o = Tensor.Empty([b, t, hq, d]);
+        bool record = Tape.Needs([q, k, v]);
+        var probs = record ? BufferPool.Rent(b * hq * t * s, clear: false) : null;
+        fixed (float* pq = q.Buffer, pk = k.Buffer, pv = v.Buffer, po = o.Buffer)
+        fixed (float* pp = probs)
+            AttentionKernels.Forward(geo, pq + q.Offset, pk + k.Offset, pv + v.Offset, po + o.Offset, pp);
+        if (!record) return o;
+        return Tape.Record(o, "Attention", [q, k, v], r =>
+        {
+            q.GradData(); k.GradData(); v.GradData();
+            fixed (float* pq = q.Buffer, pk = k.Buffer, pv = v.Buffer, pp = probs, pg = r.Grad!.Buffer)
+            fixed (float* dq = q.Grad!.Buffer, dk = k.Grad!.Buffer, dv = v.Grad!.Buffer)
+                AttentionKernels.Backward(geo, pq + q.Offset, pk + k.Offset, pv + v.Offset, pp, pg + r.Grad.Offset, dq, dk, dv);
+            BufferPool.Return(probs!);
+        });
+    }
+}
+
+/// <summary>Sizes and strides of one attention call. Rows of q/o are qRow floats apart, rows of k/v kvRow apart.</summary>
+internal readonly record struct AttentionGeometry(int B, int T, int S, int Hq, int Hkv, int D, int QueryOffset, bool Causal,
+    bool[]? KeyValid, int qRow, int kvRow, int kvBatch)
+{
+    public float Scale => 1f / MathF.Sqrt(D);
+    public int Group => Hq / Hkv;
+    /// <summary>Number of keys query t may see under the causal rule (all S when not causal).</summary>
+    public int VisibleKeys(int t) => Causal ? Math.Clamp(QueryOffset + t + 1, 0, S) : S;
+}
+
+/// <summary>Per-head attention on raw pointers, one head per pool task; GEMMs inside a task run on that task's thread.</summary>
+internal static unsafe class AttentionKernels
+{
+    /// <summary>o = softmax(mask(q·kᵀ·scale))·v; probabilities written to <paramref name="probs"/> ([B, Hq, T, S]) when not null.</summary>
+    public static void Forward(AttentionGeometry g, float* q, float* k, float* v, float* o, float* probs)
+    {
+        nint qp = (nint)q, kp = (nint)k, vp = (nint)v, op = (nint)o, pp = (nint)probs;
+        WorkerPool.Shared.For(g.B * g.Hq, task =>
+        {
+            int bi = task / g.Hq, h = task % g.Hq, kvh = h / g.Group;
+            float* qh = (float*)qp + (long)bi * g.T * g.qRow + h * g.D;
+            float* kh = (float*)kp + (long)bi * g.kvBatch + kvh * g.D;
+            float* vh = (float*)vp + (long)bi * g.kvBatch + kvh * g.D;
+            float* oh = (float*)op + (long)bi * g.T * g.qRow + h * g.D;
+            var scratch = pp == 0 ? BufferPool.Rent(g.T * g.S, clear: false) : null;
+            fixed (float* sp = scratch)
+            {
+                float* p = pp != 0 ? (float*)pp + (long)task * g.T * g.S : sp;
+                Gemm.Multiply(false, true, g.T, g.S, g.D, g.Scale, qh, g.qRow, kh, g.kvRow, 0f, p, g.S);   // scores = q·kᵀ/√D
+                for (int t = 0; t < g.T; t++) MaskedSoftmaxRow(g, bi, t, new Span<float>(p + (long)t * g.S, g.S));
+                Gemm.Multiply(false, false, g.T, g.D, g.S, 1f, p, g.S, vh, g.kvRow, 0f, oh, g.qRow);      // o = P·v
+            }
+            if (scratch is not null) BufferPool.Return(scratch);
+        });
+    }
+
+    static void MaskedSoftmaxRow(in AttentionGeometry g, int bi, int t, Span<float> row)
+    {
+        int visible = g.VisibleKeys(t);
+        row[visible..].Clear();
+        var valid = g.KeyValid;
+        if (valid is not null)
+            for (int j = 0; j < visible; j++) if (!valid[bi * g.S + j]) row[j] = float.NegativeInfinity;
+        var live = row[..visible];
+        if (visible == 0 || float.IsNegativeInfinity(TP.Max(live))) { live.Clear(); return; }
+        TP.SoftMax(live, live);
+    }
+
+    /// <summary>
+    /// dP = dO·vᵀ; dS = P ⊙ (dP − rowsum(dP ⊙ P))·scale; dq += dS·k; dk += dSᵀ·q; dv += Pᵀ·dO.
+    /// One task per (batch, kv head) so the q heads sharing a kv head add into it in a fixed order.
+    /// </summary>
+    public static void Backward(AttentionGeometry g, float* q, float* k, float* v, float* probs, float* dout, float* dq, float* dk, float* dv)
+    {
+        nint qp = (nint)q, kp = (nint)k, vp = (nint)v, pp = (nint)probs, gp = (nint)dout, dqp = (nint)dq, dkp = (nint)dk, dvp = (nint)dv;
+        WorkerPool.Shared.For(g.B * g.Hkv, task =>
+        {
+            int bi = task / g.Hkv, kvh = task % g.Hkv;
+            long kvOff = (long)bi * g.kvBatch + kvh * g.D;
+            var dsBuf = BufferPool.Rent(g.T * g.S, clear: false);
+            fixed (float* ds = dsBuf)
+                for (int h = kvh * g.Group; h < (kvh + 1) * g.Group; h++)
+                {
+                    long qOff = (long)bi * g.T * g.qRow + h * g.D;
+                    float* p = (float*)pp + ((long)bi * g.Hq + h) * g.T * g.S;
+                    float* go = (float*)gp + qOff;
+                    Gemm.Multiply(false, true, g.T, g.S, g.D, 1f, go, g.qRow, (float*)vp + kvOff, g.kvRow, 0f, ds, g.S);   // dP = dO·vᵀ
+                    for (int t = 0; t < g.T; t++)
+                    {
+                        var pr = new Span<float>(p + (long)t * g.S, g.S);
+                        var dr = new Span<float>(ds + (long)t * g.S, g.S);
+                        float dot = TP.Dot(pr, dr);
+                        TP.Subtract(dr, dot, dr);
+                        TP.Multiply(dr, pr, dr);
+                        TP.Multiply(dr, g.Scale, dr);
+                    }
+                    Gemm.Multiply(false, false, g.T, g.D, g.S, 1f, ds, g.S, (float*)kp + kvOff, g.kvRow, 1f, (float*)dqp + qOff, g.qRow);   // dq += dS·k
+                    Gemm.Multiply(true, false, g.S, g.D, g.T, 1f, ds, g.S, (float*)qp + qOff, g.qRow, 1f, (float*)dkp + kvOff, g.kvRow);  // dk += dSᵀ·q
+                    Gemm.Multiply(true, false, g.S, g.D, g.T, 1f, p, g.S, go, g.qRow, 1f, (float*)dvp + kvOff, g.kvRow);                   // dv += Pᵀ·dO
+                }
+            BufferPool.Return(dsBuf);
+        });
+    }
+}

@@ -1,0 +1,96 @@
+using Ril.Tensors.Autograd;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace Ril.Tensors;
+
+public static partial class Ops
+{
+    /// <summary>Rows of <paramref name="weight"/> [V, d] for each id: output [ids.Length, d]. Backward scatter-adds into the rows.</summary>
+    public static Tensor Embedding(Tensor weight, ReadOnlySpan<int> ids)
+    {
+        if (weight.Rank != 2) throw new ArgumentException($"Embedding: weight must be [vocab, dim], got {ShapeOf.Format(weight.Shape)}");
+        int vocab = weight.Shape[0], d = weight.Shape[1];
+        var idx = ids.ToArray();
+        var y = Tensor.Empty([idx.Length, d]);
+        for (int i = 0; i < idx.Length; i++)
+        {
+            if ((uint)idx[i] >= (uint)vocab) throw new ArgumentException($"Embedding: id {idx[i]} at position {i} is outside the vocabulary of {vocab}");
+            weight.Data.Slice(idx[i] * d, d).CopyTo(y.Data.Slice(i * d, d));
+        }
+        return Tape.Record(y, "Embedding", [weight], o =>
+        {
+            var dw = weight.GradData(); var g = o.Grad!.Data;
+            for (int i = 0; i < idx.Length; i++)
+            {
+                var row = dw.Slice(idx[i] * d, d);
+                TP.Add(row, g.Slice(i * d, d), row);
+            }
+        });
+    }
+
+    /// <summary>Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1−p). Identity when p = 0.</summary>
+    public static Tensor Dropout(Tensor x, float p, Rng rng)
+    {
+        if (p < 0 || p >= 1) throw new ArgumentOutOfRangeException(nameof(p), $"Dropout: p = {p} must be in [0, 1)");
+        if (p == 0) return x;
+        var keep = Tensor.Empty((int[])x.Shape.Clone());
+        var kd = keep.Data;
+        float scale = 1f / (1f - p);
+        for (int i = 0; i < kd.Length; i++) kd[i] = rng.NextFloat() >= p ? scale : 0f;
+        return Mul(x, keep);
+    }
+
+    /// <summary>
+    /// Rotary position embedding in the Hugging Face Llama/Qwen2 layout (rotate_half: the first and second halves of the
+    /// head dim are the pair), on x [B, T, H, D] with one position per (b, t): positions.Length = B·T.
+    /// y₁ = x₁cos − x₂sin, y₂ = x₂cos + x₁sin with angle = pos · θ^(−2i/D), computed in float32 as transformers does.
+    /// </summary>
+    public static Tensor Rope(Tensor x, ReadOnlySpan<int> positions, float theta)
+    {
+        if (x.Rank != 4 || x.Shape[3] % 2 != 0) throw new ArgumentException($"Rope: x must be [B, T, H, D] with D even, got {ShapeOf.Format(x.Shape)}");
+        int b = x.Shape[0], t = x.Shape[1], h = x.Shape[2], d = x.Shape[3], half = d / 2;
+        if (positions.Length != b * t) throw new ArgumentException($"Rope: {positions.Length} positions for B·T = {b * t}");
+        var (cos, sin) = RopeTables(positions, half, d, theta);
+        var y = Tensor.Empty((int[])x.Shape.Clone());
+        RopeRotate(x.Data, y.Data, cos, sin, b * t, h, d, sign: 1f, accumulate: false);
+        return Tape.Record(y, "Rope", [x], o => RopeRotate(o.Grad!.Data, x.GradData(), cos, sin, b * t, h, d, sign: -1f, accumulate: true));
+    }
+
+    /// <summary>cos and sin per (row, i), i &lt; D/2.</summary>
+    internal static (float[] cos, float[] sin) RopeTables(ReadOnlySpan<int> positions, int half, int d, float theta)
+    {
+        var invFreq = new float[half];
+        for (int i = 0; i < half; i++) invFreq[i] = 1f / MathF.Pow(theta, 2f * i / d);
+        var cos = new float[positions.Length * half];
+        var sin = new float[positions.Length * half];
+        for (int r = 0; r < positions.Length; r++)
+            for (int i = 0; i < half; i++)
+            {
+                float angle = positions[r] * invFreq[i];
+                cos[r * half + i] = MathF.Cos(angle);
+                sin[r * half + i] = MathF.Sin(angle);
+            }
+        return (cos, sin);
+    }
+
+    /// <summary>Rotation by +angle (sign 1) or its transpose, −angle (sign −1, the backward).</summary>
+    internal static void RopeRotate(ReadOnlySpan<float> src, Span<float> dst, float[] cos, float[] sin, int rows, int heads, int d, float sign, bool accumulate)
+    {
+        int half = d / 2;
+        for (int r = 0; r < rows; r++)
+        {
+            var c = cos.AsSpan(r * half, half); var s = sin.AsSpan(r * half, half);
+            for (int hh = 0; hh < heads; hh++)
+            {
+                int off = (r * heads + hh) * d;
+                for (int i = 0; i < half; i++)
+                {
+                    float x1 = src[off + i], x2 = src[off + half + i], si = sign * s[i];
+                    float y1 = x1 * c[i] - x2 * si, y2 = x2 * c[i] + x1 * si;
+                    if (accumulate) { dst[off + i] += y1; dst[off + half + i] += y2; }
+                    else { dst[off + i] = y1; dst[off + half + i] = y2; }
+                }
+            }
+        }
+    }
+}
