@@ -301,7 +301,7 @@ public static class PngDecoder
                 got += n;
             }
         }
-        catch (InvalidDataException e)
+        catch (Exception e) when (e is InvalidDataException or IOException) // ZLibException is an IOException
         {
             throw new ImageFormatException($"corrupt image data (zlib): {e.Message}", e);
         }
