@@ -21,7 +21,7 @@ public static partial class Ops
             for (int r = r0; r < r1; r++)
             {
                 var yr = o.Data.Slice(r * cols, cols); var gr = o.Grad!.Data.Slice(r * cols, cols);
-                var dr = x.Grad!.Data.Slice(r * cols, cols);
+                var dr = x.GradData().Slice(r * cols, cols);
                 float dot = TP.Dot(gr, yr);          // dx = y ⊙ (g − ⟨g, y⟩)
                 for (int i = 0; i < cols; i++) dr[i] += yr[i] * (gr[i] - dot);
             }
@@ -46,7 +46,7 @@ public static partial class Ops
             for (int r = r0; r < r1; r++)
             {
                 var yr = o.Data.Slice(r * cols, cols); var gr = o.Grad!.Data.Slice(r * cols, cols);
-                var dr = x.Grad!.Data.Slice(r * cols, cols);
+                var dr = x.GradData().Slice(r * cols, cols);
                 float gs = TP.Sum(gr);               // dx = g − softmax · Σg
                 for (int i = 0; i < cols; i++) dr[i] += gr[i] - MathF.Exp(yr[i]) * gs;
             }
@@ -102,7 +102,7 @@ public static partial class Ops
             {
                 float g = o.Grad!.Data[r];
                 if (g == 0f) continue;
-                var xr = logits.Data.Slice(r * cols, cols); var dr = logits.Grad!.Data.Slice(r * cols, cols);
+                var xr = logits.Data.Slice(r * cols, cols); var dr = logits.GradData().Slice(r * cols, cols);
                 for (int s = 0; s < cols; s += p.Length)
                 {
                     int n = Math.Min(p.Length, cols - s);
@@ -152,7 +152,7 @@ public static partial class Ops
             {
                 float g = o.Grad!.Data[r];
                 if (g == 0f) continue;
-                var xr = logits.Data.Slice(r * cols, cols); var dr = logits.Grad!.Data.Slice(r * cols, cols);
+                var xr = logits.Data.Slice(r * cols, cols); var dr = logits.GradData().Slice(r * cols, cols);
                 for (int j = 0; j < cols; j++)
                 {
                     float pj = MathF.Exp(xr[j] - lse[r]);
