@@ -56,9 +56,13 @@ public static partial class Ops
         return Tape.Record(y, "Rope", [x], o => RopeRotate(o.Grad!.Data, x.GradData(), cos, sin, b * t, h, d, sign: -1f, accumulate: true));
     }
 
+    /// <summary>The last tables built on this thread: every layer's q and k use the same positions, so they are built once per forward.</summary>
+    [ThreadStatic] static (int[] positions, int d, float theta, float[] cos, float[] sin)? _ropeTables;
+
     /// <summary>cos and sin per (row, i), i &lt; D/2.</summary>
     internal static (float[] cos, float[] sin) RopeTables(ReadOnlySpan<int> positions, int half, int d, float theta)
     {
+        if (_ropeTables is { } c && c.d == d && c.theta == theta && positions.SequenceEqual(c.positions)) return (c.cos, c.sin);
         var invFreq = new float[half];
         for (int i = 0; i < half; i++) invFreq[i] = 1f / MathF.Pow(theta, 2f * i / d);
         var cos = new float[positions.Length * half];
@@ -70,6 +74,7 @@ public static partial class Ops
                 cos[r * half + i] = MathF.Cos(angle);
                 sin[r * half + i] = MathF.Sin(angle);
             }
+        _ropeTables = (positions.ToArray(), d, theta, cos, sin);
         return (cos, sin);
     }
 
