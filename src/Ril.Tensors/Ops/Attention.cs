@@ -55,6 +55,8 @@ internal readonly record struct AttentionGeometry(int B, int T, int S, int Hq, i
     public int Group => Hq / Hkv;
     /// <summary>Number of keys query t may see under the causal rule (all S when not causal).</summary>
     public int VisibleKeys(int t) => Causal ? Math.Clamp(QueryOffset + t + 1, 0, S) : S;
+    /// <summary>Queries handled together: causal blocks skip the keys none of their queries can see.</summary>
+    public int QueryBlock => Causal ? 64 : Math.Max(T, 1);
 }
 
 /// <summary>Per-head attention on raw pointers, one head per pool task; GEMMs inside a task run on that task's thread.</summary>
@@ -75,9 +77,17 @@ internal static unsafe class AttentionKernels
             fixed (float* sp = scratch)
             {
                 float* p = pp != 0 ? (float*)pp + (long)task * g.T * g.S : sp;
-                Gemm.Multiply(false, true, g.T, g.S, g.D, g.Scale, qh, g.qRow, kh, g.kvRow, 0f, p, g.S);   // scores = q·kᵀ/√D
-                for (int t = 0; t < g.T; t++) MaskedSoftmaxRow(g, bi, t, new Span<float>(p + (long)t * g.S, g.S));
-                Gemm.Multiply(false, false, g.T, g.D, g.S, 1f, p, g.S, vh, g.kvRow, 0f, oh, g.qRow);      // o = P·v
+                for (int t0 = 0; t0 < g.T; t0 += g.QueryBlock)
+                {
+                    int rows = Math.Min(g.QueryBlock, g.T - t0), visible = g.VisibleKeys(t0 + rows - 1);
+                    float* pb = p + (long)t0 * g.S;
+                    // scores = q·kᵀ/√D, only over the keys some query of the block can see
+                    if (visible > 0) Gemm.Multiply(false, true, rows, visible, g.D, g.Scale, qh + (long)t0 * g.qRow, g.qRow, kh, g.kvRow, 0f, pb, g.S);
+                    for (int t = t0; t < t0 + rows; t++) MaskedSoftmaxRow(g, bi, t, new Span<float>(p + (long)t * g.S, g.S));
+                    float* ob = oh + (long)t0 * g.qRow;
+                    if (visible > 0) Gemm.Multiply(false, false, rows, g.D, visible, 1f, pb, g.S, vh, g.kvRow, 0f, ob, g.qRow);   // o = P·v
+                    else for (int t = 0; t < rows; t++) new Span<float>(ob + (long)t * g.qRow, g.D).Clear();
+                }
             }
             if (scratch is not null) BufferPool.Return(scratch);
         });
@@ -113,19 +123,26 @@ internal static unsafe class AttentionKernels
                     long qOff = (long)bi * g.T * g.qRow + h * g.D;
                     float* p = (float*)pp + ((long)bi * g.Hq + h) * g.T * g.S;
                     float* go = (float*)gp + qOff;
-                    Gemm.Multiply(false, true, g.T, g.S, g.D, 1f, go, g.qRow, (float*)vp + kvOff, g.kvRow, 0f, ds, g.S);   // dP = dO·vᵀ
-                    for (int t = 0; t < g.T; t++)
+                    for (int t0 = 0; t0 < g.T; t0 += g.QueryBlock)
                     {
-                        var pr = new Span<float>(p + (long)t * g.S, g.S);
-                        var dr = new Span<float>(ds + (long)t * g.S, g.S);
-                        float dot = TP.Dot(pr, dr);
-                        TP.Subtract(dr, dot, dr);
-                        TP.Multiply(dr, pr, dr);
-                        TP.Multiply(dr, g.Scale, dr);
+                        int rows = Math.Min(g.QueryBlock, g.T - t0), visible = g.VisibleKeys(t0 + rows - 1);
+                        if (visible == 0) continue;
+                        float* pb = p + (long)t0 * g.S, gob = go + (long)t0 * g.qRow;
+                        long qb = qOff + (long)t0 * g.qRow;
+                        Gemm.Multiply(false, true, rows, visible, g.D, 1f, gob, g.qRow, (float*)vp + kvOff, g.kvRow, 0f, ds, g.S);   // dP = dO·vᵀ
+                        for (int t = 0; t < rows; t++)
+                        {
+                            var pr = new Span<float>(pb + (long)t * g.S, visible);
+                            var dr = new Span<float>(ds + (long)t * g.S, visible);
+                            float dot = TP.Dot(pr, dr);
+                            TP.Subtract(dr, dot, dr);
+                            TP.Multiply(dr, pr, dr);
+                            TP.Multiply(dr, g.Scale, dr);
+                        }
+                        Gemm.Multiply(false, false, rows, g.D, visible, 1f, ds, g.S, (float*)kp + kvOff, g.kvRow, 1f, (float*)dqp + qb, g.qRow);   // dq += dS·k
+                        Gemm.Multiply(true, false, visible, g.D, rows, 1f, ds, g.S, (float*)qp + qb, g.qRow, 1f, (float*)dkp + kvOff, g.kvRow);  // dk += dSᵀ·q
+                        Gemm.Multiply(true, false, visible, g.D, rows, 1f, pb, g.S, gob, g.qRow, 1f, (float*)dvp + kvOff, g.kvRow);              // dv += Pᵀ·dO
                     }
-                    Gemm.Multiply(false, false, g.T, g.D, g.S, 1f, ds, g.S, (float*)kp + kvOff, g.kvRow, 1f, (float*)dqp + qOff, g.qRow);   // dq += dS·k
-                    Gemm.Multiply(true, false, g.S, g.D, g.T, 1f, ds, g.S, (float*)qp + qOff, g.qRow, 1f, (float*)dkp + kvOff, g.kvRow);  // dk += dSᵀ·q
-                    Gemm.Multiply(true, false, g.S, g.D, g.T, 1f, p, g.S, go, g.qRow, 1f, (float*)dvp + kvOff, g.kvRow);                   // dv += Pᵀ·dO
                 }
             BufferPool.Return(dsBuf);
         });
