@@ -1,0 +1,51 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Ril.Models;
+
+/// <summary>A Llama/Qwen2-layout decoder, configured by the fields of a Hugging Face config.json.</summary>
+public sealed record DecoderConfig
+{
+    [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 32000;
+    [JsonPropertyName("hidden_size")] public int HiddenSize { get; init; } = 512;
+    [JsonPropertyName("intermediate_size")] public int IntermediateSize { get; init; } = 1376;
+    [JsonPropertyName("num_hidden_layers")] public int NumLayers { get; init; } = 8;
+    [JsonPropertyName("num_attention_heads")] public int NumHeads { get; init; } = 8;
+    [JsonPropertyName("num_key_value_heads")] public int? NumKvHeadsField { get; init; }
+    [JsonPropertyName("rms_norm_eps")] public float RmsNormEps { get; init; } = 1e-6f;
+    [JsonPropertyName("rope_theta")] public float RopeTheta { get; init; } = 10000f;
+    [JsonPropertyName("max_position_embeddings")] public int MaxPositions { get; init; } = 2048;
+    [JsonPropertyName("tie_word_embeddings")] public bool TieWordEmbeddings { get; init; }
+    /// <summary>Qwen2 puts biases on q/k/v; Llama does not (HF: attention_bias, or implied by model_type qwen2).</summary>
+    [JsonPropertyName("attention_bias")] public bool AttentionBias { get; init; }
+
+    [JsonIgnore] public int NumKvHeads => NumKvHeadsField ?? NumHeads;
+    [JsonIgnore] public int HeadDim => HiddenSize / NumHeads;
+
+    public void Validate(string source)
+    {
+        void Require(bool ok, string field, string why) { if (!ok) throw new InvalidDataException($"{source}: field '{field}' {why}"); }
+        Require(VocabSize > 0, "vocab_size", "must be positive");
+        Require(HiddenSize > 0 && HiddenSize % NumHeads == 0, "hidden_size", $"({HiddenSize}) must be a positive multiple of num_attention_heads ({NumHeads})");
+        Require(NumHeads % NumKvHeads == 0, "num_key_value_heads", $"({NumKvHeads}) must divide num_attention_heads ({NumHeads})");
+        Require(HeadDim % 2 == 0, "hidden_size", "must give an even head dimension for rotary embeddings");
+        Require(NumLayers > 0, "num_hidden_layers", "must be positive");
+        Require(IntermediateSize > 0, "intermediate_size", "must be positive");
+    }
+
+    public static DecoderConfig Load(string path)
+    {
+        var json = File.ReadAllText(path);
+        DecoderConfig config;
+        try
+        {
+            config = JsonSerializer.Deserialize<DecoderConfig>(json) ?? throw new InvalidDataException($"{path}: empty config");
+            using var doc = JsonDocument.Parse(json);
+            if (doc.RootElement.TryGetProperty("model_type", out var mt) && mt.GetString() == "qwen2" && !doc.RootElement.TryGetProperty("attention_bias", out _))
+                config = config with { AttentionBias = true };
+        }
+        catch (JsonException e) { throw new InvalidDataException($"{path}:{e.LineNumber + 1}: {e.Message}", e); }
+        config.Validate(path);
+        return config;
+    }
+}

@@ -1,0 +1,101 @@
+using Ril.Tensors;
+
+namespace Ril.Models;
+
+/// <summary>
+/// Llama/Qwen2 decoder: embed → N × [x + attn(rmsnorm(x)); x + mlp(rmsnorm(x))] → rmsnorm → lm_head.
+/// Parameter names are Hugging Face's, so real checkpoints of those families map one to one.
+/// </summary>
+public sealed class DecoderLM
+{
+    public DecoderConfig Config { get; }
+    public Tensor EmbedTokens { get; }
+    public DecoderBlock[] Layers { get; }
+    public Tensor FinalNorm { get; }
+    public Tensor LmHead { get; }
+
+    public DecoderLM(DecoderConfig config, Rng rng, float initStd = 0.02f)
+    {
+        config.Validate("DecoderLM");
+        Config = config;
+        int d = config.HiddenSize;
+        EmbedTokens = Tensor.Randn(rng, initStd, config.VocabSize, d).AsParameter("model.embed_tokens.weight");
+        Layers = Enumerable.Range(0, config.NumLayers).Select(i => new DecoderBlock(config, i, rng, initStd)).ToArray();
+        FinalNorm = Tensor.Ones(d).AsParameter("model.norm.weight");
+        LmHead = config.TieWordEmbeddings ? EmbedTokens : Tensor.Randn(rng, initStd, config.VocabSize, d).AsParameter("lm_head.weight");
+    }
+
+    public IEnumerable<Tensor> Parameters()
+    {
+        yield return EmbedTokens;
+        foreach (var l in Layers) foreach (var p in l.Parameters()) yield return p;
+        yield return FinalNorm;
+        if (!Config.TieWordEmbeddings) yield return LmHead;
+    }
+
+    /// <summary>Final hidden states [B, T, d] for token ids [B·T] at the given positions (default 0..T−1 per row).</summary>
+    public Tensor Hidden(int[] ids, int batch, int[]? positions = null, AttentionMask? mask = null)
+    {
+        int t = ids.Length / batch;
+        positions ??= Enumerable.Range(0, batch * t).Select(i => i % t).ToArray();
+        var x = Ops.Reshape(Ops.Embedding(EmbedTokens, ids), batch, t, Config.HiddenSize);
+        foreach (var layer in Layers) x = layer.Forward(x, positions, mask);
+        return Ops.RmsNorm(x, FinalNorm, Config.RmsNormEps);
+    }
+
+    /// <summary>Logits [B·T, vocab].</summary>
+    public Tensor Logits(int[] ids, int batch, int[]? positions = null, AttentionMask? mask = null) =>
+        Ops.Linear(Ops.Reshape(Hidden(ids, batch, positions, mask), -1, Config.HiddenSize), LmHead);
+}
+
+/// <summary>One pre-norm block: grouped-query attention with RoPE, then a SwiGLU MLP.</summary>
+public sealed class DecoderBlock
+{
+    readonly DecoderConfig _c;
+    public Tensor InputNorm, QProj, KProj, VProj, OProj, PostNorm, GateProj, UpProj, DownProj;
+    public Tensor? QBias, KBias, VBias;
+
+    public DecoderBlock(DecoderConfig c, int index, Rng rng, float std)
+    {
+        _c = c;
+        string p = $"model.layers.{index}.";
+        int d = c.HiddenSize, kv = c.NumKvHeads * c.HeadDim;
+        Tensor W(string name, int rows, int cols) => Tensor.Randn(rng, std, rows, cols).AsParameter(p + name);
+        InputNorm = Tensor.Ones(d).AsParameter(p + "input_layernorm.weight");
+        QProj = W("self_attn.q_proj.weight", d, d);
+        KProj = W("self_attn.k_proj.weight", kv, d);
+        VProj = W("self_attn.v_proj.weight", kv, d);
+        OProj = W("self_attn.o_proj.weight", d, d);
+        if (c.AttentionBias)
+        {
+            QBias = Tensor.Zeros(d).AsParameter(p + "self_attn.q_proj.bias");
+            KBias = Tensor.Zeros(kv).AsParameter(p + "self_attn.k_proj.bias");
+            VBias = Tensor.Zeros(kv).AsParameter(p + "self_attn.v_proj.bias");
+        }
+        PostNorm = Tensor.Ones(d).AsParameter(p + "post_attention_layernorm.weight");
+        GateProj = W("mlp.gate_proj.weight", c.IntermediateSize, d);
+        UpProj = W("mlp.up_proj.weight", c.IntermediateSize, d);
+        DownProj = W("mlp.down_proj.weight", d, c.IntermediateSize);
+    }
+
+    public IEnumerable<Tensor> Parameters()
+    {
+        Tensor?[] all = [InputNorm, QProj, QBias, KProj, KBias, VProj, VBias, OProj, PostNorm, GateProj, UpProj, DownProj];
+        return all.Where(t => t is not null)!;
+    }
+
+    /// <summary>x [B, T, d] → [B, T, d].</summary>
+    public Tensor Forward(Tensor x, int[] positions, AttentionMask? mask)
+    {
+        int b = x.Shape[0], t = x.Shape[1];
+        var h = Ops.RmsNorm(x, InputNorm, _c.RmsNormEps);
+        var q = Ops.Rope(Ops.Reshape(Ops.Linear(h, QProj, QBias), b, t, _c.NumHeads, _c.HeadDim), positions, _c.RopeTheta);
+        var k = Ops.Rope(Ops.Reshape(Ops.Linear(h, KProj, KBias), b, t, _c.NumKvHeads, _c.HeadDim), positions, _c.RopeTheta);
+        var v = Ops.Reshape(Ops.Linear(h, VProj, VBias), b, t, _c.NumKvHeads, _c.HeadDim);
+        var attn = Ops.Reshape(Ops.Attention(q, k, v, mask), b, t, _c.HiddenSize);
+        x = Ops.Add(x, Ops.Linear(attn, OProj));
+        h = Ops.RmsNorm(x, PostNorm, _c.RmsNormEps);
+        var mlp = Ops.Linear(Ops.Mul(Ops.Silu(Ops.Linear(h, GateProj)), Ops.Linear(h, UpProj)), DownProj);   // SwiGLU
+        return Ops.Add(x, mlp);
+    }
+}
