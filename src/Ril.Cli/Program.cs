@@ -1,1 +1,9 @@
-Console.WriteLine("ril: placeholder");
+using System.CommandLine;
+using Ril.Cli.Commands;
+
+// The `ril` command. Each verb group lives in Commands/ and is added here with one line.
+var root = new RootCommand("Ril: train small vision-language models with reinforcement learning and imitation of teachers.");
+root.Add(DataCommands.Create());
+root.Add(ImageCommands.Create());
+root.Add(TeacherCommands.Create());
+return root.Parse(args).Invoke();

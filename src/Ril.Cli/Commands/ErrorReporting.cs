@@ -1,0 +1,22 @@
+using Ril.Data;
+using Ril.Data.Images;
+
+namespace Ril.Cli.Commands;
+
+/// <summary>
+/// Runs a command body and turns the errors a user can fix (bad data, bad images, missing files, bad
+/// arguments) into one line on stderr and exit code 1, instead of a stack trace.
+/// </summary>
+public static class ErrorReporting
+{
+    public static int Run(Func<int> body)
+    {
+        try { return body(); }
+        catch (Exception e) when (e is DataFormatException or ImageFormatException or FileNotFoundException
+                                      or DirectoryNotFoundException or ArgumentException or KeyNotFoundException or IOException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+}
