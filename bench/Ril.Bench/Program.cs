@@ -1,1 +1,27 @@
-Console.WriteLine("bench");
+namespace Ril.Bench;
+
+/// <summary>
+/// Benchmark entry point: `dotnet run -c Release --project bench/Ril.Bench -- VERB [args]`. Each verb is a class of
+/// its own with a static Run(string[] args); to add one, add a line to <see cref="Verbs"/>.
+/// </summary>
+public static class Program
+{
+    static readonly (string Name, string Help, Action<string[]> Run)[] Verbs =
+    [
+        ("gemm", "matrix-multiply GFLOP/s, Gemm vs OpenBLAS", GemmBench.Run),
+        ("step", "training step time of a small decoder LM", StepBench.Run),
+    ];
+
+    public static int Main(string[] args)
+    {
+        var verb = args.Length > 0 ? Array.Find(Verbs, v => v.Name == args[0]) : default;
+        if (verb.Run == null)
+        {
+            Console.Error.WriteLine("usage: Ril.Bench VERB [args]\nverbs:");
+            foreach (var v in Verbs) Console.Error.WriteLine($"  {v.Name,-8} {v.Help}");
+            return args.Length == 0 ? 1 : 2;
+        }
+        verb.Run(args[1..]);
+        return 0;
+    }
+}

@@ -1,0 +1,831 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Ril.Tensors.Kernels;
+
+/// <summary>
+/// Single-precision matrix multiply (SGEMM), row-major, packed and register-tiled in the manner of BLIS/GotoBLAS.
+/// <para>
+/// Layout of the work (the "five loops"): C is cut into NC-wide column blocks; for each, the k dimension is cut into
+/// KC-deep slices; the KC×NC slice of op(B) is packed into NR-wide panels (kept in L3/L2); then for each MC-tall row
+/// block the MC×KC slice of op(A) is packed into MR-tall panels (kept in L2); finally a micro-kernel multiplies one
+/// MR×KC A panel by one KC×NR B panel (kept in L1) into an MR×NR tile of C held entirely in registers.
+/// With AVX-512 the tile is 8×32: 16 zmm accumulators, two B vectors and one broadcast A value per k step.
+/// Packing is what lets one kernel serve all four transpose combinations: only the packing routines read the
+/// caller's layout.
+/// </para>
+/// <para>
+/// Threads split C (over m or n, never over k). Every element of C is computed by the same sequence of operations
+/// whichever thread computes it and however C is split (k is always summed in the same KC slices, each slice
+/// sequentially in the micro-kernel, edge tiles run the same micro-kernel on a zero-padded copy), so results are
+/// bit-identical across runs and across thread counts. The path chosen (packed, matrix-vector) depends only on the
+/// shape, never on the thread count.
+/// </para>
+/// </summary>
+public static unsafe class Gemm
+{
+    // ---- blocking parameters (measured on AMD EPYC Zen 4, 2 threads; see GemmBench) ----
+    /// <summary>k slice depth: a KC×NR B panel (KC·128 bytes with NR=32) stays in the 32 KiB L1 next to the A stream.</summary>
+    internal static int KC = 192;
+    /// <summary>Rows of A packed at once (rounded to a multiple of MR): MC×KC floats stay in L2.</summary>
+    internal static int MC = 192;
+    /// <summary>Columns of B packed at once: KC×NC floats live in L2/L3.</summary>
+    internal static int NC = 3072;
+
+    /// <summary>Whether the Vector512 kernels (8×32 tile) are used; otherwise the Vector256 ones (6×16 tile).</summary>
+    internal static readonly bool HasV512 = Vector512.IsHardwareAccelerated;
+
+    /// <summary>Below this many multiply-adds (m·n·k) a product runs on one thread: dispatch would cost more than it saves.</summary>
+    internal static long ParallelMinMacs = 48 * 1024;
+
+    /// <summary>
+    /// Row-major C (m×n, row stride ldc) = alpha·op(A)·op(B) + beta·C. op(A) is m×k: A is stored m×k (row stride lda)
+    /// or, when <paramref name="transA"/>, k×m. op(B) is k×n: B is stored k×n or, when <paramref name="transB"/>, n×k.
+    /// beta == 0 overwrites C without reading it.
+    /// </summary>
+    public static void Multiply(bool transA, bool transB, int m, int n, int k,
+        float alpha, float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+        => MultiplyWith(HasV512, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+
+    /// <summary>
+    /// <paramref name="batch"/> independent products; consecutive items are strideA/strideB/strideC elements apart
+    /// (strideB == 0 shares one B). Many small products run in parallel across items, each on one thread; large ones
+    /// run one after another, each split across threads.
+    /// </summary>
+    public static void MultiplyBatched(bool transA, bool transB, int m, int n, int k,
+        float alpha, float* a, int lda, long strideA, float* b, int ldb, long strideB,
+        float beta, float* c, int ldc, long strideC, int batch)
+        => MultiplyBatchedWith(HasV512, transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC, batch);
+
+    /// <summary><see cref="Multiply"/> with the vector width chosen by the caller (tests run the Vector256 path too).</summary>
+    internal static void MultiplyWith(bool v512, bool transA, bool transB, int m, int n, int k,
+        float alpha, float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+    {
+        Check(transA, transB, m, n, k, lda, ldb, ldc);
+        if (m == 0 || n == 0) return;
+        var pool = WorkerPool.Shared;
+        var p = new Problem(v512, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        Core(ref p, pool, pool.AvailableThreads);
+    }
+
+    /// <summary><see cref="MultiplyBatched"/> with the vector width chosen by the caller.</summary>
+    internal static void MultiplyBatchedWith(bool v512, bool transA, bool transB, int m, int n, int k,
+        float alpha, float* a, int lda, long strideA, float* b, int ldb, long strideB,
+        float beta, float* c, int ldc, long strideC, int batch)
+    {
+        Check(transA, transB, m, n, k, lda, ldb, ldc);
+        if (batch < 0) throw new ArgumentOutOfRangeException(nameof(batch));
+        if (m == 0 || n == 0 || batch == 0) return;
+        var pool = WorkerPool.Shared;
+        int threads = pool.AvailableThreads;
+        long macs = (long)m * n * k;
+        // Across items when there are enough of them to balance (a multiple of the thread count, or many) and each is
+        // small enough that splitting it internally would mostly duplicate packing (8M MACs is 256×256×128).
+        // Either way each item is computed exactly as a lone Multiply of that shape would compute it.
+        bool acrossItems = threads > 1 && batch > 1 && macs <= 8L << 20 && (batch % threads == 0 || batch >= 4 * threads);
+        var job = new BatchJob
+        {
+            P = new Problem(v512, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc),
+            StrideA = strideA, StrideB = strideB, StrideC = strideC,
+        };
+        if (acrossItems)
+        {
+            pool.For(batch, &BatchItem, &job);
+            return;
+        }
+        for (int t = 0; t < batch; t++)
+        {
+            var p = job.Item(t);
+            Core(ref p, pool, threads);
+        }
+    }
+
+    /// <summary>Everything that defines one product, plus the tile shape of the chosen kernel.</summary>
+    struct Problem
+    {
+        public bool TransA, TransB, V512;
+        public int M, N, K, Lda, Ldb, Ldc;
+        public float Alpha, Beta;
+        public float* A, B, C;
+        public int Mr, Nr;
+        // Packed path, multi-threaded: Tm row bands × Tn column bands, bands made of whole tiles.
+        public int Tm, Tn, RowTiles, ColTiles;
+
+        public Problem(bool v512, bool transA, bool transB, int m, int n, int k,
+            float alpha, float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+        {
+            V512 = v512; TransA = transA; TransB = transB; M = m; N = n; K = k;
+            Alpha = alpha; A = a; Lda = lda; B = b; Ldb = ldb; Beta = beta; C = c; Ldc = ldc;
+            Mr = v512 ? 8 : 6;
+            Nr = v512 ? 32 : 16;
+            Tm = Tn = 1;
+            RowTiles = (m + Mr - 1) / Mr;
+            ColTiles = (n + Nr - 1) / Nr;
+        }
+    }
+
+    struct BatchJob
+    {
+        public Problem P;
+        public long StrideA, StrideB, StrideC;
+
+        public Problem Item(int t)
+        {
+            var p = P;
+            p.A += t * StrideA;
+            p.B += t * StrideB;
+            p.C += t * StrideC;
+            return p;
+        }
+    }
+
+    static void BatchItem(void* state, int t)
+    {
+        var p = ((BatchJob*)state)->Item(t);
+        Core(ref p, null, 1);
+    }
+
+    static void Check(bool transA, bool transB, int m, int n, int k, int lda, int ldb, int ldc)
+    {
+        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m));
+        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n));
+        if (k < 0) throw new ArgumentOutOfRangeException(nameof(k));
+        if (k > 0 && m > 0 && lda < (transA ? m : k)) throw new ArgumentOutOfRangeException(nameof(lda));
+        if (k > 0 && n > 0 && ldb < (transB ? k : n)) throw new ArgumentOutOfRangeException(nameof(ldb));
+        if (m > 1 && ldc < n) throw new ArgumentOutOfRangeException(nameof(ldc));
+    }
+
+    /// <summary>The product on at most <paramref name="threads"/> threads (pool may be null when threads == 1).
+    /// The path depends only on the shape, so the thread count never changes the arithmetic.</summary>
+    static void Core(ref Problem p, WorkerPool? pool, int threads)
+    {
+        if (p.K == 0 || p.Alpha == 0)
+        {
+            ScaleC(p.M, p.N, p.Beta, p.C, p.Ldc);
+            return;
+        }
+        if ((long)p.M * p.N * p.K < ParallelMinMacs || pool == null) threads = 1;
+
+        if (p.M == 1 || p.N == 1) MatVec(ref p, pool, threads);
+        else Packed(ref p, pool, threads);
+    }
+
+    static void ScaleC(int m, int n, float beta, float* c, int ldc)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            var row = new Span<float>(c + (long)i * ldc, n);
+            if (beta == 0) row.Clear();
+            else if (beta != 1) for (int j = 0; j < n; j++) row[j] *= beta;
+        }
+    }
+
+    // =====================================================================================================
+    // Packed path
+    // =====================================================================================================
+
+    static void Packed(ref Problem p, WorkerPool? pool, int threads)
+    {
+        if (threads > 1)
+        {
+            ChooseGrid(ref p, threads);
+            int parts = p.Tm * p.Tn;
+            if (parts > 1)
+            {
+                fixed (Problem* pp = &p) pool!.For(parts, &PackedPart, pp);
+                return;
+            }
+        }
+        PackedRegion(ref p, 0, p.M, 0, p.N);
+    }
+
+    /// <summary>
+    /// Picks the thread grid Tm×Tn (Tm·Tn ≤ threads) minimising an estimate of the slowest thread's time: its share
+    /// of the tiles plus the packing it must do. Splitting rows makes every row band pack all of B; splitting columns
+    /// makes every column band pack all of A; so the larger dimension is usually the one split.
+    /// </summary>
+    static void ChooseGrid(ref Problem p, int threads)
+    {
+        double best = double.MaxValue;
+        for (int tm = 1; tm <= threads; tm++)
+        {
+            int tn = threads / tm;
+            if (tm > p.RowTiles || tn > p.ColTiles || tn < 1) continue;
+            double rows = (double)((p.RowTiles + tm - 1) / tm) * p.Mr;
+            double cols = (double)((p.ColTiles + tn - 1) / tn) * p.Nr;
+            // One packed element costs roughly as much as 8 multiply-adds in the micro-kernel.
+            double cost = rows * cols * p.K + 8.0 * (rows + cols) * p.K;
+            if (cost < best) { best = cost; p.Tm = tm; p.Tn = tn; }
+        }
+    }
+
+    static void PackedPart(void* state, int part)
+    {
+        ref Problem p = ref Unsafe.AsRef<Problem>(state);
+        int bm = part / p.Tn, bn = part % p.Tn;
+        // Bands start on tile boundaries so only the last band of each dimension has a partial tile.
+        int m0 = (int)((long)p.RowTiles * bm / p.Tm) * p.Mr, m1 = Math.Min(p.M, (int)((long)p.RowTiles * (bm + 1) / p.Tm) * p.Mr);
+        int n0 = (int)((long)p.ColTiles * bn / p.Tn) * p.Nr, n1 = Math.Min(p.N, (int)((long)p.ColTiles * (bn + 1) / p.Tn) * p.Nr);
+        if (m0 < m1 && n0 < n1) PackedRegion(ref p, m0, m1, n0, n1);
+    }
+
+    /// <summary>Computes C[m0..m1, n0..n1) on the current thread with its own packing buffers.</summary>
+    static void PackedRegion(ref Problem j, int m0, int m1, int n0, int n1)
+    {
+        int mr = j.Mr, nr = j.Nr, kcMax = KC, mcMax = RoundUp(MC, mr), ncMax = RoundUp(NC, nr);
+        var buf = PackBuffers.Get((long)mcMax * kcMax, (long)ncMax * kcMax);
+        float* pa = buf.A, pb = buf.B;
+        float* tile = stackalloc float[8 * 32 + 16];
+        tile = (float*)(((nint)tile + 63) & ~(nint)63);
+
+        for (int jc = n0; jc < n1; jc += ncMax)
+        {
+            int nc = Math.Min(ncMax, n1 - jc);
+            for (int pc = 0; pc < j.K; pc += kcMax)
+            {
+                int kc = Math.Min(kcMax, j.K - pc);
+                // The first k slice applies beta; later slices accumulate onto what the first wrote.
+                float beta = pc == 0 ? j.Beta : 1f;
+                for (int ic = m0; ic < m1; ic += mcMax)
+                {
+                    int mc = Math.Min(mcMax, m1 - ic);
+                    for (int ir = 0; ir < mc; ir += mr)
+                        PackAPanel(ref j, pc, kc, ic + ir, Math.Min(mr, mc - ir), pa + (long)ir * kc);
+
+                    for (int jr = 0; jr < nc; jr += nr)
+                    {
+                        int nrr = Math.Min(nr, nc - jr);
+                        float* bPanel = pb + (long)jr * kc;
+                        // B panels are packed during the first row block, just before their first use, so that use
+                        // finds the panel in L1 instead of reading back a KC×NC block that may not fit in L2.
+                        if (ic == m0) PackBPanel(ref j, pc, kc, jc + jr, nrr, bPanel);
+                        for (int ir = 0; ir < mc; ir += mr)
+                        {
+                            int mrr = Math.Min(mr, mc - ir);
+                            float* aPanel = pa + (long)ir * kc;
+                            float* cTile = j.C + (long)(ic + ir) * j.Ldc + jc + jr;
+                            if (mrr == mr && nrr == nr)
+                                MicroKernel(j.V512, kc, aPanel, bPanel, cTile, j.Ldc, j.Alpha, beta);
+                            else
+                                EdgeTile(j.V512, kc, aPanel, bPanel, cTile, j.Ldc, j.Alpha, beta, mrr, nrr, mr, nr, tile);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static int RoundUp(int x, int to) => (x + to - 1) / to * to;
+
+    /// <summary>
+    /// A partial tile: copy the valid part of C into a full-size scratch tile, run the ordinary micro-kernel on it, copy
+    /// the valid part back. The arithmetic on every real element is exactly the full-tile arithmetic (the padding of the
+    /// packed panels is zeros), which keeps results independent of where tile boundaries fall.
+    /// </summary>
+    static void EdgeTile(bool v512, int kc, float* aPanel, float* bPanel, float* c, int ldc, float alpha, float beta,
+        int mrr, int nrr, int mr, int nr, float* tile)
+    {
+        new Span<float>(tile, mr * nr).Clear();
+        if (beta != 0)
+            for (int r = 0; r < mrr; r++)
+                new ReadOnlySpan<float>(c + (long)r * ldc, nrr).CopyTo(new Span<float>(tile + r * nr, nrr));
+        MicroKernel(v512, kc, aPanel, bPanel, tile, nr, alpha, beta);
+        for (int r = 0; r < mrr; r++)
+            new ReadOnlySpan<float>(tile + r * nr, nrr).CopyTo(new Span<float>(c + (long)r * ldc, nrr));
+    }
+
+    // ---- packing ----
+    // Packed A: panels of MR rows; within a panel, for each p the MR values A[i0..i0+MR, p] are consecutive.
+    // Packed B: panels of NR columns; within a panel, for each p the NR values B[p, j0..j0+NR] are consecutive.
+    // Rows/columns past the matrix edge are zero so the micro-kernel can always run a full tile.
+    // Two of the four source layouts are plain copies; the other two are transposes, done in 8×8 blocks with AVX.
+
+    /// <summary>Packs rows [i0, i0+rows) of op(A), k range [pc, pc+kc), as one MR-row panel.</summary>
+    static void PackAPanel(ref Problem j, int pc, int kc, int i0, int rows, float* d)
+    {
+        int mr = j.Mr;
+        if (j.TransA)
+        {
+            // A stored k×m: for each p the panel's values are consecutive in row p of A.
+            float* s = j.A + (long)pc * j.Lda + i0;
+            if (rows == 8 && mr == 8)
+                for (int p = 0; p < kc; p++, d += 8, s += j.Lda) Vector256.Store(Vector256.Load(s), d);
+            else
+                for (int p = 0; p < kc; p++, d += mr, s += j.Lda)
+                    for (int r = 0; r < mr; r++) d[r] = r < rows ? s[r] : 0f;
+        }
+        else
+        {
+            // A stored m×k: the panel is the transpose of an rows×kc block.
+            float* s = j.A + (long)i0 * j.Lda + pc;
+            int p = 0;
+            if (rows == 8 && mr == 8 && Avx.IsSupported)
+                for (; p + 8 <= kc; p += 8) Transpose8x8(s + p, j.Lda, d + p * 8, 8);
+            for (; p < kc; p++)
+                for (int r = 0; r < mr; r++) d[p * mr + r] = r < rows ? s[(long)r * j.Lda + p] : 0f;
+        }
+    }
+
+    /// <summary>Packs columns [j0, j0+cols) of op(B), k range [pc, pc+kc), as one NR-column panel.</summary>
+    static void PackBPanel(ref Problem j, int pc, int kc, int j0, int cols, float* d)
+    {
+        int nr = j.Nr;
+        if (!j.TransB)
+        {
+            // B stored k×n: for each p the panel's values are consecutive in row p of B — vector copies.
+            float* s = j.B + (long)pc * j.Ldb + j0;
+            if (cols == 32 && nr == 32)
+                for (int p = 0; p < kc; p++, d += 32, s += j.Ldb)
+                {
+                    Vector512.Store(Vector512.Load(s), d);
+                    Vector512.Store(Vector512.Load(s + 16), d + 16);
+                }
+            else if (cols == 16 && nr == 16)
+                for (int p = 0; p < kc; p++, d += 16, s += j.Ldb)
+                {
+                    Vector256.Store(Vector256.Load(s), d);
+                    Vector256.Store(Vector256.Load(s + 8), d + 8);
+                }
+            else
+                for (int p = 0; p < kc; p++, d += nr, s += j.Ldb)
+                {
+                    new ReadOnlySpan<float>(s, cols).CopyTo(new Span<float>(d, cols));
+                    new Span<float>(d + cols, nr - cols).Clear();
+                }
+        }
+        else
+        {
+            // B stored n×k: column c of the panel is row j0+c of B; transpose 8 rows × 8 k at a time.
+            float* s = j.B + (long)j0 * j.Ldb + pc;
+            int p = 0;
+            if (cols == nr && Avx.IsSupported)
+                for (; p + 8 <= kc; p += 8)
+                    for (int g = 0; g < nr; g += 8)
+                        Transpose8x8(s + (long)g * j.Ldb + p, j.Ldb, d + p * nr + g, nr);
+            for (; p < kc; p++)
+                for (int c = 0; c < nr; c++) d[p * nr + c] = c < cols ? s[(long)c * j.Ldb + p] : 0f;
+        }
+    }
+
+    /// <summary>dst[q·dstStride + r] = src[r·srcStride + q] for r, q in 0..8 (AVX unpack/shuffle/permute network).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Transpose8x8(float* src, long srcStride, float* dst, long dstStride)
+    {
+        var r0 = Avx.LoadVector256(src);
+        var r1 = Avx.LoadVector256(src + srcStride);
+        var r2 = Avx.LoadVector256(src + 2 * srcStride);
+        var r3 = Avx.LoadVector256(src + 3 * srcStride);
+        var r4 = Avx.LoadVector256(src + 4 * srcStride);
+        var r5 = Avx.LoadVector256(src + 5 * srcStride);
+        var r6 = Avx.LoadVector256(src + 6 * srcStride);
+        var r7 = Avx.LoadVector256(src + 7 * srcStride);
+        // Interleave pairs of rows: t0 = a0 b0 a1 b1 | a4 b4 a5 b5, t1 = a2 b2 a3 b3 | a6 b6 a7 b7, ...
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        // Combine to four-row columns within each 128-bit lane: u0 = a0 b0 c0 d0 | a4 b4 c4 d4, ...
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        // Join the lanes of rows 0–3 and 4–7.
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + dstStride, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 2 * dstStride, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 3 * dstStride, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 4 * dstStride, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 5 * dstStride, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 6 * dstStride, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(u3, u7, 0x31));
+    }
+
+    // ---- micro-kernels ----
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void MicroKernel(bool v512, int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
+    {
+        if (v512) Kernel8x32(kc, a, b, c, ldc, alpha, beta);
+        else Kernel6x16(kc, a, b, c, ldc, alpha, beta);
+    }
+
+    /// <summary>
+    /// C[8×32] = alpha·(A panel · B panel) + beta·C (beta == 0: C not read). Sixteen zmm accumulators; per k step two
+    /// B loads, eight broadcasts, sixteen FMAs.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Kernel8x32(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            var av = Vector512.Create(a[0]);
+            c00 = Vector512.FusedMultiplyAdd(av, b0, c00); c01 = Vector512.FusedMultiplyAdd(av, b1, c01);
+            av = Vector512.Create(a[1]);
+            c10 = Vector512.FusedMultiplyAdd(av, b0, c10); c11 = Vector512.FusedMultiplyAdd(av, b1, c11);
+            av = Vector512.Create(a[2]);
+            c20 = Vector512.FusedMultiplyAdd(av, b0, c20); c21 = Vector512.FusedMultiplyAdd(av, b1, c21);
+            av = Vector512.Create(a[3]);
+            c30 = Vector512.FusedMultiplyAdd(av, b0, c30); c31 = Vector512.FusedMultiplyAdd(av, b1, c31);
+            av = Vector512.Create(a[4]);
+            c40 = Vector512.FusedMultiplyAdd(av, b0, c40); c41 = Vector512.FusedMultiplyAdd(av, b1, c41);
+            av = Vector512.Create(a[5]);
+            c50 = Vector512.FusedMultiplyAdd(av, b0, c50); c51 = Vector512.FusedMultiplyAdd(av, b1, c51);
+            av = Vector512.Create(a[6]);
+            c60 = Vector512.FusedMultiplyAdd(av, b0, c60); c61 = Vector512.FusedMultiplyAdd(av, b1, c61);
+            av = Vector512.Create(a[7]);
+            c70 = Vector512.FusedMultiplyAdd(av, b0, c70); c71 = Vector512.FusedMultiplyAdd(av, b1, c71);
+            a += 8;
+            b += 32;
+        }
+        var va = Vector512.Create(alpha);
+        Store512(c, va, beta, c00, c01);
+        Store512(c + ldc, va, beta, c10, c11);
+        Store512(c + 2 * ldc, va, beta, c20, c21);
+        Store512(c + 3 * ldc, va, beta, c30, c31);
+        Store512(c + 4 * ldc, va, beta, c40, c41);
+        Store512(c + 5 * ldc, va, beta, c50, c51);
+        Store512(c + 6 * ldc, va, beta, c60, c61);
+        Store512(c + 7 * ldc, va, beta, c70, c71);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Store512(float* c, Vector512<float> alpha, float beta, Vector512<float> x0, Vector512<float> x1)
+    {
+        Vector512<float> o0, o1;
+        if (beta == 0) { o0 = default; o1 = default; }
+        else if (beta == 1) { o0 = Vector512.Load(c); o1 = Vector512.Load(c + 16); }
+        else { var vb = Vector512.Create(beta); o0 = Vector512.Load(c) * vb; o1 = Vector512.Load(c + 16) * vb; }
+        Vector512.Store(Vector512.FusedMultiplyAdd(alpha, x0, o0), c);
+        Vector512.Store(Vector512.FusedMultiplyAdd(alpha, x1, o1), c + 16);
+    }
+
+    /// <summary>The AVX2 counterpart of <see cref="Kernel6x32"/>: 6×16 tile in twelve ymm accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Kernel6x16(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            var av = Vector256.Create(a[0]);
+            c00 = Vector256.FusedMultiplyAdd(av, b0, c00); c01 = Vector256.FusedMultiplyAdd(av, b1, c01);
+            av = Vector256.Create(a[1]);
+            c10 = Vector256.FusedMultiplyAdd(av, b0, c10); c11 = Vector256.FusedMultiplyAdd(av, b1, c11);
+            av = Vector256.Create(a[2]);
+            c20 = Vector256.FusedMultiplyAdd(av, b0, c20); c21 = Vector256.FusedMultiplyAdd(av, b1, c21);
+            av = Vector256.Create(a[3]);
+            c30 = Vector256.FusedMultiplyAdd(av, b0, c30); c31 = Vector256.FusedMultiplyAdd(av, b1, c31);
+            av = Vector256.Create(a[4]);
+            c40 = Vector256.FusedMultiplyAdd(av, b0, c40); c41 = Vector256.FusedMultiplyAdd(av, b1, c41);
+            av = Vector256.Create(a[5]);
+            c50 = Vector256.FusedMultiplyAdd(av, b0, c50); c51 = Vector256.FusedMultiplyAdd(av, b1, c51);
+            a += 6;
+            b += 16;
+        }
+        var va = Vector256.Create(alpha);
+        Store256(c, va, beta, c00, c01);
+        Store256(c + ldc, va, beta, c10, c11);
+        Store256(c + 2 * ldc, va, beta, c20, c21);
+        Store256(c + 3 * ldc, va, beta, c30, c31);
+        Store256(c + 4 * ldc, va, beta, c40, c41);
+        Store256(c + 5 * ldc, va, beta, c50, c51);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Store256(float* c, Vector256<float> alpha, float beta, Vector256<float> x0, Vector256<float> x1)
+    {
+        Vector256<float> o0, o1;
+        if (beta == 0) { o0 = default; o1 = default; }
+        else if (beta == 1) { o0 = Vector256.Load(c); o1 = Vector256.Load(c + 8); }
+        else { var vb = Vector256.Create(beta); o0 = Vector256.Load(c) * vb; o1 = Vector256.Load(c + 8) * vb; }
+        Vector256.Store(Vector256.FusedMultiplyAdd(alpha, x0, o0), c);
+        Vector256.Store(Vector256.FusedMultiplyAdd(alpha, x1, o1), c + 8);
+    }
+
+    // =====================================================================================================
+    // Matrix-vector path (m == 1 or n == 1)
+    // =====================================================================================================
+    // Packing would cost as much as the product itself, so these read the operands in place. Two inner loops
+    // cover all four layouts:
+    //   RowStream:  y[j] = Σ_p x[p]·M[p, j]   — stream the rows of M into vector accumulators of outputs;
+    //   RowDot:     y[j] = Σ_p x[p]·M[j, p]   — dot products of contiguous rows of M with x.
+    // m == 1:  x = the row of op(A);    M = B (RowStream) or B stored n×k (RowDot).
+    // n == 1:  x = the column of op(B); M = A stored k×m (RowStream) or A stored m×k (RowDot).
+    // Threads split the outputs; each output's arithmetic is the same whichever thread computes it.
+
+    struct MatVecJob
+    {
+        public float* X, M, C;
+        public long Ld;      // row stride of M
+        public long Cs;      // element stride of the outputs in C
+        public int K, N;
+        public float Alpha, Beta;
+        public bool Dot, V512;
+        public int Parts, Units, Unit;
+    }
+
+    static void MatVec(ref Problem pr, WorkerPool? pool, int threads)
+    {
+        int k = pr.K;
+        var job = new MatVecJob { K = k, Alpha = pr.Alpha, Beta = pr.Beta, C = pr.C, V512 = pr.V512 };
+        float* x;
+        long xs;                       // element stride of x in its source
+        if (pr.M == 1)
+        {
+            x = pr.A; xs = pr.TransA ? pr.Lda : 1;
+            job.M = pr.B; job.Ld = pr.Ldb; job.Dot = pr.TransB; job.N = pr.N; job.Cs = 1;
+        }
+        else
+        {
+            x = pr.B; xs = pr.TransB ? 1 : pr.Ldb;
+            job.M = pr.A; job.Ld = pr.Lda; job.Dot = !pr.TransA; job.N = pr.M; job.Cs = pr.Ldc;
+        }
+        // A strided x is copied once so the inner loops read it contiguously.
+        if (xs != 1 && k > 1)
+        {
+            float* t = PackBuffers.Get(0, 0).Vector(k);
+            for (int p = 0; p < k; p++) t[p] = x[p * xs];
+            x = t;
+        }
+        job.X = x;
+
+        // Work units of 4 outputs (RowDot) or one vector of outputs (RowStream); at least ~16K multiply-adds per part.
+        job.Unit = job.Dot ? 4 : (job.V512 ? 16 : 8);
+        job.Units = (job.N + job.Unit - 1) / job.Unit;
+        int parts = threads > 1 ? (int)Math.Min(threads, Math.Max(1, (long)job.N * k / (16 * 1024))) : 1;
+        job.Parts = Math.Min(parts, job.Units);
+        if (job.Parts <= 1) { MatVecRange(ref job, 0, job.N); return; }
+        pool!.For(job.Parts, &MatVecPart, &job);
+    }
+
+    static void MatVecPart(void* state, int part)
+    {
+        ref MatVecJob j = ref Unsafe.AsRef<MatVecJob>(state);
+        int j0 = (int)((long)j.Units * part / j.Parts) * j.Unit;
+        int j1 = Math.Min(j.N, (int)((long)j.Units * (part + 1) / j.Parts) * j.Unit);
+        if (j0 < j1) MatVecRange(ref j, j0, j1);
+    }
+
+    static void MatVecRange(ref MatVecJob j, int j0, int j1)
+    {
+        if (j.Dot)
+        {
+            if (j.V512) RowDot512(j.X, j.M, j.Ld, j.K, j0, j1, j.C, j.Cs, j.Alpha, j.Beta);
+            else RowDot256(j.X, j.M, j.Ld, j.K, j0, j1, j.C, j.Cs, j.Alpha, j.Beta);
+        }
+        else
+        {
+            if (j.V512) RowStream512(j.X, j.M, j.Ld, j.K, j0, j1, j.C, j.Cs, j.Alpha, j.Beta);
+            else RowStream256(j.X, j.M, j.Ld, j.K, j0, j1, j.C, j.Cs, j.Alpha, j.Beta);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void WriteOut(float* c, float alpha, float beta, float y)
+        => *c = beta == 0 ? alpha * y : MathF.FusedMultiplyAdd(alpha, y, beta * *c);
+
+    /// <summary>y[j] = Σ_p x[p]·M[p·ld + j] for j in [j0, j1): every output is summed in p order, one FMA per step,
+    /// whether it sits in an 8-vector chunk, a single vector or the scalar tail.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void RowStream512(float* x, float* mat, long ld, int k, int j0, int j1, float* c, long cs, float alpha, float beta)
+    {
+        float* y = stackalloc float[128];
+        int j = j0;
+        // Chunks of 128 outputs: eight independent zmm accumulators hide the FMA latency.
+        for (; j + 128 <= j1; j += 128)
+        {
+            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+            float* r = mat + j;
+            for (int p = 0; p < k; p++, r += ld)
+            {
+                var xv = Vector512.Create(x[p]);
+                s0 = Vector512.FusedMultiplyAdd(xv, Vector512.Load(r), s0);
+                s1 = Vector512.FusedMultiplyAdd(xv, Vector512.Load(r + 16), s1);
+                s2 = Vector512.FusedMultiplyAdd(xv, Vector512.Load(r + 32), s2);
+                s3 = Vector512.FusedMultiplyAdd(xv, Vector512.Load(r + 48), s3);
+                s4 = Vector512.FusedMultiplyAdd(xv, Vector512.Load(r + 64), s4);
+                s5 = Vector512.FusedMultiplyAdd(xv, Vector512.Load(r + 80), s5);
+                s6 = Vector512.FusedMultiplyAdd(xv, Vector512.Load(r + 96), s6);
+                s7 = Vector512.FusedMultiplyAdd(xv, Vector512.Load(r + 112), s7);
+            }
+            s0.Store(y); s1.Store(y + 16); s2.Store(y + 32); s3.Store(y + 48);
+            s4.Store(y + 64); s5.Store(y + 80); s6.Store(y + 96); s7.Store(y + 112);
+            for (int t = 0; t < 128; t++) WriteOut(c + (j + t) * cs, alpha, beta, y[t]);
+        }
+        for (; j + 16 <= j1; j += 16)
+        {
+            Vector512<float> s0 = default;
+            float* r = mat + j;
+            for (int p = 0; p < k; p++, r += ld)
+                s0 = Vector512.FusedMultiplyAdd(Vector512.Create(x[p]), Vector512.Load(r), s0);
+            s0.Store(y);
+            for (int t = 0; t < 16; t++) WriteOut(c + (j + t) * cs, alpha, beta, y[t]);
+        }
+        StreamTail(x, mat, ld, k, j, j1, c, cs, alpha, beta);
+    }
+
+    /// <summary>The Vector256 form of <see cref="RowStream512"/> (chunks of 64 outputs in 8 ymm accumulators).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void RowStream256(float* x, float* mat, long ld, int k, int j0, int j1, float* c, long cs, float alpha, float beta)
+    {
+        float* y = stackalloc float[64];
+        int j = j0;
+        for (; j + 64 <= j1; j += 64)
+        {
+            Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+            float* r = mat + j;
+            for (int p = 0; p < k; p++, r += ld)
+            {
+                var xv = Vector256.Create(x[p]);
+                s0 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(r), s0);
+                s1 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(r + 8), s1);
+                s2 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(r + 16), s2);
+                s3 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(r + 24), s3);
+                s4 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(r + 32), s4);
+                s5 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(r + 40), s5);
+                s6 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(r + 48), s6);
+                s7 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(r + 56), s7);
+            }
+            s0.Store(y); s1.Store(y + 8); s2.Store(y + 16); s3.Store(y + 24);
+            s4.Store(y + 32); s5.Store(y + 40); s6.Store(y + 48); s7.Store(y + 56);
+            for (int t = 0; t < 64; t++) WriteOut(c + (j + t) * cs, alpha, beta, y[t]);
+        }
+        for (; j + 8 <= j1; j += 8)
+        {
+            Vector256<float> s0 = default;
+            float* r = mat + j;
+            for (int p = 0; p < k; p++, r += ld)
+                s0 = Vector256.FusedMultiplyAdd(Vector256.Create(x[p]), Vector256.Load(r), s0);
+            s0.Store(y);
+            for (int t = 0; t < 8; t++) WriteOut(c + (j + t) * cs, alpha, beta, y[t]);
+        }
+        StreamTail(x, mat, ld, k, j, j1, c, cs, alpha, beta);
+    }
+
+    static void StreamTail(float* x, float* mat, long ld, int k, int j, int j1, float* c, long cs, float alpha, float beta)
+    {
+        for (; j < j1; j++)
+        {
+            float s = 0;
+            float* r = mat + j;
+            for (int p = 0; p < k; p++, r += ld) s = MathF.FusedMultiplyAdd(x[p], *r, s);
+            WriteOut(c + j * cs, alpha, beta, s);
+        }
+    }
+
+    /// <summary>y[j] = Σ_p x[p]·M[j·ld + p] for j in [j0, j1), four rows at a time sharing each load of x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void RowDot512(float* x, float* mat, long ld, int k, int j0, int j1, float* c, long cs, float alpha, float beta)
+    {
+        for (int j = j0; j < j1; j += 4)
+        {
+            // A group past the end repeats its last row; the extra results are discarded. Every output therefore
+            // goes through the identical instruction sequence, wherever group boundaries fall.
+            int rows = Math.Min(4, j1 - j);
+            float* r0 = mat + j * ld;
+            float* r1 = mat + (j + Math.Min(1, rows - 1)) * ld;
+            float* r2 = mat + (j + Math.Min(2, rows - 1)) * ld;
+            float* r3 = mat + (j + Math.Min(3, rows - 1)) * ld;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
+            int p = 0;
+            // Two accumulators per row (even and odd 16-float blocks) so eight FMA chains are in flight.
+            for (; p + 32 <= k; p += 32)
+            {
+                var x0 = Vector512.Load(x + p);
+                var x1 = Vector512.Load(x + p + 16);
+                a0 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(r0 + p), a0);
+                a1 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(r1 + p), a1);
+                a2 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(r2 + p), a2);
+                a3 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(r3 + p), a3);
+                b0 = Vector512.FusedMultiplyAdd(x1, Vector512.Load(r0 + p + 16), b0);
+                b1 = Vector512.FusedMultiplyAdd(x1, Vector512.Load(r1 + p + 16), b1);
+                b2 = Vector512.FusedMultiplyAdd(x1, Vector512.Load(r2 + p + 16), b2);
+                b3 = Vector512.FusedMultiplyAdd(x1, Vector512.Load(r3 + p + 16), b3);
+            }
+            if (p + 16 <= k)
+            {
+                var x0 = Vector512.Load(x + p);
+                a0 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(r0 + p), a0);
+                a1 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(r1 + p), a1);
+                a2 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(r2 + p), a2);
+                a3 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(r3 + p), a3);
+                p += 16;
+            }
+            float s0 = Vector512.Sum(a0 + b0), s1 = Vector512.Sum(a1 + b1), s2 = Vector512.Sum(a2 + b2), s3 = Vector512.Sum(a3 + b3);
+            DotTail(x, r0, r1, r2, r3, p, k, ref s0, ref s1, ref s2, ref s3);
+            DotOut(c, cs, j, rows, alpha, beta, s0, s1, s2, s3);
+        }
+    }
+
+    /// <summary>The Vector256 form of <see cref="RowDot512"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void RowDot256(float* x, float* mat, long ld, int k, int j0, int j1, float* c, long cs, float alpha, float beta)
+    {
+        for (int j = j0; j < j1; j += 4)
+        {
+            int rows = Math.Min(4, j1 - j);
+            float* r0 = mat + j * ld;
+            float* r1 = mat + (j + Math.Min(1, rows - 1)) * ld;
+            float* r2 = mat + (j + Math.Min(2, rows - 1)) * ld;
+            float* r3 = mat + (j + Math.Min(3, rows - 1)) * ld;
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+            int p = 0;
+            for (; p + 16 <= k; p += 16)
+            {
+                var x0 = Vector256.Load(x + p);
+                var x1 = Vector256.Load(x + p + 8);
+                a0 = Vector256.FusedMultiplyAdd(x0, Vector256.Load(r0 + p), a0);
+                a1 = Vector256.FusedMultiplyAdd(x0, Vector256.Load(r1 + p), a1);
+                a2 = Vector256.FusedMultiplyAdd(x0, Vector256.Load(r2 + p), a2);
+                a3 = Vector256.FusedMultiplyAdd(x0, Vector256.Load(r3 + p), a3);
+                b0 = Vector256.FusedMultiplyAdd(x1, Vector256.Load(r0 + p + 8), b0);
+                b1 = Vector256.FusedMultiplyAdd(x1, Vector256.Load(r1 + p + 8), b1);
+                b2 = Vector256.FusedMultiplyAdd(x1, Vector256.Load(r2 + p + 8), b2);
+                b3 = Vector256.FusedMultiplyAdd(x1, Vector256.Load(r3 + p + 8), b3);
+            }
+            if (p + 8 <= k)
+            {
+                var x0 = Vector256.Load(x + p);
+                a0 = Vector256.FusedMultiplyAdd(x0, Vector256.Load(r0 + p), a0);
+                a1 = Vector256.FusedMultiplyAdd(x0, Vector256.Load(r1 + p), a1);
+                a2 = Vector256.FusedMultiplyAdd(x0, Vector256.Load(r2 + p), a2);
+                a3 = Vector256.FusedMultiplyAdd(x0, Vector256.Load(r3 + p), a3);
+                p += 8;
+            }
+            float s0 = Vector256.Sum(a0 + b0), s1 = Vector256.Sum(a1 + b1), s2 = Vector256.Sum(a2 + b2), s3 = Vector256.Sum(a3 + b3);
+            DotTail(x, r0, r1, r2, r3, p, k, ref s0, ref s1, ref s2, ref s3);
+            DotOut(c, cs, j, rows, alpha, beta, s0, s1, s2, s3);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void DotTail(float* x, float* r0, float* r1, float* r2, float* r3, int p, int k,
+        ref float s0, ref float s1, ref float s2, ref float s3)
+    {
+        for (; p < k; p++)
+        {
+            float xp = x[p];
+            s0 = MathF.FusedMultiplyAdd(xp, r0[p], s0);
+            s1 = MathF.FusedMultiplyAdd(xp, r1[p], s1);
+            s2 = MathF.FusedMultiplyAdd(xp, r2[p], s2);
+            s3 = MathF.FusedMultiplyAdd(xp, r3[p], s3);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void DotOut(float* c, long cs, int j, int rows, float alpha, float beta, float s0, float s1, float s2, float s3)
+    {
+        WriteOut(c + j * cs, alpha, beta, s0);
+        if (rows > 1) WriteOut(c + (j + 1) * cs, alpha, beta, s1);
+        if (rows > 2) WriteOut(c + (j + 2) * cs, alpha, beta, s2);
+        if (rows > 3) WriteOut(c + (j + 3) * cs, alpha, beta, s3);
+    }
+
+    // =====================================================================================================
+    // Per-thread buffers
+    // =====================================================================================================
+
+    /// <summary>
+    /// Packing buffers owned by one thread, 64-byte aligned, grown on demand and kept, so steady-state calls do not
+    /// allocate. The finalizer frees them when the thread (and so this object) goes away.
+    /// </summary>
+    sealed class PackBuffers
+    {
+        [ThreadStatic] static PackBuffers? t_instance;
+
+        public float* A, B;
+        long _aLen, _bLen;
+        float* _vec;
+        long _vecLen;
+
+        public static PackBuffers Get(long aFloats, long bFloats)
+        {
+            var p = t_instance ??= new PackBuffers();
+            if (p._aLen < aFloats) { Free(ref p.A); p.A = Alloc(aFloats); p._aLen = aFloats; }
+            if (p._bLen < bFloats) { Free(ref p.B); p.B = Alloc(bFloats); p._bLen = bFloats; }
+            return p;
+        }
+
+        public float* Vector(long floats)
+        {
+            if (_vecLen < floats) { Free(ref _vec); _vec = Alloc(floats); _vecLen = floats; }
+            return _vec;
+        }
+
+        static float* Alloc(long floats) => (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
+        static void Free(ref float* p) { if (p != null) NativeMemory.AlignedFree(p); p = null; }
+
+        ~PackBuffers() { Free(ref A); Free(ref B); Free(ref _vec); }
+    }
+}

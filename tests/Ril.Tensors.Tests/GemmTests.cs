@@ -1,0 +1,366 @@
+using System.Runtime.Intrinsics;
+using Ril.Tensors.Kernels;
+
+namespace Ril.Tensors.Tests;
+
+/// <summary>The tests that change <see cref="WorkerPool.Shared"/>'s thread count run in this non-parallel collection.</summary>
+[CollectionDefinition("GemmKernels", DisableParallelization = true)]
+public sealed class GemmKernelsCollection { }
+
+[Collection("GemmKernels")]
+public unsafe class GemmTests
+{
+    static readonly int[] OddSizes = [1, 2, 3, 5, 7, 15, 16, 17, 31, 33, 63, 65, 100, 129];
+
+    /// <summary>One product's operands, with leading dimensions possibly larger than the minimum.</summary>
+    sealed class Case
+    {
+        public bool TransA, TransB;
+        public int M, N, K, Lda, Ldb, Ldc, Batch = 1;
+        public long StrideA, StrideB, StrideC;
+        public float Alpha = 1, Beta;
+        public float[] A = [], B = [], C0 = [];
+
+        public static Case Make(Random rnd, bool ta, bool tb, int m, int n, int k, int pad = 0, float alpha = 1, float beta = 0,
+            int batch = 1, bool shareB = false)
+        {
+            var c = new Case { TransA = ta, TransB = tb, M = m, N = n, K = k, Alpha = alpha, Beta = beta, Batch = batch };
+            c.Lda = (ta ? m : k) + pad;
+            c.Ldb = (tb ? k : n) + pad;
+            c.Ldc = n + pad;
+            c.StrideA = (long)(ta ? k : m) * c.Lda + pad;
+            c.StrideB = shareB ? 0 : (long)(tb ? n : k) * c.Ldb + pad;
+            c.StrideC = (long)m * c.Ldc + pad;
+            c.A = Fill(rnd, c.StrideA * batch + 1);
+            c.B = Fill(rnd, Math.Max(c.StrideB * batch, (long)(tb ? n : k) * c.Ldb) + 1);
+            // beta == 0 must ignore C entirely, NaN included.
+            c.C0 = beta == 0 ? Enumerable.Repeat(float.NaN, (int)(c.StrideC * batch + 1)).ToArray() : Fill(rnd, c.StrideC * batch + 1);
+            return c;
+        }
+
+        static float[] Fill(Random rnd, long len)
+        {
+            var x = new float[len];
+            for (long i = 0; i < len; i++) x[i] = (float)(rnd.NextDouble() * 2 - 1);
+            return x;
+        }
+
+        public float[] Run(Action<Case, nint, nint, nint> gemm)
+        {
+            var c = (float[])C0.Clone();
+            fixed (float* pa = A, pb = B, pc = c) gemm(this, (nint)pa, (nint)pb, (nint)pc);
+            return c;
+        }
+
+        public float[] RunGemm(bool? v512 = null) => Run((s, a, b, c) =>
+        {
+            bool wide = v512 ?? Vector512.IsHardwareAccelerated;
+            if (s.Batch == 1 && s.StrideB != 0)
+                Gemm.MultiplyWith(wide, s.TransA, s.TransB, s.M, s.N, s.K, s.Alpha, (float*)a, s.Lda, (float*)b, s.Ldb, s.Beta, (float*)c, s.Ldc);
+            else
+                Gemm.MultiplyBatchedWith(wide, s.TransA, s.TransB, s.M, s.N, s.K, s.Alpha, (float*)a, s.Lda, s.StrideA,
+                    (float*)b, s.Ldb, s.StrideB, s.Beta, (float*)c, s.Ldc, s.StrideC, s.Batch);
+        });
+
+        /// <summary>Asserts |got − exact| ≤ 1e-5·(|alpha|·Σ_p |a||b| + |beta·c0|) element by element, and that padding is untouched.</summary>
+        public void AssertMatches(float[] got, string what)
+        {
+            for (int t = 0; t < Batch; t++)
+            {
+                long oa = t * StrideA, ob = t * StrideB, oc = t * StrideC;
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++)
+                    {
+                        double sum = 0, mag = 0;
+                        for (int p = 0; p < K; p++)
+                        {
+                            double av = TransA ? A[oa + (long)p * Lda + i] : A[oa + (long)i * Lda + p];
+                            double bv = TransB ? B[ob + (long)j * Ldb + p] : B[ob + (long)p * Ldb + j];
+                            sum += av * bv;
+                            mag += Math.Abs(av * bv);
+                        }
+                        long ci = oc + (long)i * Ldc + j;
+                        double c0 = Beta == 0 ? 0 : C0[ci];
+                        double exact = Alpha * sum + Beta * c0;
+                        double tol = 1e-5 * (Math.Abs(Alpha) * mag + Math.Abs(Beta * c0)) + 1e-30;
+                        if (!(Math.Abs(got[ci] - exact) <= tol))
+                            Assert.Fail($"{what}: {Describe()} item {t} C[{i},{j}] = {got[ci]}, expected {exact} (tol {tol:g3})");
+                    }
+                // Elements of C outside the m×n block (row padding) must be left alone.
+                for (int i = 0; i < M; i++)
+                    for (int j = N; j < Ldc && oc + (long)i * Ldc + j < got.Length; j++)
+                    {
+                        long ci = oc + (long)i * Ldc + j;
+                        Assert.True(got[ci].Equals(C0[ci]), $"{what}: {Describe()} wrote padding C[{i},{j}]");
+                    }
+            }
+        }
+
+        public string Describe() =>
+            $"{(TransA ? "T" : "N")}{(TransB ? "T" : "N")} m={M} n={N} k={K} lda={Lda} ldb={Ldb} ldc={Ldc} alpha={Alpha} beta={Beta} batch={Batch} strideB={StrideB}";
+    }
+
+    static IEnumerable<bool> VectorPaths() => Vector512.IsHardwareAccelerated ? [true, false] : [false];
+
+    static void WithThreads(int threads, Action body)
+    {
+        int old = WorkerPool.Shared.Threads;
+        WorkerPool.SetThreads(threads);
+        try { body(); }
+        finally { WorkerPool.SetThreads(old); }
+    }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void OddSizes_AllLayouts_MatchReference(bool ta, bool tb)
+    {
+        var rnd = new Random(ta ? tb ? 11 : 12 : tb ? 13 : 14);
+        int q = 0;
+        foreach (bool v512 in VectorPaths())
+            foreach (int m in OddSizes)
+                foreach (int n in OddSizes)
+                {
+                    // Three depths per (m, n), rotating through the list, keep the test fast yet cover every size as k.
+                    for (int r = 0; r < 3; r++)
+                    {
+                        int k = OddSizes[(q++ * 5) % OddSizes.Length];
+                        int pad = q % 3 == 0 ? 3 : 0;
+                        float beta = (q % 4) switch { 0 => 0f, 1 => 1f, 2 => 0.25f, _ => -1.5f };
+                        float alpha = q % 5 == 0 ? -0.75f : 1f;
+                        var c = Case.Make(rnd, ta, tb, m, n, k, pad, alpha, beta);
+                        c.AssertMatches(c.RunGemm(v512), v512 ? "v512" : "v256");
+                    }
+                }
+    }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void LargerShapes_OneAndTwoThreads_MatchAndAgreeBitwise(bool ta, bool tb)
+    {
+        var rnd = new Random(5);
+        // 300×257×190 spans several KC slices and an MC block boundary with ragged edges; 1×…, …×1 use the
+        // matrix-vector path; 37×1000×50 splits over n.
+        (int m, int n, int k)[] shapes = [(300, 257, 190), (1, 700, 333), (513, 1, 300), (37, 1000, 50), (200, 40, 450)];
+        foreach (var (m, n, k) in shapes)
+        {
+            var c = Case.Make(rnd, ta, tb, m, n, k, pad: 5, alpha: 0.5f, beta: 2f);
+            float[] one = [], two = [], twoAgain = [];
+            WithThreads(1, () => one = c.RunGemm());
+            WithThreads(2, () => { two = c.RunGemm(); twoAgain = c.RunGemm(); });
+            c.AssertMatches(two, "2 threads");
+            // Determinism: the thread count never changes the order of summation.
+            Assert.Equal(two, twoAgain);
+            Assert.Equal(one, two);
+        }
+    }
+
+    [Fact]
+    public void BetaZero_IgnoresNaN_AndAlphaZeroOrEmptyK_ScaleC()
+    {
+        var rnd = new Random(7);
+        var c = Case.Make(rnd, false, false, 20, 45, 33, beta: 0);
+        var got = c.RunGemm();
+        Assert.DoesNotContain(got.Take(19 * c.Ldc + 45), float.IsNaN);
+        c.AssertMatches(got, "beta=0");
+
+        foreach (int k in new[] { 0, 5 })
+        {
+            var z = Case.Make(rnd, false, true, 9, 10, k, alpha: k == 0 ? 1 : 0, beta: 0.5f);
+            z.AssertMatches(z.RunGemm(), "scale only");
+        }
+    }
+
+    [Fact]
+    public void Batched_SharedAndSeparateB_SmallAndLarge_OneAndTwoThreads()
+    {
+        var rnd = new Random(9);
+        // (m, n, k, batch): small items go across the batch in parallel, big ones are split internally;
+        // batches of 3 and 7 do not divide evenly over two threads.
+        (int m, int n, int k, int batch)[] shapes = [(16, 16, 16, 8), (33, 17, 65, 7), (64, 64, 32, 3), (1, 40, 70, 6), (300, 260, 140, 2), (5, 3, 2, 64)];
+        int q = 0;
+        foreach (var (m, n, k, batch) in shapes)
+            foreach (bool shareB in new[] { true, false })
+            {
+                bool ta = (q & 1) != 0, tb = (q & 2) != 0;
+                q++;
+                var c = Case.Make(rnd, ta, tb, m, n, k, pad: 2, alpha: 1.25f, beta: q % 2 == 0 ? 0 : 0.5f, batch: batch, shareB: shareB);
+                float[] one = [], two = [];
+                WithThreads(1, () => one = c.RunGemm());
+                WithThreads(2, () => two = c.RunGemm());
+                c.AssertMatches(two, "batched");
+                Assert.Equal(one, two);
+
+                // Each item equals a lone Multiply of that item.
+                var single = new float[two.Length];
+                Array.Copy(c.C0, single, single.Length);
+                fixed (float* pa = c.A, pb = c.B, pc = single)
+                    for (int t = 0; t < batch; t++)
+                        Gemm.Multiply(ta, tb, m, n, k, c.Alpha, pa + t * c.StrideA, c.Lda, pb + t * c.StrideB, c.Ldb, c.Beta, pc + t * c.StrideC, c.Ldc);
+                Assert.Equal(single, two);
+            }
+    }
+
+    [Fact]
+    public void Deterministic_RepeatedRunsAreBitIdentical()
+    {
+        var rnd = new Random(3);
+        foreach (var (m, n, k) in new[] { (64, 64, 64), (129, 100, 300), (1, 768, 200), (256, 64, 256) })
+        {
+            var c = Case.Make(rnd, false, true, m, n, k, alpha: 1, beta: 0);
+            var first = c.RunGemm();
+            for (int r = 0; r < 3; r++) Assert.Equal(first, c.RunGemm());
+        }
+    }
+
+    [Fact]
+    public void OpenBlas_MatchesReference_WhenAvailable()
+    {
+        if (!OpenBlas.IsAvailable) return;
+        var rnd = new Random(4);
+        foreach (var (ta, tb) in new[] { (false, false), (false, true), (true, false), (true, true) })
+            foreach (var (m, n, k) in new[] { (17, 33, 65), (1, 100, 31), (64, 64, 64) })
+            {
+                var c = Case.Make(rnd, ta, tb, m, n, k, pad: 1, alpha: 0.5f, beta: 1.5f);
+                var got = c.Run((s, a, b, cc) => OpenBlas.Sgemm(s.TransA, s.TransB, s.M, s.N, s.K, s.Alpha,
+                    (float*)a, s.Lda, (float*)b, s.Ldb, s.Beta, (float*)cc, s.Ldc));
+                c.AssertMatches(got, "openblas");
+            }
+    }
+
+    [Fact]
+    public void InvalidArguments_Throw()
+    {
+        var a = new float[100];
+        fixed (float* p = a)
+        {
+            float* pp = p;
+            Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Multiply(false, false, -1, 2, 2, 1, pp, 2, pp, 2, 0, pp, 2));
+            Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Multiply(false, false, 3, 4, 5, 1, pp, 4, pp, 4, 0, pp, 4));
+        }
+    }
+}
+
+[Collection("GemmKernels")]
+public class WorkerPoolTests
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void For_CoversEveryIndexExactlyOnce(int threads)
+    {
+        int old = WorkerPool.Shared.Threads;
+        WorkerPool.SetThreads(threads);
+        try
+        {
+            var pool = WorkerPool.Shared;
+            Assert.Equal(threads, pool.Threads);
+            foreach (int count in new[] { 0, 1, 2, 3, 5, 64, 1000 })
+            {
+                var hits = new int[count];
+                for (int rep = 0; rep < 20; rep++)
+                {
+                    pool.For(count, i => Interlocked.Increment(ref hits[i]));
+                }
+                Assert.All(hits, h => Assert.Equal(20, h));
+
+                var seen = new int[count];
+                pool.ForRange(count, 7, (s, e) =>
+                {
+                    Assert.True(e - s >= Math.Min(7, count));
+                    for (int i = s; i < e; i++) Interlocked.Increment(ref seen[i]);
+                });
+                Assert.All(seen, h => Assert.Equal(1, h));
+            }
+        }
+        finally { WorkerPool.SetThreads(old); }
+    }
+
+    [Fact]
+    public void For_AssignsIndicesStatically()
+    {
+        int old = WorkerPool.Shared.Threads;
+        WorkerPool.SetThreads(2);
+        try
+        {
+            // With two threads, the first half runs on the caller, the second half on the worker, every time.
+            int caller = Environment.CurrentManagedThreadId;
+            for (int rep = 0; rep < 10; rep++)
+            {
+                var ids = new int[10];
+                WorkerPool.Shared.For(10, i => ids[i] = Environment.CurrentManagedThreadId);
+                Assert.All(ids.Take(5), id => Assert.Equal(caller, id));
+                Assert.All(ids.Skip(5), id => Assert.NotEqual(caller, id));
+                Assert.Single(ids.Skip(5).Distinct());
+            }
+        }
+        finally { WorkerPool.SetThreads(old); }
+    }
+
+    [Fact]
+    public void For_PropagatesExceptions_AndStaysUsable()
+    {
+        int old = WorkerPool.Shared.Threads;
+        WorkerPool.SetThreads(2);
+        try
+        {
+            var pool = WorkerPool.Shared;
+            // Index 7 runs on the worker thread, index 1 on the caller: both must surface.
+            var ex = Assert.Throws<InvalidOperationException>(() => pool.For(8, i => { if (i == 7) throw new InvalidOperationException("worker"); }));
+            Assert.Equal("worker", ex.Message);
+            Assert.Throws<InvalidOperationException>(() => pool.For(8, i => { if (i == 1) throw new InvalidOperationException("caller"); }));
+            int sum = 0;
+            pool.For(100, i => Interlocked.Add(ref sum, i));
+            Assert.Equal(4950, sum);
+        }
+        finally { WorkerPool.SetThreads(old); }
+    }
+
+    [Fact]
+    public void For_NestedCallsRunSerially()
+    {
+        int old = WorkerPool.Shared.Threads;
+        WorkerPool.SetThreads(2);
+        try
+        {
+            var pool = WorkerPool.Shared;
+            var sums = new long[6];
+            pool.For(6, i =>
+            {
+                int tid = Environment.CurrentManagedThreadId;
+                pool.For(100, j =>
+                {
+                    Assert.Equal(tid, Environment.CurrentManagedThreadId);
+                    sums[i] += j;   // serial, so no race
+                });
+            });
+            Assert.All(sums, s => Assert.Equal(4950, s));
+        }
+        finally { WorkerPool.SetThreads(old); }
+    }
+
+    [Fact]
+    public void For_WorksAfterWorkersWentToSleep()
+    {
+        int old = WorkerPool.Shared.Threads;
+        WorkerPool.SetThreads(2);
+        try
+        {
+            var pool = WorkerPool.Shared;
+            for (int rep = 0; rep < 3; rep++)
+            {
+                Thread.Sleep(5);    // longer than the spin period: the worker blocks and must be woken
+                int sum = 0;
+                pool.For(10, i => Interlocked.Add(ref sum, i));
+                Assert.Equal(45, sum);
+            }
+        }
+        finally { WorkerPool.SetThreads(old); }
+    }
+}
