@@ -74,7 +74,9 @@ public static unsafe class Jpeg
                 if ((long)width * height > maxPixels) throw new ImageFormatException($"image too large: {width}×{height} exceeds the limit of {maxPixels} pixels");
                 if (colourSpace is ColourSpaceCmyk or ColourSpaceYcck) throw new ImageFormatException("CMYK JPEGs are not supported; convert the image to RGB");
                 bool grey = colourSpace == ColourSpaceGrey;
-                var image = new Image(width, height, grey ? 1 : 3);
+                // Uninitialised: a corrupt header can claim a huge size, and the decoder fails before touching most pages.
+                int channels = grey ? 1 : 3;
+                var image = new Image(width, height, channels, GC.AllocateUninitializedArray<byte>(width * height * channels));
                 fixed (byte* target = image.Pixels)
                 {
                     // Flags 0: accurate integer DCT and smooth upsampling, the same defaults PIL uses.
