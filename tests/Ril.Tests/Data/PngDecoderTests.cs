@@ -77,10 +77,12 @@ public class PngDecoderTests
         AssertMatchesPil(RepoPaths.PngFixtures, LoadReferences("expected.json").Single(r => r.File == file));
 
     /// <summary>
-    /// Every PngSuite image in shared/, including data/pngsuite/interlaced/: libpng's own tests list those
-    /// (and the files in bad_interlace_conversions.txt) because libpng's pngimage test program cannot
-    /// round-trip sub-byte images through its interlace *writer*; the files themselves are valid, PIL
-    /// decodes them to the same pixels as their non-interlaced twins, and so must we.
+    /// Every PngSuite image in shared/, data/pngsuite/interlaced/ included. That folder's README and
+    /// bad_interlace_conversions.txt come from libpng's test set, where they mark the interlaced sub-byte
+    /// (1/2/4-bit) files as failing libpng's own pngimage test program: a note about that tool, not about
+    /// the files. PIL decodes each of them to exactly the pixels of its non-interlaced twin, so they
+    /// need no special case here: we must match PIL on them like on every other file (and see
+    /// <see cref="Interlaced_sub_byte_files_match_their_progressive_twins"/>).
     /// </summary>
     [Theory, MemberData(nameof(Suite))]
     public void PngSuite_decodes_to_PILs_pixels(string file) =>

@@ -31,13 +31,17 @@ public static class Pnm
             pos++;
         }
 
+        long count = (long)width * height * channels;
+        // Reject a header the file cannot back before allocating for it: a raw sample takes at least one
+        // byte (two above maxval 255), a plain one at least a digit, a raw PBM row (width+7)/8 bytes.
+        long needed = kind == 4 ? (long)(width + 7) / 8 * height : binary && maxval > 255 ? 2 * count : count;
+        if (data.Length - pos < needed)
+            throw new ImageFormatException($"truncated: the raster needs {(binary ? "" : "at least ")}{needed} bytes, {data.Length - pos} remain");
         var image = new Image(width, height, channels);
         var p = image.Pixels;
-        int count = width * height * channels;
         if (kind == 4)
         {
             int rowBytes = (width + 7) / 8;
-            if (data.Length - pos < (long)rowBytes * height) throw new ImageFormatException($"truncated: the raster needs {rowBytes * height} bytes, {data.Length - pos} remain");
             for (int y = 0; y < height; y++)
                 for (int x = 0; x < width; x++)
                     p[y * width + x] = ((data[pos + y * rowBytes + x / 8] >> (7 - x % 8)) & 1) == 1 ? (byte)0 : (byte)255; // 1 is black
@@ -45,8 +49,6 @@ public static class Pnm
         else if (binary)
         {
             int bytesPerSample = maxval > 255 ? 2 : 1;
-            if (data.Length - pos < (long)count * bytesPerSample)
-                throw new ImageFormatException($"truncated: the raster needs {(long)count * bytesPerSample} bytes, {data.Length - pos} remain");
             for (int i = 0; i < count; i++)
             {
                 int v = bytesPerSample == 2 ? data[pos + 2 * i] << 8 | data[pos + 2 * i + 1] : data[pos + i];
