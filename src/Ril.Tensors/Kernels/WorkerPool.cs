@@ -8,8 +8,11 @@ namespace Ril.Tensors.Kernels;
 /// <para>
 /// Why not <c>Parallel.For</c>: it costs several microseconds per call and hands out indices dynamically, so the
 /// thread that computes a given index changes from run to run. Here a dispatch is a store to a volatile generation
-/// counter that spinning workers watch (a few hundred nanoseconds when they are awake), and index i always goes to
-/// the same thread for a given thread count: worker w runs the contiguous block [w·count/T, (w+1)·count/T).
+/// counter that spinning workers watch (a few hundred nanoseconds when they are awake), and the work is cut the same
+/// way every time for a given thread count: T contiguous blocks [w·count/T, (w+1)·count/T), each run in index order
+/// by one thread — block w by worker w, except that the caller, once done with block 0, runs any block whose worker
+/// has not started it yet (a blocked worker takes tens of microseconds to wake). Which thread runs a block never
+/// changes what it computes, so results are deterministic for a given thread count.
 /// </para>
 /// <para>
 /// Workers spin for <see cref="SpinMicroseconds"/> after their last job (kernels tend to come in bursts: one
@@ -22,7 +25,7 @@ namespace Ril.Tensors.Kernels;
 public sealed unsafe class WorkerPool
 {
     /// <summary>How long an idle worker spins before it blocks.</summary>
-    const long SpinMicroseconds = 100;
+    const long SpinMicroseconds = 500;
 
     static readonly object s_sharedLock = new();
     static WorkerPool? s_shared;
@@ -72,7 +75,9 @@ public sealed unsafe class WorkerPool
     readonly ManualResetEventSlim[] _wake;
     readonly int[] _sleeping;              // 1 while worker w is (about to be) blocked on _wake[w]
     int _generation;                       // bumped once per dispatch; read with Volatile.Read
-    int _pending;                          // workers that have not finished the current job
+    int _pending;                          // worker blocks of the current job not finished yet
+    readonly int[] _claims;                // _claims[w·Pad] = 1 once block w+1 of the current job has been taken
+    const int Pad = 16;                    // one cache line per claim flag
     int _count;
     Action<int>? _body;
     delegate*<void*, int, void> _fn;
@@ -91,6 +96,7 @@ public sealed unsafe class WorkerPool
         _workers = new Thread[threads - 1];
         _wake = new ManualResetEventSlim[threads - 1];
         _sleeping = new int[threads - 1];
+        _claims = new int[Math.Max(1, threads - 1) * Pad];
         for (int w = 0; w < _workers.Length; w++)
         {
             _wake[w] = new ManualResetEventSlim(false);
@@ -147,6 +153,7 @@ public sealed unsafe class WorkerPool
             _state = state;
             _error = null;
             Volatile.Write(ref _pending, _workers.Length);
+            for (int w = 0; w < _workers.Length; w++) Volatile.Write(ref _claims[w * Pad], 0);
             // Full fence (Interlocked) before reading _sleeping: pairs with the worker's Interlocked.Exchange on
             // _sleeping followed by its read of _generation, so either it sees the new generation or we see it asleep.
             Interlocked.Increment(ref _generation);
@@ -154,6 +161,15 @@ public sealed unsafe class WorkerPool
                 if (Volatile.Read(ref _sleeping[w]) != 0) _wake[w].Set();
 
             RunBlock(0, body, fn, state);
+
+            // Run any block its worker has not picked up yet rather than wait for it: a worker that was blocked takes
+            // tens of microseconds to wake. Which thread runs a block never changes what the block computes.
+            for (int w = 0; w < _workers.Length; w++)
+                if (Interlocked.Exchange(ref _claims[w * Pad], 1) == 0)
+                {
+                    RunBlock(w + 1, body, fn, state);
+                    Interlocked.Decrement(ref _pending);
+                }
 
             var sw = new SpinWait();
             while (Volatile.Read(ref _pending) != 0) sw.SpinOnce(-1);
@@ -199,14 +215,15 @@ public sealed unsafe class WorkerPool
         while (true)
         {
             long spinStart = Stopwatch.GetTimestamp();
+            int polls = 0;
             while (Volatile.Read(ref _generation) == seen)
             {
+                // A short pause between polls keeps the reaction time to a new job low; the clock is read only now
+                // and then because it costs more than a poll.
+                Thread.SpinWait(1);
+                if ((++polls & 63) != 0) continue;
                 if (_shutdown) return;
-                if (Stopwatch.GetTimestamp() - spinStart < spinTicks)
-                {
-                    Thread.SpinWait(16);
-                    continue;
-                }
+                if (Stopwatch.GetTimestamp() - spinStart < spinTicks) continue;
                 _wake[w].Reset();
                 Interlocked.Exchange(ref _sleeping[w], 1);
                 if (Volatile.Read(ref _generation) == seen && !_shutdown) _wake[w].Wait();
@@ -215,8 +232,12 @@ public sealed unsafe class WorkerPool
             }
             seen = Volatile.Read(ref _generation);
             if (_shutdown) return;
-            RunBlock(id, _body, _fn, _state);
-            Interlocked.Decrement(ref _pending);
+            // The claim (a full fence) orders the reads of the job fields after the dispatcher's writes of them.
+            if (Interlocked.Exchange(ref _claims[w * Pad], 1) == 0)
+            {
+                RunBlock(id, _body, _fn, _state);
+                Interlocked.Decrement(ref _pending);
+            }
         }
     }
 
