@@ -80,8 +80,9 @@ public class PngDecoderTests
     /// Every PngSuite image in shared/, data/pngsuite/interlaced/ included. That folder's README and
     /// bad_interlace_conversions.txt come from libpng's test set, where they mark the interlaced sub-byte
     /// (1/2/4-bit) files as failing libpng's own pngimage test program: a note about that tool, not about
-    /// the files. PIL decodes each of them to exactly the pixels of its non-interlaced twin, so they
-    /// need no special case here: we must match PIL on them like on every other file (and see
+    /// the files. PIL decodes each of them to the same colours as its non-interlaced twin (two of them
+    /// order their palettes differently), so they need no special case: we must match PIL on them
+    /// like on every other file (and see
     /// <see cref="Interlaced_sub_byte_files_match_their_progressive_twins"/>).
     /// </summary>
     [Theory, MemberData(nameof(Suite))]
