@@ -6,4 +6,5 @@ var root = new RootCommand("Ril: train small vision-language models with reinfor
 root.Add(DataCommands.Create());
 root.Add(ImageCommands.Create());
 root.Add(TeacherCommands.Create());
+root.Add(QuickstartCommand.Create());
 return root.Parse(args).Invoke();
