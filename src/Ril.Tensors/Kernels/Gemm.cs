@@ -24,6 +24,7 @@ namespace Ril.Tensors.Kernels;
 /// shape, never on the thread count.
 /// </para>
 /// </summary>
+[SkipLocalsInit]
 public static unsafe class Gemm
 {
     // ---- blocking parameters (measured on AMD EPYC Zen 4, 2 threads; see GemmBench) ----
@@ -237,8 +238,7 @@ public static unsafe class Gemm
         int mr = j.Mr, nr = j.Nr, kcMax = KC, mcMax = RoundUp(MC, mr), ncMax = RoundUp(NC, nr);
         var buf = PackBuffers.Get((long)mcMax * kcMax, (long)ncMax * kcMax);
         float* pa = buf.A, pb = buf.B;
-        float* tile = stackalloc float[8 * 32 + 16];
-        tile = (float*)(((nint)tile + 63) & ~(nint)63);
+        float* tile = stackalloc float[6 * 16];     // scratch for partial tiles of the AVX2 kernel
 
         for (int jc = n0; jc < n1; jc += ncMax)
         {
@@ -266,10 +266,16 @@ public static unsafe class Gemm
                             int mrr = Math.Min(mr, mc - ir);
                             float* aPanel = pa + (long)ir * kc;
                             float* cTile = j.C + (long)(ic + ir) * j.Ldc + jc + jr;
-                            if (mrr == mr && nrr == nr)
-                                MicroKernel(j.V512, kc, aPanel, bPanel, cTile, j.Ldc, j.Alpha, beta);
+                            if (j.V512)
+                            {
+                                // A last panel of at most 16 real columns needs only half the multiply-adds.
+                                if (nrr > 16) Kernel8x32(kc, aPanel, bPanel, cTile, j.Ldc, j.Alpha, beta, mrr, nrr);
+                                else Kernel8x16(kc, aPanel, bPanel, cTile, j.Ldc, j.Alpha, beta, mrr, nrr);
+                            }
+                            else if (mrr == mr && nrr == nr)
+                                Kernel6x16(kc, aPanel, bPanel, cTile, j.Ldc, j.Alpha, beta);
                             else
-                                EdgeTile(j.V512, kc, aPanel, bPanel, cTile, j.Ldc, j.Alpha, beta, mrr, nrr, mr, nr, tile);
+                                EdgeTile6x16(kc, aPanel, bPanel, cTile, j.Ldc, j.Alpha, beta, mrr, nrr, tile);
                         }
                     }
                 }
@@ -280,20 +286,21 @@ public static unsafe class Gemm
     static int RoundUp(int x, int to) => (x + to - 1) / to * to;
 
     /// <summary>
-    /// A partial tile: copy the valid part of C into a full-size scratch tile, run the ordinary micro-kernel on it, copy
-    /// the valid part back. The arithmetic on every real element is exactly the full-tile arithmetic (the padding of the
-    /// packed panels is zeros), which keeps results independent of where tile boundaries fall.
+    /// A partial tile for the AVX2 kernel: copy the valid part of C into a full-size scratch tile, run the ordinary
+    /// micro-kernel on it, copy the valid part back. The arithmetic on every real element is exactly the full-tile
+    /// arithmetic (the padding of the packed panels is zeros), so results do not depend on where tiles fall.
+    /// (The AVX-512 kernel handles partial tiles itself with masked loads and stores.)
     /// </summary>
-    static void EdgeTile(bool v512, int kc, float* aPanel, float* bPanel, float* c, int ldc, float alpha, float beta,
-        int mrr, int nrr, int mr, int nr, float* tile)
+    static void EdgeTile6x16(int kc, float* aPanel, float* bPanel, float* c, int ldc, float alpha, float beta,
+        int mrr, int nrr, float* tile)
     {
-        new Span<float>(tile, mr * nr).Clear();
+        new Span<float>(tile, 6 * 16).Clear();
         if (beta != 0)
             for (int r = 0; r < mrr; r++)
-                new ReadOnlySpan<float>(c + (long)r * ldc, nrr).CopyTo(new Span<float>(tile + r * nr, nrr));
-        MicroKernel(v512, kc, aPanel, bPanel, tile, nr, alpha, beta);
+                new ReadOnlySpan<float>(c + (long)r * ldc, nrr).CopyTo(new Span<float>(tile + r * 16, nrr));
+        Kernel6x16(kc, aPanel, bPanel, tile, 16, alpha, beta);
         for (int r = 0; r < mrr; r++)
-            new ReadOnlySpan<float>(tile + r * nr, nrr).CopyTo(new Span<float>(c + (long)r * ldc, nrr));
+            new ReadOnlySpan<float>(tile + r * 16, nrr).CopyTo(new Span<float>(c + (long)r * ldc, nrr));
     }
 
     // ---- packing ----
@@ -348,6 +355,18 @@ public static unsafe class Gemm
                     Vector256.Store(Vector256.Load(s), d);
                     Vector256.Store(Vector256.Load(s + 8), d + 8);
                 }
+            else if (nr == 32)
+            {
+                // Partial panel: masked loads read only the real columns and leave zeros in the rest.
+                var lane = Vector512<int>.Indices;
+                var m0 = Vector512.LessThan(lane, Vector512.Create(cols)).AsSingle();
+                var m1 = Vector512.LessThan(lane, Vector512.Create(cols - 16)).AsSingle();
+                for (int p = 0; p < kc; p++, d += 32, s += j.Ldb)
+                {
+                    Vector512.Store(Avx512F.MaskLoad(s, m0, default), d);
+                    Vector512.Store(Avx512F.MaskLoad(s + 16, m1, default), d + 16);
+                }
+            }
             else
                 for (int p = 0; p < kc; p++, d += nr, s += j.Ldb)
                 {
@@ -404,20 +423,16 @@ public static unsafe class Gemm
 
     // ---- micro-kernels ----
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void MicroKernel(bool v512, int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
-    {
-        if (v512) Kernel8x32(kc, a, b, c, ldc, alpha, beta);
-        else Kernel6x16(kc, a, b, c, ldc, alpha, beta);
-    }
-
     /// <summary>
     /// C[8×32] = alpha·(A panel · B panel) + beta·C (beta == 0: C not read). Sixteen zmm accumulators; per k step two
     /// B loads, eight broadcasts, sixteen FMAs.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel8x32(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
+    static void Kernel8x32(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int rows, int cols)
     {
+        // C is touched only after the k loop; for a large C the tile is out of cache by then, and sixteen misses at
+        // the end of every tile cost ~10% at 1024³. Prefetching it now overlaps them with the multiply-adds.
+        PrefetchTile(c, ldc);
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default;
@@ -445,14 +460,104 @@ public static unsafe class Gemm
             b += 32;
         }
         var va = Vector512.Create(alpha);
-        Store512(c, va, beta, c00, c01);
-        Store512(c + ldc, va, beta, c10, c11);
-        Store512(c + 2 * ldc, va, beta, c20, c21);
-        Store512(c + 3 * ldc, va, beta, c30, c31);
-        Store512(c + 4 * ldc, va, beta, c40, c41);
-        Store512(c + 5 * ldc, va, beta, c50, c51);
-        Store512(c + 6 * ldc, va, beta, c60, c61);
-        Store512(c + 7 * ldc, va, beta, c70, c71);
+        if (rows == 8 && cols == 32)
+        {
+            Store512(c, va, beta, c00, c01);
+            Store512(c + ldc, va, beta, c10, c11);
+            Store512(c + 2 * ldc, va, beta, c20, c21);
+            Store512(c + 3 * ldc, va, beta, c30, c31);
+            Store512(c + 4 * ldc, va, beta, c40, c41);
+            Store512(c + 5 * ldc, va, beta, c50, c51);
+            Store512(c + 6 * ldc, va, beta, c60, c61);
+            Store512(c + 7 * ldc, va, beta, c70, c71);
+            return;
+        }
+        // Partial tile at the matrix edge: the same arithmetic, but only rows < rows and columns < cols are read
+        // and written (masked loads and stores), so results do not depend on where tile boundaries fall.
+        var lane = Vector512<int>.Indices;
+        var m0 = Vector512.LessThan(lane, Vector512.Create(cols)).AsSingle();
+        var m1 = Vector512.LessThan(lane, Vector512.Create(cols - 16)).AsSingle();
+        StoreMasked512(c, va, beta, c00, c01, m0, m1);
+        if (rows > 1) StoreMasked512(c + ldc, va, beta, c10, c11, m0, m1);
+        if (rows > 2) StoreMasked512(c + 2 * ldc, va, beta, c20, c21, m0, m1);
+        if (rows > 3) StoreMasked512(c + 3 * ldc, va, beta, c30, c31, m0, m1);
+        if (rows > 4) StoreMasked512(c + 4 * ldc, va, beta, c40, c41, m0, m1);
+        if (rows > 5) StoreMasked512(c + 5 * ldc, va, beta, c50, c51, m0, m1);
+        if (rows > 6) StoreMasked512(c + 6 * ldc, va, beta, c60, c61, m0, m1);
+        if (rows > 7) StoreMasked512(c + 7 * ldc, va, beta, c70, c71, m0, m1);
+    }
+
+    /// <summary>
+    /// The left half of <see cref="Kernel8x32"/> for a last panel with at most 16 real columns: the same operations on
+    /// those columns (the B panel keeps its 32-float stride), so each element comes out bit-identical.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Kernel8x16(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int rows, int cols)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b);
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c0);
+            c1 = Vector512.FusedMultiplyAdd(Vector512.Create(a[1]), b0, c1);
+            c2 = Vector512.FusedMultiplyAdd(Vector512.Create(a[2]), b0, c2);
+            c3 = Vector512.FusedMultiplyAdd(Vector512.Create(a[3]), b0, c3);
+            c4 = Vector512.FusedMultiplyAdd(Vector512.Create(a[4]), b0, c4);
+            c5 = Vector512.FusedMultiplyAdd(Vector512.Create(a[5]), b0, c5);
+            c6 = Vector512.FusedMultiplyAdd(Vector512.Create(a[6]), b0, c6);
+            c7 = Vector512.FusedMultiplyAdd(Vector512.Create(a[7]), b0, c7);
+            a += 8;
+            b += 32;
+        }
+        var va = Vector512.Create(alpha);
+        var m0 = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(cols)).AsSingle();
+        StoreMasked16(c, va, beta, c0, m0);
+        if (rows > 1) StoreMasked16(c + ldc, va, beta, c1, m0);
+        if (rows > 2) StoreMasked16(c + 2 * ldc, va, beta, c2, m0);
+        if (rows > 3) StoreMasked16(c + 3 * ldc, va, beta, c3, m0);
+        if (rows > 4) StoreMasked16(c + 4 * ldc, va, beta, c4, m0);
+        if (rows > 5) StoreMasked16(c + 5 * ldc, va, beta, c5, m0);
+        if (rows > 6) StoreMasked16(c + 6 * ldc, va, beta, c6, m0);
+        if (rows > 7) StoreMasked16(c + 7 * ldc, va, beta, c7, m0);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void StoreMasked16(float* c, Vector512<float> alpha, float beta, Vector512<float> x, Vector512<float> m)
+    {
+        Vector512<float> o = default;
+        if (beta != 0)
+        {
+            o = Avx512F.MaskLoad(c, m, default);
+            if (beta != 1) o *= Vector512.Create(beta);
+        }
+        Avx512F.MaskStore(c, m, Vector512.FusedMultiplyAdd(alpha, x, o));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void PrefetchTile(float* c, long ldc)
+    {
+        if (!Sse.IsSupported) return;
+        for (int r = 0; r < 8; r++)
+        {
+            Sse.Prefetch0(c + r * ldc);
+            Sse.Prefetch0(c + r * ldc + 16);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void StoreMasked512(float* c, Vector512<float> alpha, float beta, Vector512<float> x0, Vector512<float> x1,
+        Vector512<float> m0, Vector512<float> m1)
+    {
+        Vector512<float> o0, o1;
+        if (beta == 0) { o0 = default; o1 = default; }
+        else
+        {
+            o0 = Avx512F.MaskLoad(c, m0, default);
+            o1 = Avx512F.MaskLoad(c + 16, m1, default);
+            if (beta != 1) { var vb = Vector512.Create(beta); o0 *= vb; o1 *= vb; }
+        }
+        Avx512F.MaskStore(c, m0, Vector512.FusedMultiplyAdd(alpha, x0, o0));
+        Avx512F.MaskStore(c + 16, m1, Vector512.FusedMultiplyAdd(alpha, x1, o1));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -466,7 +571,7 @@ public static unsafe class Gemm
         Vector512.Store(Vector512.FusedMultiplyAdd(alpha, x1, o1), c + 16);
     }
 
-    /// <summary>The AVX2 counterpart of <see cref="Kernel6x32"/>: 6×16 tile in twelve ymm accumulators.</summary>
+    /// <summary>The AVX2 counterpart of <see cref="Kernel8x32"/>: 6×16 tile in twelve ymm accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Kernel6x16(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
     {
