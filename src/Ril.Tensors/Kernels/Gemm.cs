@@ -170,6 +170,7 @@ public static unsafe class Gemm
         if ((long)p.M * p.N * p.K < ParallelMinMacs || pool == null) threads = 1;
 
         if (p.M == 1 || p.N == 1) MatVec(ref p, pool, threads);
+        else if (UseUnpacked(ref p)) Unpacked(ref p, pool, threads);
         else Packed(ref p, pool, threads);
     }
 
@@ -258,6 +259,7 @@ public static unsafe class Gemm
                     {
                         int nrr = Math.Min(nr, nc - jr);
                         float* bPanel = pb + (long)jr * kc;
+                        long bs = nr;
                         // B panels are packed during the first row block, just before their first use, so that use
                         // finds the panel in L1 instead of reading back a KC×NC block that may not fit in L2.
                         if (ic == m0) PackBPanel(ref j, pc, kc, jc + jr, nrr, bPanel);
@@ -269,8 +271,8 @@ public static unsafe class Gemm
                             if (j.V512)
                             {
                                 // A last panel of at most 16 real columns needs only half the multiply-adds.
-                                if (nrr > 16) Kernel8x32(kc, aPanel, bPanel, cTile, j.Ldc, j.Alpha, beta, mrr, nrr);
-                                else Kernel8x16(kc, aPanel, bPanel, cTile, j.Ldc, j.Alpha, beta, mrr, nrr);
+                                if (nrr > 16) Kernel8x32(kc, aPanel, bPanel, bs, cTile, j.Ldc, j.Alpha, beta, mrr, nrr);
+                                else Kernel8x16(kc, aPanel, bPanel, bs, cTile, j.Ldc, j.Alpha, beta, mrr, nrr);
                             }
                             else if (mrr == mr && nrr == nr)
                                 Kernel6x16(kc, aPanel, bPanel, cTile, j.Ldc, j.Alpha, beta);
@@ -428,7 +430,7 @@ public static unsafe class Gemm
     /// B loads, eight broadcasts, sixteen FMAs.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel8x32(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int rows, int cols)
+    static void Kernel8x32(int kc, float* a, float* b, long bs, float* c, int ldc, float alpha, float beta, int rows, int cols)
     {
         // C is touched only after the k loop; for a large C the tile is out of cache by then, and sixteen misses at
         // the end of every tile cost ~10% at 1024³. Prefetching it now overlaps them with the multiply-adds.
@@ -457,7 +459,7 @@ public static unsafe class Gemm
             av = Vector512.Create(a[7]);
             c70 = Vector512.FusedMultiplyAdd(av, b0, c70); c71 = Vector512.FusedMultiplyAdd(av, b1, c71);
             a += 8;
-            b += 32;
+            b += bs;
         }
         var va = Vector512.Create(alpha);
         if (rows == 8 && cols == 32)
@@ -492,7 +494,7 @@ public static unsafe class Gemm
     /// those columns (the B panel keeps its 32-float stride), so each element comes out bit-identical.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel8x16(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int rows, int cols)
+    static void Kernel8x16(int kc, float* a, float* b, long bs, float* c, int ldc, float alpha, float beta, int rows, int cols)
     {
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
         for (int p = 0; p < kc; p++)
@@ -507,7 +509,7 @@ public static unsafe class Gemm
             c6 = Vector512.FusedMultiplyAdd(Vector512.Create(a[6]), b0, c6);
             c7 = Vector512.FusedMultiplyAdd(Vector512.Create(a[7]), b0, c7);
             a += 8;
-            b += 32;
+            b += bs;
         }
         var va = Vector512.Create(alpha);
         var m0 = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(cols)).AsSingle();
@@ -895,6 +897,252 @@ public static unsafe class Gemm
         if (rows > 1) WriteOut(c + (j + 1) * cs, alpha, beta, s1);
         if (rows > 2) WriteOut(c + (j + 2) * cs, alpha, beta, s2);
         if (rows > 3) WriteOut(c + (j + 3) * cs, alpha, beta, s3);
+    }
+
+    // =====================================================================================================
+    // Unpacked path (AVX-512): operands read where they lie
+    // =====================================================================================================
+    // Packing B pays off only when each packed element is used by many rows; with few rows (decoding a handful of
+    // sequences) it costs as much as the multiply. And when B is stored k×n and k is moderate, B need not be packed
+    // at all: a k×64 column chunk of B stays in L2 while groups of four rows of A stream past it.
+    //   B stored k×n: a 4-row × 64-column tile in 16 accumulators; per k step four B vectors from row p of B and
+    //                 four broadcasts of A (either layout); each output is one FMA chain over all of k, C written once.
+    //                 Measured at 1 thread: ~110 GFLOP/s (95% of the FMA peak) for 4..128 × 768 × 768, where the
+    //                 packed path reaches ~100; the packed path wins back once k > ~1024 (the chunk leaves L2).
+    //   B stored n×k: 4 rows of op(A) against 4 rows of B as 16 dot products over k (16 floats per step, masked
+    //                 tail), reduced at the end; better than packing up to m ≈ 16..32.
+    // Rows past m in a group of four repeat the last row and are discarded, so every output goes through the same
+    // instructions wherever group boundaries fall. Threads split the columns, or the rows when columns are few.
+    // The choice of path depends on the shape only (never the thread count), so results stay bit-identical across
+    // thread counts.
+
+    /// <summary>m up to which the unpacked path is used whatever k and n are.</summary>
+    internal static int SmallRowsMax = 8;
+    /// <summary>With B stored n×k, m up to which the dot-product kernel beats packing.</summary>
+    internal static int DotRowsMax = 16;
+    /// <summary>With B stored k×n, k up to which a k×64 chunk of B (k·256 bytes) sits comfortably in L2.</summary>
+    internal static int StreamMaxK = 1024;
+    /// <summary>With B stored k×n, the most floats of A (m·k) for which A stays in L2 across column chunks.</summary>
+    internal static long StreamMaxAFloats = 128 * 1024;
+
+    static bool UseUnpacked(ref Problem p)
+    {
+        if (!p.V512) return false;
+        if (p.TransB) return p.M <= DotRowsMax;
+        // Beyond a few rows: B's k×64 chunk must fit in L2 (k ≤ StreamMaxK), and so must A (m·k floats ≤ 512 KiB),
+        // which every chunk re-reads: from L3 its misses outrun the multiply-adds (2048×8192×512 ran at 60 GFLOP/s
+        // instead of 97 on one thread). n ≥ 64 keeps chunks mostly full; narrow products suit the 8×16 packed kernel.
+        return p.M <= SmallRowsMax || (p.K <= StreamMaxK && (long)p.M * p.K <= StreamMaxAFloats && p.N >= 64);
+    }
+
+    struct UnpackedJob
+    {
+        public Problem P;
+        public float* A;            // op(A) rows: A itself, or a contiguous copy when B is n×k and A is k×m
+        public long ARow, ACol;     // element strides of op(A)[i, p] = A[i·ARow + p·ACol]
+        public int Unit;            // columns per unit: 64 (stream) or 4 (dot)
+        public int RowGroups, ColUnits, Parts;
+        public bool SplitRows;
+    }
+
+    static void Unpacked(ref Problem p, WorkerPool? pool, int threads)
+    {
+        var job = new UnpackedJob { P = p, A = p.A, ARow = p.TransA ? 1 : p.Lda, ACol = p.TransA ? p.Lda : 1 };
+        if (p.TransB && p.TransA)
+        {
+            // The dot-product kernel wants contiguous rows of op(A): copy the m×k transpose (small by definition).
+            float* t = PackBuffers.Get(0, 0).Vector((long)p.M * p.K);
+            for (int i = 0; i < p.M; i++)
+                for (int q = 0; q < p.K; q++) t[(long)i * p.K + q] = p.A[(long)q * p.Lda + i];
+            job.A = t; job.ARow = p.K; job.ACol = 1;
+        }
+        job.Unit = p.TransB ? 4 : 64;
+        job.ColUnits = (p.N + job.Unit - 1) / job.Unit;
+        job.RowGroups = (p.M + 3) / 4;
+        job.Parts = 1;
+        if (threads > 1)
+        {
+            // Columns when there are enough for every thread (each thread then reads only its part of B), else rows.
+            job.SplitRows = job.ColUnits < threads;
+            job.Parts = Math.Min(threads, job.SplitRows ? job.RowGroups : job.ColUnits);
+        }
+        if (job.Parts <= 1) { UnpackedRange(ref job, 0, p.M, 0, p.N); return; }
+        pool!.For(job.Parts, &UnpackedPart, &job);
+    }
+
+    static void UnpackedPart(void* state, int part)
+    {
+        ref UnpackedJob j = ref Unsafe.AsRef<UnpackedJob>(state);
+        int units = j.SplitRows ? j.RowGroups : j.ColUnits, size = j.SplitRows ? 4 : j.Unit, limit = j.SplitRows ? j.P.M : j.P.N;
+        int s0 = (int)((long)units * part / j.Parts) * size;
+        int s1 = Math.Min(limit, (int)((long)units * (part + 1) / j.Parts) * size);
+        if (s0 >= s1) return;
+        if (j.SplitRows) UnpackedRange(ref j, s0, s1, 0, j.P.N);
+        else UnpackedRange(ref j, 0, j.P.M, s0, s1);
+    }
+
+    static void UnpackedRange(ref UnpackedJob j, int i0, int i1, int j0, int j1)
+    {
+        if (!j.P.TransB)
+        {
+            // Column chunks outer: a k×64 chunk of B stays in L2 while every row group passes over it.
+            for (int jc = j0; jc < j1; jc += 64)
+                for (int i = i0; i < i1; i += 4)
+                    SmallRowsStream(ref j, i, Math.Min(4, i1 - i), jc, Math.Min(64, j1 - jc));
+        }
+        else
+        {
+            // Groups of four B rows outer: they stay in L1 while every row group of A meets them.
+            for (int jb = j0; jb < j1; jb += 4)
+                for (int i = i0; i < i1; i += 4)
+                    SmallRowsDot(ref j, i, Math.Min(4, i1 - i), jb, Math.Min(4, j1 - jb));
+        }
+    }
+
+    /// <summary>C[i0.., j0..j0+cols) for up to 4 rows and up to 64 columns, B stored k×n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void SmallRowsStream(ref UnpackedJob j, int i0, int rows, int j0, int cols)
+    {
+        ref Problem p = ref j.P;
+        float* a0 = j.A + i0 * j.ARow;
+        float* a1 = j.A + (i0 + Math.Min(1, rows - 1)) * j.ARow;
+        float* a2 = j.A + (i0 + Math.Min(2, rows - 1)) * j.ARow;
+        float* a3 = j.A + (i0 + Math.Min(3, rows - 1)) * j.ARow;
+        long ac = j.ACol, ldb = p.Ldb;
+        float* b = p.B + j0;
+        var lane = Vector512<int>.Indices;
+        var m0 = Vector512.LessThan(lane, Vector512.Create(cols)).AsSingle();
+        var m1 = Vector512.LessThan(lane, Vector512.Create(cols - 16)).AsSingle();
+        var m2 = Vector512.LessThan(lane, Vector512.Create(cols - 32)).AsSingle();
+        var m3 = Vector512.LessThan(lane, Vector512.Create(cols - 48)).AsSingle();
+        Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default;
+        Vector512<float> c10 = default, c11 = default, c12 = default, c13 = default;
+        Vector512<float> c20 = default, c21 = default, c22 = default, c23 = default;
+        Vector512<float> c30 = default, c31 = default, c32 = default, c33 = default;
+        int k = p.K;
+        if (cols == 64)
+        {
+            for (int q = 0; q < k; q++, b += ldb)
+            {
+                var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + 16);
+                var b2 = Vector512.Load(b + 32); var b3 = Vector512.Load(b + 48);
+                var x = Vector512.Create(a0[q * ac]);
+                c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+                c02 = Vector512.FusedMultiplyAdd(x, b2, c02); c03 = Vector512.FusedMultiplyAdd(x, b3, c03);
+                x = Vector512.Create(a1[q * ac]);
+                c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+                c12 = Vector512.FusedMultiplyAdd(x, b2, c12); c13 = Vector512.FusedMultiplyAdd(x, b3, c13);
+                x = Vector512.Create(a2[q * ac]);
+                c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+                c22 = Vector512.FusedMultiplyAdd(x, b2, c22); c23 = Vector512.FusedMultiplyAdd(x, b3, c23);
+                x = Vector512.Create(a3[q * ac]);
+                c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+                c32 = Vector512.FusedMultiplyAdd(x, b2, c32); c33 = Vector512.FusedMultiplyAdd(x, b3, c33);
+            }
+        }
+        else
+        {
+            // The last chunk of a row: masked loads (zeros past the edge) and the same FMA sequence per output.
+            for (int q = 0; q < k; q++, b += ldb)
+            {
+                var b0 = Avx512F.MaskLoad(b, m0, default); var b1 = Avx512F.MaskLoad(b + 16, m1, default);
+                var b2 = Avx512F.MaskLoad(b + 32, m2, default); var b3 = Avx512F.MaskLoad(b + 48, m3, default);
+                var x = Vector512.Create(a0[q * ac]);
+                c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+                c02 = Vector512.FusedMultiplyAdd(x, b2, c02); c03 = Vector512.FusedMultiplyAdd(x, b3, c03);
+                x = Vector512.Create(a1[q * ac]);
+                c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+                c12 = Vector512.FusedMultiplyAdd(x, b2, c12); c13 = Vector512.FusedMultiplyAdd(x, b3, c13);
+                x = Vector512.Create(a2[q * ac]);
+                c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+                c22 = Vector512.FusedMultiplyAdd(x, b2, c22); c23 = Vector512.FusedMultiplyAdd(x, b3, c23);
+                x = Vector512.Create(a3[q * ac]);
+                c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+                c32 = Vector512.FusedMultiplyAdd(x, b2, c32); c33 = Vector512.FusedMultiplyAdd(x, b3, c33);
+            }
+        }
+        var va = Vector512.Create(p.Alpha);
+        float beta = p.Beta;
+        float* c = p.C + (long)i0 * p.Ldc + j0;
+        long ldc = p.Ldc;
+        StoreRow64(c, va, beta, c00, c01, c02, c03, m0, m1, m2, m3);
+        if (rows > 1) StoreRow64(c + ldc, va, beta, c10, c11, c12, c13, m0, m1, m2, m3);
+        if (rows > 2) StoreRow64(c + 2 * ldc, va, beta, c20, c21, c22, c23, m0, m1, m2, m3);
+        if (rows > 3) StoreRow64(c + 3 * ldc, va, beta, c30, c31, c32, c33, m0, m1, m2, m3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void StoreRow64(float* c, Vector512<float> alpha, float beta, Vector512<float> x0, Vector512<float> x1,
+        Vector512<float> x2, Vector512<float> x3, Vector512<float> m0, Vector512<float> m1, Vector512<float> m2, Vector512<float> m3)
+    {
+        StoreMasked16(c, alpha, beta, x0, m0);
+        StoreMasked16(c + 16, alpha, beta, x1, m1);
+        StoreMasked16(c + 32, alpha, beta, x2, m2);
+        StoreMasked16(c + 48, alpha, beta, x3, m3);
+    }
+
+    /// <summary>C[i0.., j0..j0+cols) for up to 4 rows of op(A) and up to 4 rows of B (B stored n×k).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void SmallRowsDot(ref UnpackedJob j, int i0, int rows, int j0, int cols)
+    {
+        ref Problem p = ref j.P;
+        long ar = j.ARow, ldb = p.Ldb;
+        float* a0 = j.A + i0 * ar;
+        float* a1 = j.A + (i0 + Math.Min(1, rows - 1)) * ar;
+        float* a2 = j.A + (i0 + Math.Min(2, rows - 1)) * ar;
+        float* a3 = j.A + (i0 + Math.Min(3, rows - 1)) * ar;
+        float* b0 = p.B + j0 * ldb;
+        float* b1 = p.B + (j0 + Math.Min(1, cols - 1)) * ldb;
+        float* b2 = p.B + (j0 + Math.Min(2, cols - 1)) * ldb;
+        float* b3 = p.B + (j0 + Math.Min(3, cols - 1)) * ldb;
+        Vector512<float> s00 = default, s01 = default, s02 = default, s03 = default;
+        Vector512<float> s10 = default, s11 = default, s12 = default, s13 = default;
+        Vector512<float> s20 = default, s21 = default, s22 = default, s23 = default;
+        Vector512<float> s30 = default, s31 = default, s32 = default, s33 = default;
+        int k = p.K, q = 0;
+        for (; q + 16 <= k; q += 16)
+        {
+            var y0 = Vector512.Load(b0 + q); var y1 = Vector512.Load(b1 + q);
+            var y2 = Vector512.Load(b2 + q); var y3 = Vector512.Load(b3 + q);
+            var x = Vector512.Load(a0 + q);
+            s00 = Vector512.FusedMultiplyAdd(x, y0, s00); s01 = Vector512.FusedMultiplyAdd(x, y1, s01);
+            s02 = Vector512.FusedMultiplyAdd(x, y2, s02); s03 = Vector512.FusedMultiplyAdd(x, y3, s03);
+            x = Vector512.Load(a1 + q);
+            s10 = Vector512.FusedMultiplyAdd(x, y0, s10); s11 = Vector512.FusedMultiplyAdd(x, y1, s11);
+            s12 = Vector512.FusedMultiplyAdd(x, y2, s12); s13 = Vector512.FusedMultiplyAdd(x, y3, s13);
+            x = Vector512.Load(a2 + q);
+            s20 = Vector512.FusedMultiplyAdd(x, y0, s20); s21 = Vector512.FusedMultiplyAdd(x, y1, s21);
+            s22 = Vector512.FusedMultiplyAdd(x, y2, s22); s23 = Vector512.FusedMultiplyAdd(x, y3, s23);
+            x = Vector512.Load(a3 + q);
+            s30 = Vector512.FusedMultiplyAdd(x, y0, s30); s31 = Vector512.FusedMultiplyAdd(x, y1, s31);
+            s32 = Vector512.FusedMultiplyAdd(x, y2, s32); s33 = Vector512.FusedMultiplyAdd(x, y3, s33);
+        }
+        if (q < k)
+        {
+            // Masked tail: lanes past k load as zero and add nothing.
+            var m = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(k - q)).AsSingle();
+            var y0 = Avx512F.MaskLoad(b0 + q, m, default); var y1 = Avx512F.MaskLoad(b1 + q, m, default);
+            var y2 = Avx512F.MaskLoad(b2 + q, m, default); var y3 = Avx512F.MaskLoad(b3 + q, m, default);
+            var x = Avx512F.MaskLoad(a0 + q, m, default);
+            s00 = Vector512.FusedMultiplyAdd(x, y0, s00); s01 = Vector512.FusedMultiplyAdd(x, y1, s01);
+            s02 = Vector512.FusedMultiplyAdd(x, y2, s02); s03 = Vector512.FusedMultiplyAdd(x, y3, s03);
+            x = Avx512F.MaskLoad(a1 + q, m, default);
+            s10 = Vector512.FusedMultiplyAdd(x, y0, s10); s11 = Vector512.FusedMultiplyAdd(x, y1, s11);
+            s12 = Vector512.FusedMultiplyAdd(x, y2, s12); s13 = Vector512.FusedMultiplyAdd(x, y3, s13);
+            x = Avx512F.MaskLoad(a2 + q, m, default);
+            s20 = Vector512.FusedMultiplyAdd(x, y0, s20); s21 = Vector512.FusedMultiplyAdd(x, y1, s21);
+            s22 = Vector512.FusedMultiplyAdd(x, y2, s22); s23 = Vector512.FusedMultiplyAdd(x, y3, s23);
+            x = Avx512F.MaskLoad(a3 + q, m, default);
+            s30 = Vector512.FusedMultiplyAdd(x, y0, s30); s31 = Vector512.FusedMultiplyAdd(x, y1, s31);
+            s32 = Vector512.FusedMultiplyAdd(x, y2, s32); s33 = Vector512.FusedMultiplyAdd(x, y3, s33);
+        }
+        float* c = p.C + (long)i0 * p.Ldc + j0;
+        long ldc = p.Ldc;
+        float alpha = p.Alpha, beta = p.Beta;
+        DotOut(c, 1, 0, cols, alpha, beta, Vector512.Sum(s00), Vector512.Sum(s01), Vector512.Sum(s02), Vector512.Sum(s03));
+        if (rows > 1) DotOut(c + ldc, 1, 0, cols, alpha, beta, Vector512.Sum(s10), Vector512.Sum(s11), Vector512.Sum(s12), Vector512.Sum(s13));
+        if (rows > 2) DotOut(c + 2 * ldc, 1, 0, cols, alpha, beta, Vector512.Sum(s20), Vector512.Sum(s21), Vector512.Sum(s22), Vector512.Sum(s23));
+        if (rows > 3) DotOut(c + 3 * ldc, 1, 0, cols, alpha, beta, Vector512.Sum(s30), Vector512.Sum(s31), Vector512.Sum(s32), Vector512.Sum(s33));
     }
 
     // =====================================================================================================
