@@ -177,6 +177,8 @@ public class OpGradientTests
         Check("Rope", x => Ops.Rope(x[0], pos, 10000f), [Rand(rng, b, t, h, hd)]);
 
         Check("Dropout", x => Ops.Dropout(x[0], 0.3f, new Rng(7)), [Rand(rng, 4, 9)]);
+        int[] rows = [3, 0, 5];
+        Check("ReplaceRows", x => Ops.ReplaceRows(x[0], rows, x[1]), [Rand(rng, 7, d), Rand(rng, 3, d)]);
     }
 
     [Theory, MemberData(nameof(Seeds))]

@@ -28,6 +28,42 @@ public static partial class Ops
         });
     }
 
+    /// <summary>
+    /// x [N, d] with the rows listed in <paramref name="rows"/> replaced, in order, by the rows of <paramref name="values"/>
+    /// [rows.Length, d] (a VLM's image features taking the places of image placeholder tokens).
+    /// </summary>
+    public static Tensor ReplaceRows(Tensor x, ReadOnlySpan<int> rows, Tensor values)
+    {
+        if (x.Rank != 2 || values.Rank != 2 || values.Shape[1] != x.Shape[1] || values.Shape[0] != rows.Length)
+            throw new ArgumentException($"ReplaceRows: x {ShapeOf.Format(x.Shape)} and values {ShapeOf.Format(values.Shape)} must be [N, d] and [{rows.Length}, d]");
+        int n = x.Shape[0], d = x.Shape[1];
+        var idx = rows.ToArray();
+        var replaced = new bool[n];
+        foreach (var r in idx)
+        {
+            if ((uint)r >= (uint)n) throw new ArgumentException($"ReplaceRows: row {r} is outside [0, {n})");
+            if (replaced[r]) throw new ArgumentException($"ReplaceRows: row {r} is listed twice");
+            replaced[r] = true;
+        }
+        var y = Tensor.Empty([n, d]);
+        x.Data.CopyTo(y.Data);
+        for (int i = 0; i < idx.Length; i++) values.Data.Slice(i * d, d).CopyTo(y.Data.Slice(idx[i] * d, d));
+        return Tape.Record(y, "ReplaceRows", [x, values], o =>
+        {
+            var g = o.Grad!.Data;
+            if (x.RequiresGrad)
+            {
+                var dx = x.GradData();
+                for (int r = 0; r < n; r++) if (!replaced[r]) { var dr = dx.Slice(r * d, d); TP.Add(dr, g.Slice(r * d, d), dr); }
+            }
+            if (values.RequiresGrad)
+            {
+                var dv = values.GradData();
+                for (int i = 0; i < idx.Length; i++) { var dr = dv.Slice(i * d, d); TP.Add(dr, g.Slice(idx[i] * d, d), dr); }
+            }
+        });
+    }
+
     /// <summary>Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1−p). Identity when p = 0.</summary>
     public static Tensor Dropout(Tensor x, float p, Rng rng)
     {

@@ -33,19 +33,35 @@ public sealed class DecoderLM
         if (!Config.TieWordEmbeddings) yield return LmHead;
     }
 
-    /// <summary>Final hidden states [B, T, d] for token ids [B·T] at the given positions (default 0..T−1 per row).</summary>
-    public Tensor Hidden(int[] ids, int batch, int[]? positions = null, AttentionMask? mask = null)
+    /// <summary>Token embeddings [B, T, d] of ids [B·T].</summary>
+    public Tensor Embed(int[] ids, int batch) => Ops.Reshape(Ops.Embedding(EmbedTokens, ids), batch, ids.Length / batch, Config.HiddenSize);
+
+    /// <summary>
+    /// Final hidden states [B, T, d] from input embeddings [B, T, d] (token embeddings, or a VLM's mix of token and
+    /// image embeddings). Positions default to 0..T−1 per row. With a <paramref name="cache"/> the new tokens attend to
+    /// the cached ones (inference only) and the cache advances by T.
+    /// </summary>
+    public Tensor Forward(Tensor embeds, int[]? positions = null, AttentionMask? mask = null, KvCache? cache = null, bool[]? cacheKeyValid = null)
     {
-        int t = ids.Length / batch;
-        positions ??= Enumerable.Range(0, batch * t).Select(i => i % t).ToArray();
-        var x = Ops.Reshape(Ops.Embedding(EmbedTokens, ids), batch, t, Config.HiddenSize);
-        foreach (var layer in Layers) x = layer.Forward(x, positions, mask);
+        int b = embeds.Shape[0], t = embeds.Shape[1];
+        positions ??= Enumerable.Range(0, b * t).Select(i => (cache?.Length ?? 0) + i % t).ToArray();
+        var x = embeds;
+        for (int l = 0; l < Layers.Length; l++) x = Layers[l].Forward(x, positions, mask, cache, l, cacheKeyValid);
+        cache?.Advance(t);
         return Ops.RmsNorm(x, FinalNorm, Config.RmsNormEps);
     }
 
+    /// <summary>Final hidden states [B, T, d] for token ids [B·T].</summary>
+    public Tensor Hidden(int[] ids, int batch, int[]? positions = null, AttentionMask? mask = null) => Forward(Embed(ids, batch), positions, mask);
+
+    /// <summary>Logits [rows, vocab] of hidden states [..., d].</summary>
+    public Tensor Head(Tensor hidden) => Ops.Linear(Ops.Reshape(hidden, -1, Config.HiddenSize), LmHead);
+
     /// <summary>Logits [B·T, vocab].</summary>
-    public Tensor Logits(int[] ids, int batch, int[]? positions = null, AttentionMask? mask = null) =>
-        Ops.Linear(Ops.Reshape(Hidden(ids, batch, positions, mask), -1, Config.HiddenSize), LmHead);
+    public Tensor Logits(int[] ids, int batch, int[]? positions = null, AttentionMask? mask = null) => Head(Hidden(ids, batch, positions, mask));
+
+    /// <summary>A KV cache sized for this model.</summary>
+    public KvCache NewCache(int batch, int capacity) => new(Config.NumLayers, batch, Config.NumKvHeads, Config.HeadDim, capacity);
 }
 
 /// <summary>One pre-norm block: grouped-query attention with RoPE, then a SwiGLU MLP.</summary>
@@ -84,15 +100,16 @@ public sealed class DecoderBlock
         return all.Where(t => t is not null)!;
     }
 
-    /// <summary>x [B, T, d] → [B, T, d].</summary>
-    public Tensor Forward(Tensor x, int[] positions, AttentionMask? mask)
+    /// <summary>x [B, T, d] → [B, T, d]; with a cache, attends over the cached tokens of this layer too.</summary>
+    public Tensor Forward(Tensor x, int[] positions, AttentionMask? mask, KvCache? cache = null, int layer = 0, bool[]? cacheKeyValid = null)
     {
         int b = x.Shape[0], t = x.Shape[1];
         var h = Ops.RmsNorm(x, InputNorm, _c.RmsNormEps);
         var q = Ops.Rope(Ops.Reshape(Ops.Linear(h, QProj, QBias), b, t, _c.NumHeads, _c.HeadDim), positions, _c.RopeTheta);
         var k = Ops.Rope(Ops.Reshape(Ops.Linear(h, KProj, KBias), b, t, _c.NumKvHeads, _c.HeadDim), positions, _c.RopeTheta);
         var v = Ops.Reshape(Ops.Linear(h, VProj, VBias), b, t, _c.NumKvHeads, _c.HeadDim);
-        var attn = Ops.Reshape(Ops.Attention(q, k, v, mask), b, t, _c.HiddenSize);
+        var a = cache is null ? Ops.Attention(q, k, v, mask) : cache.Attend(layer, q, k, v, cacheKeyValid);
+        var attn = Ops.Reshape(a, b, t, _c.HiddenSize);
         x = Ops.Add(x, Ops.Linear(attn, OProj));
         h = Ops.RmsNorm(x, PostNorm, _c.RmsNormEps);
         var mlp = Ops.Linear(Ops.Mul(Ops.Silu(Ops.Linear(h, GateProj)), Ops.Linear(h, UpProj)), DownProj);   // SwiGLU

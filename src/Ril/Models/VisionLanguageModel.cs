@@ -1,0 +1,64 @@
+using Ril.Tensors;
+
+namespace Ril.Models;
+
+/// <summary>
+/// Vision encoder + projector + decoder LM. Every image placeholder token in the prompt is replaced, in order, by one
+/// row of the projected image features; a prompt with no image (or a model with no vision tower) is plain text.
+/// The LM keeps the plain Llama/Qwen2 names ("model.*", "lm_head.weight") so text checkpoints load into it directly.
+/// </summary>
+public sealed class VisionLanguageModel
+{
+    public DecoderLM Text { get; }
+    public VisionEncoder? Vision { get; }
+    public Projector? Projector { get; }
+    public int ImageTokenId { get; }
+
+    public VisionLanguageModel(DecoderLM text, VisionEncoder? vision, Projector? projector, int imageTokenId)
+    {
+        if ((vision is null) != (projector is null)) throw new ArgumentException("VisionLanguageModel: a vision tower needs a projector and vice versa");
+        (Text, Vision, Projector, ImageTokenId) = (text, vision, projector, imageTokenId);
+    }
+
+    public static VisionLanguageModel Create(DecoderConfig text, VisionConfig? vision, int pixelShuffle, int imageTokenId, Rng rng)
+    {
+        var lm = new DecoderLM(text, rng);
+        if (vision is null) return new VisionLanguageModel(lm, null, null, imageTokenId);
+        var encoder = new VisionEncoder(vision, rng, "vision_tower.vision_model.");
+        return new VisionLanguageModel(lm, encoder, new Projector(vision.HiddenSize, text.HiddenSize, pixelShuffle, rng), imageTokenId);
+    }
+
+    /// <summary>Image tokens each image occupies in a prompt (0 for a text-only model).</summary>
+    public int TokensPerImage => Vision is null ? 0 : Projector!.TokensPerImage(Vision.Config.GridSize);
+
+    public IEnumerable<Tensor> Parameters()
+    {
+        var all = Text.Parameters();
+        if (Vision is not null) all = all.Concat(Vision.Parameters()).Concat(Projector!.Parameters());
+        return all;
+    }
+
+    /// <summary>Projected image features [images·tokens, d] of pixels [images, C, H, W].</summary>
+    public Tensor ImageFeatures(Tensor pixels)
+    {
+        if (Vision is null) throw new InvalidOperationException("this model has no vision tower: it cannot take images");
+        return Ops.Reshape(Projector!.Forward(Vision.Forward(pixels)), -1, Text.Config.HiddenSize);
+    }
+
+    /// <summary>Input embeddings [B, T, d] for ids [B·T], image placeholders filled from <paramref name="imageFeatures"/>.</summary>
+    public Tensor Embed(int[] ids, int batch, Tensor? imageFeatures)
+    {
+        var tokens = Ops.Embedding(Text.EmbedTokens, ids);
+        var slots = new List<int>();
+        for (int i = 0; i < ids.Length; i++) if (ids[i] == ImageTokenId) slots.Add(i);
+        int features = imageFeatures?.Shape[0] ?? 0;
+        if (slots.Count != features)
+            throw new ArgumentException($"VisionLanguageModel: the prompt has {slots.Count} image placeholder tokens (id {ImageTokenId}) but the images give {features} feature rows ({TokensPerImage} per image)");
+        if (features > 0) tokens = Ops.ReplaceRows(tokens, slots.ToArray(), imageFeatures!);
+        return Ops.Reshape(tokens, batch, ids.Length / batch, Text.Config.HiddenSize);
+    }
+
+    /// <summary>Logits [B·T, vocab] of a batch of prompts with their images.</summary>
+    public Tensor Logits(int[] ids, int batch, Tensor? pixels = null, int[]? positions = null, AttentionMask? mask = null) =>
+        Text.Head(Text.Forward(Embed(ids, batch, pixels is null ? null : ImageFeatures(pixels)), positions, mask));
+}
