@@ -68,4 +68,23 @@ public sealed class KvCache
     }
 
     public void Reset() => Length = 0;
+
+    /// <summary>
+    /// A new cache in which row b of this one appears counts[b] times, consecutively (G samples of one prompt share
+    /// its prefilled keys and values: the prompt is encoded once, then forked).
+    /// </summary>
+    public KvCache Repeat(IReadOnlyList<int> counts)
+    {
+        if (counts.Count != Batch) throw new ArgumentException($"KvCache.Repeat: {counts.Count} counts for a batch of {Batch}");
+        var fork = new KvCache(_keys.Length, counts.Sum(), KvHeads, HeadDim, Capacity) { Length = Length };
+        int rowFloats = Capacity * KvHeads * HeadDim, used = Length * KvHeads * HeadDim, dst = 0;
+        for (int b = 0; b < Batch; b++)
+            for (int c = 0; c < counts[b]; c++, dst++)
+                for (int l = 0; l < _keys.Length; l++)
+                {
+                    Array.Copy(_keys[l], b * rowFloats, fork._keys[l], dst * rowFloats, used);
+                    Array.Copy(_values[l], b * rowFloats, fork._values[l], dst * rowFloats, used);
+                }
+        return fork;
+    }
 }

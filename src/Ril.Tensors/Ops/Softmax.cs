@@ -54,7 +54,7 @@ public static partial class Ops
     }
 
     /// <summary>log Σ exp(x), stable (shifted by the max), accumulated in double.</summary>
-    internal static float LogSumExp(ReadOnlySpan<float> x)
+    public static float LogSumExp(ReadOnlySpan<float> x)
     {
         float max = TP.Max(x);
         if (float.IsNegativeInfinity(max)) return max;

@@ -1,0 +1,143 @@
+using Ril.Tensors;
+using Ril.Tensors.Autograd;
+using Ril.Tensors.Memory;
+
+namespace Ril.Models.Generation;
+
+/// <summary>
+/// Batched sampling with a KV cache. Prompts of different lengths are left-padded into one batch and prefilled once;
+/// each prompt's cache rows are then forked for its samples (prefix sharing, as inference servers do), and all
+/// samples decode together one token per step. Every sample has its own random stream, so a result does not depend
+/// on what else was in the batch.
+/// </summary>
+public sealed class Generator(VisionLanguageModel model, Func<int[], string>? detokenize = null, int padId = 0)
+{
+    public VisionLanguageModel Model { get; } = model;
+
+    public IReadOnlyList<IReadOnlyList<GeneratedSequence>> Generate(IReadOnlyList<GenerationRequest> requests, SamplingOptions options)
+    {
+        options.Validate();
+        if (options.StopStrings.Count > 0 && detokenize is null)
+            throw new ArgumentException("Generator: stop strings need a detokenizer");
+        if (requests.Count == 0) return [];
+        using var noGrad = NoGrad.Begin();
+        using var scope = TensorScope.Begin();
+        var lm = Model.Text;
+        int prompts = requests.Count, promptLen = requests.Max(r => r.PromptIds.Length);
+        if (requests.Any(r => r.PromptIds.Length == 0)) throw new ArgumentException("Generator: an empty prompt");
+        int capacity = promptLen + options.MaxNewTokens;
+
+        // Prefill: left-padded prompts, positions counted from each prompt's first real token.
+        var ids = new int[prompts * promptLen];
+        var positions = new int[prompts * promptLen];
+        var keyValid = new bool[prompts * capacity];
+        for (int b = 0; b < prompts; b++)
+        {
+            var p = requests[b].PromptIds;
+            int pad = promptLen - p.Length;
+            for (int t = 0; t < promptLen; t++)
+            {
+                ids[b * promptLen + t] = t < pad ? padId : p[t - pad];
+                positions[b * promptLen + t] = Math.Max(0, t - pad);
+                keyValid[b * capacity + t] = t >= pad;
+            }
+        }
+        var pixels = requests.Where(r => r.Pixels is not null).Select(r => r.Pixels!).ToList();
+        var features = pixels.Count == 0 ? null : Model.ImageFeatures(pixels.Count == 1 ? pixels[0] : Ops.Concat(pixels, 0));
+        var promptCache = lm.NewCache(prompts, capacity);
+        var hidden = lm.Forward(Model.Embed(ids, prompts, features), positions, cache: promptCache, cacheKeyValid: keyValid);
+        var lastRows = Enumerable.Range(0, prompts).Select(b => b * promptLen + promptLen - 1).ToArray();
+        var promptLogits = lm.Head(Ops.Embedding(Ops.Reshape(hidden, -1, lm.Config.HiddenSize), lastRows));
+
+        // Fork: sample s of prompt b becomes row Σ_{b'<b} n_b' + s.
+        var counts = requests.Select(r => r.NumSamples).ToArray();
+        var cache = promptCache.Repeat(counts);
+        int rows = counts.Sum(), vocab = lm.Config.VocabSize;
+        var samples = new List<Sample>(rows);
+        var rowValid = new bool[rows * capacity];
+        for (int b = 0, row = 0; b < prompts; b++)
+            for (int s = 0; s < counts[b]; s++, row++)
+            {
+                samples.Add(new Sample(b, new Rng(requests[b].Seed + (ulong)s), requests[b].PromptIds, positions[b * promptLen + promptLen - 1] + 1));
+                Array.Copy(keyValid, b * capacity, rowValid, row * capacity, promptLen);
+            }
+        var logits = new float[rows * vocab];
+        for (int r = 0; r < rows; r++) promptLogits.Data.Slice(samples[r].Prompt * vocab, vocab).CopyTo(logits.AsSpan(r * vocab, vocab));
+
+        for (int step = 0; step < options.MaxNewTokens; step++)
+        {
+            var next = new int[rows];
+            var stepPositions = new int[rows];
+            for (int r = 0; r < rows; r++)
+            {
+                var sample = samples[r];
+                stepPositions[r] = sample.NextPosition;
+                if (sample.Finished) { next[r] = padId; continue; }
+                var raw = logits.AsSpan(r * vocab, vocab);
+                int token = TokenSampler.Next(raw.ToArray(), options, sample.Seen, sample.Rng);   // the sampler works on a copy
+                float logProb = raw[token] - Ops.LogSumExp(raw);                                 // the model's own log-probability
+                sample.Append(token, logProb, options, detokenize);
+                next[r] = token;
+                rowValid[r * capacity + cache.Length] = true;
+                sample.NextPosition++;
+            }
+            if (samples.All(s => s.Finished)) break;
+            if (step == options.MaxNewTokens - 1) break;
+            using var stepScope = TensorScope.Begin();
+            var h = lm.Forward(lm.Embed(next, rows), stepPositions, cache: cache, cacheKeyValid: rowValid);
+            lm.Head(h).Data.CopyTo(logits);
+        }
+
+        var result = new List<IReadOnlyList<GeneratedSequence>>();
+        for (int b = 0, row = 0; b < prompts; b++)
+        {
+            var list = new List<GeneratedSequence>();
+            for (int s = 0; s < counts[b]; s++, row++) list.Add(samples[row].ToSequence(options, detokenize));
+            result.Add(list);
+        }
+        return result;
+    }
+
+    /// <summary>One response being generated.</summary>
+    sealed class Sample(int prompt, Rng rng, int[] promptIds, int nextPosition)
+    {
+        public readonly int Prompt = prompt;
+        public readonly Rng Rng = rng;
+        public readonly HashSet<int> Seen = [.. promptIds];
+        public readonly List<int> Tokens = [];
+        public readonly List<float> LogProbs = [];
+        public int NextPosition = nextPosition;
+        public string? FinishReason;
+        public string? CutText;
+        public bool Finished => FinishReason is not null;
+
+        public void Append(int token, float logProb, SamplingOptions o, Func<int[], string>? detokenize)
+        {
+            Tokens.Add(token);
+            LogProbs.Add(logProb);
+            Seen.Add(token);
+            if (o.StopTokens.Contains(token)) { FinishReason = GeneratedSequence.Stop; return; }
+            if (o.StopStrings.Count > 0)
+            {
+                var text = detokenize!([.. Tokens]);
+                foreach (var stop in o.StopStrings)
+                {
+                    int at = text.IndexOf(stop, StringComparison.Ordinal);
+                    if (at >= 0) { CutText = text[..at]; FinishReason = GeneratedSequence.Stop; return; }
+                }
+            }
+            if (Tokens.Count >= o.MaxNewTokens) FinishReason = GeneratedSequence.Length;
+        }
+
+        public GeneratedSequence ToSequence(SamplingOptions o, Func<int[], string>? detokenize)
+        {
+            string? text = CutText;
+            if (text is null && detokenize is not null)
+            {
+                var ids = Tokens.Count > 0 && o.StopTokens.Contains(Tokens[^1]) ? Tokens.GetRange(0, Tokens.Count - 1) : Tokens;
+                text = detokenize([.. ids]);
+            }
+            return new GeneratedSequence([.. Tokens], [.. LogProbs], FinishReason ?? GeneratedSequence.Length, text);
+        }
+    }
+}
