@@ -174,4 +174,29 @@ public class ModelTests
         Assert.Equal(short1, padded.Data[0], 5);
         Assert.DoesNotContain(d.Parameters(), p => ReferenceEquals(p, backbone.LmHead));
     }
+
+    [Fact]
+    public void Model_directories_round_trip_with_their_vision_tower()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"ril-vlm-{Guid.NewGuid():N}");
+        try
+        {
+            var config = new VlmConfig
+            {
+                Text = Tiny, PixelShuffle = 2, ImageTokenId = 49,
+                Vision = new VisionConfig { HiddenSize = 16, IntermediateSize = 24, NumLayers = 1, NumHeads = 2, ImageSize = 8, PatchSize = 2 },
+            };
+            var a = VisionLanguageModel.Create(config.Text, config.Vision, config.PixelShuffle, config.ImageTokenId, new Rng(11));
+            ModelDirectory.Save(dir, a, config);
+            var (b, loaded) = ModelDirectory.Load(dir);
+            Assert.Equal(config.Vision, loaded.Vision);
+            Assert.Equal(2, loaded.PixelShuffle);
+            foreach (var (pa, pb) in a.Parameters().Zip(b.Parameters())) Assert.Equal(pa.ToArray(), pb.ToArray());
+            File.WriteAllText(Path.Combine(dir, "config.json"), """{"text_config": {"hidden_size": 30, "num_attention_heads": 4}}""");
+            var e = Assert.Throws<InvalidDataException>(() => ModelDirectory.Load(dir));
+            Assert.Contains("hidden_size", e.Message);
+            Assert.Contains("config.json", e.Message);
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
 }
