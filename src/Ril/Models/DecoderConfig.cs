@@ -33,19 +33,21 @@ public sealed record DecoderConfig
         Require(IntermediateSize > 0, "intermediate_size", "must be positive");
     }
 
-    public static DecoderConfig Load(string path)
+    public static DecoderConfig Load(string path) => Parse(File.ReadAllText(path), path);
+
+    /// <summary>A config from JSON text; model_type "qwen2" implies q/k/v biases unless attention_bias says otherwise.</summary>
+    public static DecoderConfig Parse(string json, string source)
     {
-        var json = File.ReadAllText(path);
         DecoderConfig config;
         try
         {
-            config = JsonSerializer.Deserialize<DecoderConfig>(json) ?? throw new InvalidDataException($"{path}: empty config");
+            config = JsonSerializer.Deserialize<DecoderConfig>(json) ?? throw new InvalidDataException($"{source}: empty config");
             using var doc = JsonDocument.Parse(json);
             if (doc.RootElement.TryGetProperty("model_type", out var mt) && mt.GetString() == "qwen2" && !doc.RootElement.TryGetProperty("attention_bias", out _))
                 config = config with { AttentionBias = true };
         }
-        catch (JsonException e) { throw new InvalidDataException($"{path}:{e.LineNumber + 1}: {e.Message}", e); }
-        config.Validate(path);
+        catch (JsonException e) { throw new InvalidDataException($"{source}:{e.LineNumber + 1}: {e.Message}", e); }
+        config.Validate(source);
         return config;
     }
 }

@@ -37,14 +37,18 @@ public static class ModelDirectory
         {
             var node = JsonNode.Parse(File.ReadAllText(configPath)) as JsonObject ?? throw new InvalidDataException($"{configPath}: not a JSON object");
             config = node.ContainsKey("text_config")
-                ? node.Deserialize<VlmConfig>() ?? throw new InvalidDataException($"{configPath}: empty")
+                ? (node.Deserialize<VlmConfig>() ?? throw new InvalidDataException($"{configPath}: empty"))
+                    with { Text = DecoderConfig.Parse(node["text_config"]!.ToJsonString(), $"{configPath} (text_config)") }
                 : new VlmConfig { Text = DecoderConfig.Load(configPath) };
         }
         catch (JsonException e) { throw new InvalidDataException($"{configPath}:{e.LineNumber + 1}: {e.Message}", e); }
         config.Text.Validate($"{configPath} (text_config)");
         config.Vision?.Validate($"{configPath} (vision_config)");
         var model = VisionLanguageModel.Create(config.Text, config.Vision, config.PixelShuffle, config.ImageTokenId, new Rng(0));
-        Checkpoint.LoadInto(model.Parameters(), Checkpoint.ReadTensors(dir), dir);
+        var unused = Checkpoint.LoadInto(model.Parameters(), Checkpoint.ReadTensors(dir), dir)
+            .Where(name => !name.EndsWith("rotary_emb.inv_freq")).ToList();   // a buffer some exports include; Ril recomputes it
+        if (unused.Count > 0)
+            throw new InvalidDataException($"{dir}: {unused.Count} tensors fit no parameter of the configured model (first: '{unused[0]}'); does config.json match the weights?");
         return (model, config);
     }
 

@@ -78,11 +78,11 @@ public sealed class ModelParityTests(ITestOutputHelper output)
     public void Vision_language_model_matches_pytorch_through_encoder_idefics3_pixel_shuffle_projector_and_decoder()
     {
         var dir = ModelDir("vlm-tiny");
-        var (text, vision, shuffle, imageToken) = LoadVlmConfig(Path.Combine(dir, "config.json"));
-        Assert.Equal(2, shuffle);
-        var model = VisionLanguageModel.Create(text, vision, shuffle, imageToken, new Rng(1));
+        var (model, config) = ModelDirectory.Load(dir);   // fails on any tensor left over
+        var (text, imageToken) = (config.Text, config.ImageTokenId);
+        Assert.Equal(2, config.PixelShuffle);
+        Assert.True(text.AttentionBias, "model_type qwen2 in text_config implies q/k/v biases");
         Assert.Equal(4, model.TokensPerImage);
-        Load(model.Parameters(), dir);
 
         var f = Parity(dir);
         var ids = Ints(f["input_ids"]);
@@ -101,22 +101,6 @@ public sealed class ModelParityTests(ITestOutputHelper output)
             check.Check("logits", model.Logits(ids, f["input_ids"].Shape[0], pixels), f["logits"]);
         }
         check.AssertAll();
-    }
-
-    /// <summary>{"text_config": {...}, "vision_config": {...}, "pixel_shuffle": s, "image_token_id": id}.</summary>
-    static (DecoderConfig Text, VisionConfig Vision, int PixelShuffle, int ImageTokenId) LoadVlmConfig(string path)
-    {
-        using var doc = JsonDocument.Parse(File.ReadAllText(path));
-        var root = doc.RootElement;
-        var tc = root.GetProperty("text_config");
-        var text = tc.Deserialize<DecoderConfig>()!;
-        // As DecoderConfig.Load: model_type qwen2 implies q/k/v biases unless attention_bias says otherwise.
-        if (tc.TryGetProperty("model_type", out var mt) && mt.GetString() == "qwen2" && !tc.TryGetProperty("attention_bias", out _))
-            text = text with { AttentionBias = true };
-        text.Validate(path + " text_config");
-        var vision = root.GetProperty("vision_config").Deserialize<VisionConfig>()!;
-        vision.Validate(path + " vision_config");
-        return (text, vision, root.GetProperty("pixel_shuffle").GetInt32(), root.GetProperty("image_token_id").GetInt32());
     }
 
     /// <summary>Compares tensors, prints the worst error of each, and fails at the end naming every tensor over the tolerance.</summary>
