@@ -1,0 +1,108 @@
+using Ril.Tensors;
+
+namespace Ril.Training;
+
+/// <summary>What one micro-batch's policy loss needs besides the current log-probs.</summary>
+/// <param name="OldLogProbs">π_old log-probs [B·L] (the sampling policy's, recomputed before the update).</param>
+/// <param name="RefLogProbs">Frozen reference log-probs [B·L], or null when β = 0.</param>
+/// <param name="Mask">1 on valid response tokens [B·L].</param>
+/// <param name="Advantages">Per response [B], or per token [B·L] (reinforce_pp).</param>
+/// <param name="MaxLength">L, the configured maximum response length (dr_grpo and ril divide by B·L).</param>
+/// <param name="AccumulationSteps">Micro-batches per optimizer step: every aggregate but dapo's is divided by it.</param>
+/// <param name="BatchValidTokens">dapo: valid tokens of the whole generation batch.</param>
+public sealed record PolicyBatch(float[] OldLogProbs, float[]? RefLogProbs, float[] Mask, float[] Advantages, int Rows, int MaxLength,
+    int AccumulationSteps = 1, float BatchValidTokens = 0);
+
+/// <summary>Scalars of one loss evaluation, for the metrics of spec/MAYE.md.</summary>
+public sealed record PolicyLossStats(float Loss, float PolicyLoss, float Kl, float ClipFraction, float MeanRatio, float ApproxKl);
+
+/// <summary>
+/// The clipped policy-gradient loss of spec/LOSSES.md:
+/// ℓ_{i,t} = −min(ρ·A, clip(ρ, 1−ε_low, 1+ε_high)·A) + β·k3,  ρ = exp(logp − logp_old),
+/// k3 = exp(ref − logp) − (ref − logp) − 1, aggregated per <see cref="Objective"/>.
+/// </summary>
+public static class PolicyLoss
+{
+    public static (Tensor Loss, PolicyLossStats Stats) Compute(Objective objective, Tensor logProbs, PolicyBatch b, float epsLow, float epsHigh, float beta)
+    {
+        int n = b.Rows * b.MaxLength;
+        if (logProbs.Length != n || b.OldLogProbs.Length != n || b.Mask.Length != n)
+            throw new ArgumentException($"PolicyLoss: log-probs {logProbs.Length}, old {b.OldLogProbs.Length}, mask {b.Mask.Length} must all be rows·L = {n}");
+        bool perToken = b.Advantages.Length == n;
+        if (!perToken && b.Advantages.Length != b.Rows) throw new ArgumentException($"PolicyLoss: {b.Advantages.Length} advantages for {b.Rows} rows of {b.MaxLength} tokens");
+        if (beta != 0 && b.RefLogProbs is null) throw new ArgumentException("PolicyLoss: β ≠ 0 needs reference log-probs");
+
+        var logp = Ops.Reshape(logProbs, b.Rows, b.MaxLength);
+        var old = Tensor.FromArray(b.OldLogProbs, b.Rows, b.MaxLength);
+        var mask = Tensor.FromArray(b.Mask, b.Rows, b.MaxLength);
+        var adv = perToken ? Tensor.FromArray(b.Advantages, b.Rows, b.MaxLength) : Tensor.FromArray(b.Advantages, b.Rows, 1);
+
+        var ratio = Ops.Exp(Ops.Sub(logp, old));                                             // ρ = exp(logp − logp_old)
+        var unclipped = Ops.Mul(ratio, adv);
+        var clipped = Ops.Mul(Ops.Clamp(ratio, 1f - epsLow, 1f + epsHigh), adv);
+        var policyTerm = Ops.MulScalar(Ops.Minimum(unclipped, clipped), -1f);                 // −min(ρA, clip(ρ)A)
+        var perTokenLoss = policyTerm;
+        Tensor? kl = null;
+        if (beta != 0)
+        {
+            var diff = Ops.Sub(Tensor.FromArray(b.RefLogProbs!, b.Rows, b.MaxLength), logp);  // ref − logp
+            kl = Ops.AddScalar(Ops.Sub(Ops.Exp(diff), diff), -1f);                             // k3 = e^d − d − 1
+            perTokenLoss = Ops.Add(policyTerm, Ops.MulScalar(kl, beta));
+        }
+        var loss = Aggregate(objective, Ops.Mul(perTokenLoss, mask), b);
+        return (loss, Stats(loss, policyTerm, kl, ratio, unclipped, clipped, logp, old, b));
+    }
+
+    /// <summary>The variant's reduction of masked per-token terms [B, L] (spec/LOSSES.md table).</summary>
+    static Tensor Aggregate(Objective objective, Tensor masked, PolicyBatch b)
+    {
+        float k = b.AccumulationSteps;
+        switch (objective)
+        {
+            case Objective.Grpo:
+            {
+                // (1/B) Σ_i (Σ_t m ℓ) / max(M_i, 1)
+                var lengths = new float[b.Rows];
+                for (int i = 0; i < b.Rows; i++)
+                {
+                    float m = 0;
+                    for (int t = 0; t < b.MaxLength; t++) m += b.Mask[i * b.MaxLength + t];
+                    lengths[i] = Math.Max(m, 1f);
+                }
+                var perRow = Ops.Div(Ops.Sum(masked, 1), Tensor.FromArray(lengths, b.Rows));
+                return Ops.MulScalar(Ops.SumAll(perRow), 1f / (b.Rows * k));
+            }
+            case Objective.Bnpo:
+                return Ops.MulScalar(Ops.SumAll(masked), 1f / (Math.Max(b.Mask.Sum(), 1f) * k));          // Σ m ℓ / max(Σ M_i, 1)
+            case Objective.DrGrpo:
+            case Objective.Ril:
+                return Ops.MulScalar(Ops.SumAll(masked), 1f / (b.Rows * (float)b.MaxLength * k));       // Σ m ℓ / (B·L)
+            case Objective.Dapo:
+                if (b.BatchValidTokens <= 0) throw new ArgumentException("PolicyLoss: dapo needs the generation batch's valid-token count");
+                return Ops.MulScalar(Ops.SumAll(masked), 1f / b.BatchValidTokens);                     // already global: no 1/k
+            case Objective.ReinforcePP:
+                return Ops.MulScalar(Ops.SumAll(masked), 1f / (Math.Max(b.Mask.Sum(), 1f) * k));       // masked token mean
+            default:
+                throw new ArgumentOutOfRangeException(nameof(objective));
+        }
+    }
+
+    static PolicyLossStats Stats(Tensor loss, Tensor policyTerm, Tensor? kl, Tensor ratio, Tensor unclipped, Tensor clipped, Tensor logp, Tensor old, PolicyBatch b)
+    {
+        double tokens = 0, pol = 0, klSum = 0, clip = 0, ratioSum = 0, approx = 0;
+        var m = b.Mask;
+        for (int j = 0; j < m.Length; j++)
+        {
+            if (m[j] == 0) continue;
+            tokens++;
+            pol += policyTerm.Data[j];
+            if (kl is not null) klSum += kl.Data[j];
+            if (clipped.Data[j] < unclipped.Data[j]) clip++;                        // the clipped branch is the active one
+            ratioSum += ratio.Data[j];
+            double d = logp.Data[j] - old.Data[j];
+            approx += 0.5 * d * d;                                                    // MAYE's approx. policy KL ½(logp − logp_old)²
+        }
+        double t = Math.Max(tokens, 1);
+        return new PolicyLossStats(loss.Item(), (float)(pol / t), (float)(klSum / t), (float)(clip / t), (float)(ratioSum / t), (float)(approx / t));
+    }
+}
