@@ -1,0 +1,79 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Ril.Text;
+
+/// <summary>
+/// A .NET regex that matches code points, as the Oniguruma patterns in tokenizer.json expect. .NET
+/// matches UTF-16 chars, so an emoji or 𝑥 (two surrogates, category Cs each) is neither \p{L} nor one
+/// character to it, and "🎉Hello" would split differently from Hugging Face's. Text holding surrogate
+/// pairs is therefore matched through a stand-in string where each pair is replaced by one BMP character
+/// of the same Unicode category; match positions are mapped back to the original text.
+/// </summary>
+public sealed class CodePointRegex
+{
+    readonly Regex regex;
+    readonly bool useStandIns;
+    static readonly char[] StandInByCategory = FindStandIns();
+
+    public string Pattern { get; }
+
+    public CodePointRegex(string pattern)
+    {
+        Pattern = pattern;
+        // RegexOptions.Compiled: tokenising is hot (RL encodes every rollout); compiling once costs ~10 ms.
+        regex = new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant);
+        // A pattern naming surrogates itself wants the raw UTF-16 text.
+        useStandIns = !pattern.AsSpan().ContainsAnyInRange('\uD800', '\uDFFF');
+    }
+
+    /// <summary>Appends the (start, length) of every non-empty match in text, in order.</summary>
+    public void Matches(ReadOnlySpan<char> text, List<(int Start, int Length)> matches)
+    {
+        if (!useStandIns || !text.ContainsAnyInRange('\uD800', '\uDFFF'))
+        {
+            foreach (var m in regex.EnumerateMatches(text))
+                if (m.Length > 0) matches.Add((m.Index, m.Length));
+            return;
+        }
+        var standIn = new char[text.Length];
+        var origin = new int[text.Length + 1]; // stand-in index → original index
+        int n = 0;
+        for (int i = 0; i < text.Length; i++)
+        {
+            origin[n] = i;
+            char c = text[i];
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                var category = CharUnicodeInfo.GetUnicodeCategory(char.ConvertToUtf32(c, text[i + 1]));
+                standIn[n++] = StandInByCategory[(int)category];
+                i++;
+            }
+            else standIn[n++] = c;
+        }
+        origin[n] = text.Length;
+        foreach (var m in regex.EnumerateMatches(standIn.AsSpan(0, n)))
+            if (m.Length > 0)
+            {
+                int start = origin[m.Index];
+                matches.Add((start, origin[m.Index + m.Length] - start));
+            }
+    }
+
+    /// <summary>
+    /// For each category, a BMP character of that category outside ASCII and Latin-1 (so no pattern
+    /// literal such as 's or \r is likely to be one). Surrogate pairs never have category Cs.
+    /// </summary>
+    static char[] FindStandIns()
+    {
+        var result = new char[32];
+        var found = new bool[32];
+        for (int c = 0x100; c < 0x10000; c++)
+        {
+            if (c is >= 0xD800 and <= 0xDFFF) continue;
+            int category = (int)CharUnicodeInfo.GetUnicodeCategory((char)c);
+            if (!found[category]) { found[category] = true; result[category] = (char)c; }
+        }
+        return result;
+    }
+}
