@@ -9,8 +9,8 @@ namespace Ril.Bench;
 /// `ril-bench gemm`: single-precision matrix multiply throughput of <see cref="Gemm"/> against OpenBLAS (when the
 /// library is present) on the shapes that matter to the models: square 64/256/1024, a transformer MLP projection
 /// (128 tokens × 768 → 3072) and a decode-time matrix-vector product (1 × 768 → 768). C = A·B, all row-major.
-/// Each figure is the best of interleaved rounds (Gemm, OpenBLAS, Gemm, ...) after a warm-up, at least ~0.3 s of
-/// timed work per implementation and shape; the best rather than the mean because other processes share the machine.
+/// Each figure is the best of rounds of ~30 ms after a warm-up, at least 0.3 s of timed work per implementation and
+/// shape; the best rather than the mean because other processes may share the machine.
 /// </summary>
 public static unsafe class GemmBench
 {
@@ -36,17 +36,8 @@ public static unsafe class GemmBench
             double flops = 2.0 * m * n * k;
             // Calls per round: about 30 ms of work at ~150 GFLOP/s, at least one.
             int calls = (int)Math.Clamp(0.03 * 150e9 / flops, 1, 1_000_000);
-            Warm(Ril, calls);
-            if (blas) Warm(Blas, calls);
-
-            double bestRil = 0, bestBlas = 0, timeRil = 0;
-            for (int round = 0; round < 40 && (round < 10 || timeRil < 0.3); round++)
-            {
-                double t = Time(Ril, calls);
-                timeRil += t;
-                bestRil = Math.Max(bestRil, flops * calls / t / 1e9);
-                if (blas) bestBlas = Math.Max(bestBlas, flops * calls / Time(Blas, calls) / 1e9);
-            }
+            double bestRil = Best(Ril, calls, flops);
+            double bestBlas = blas ? Best(Blas, calls, flops) : 0;
             string blasText = blas ? bestBlas.ToString("F1") : "n/a";
             Console.WriteLine($"gemm M={m} N={n} K={k} ril_gflops={bestRil:F1} openblas_gflops={blasText}");
             NativeMemory.AlignedFree(a);
@@ -57,11 +48,26 @@ public static unsafe class GemmBench
 
     static float* Alloc(long floats) => (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
 
-    static void Warm(Action f, int calls)
+    /// <summary>
+    /// Best GFLOP/s over rounds of <paramref name="calls"/> calls: 0.5 s of warm-up, then at least 8 rounds and 0.3 s.
+    /// Each implementation is timed on its own, after a pause: both keep idle threads spinning for a while after a
+    /// call (ours 0.5 ms, OpenBLAS's much longer), which would steal the other's second core if rounds alternated.
+    /// </summary>
+    static double Best(Action f, int calls, double flops)
     {
-        // Enough calls for tiered compilation to reach optimised code, and for buffers and threads to be set up.
+        Thread.Sleep(300);
+        // Enough calls for tiered compilation (with PGO, three tiers) to reach optimised code, and for buffers and
+        // threads to be set up: 0.1 s left the first shape ~25% short.
         var sw = Stopwatch.StartNew();
-        while (sw.Elapsed.TotalSeconds < 0.1) for (int i = 0; i < calls; i++) f();
+        while (sw.Elapsed.TotalSeconds < 0.5) for (int i = 0; i < calls; i++) f();
+        double best = 0, total = 0;
+        for (int round = 0; round < 100 && (round < 8 || total < 0.3); round++)
+        {
+            double t = Time(f, calls);
+            total += t;
+            best = Math.Max(best, flops * calls / t / 1e9);
+        }
+        return best;
     }
 
     static double Time(Action f, int calls)

@@ -15,11 +15,14 @@ namespace Ril.Tensors.Kernels;
 /// changes what it computes, so results are deterministic for a given thread count.
 /// </para>
 /// <para>
-/// Workers spin for <see cref="SpinMicroseconds"/> after their last job (kernels tend to come in bursts: one
-/// training step is thousands of back-to-back calls), then block on an event so an idle pool burns no core.
+/// Workers spin for <see cref="SpinMicroseconds"/> after their last job (kernels come in bursts: one training step
+/// is thousands of back-to-back calls), then block on an event so an idle pool burns no core. Waking a blocked
+/// worker costs the dispatcher ~20–40 µs on the VM this was measured on, hence the generous spin.
 /// The calling thread runs block 0 itself. A call made from inside a body (or while another thread is
 /// dispatching on the same pool) runs serially on the calling thread, which is always correct because the
-/// assignment of work to indices never depends on which thread runs it.
+/// assignment of work to indices never depends on which thread runs it. Bodies must therefore not wait on one
+/// another. Measured (2 cores, awake workers): ~0.3–0.6 µs per dispatch beyond the work itself, against
+/// 3–6 µs for <c>Parallel.For</c>.
 /// </para>
 /// </summary>
 public sealed unsafe class WorkerPool
