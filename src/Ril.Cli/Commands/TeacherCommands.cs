@@ -3,6 +3,7 @@ using System.Globalization;
 using Ril.Data;
 using Ril.Data.Synth;
 using Ril.Data.Teachers;
+using Ril.Rewards;
 
 namespace Ril.Cli.Commands;
 
@@ -14,6 +15,7 @@ public static class TeacherCommands
         var teachers = new Command("teachers", "Teachers: scripted expert solvers for the built-in suite, and teacher-response caches.");
         teachers.Add(Synth());
         teachers.Add(Show());
+        teachers.Add(Collect());
         return teachers;
     }
 
@@ -102,6 +104,65 @@ public static class TeacherCommands
                 Console.WriteLine($"--- {teacher.Name}\n{teacher.Respond(row, new Random(StableSeed.Of(row.Id)))}");
             return 0;
         }));
+        return command;
+    }
+
+    static Command Collect()
+    {
+        var dataset = new Option<string>("--dataset") { Description = "MAYE-format JSONL file of questions", Required = true };
+        var teacherSpecs = new Option<string[]>("--teacher")
+        {
+            Description = "A teacher endpoint, NAME=URL,MODEL or NAME=URL,MODEL,API_KEY_VARIABLE (URL is the API root, e.g. http://127.0.0.1:8000/v1); repeat for several",
+            Required = true,
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var perTeacher = new Option<int>("-n", "--responses") { Description = "Responses per question and teacher (RIL's paper: 16)", DefaultValueFactory = _ => 16 };
+        var output = new Option<string>("--out") { Description = "Teacher cache (JSONL) to append to; what it already holds is not asked again", Required = true };
+        var temperature = new Option<float>("--temperature") { Description = "Sampling temperature", DefaultValueFactory = _ => 1.0f };
+        var topP = new Option<float?>("--top-p") { Description = "Nucleus sampling threshold (endpoint default when omitted)" };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Most tokens per response", DefaultValueFactory = _ => 2048 };
+        var keyVariable = new Option<string>("--api-key-env") { Description = "Environment variable with the API key, for teachers that name none", DefaultValueFactory = _ => "OPENAI_API_KEY" };
+        var concurrency = new Option<int>("--concurrency") { Description = "Requests in flight per teacher", DefaultValueFactory = _ => 4 };
+        var timeout = new Option<double>("--timeout") { Description = "Seconds one request may take", DefaultValueFactory = _ => 120 };
+        var attempts = new Option<int>("--attempts") { Description = "Attempts per response (429, 5xx, timeouts and unreadable replies are retried)", DefaultValueFactory = _ => 6 };
+        var backoff = new Option<double>("--backoff") { Description = "Backoff base in seconds (full jitter, doubling per retry; a server's Retry-After wins)", DefaultValueFactory = _ => 1 };
+        var backoffMax = new Option<double>("--backoff-max") { Description = "Longest backoff in seconds", DefaultValueFactory = _ => 60 };
+        var textOnly = new Option<bool>("--text-only") { Description = "Send no images (for datasets shipped without them)" };
+        var limit = new Option<int?>("--limit") { Description = "Only the first K questions" };
+        var instruction = new Option<string>("--instruction") { Description = "Instruction appended to each question", DefaultValueFactory = _ => HttpTeacherCollector.DefaultInstruction };
+        var command = new Command("collect",
+            "Ask teacher models behind OpenAI-compatible endpoints for N responses to every question (images sent as base64 data URLs) " +
+            "and append them to a teacher cache for RIL. Resumable: rerun the same command to fill what is missing. " +
+            "Exit code 0 when the cache is complete, 2 when some responses are still missing after all retries.")
+            { dataset, teacherSpecs, perTeacher, output, temperature, topP, maxTokens, keyVariable, concurrency, timeout, attempts, backoff, backoffMax, textOnly, limit, instruction };
+        command.SetAction((parse, cancellation) => Task.FromResult(ErrorReporting.Run(() =>
+        {
+            var defaults = new EndpointOptions
+            {
+                BaseUrl = new Uri("http://127.0.0.1/v1"),
+                Model = "unset",
+                ApiKeyVariable = parse.GetValue(keyVariable)!,
+                Temperature = parse.GetValue(temperature),
+                TopP = parse.GetValue(topP),
+                MaxTokens = parse.GetValue(maxTokens),
+                MaxConcurrency = parse.GetValue(concurrency),
+                RequestTimeout = TimeSpan.FromSeconds(parse.GetValue(timeout)),
+                MaxAttempts = parse.GetValue(attempts),
+                BackoffBase = TimeSpan.FromSeconds(parse.GetValue(backoff)),
+                BackoffMax = TimeSpan.FromSeconds(parse.GetValue(backoffMax)),
+            };
+            defaults.Validate();
+            var chosen = parse.GetValue(teacherSpecs)!.Select(spec => HttpTeacher.Parse(spec, defaults)).ToList();
+            var rows = JsonlDataset.Load(parse.GetValue(dataset)!, parse.GetValue(textOnly) ? ImageMode.TextOnly : ImageMode.Require);
+            if (parse.GetValue(limit) is { } k) rows = rows.Take(Math.Max(0, k)).ToList();
+            var collector = new HttpTeacherCollector(chosen, parse.GetValue(instruction));
+            var report = collector.CollectAsync(rows, parse.GetValue(perTeacher), parse.GetValue(output)!, Console.WriteLine, cancellation).GetAwaiter().GetResult();
+            foreach (var (name, stats) in report.Endpoints) Console.WriteLine($"{name}: {stats}");
+            foreach (var error in report.Errors) Console.Error.WriteLine($"failed: {error}");
+            Console.WriteLine($"{report.Collected} responses added to {parse.GetValue(output)} ({report.AlreadyCached} were there); " +
+                              (report.Missing == 0 ? "complete" : $"{report.Missing} still missing: rerun the same command to ask for them"));
+            return report.Missing == 0 ? 0 : 2;
+        })));
         return command;
     }
 }

@@ -211,7 +211,10 @@ public sealed class EndpointClient : IDisposable
             catch (Exception e) when (e is ClientResultException or HttpRequestException or IOException)
             {
                 problem = AttemptProblem.Network;
-                lastError = FirstLine(e.Message);
+                // "An error occurred while sending the request" says little; the innermost cause says what happened.
+                var cause = e;
+                while (cause.InnerException != null) cause = cause.InnerException;
+                lastError = cause == e ? FirstLine(e.Message) : $"{FirstLine(e.Message)} ({FirstLine(cause.Message)})";
             }
             catch (Exception e)
             {
