@@ -37,16 +37,23 @@ public static partial class UnicodeNormalization
         foreach (var cp in oneLevel.Keys) FullDecompositions[cp] = Expand(cp, oneLevel);
 
         var primaryComposites = new HashSet<int>();
+        var combinesBackward = new HashSet<int>();
         var comp = CompositionData;
         for (int i = 0; i < comp.Length; i += 3)
         {
             Composites[Key(comp[i], comp[i + 1])] = comp[i + 2];
             primaryComposites.Add(comp[i + 2]);
-            MarkUnstable(comp[i + 1]); // may combine with what precedes it (Maybe)
+            combinesBackward.Add(comp[i + 1]);
         }
+        foreach (var cp in combinesBackward) MarkUnstable(cp); // may combine with what precedes it (Maybe)
         foreach (var cp in CombiningClasses.Keys) MarkUnstable(cp);
-        foreach (var cp in oneLevel.Keys)
+        foreach (var (cp, parts) in FullDecompositions)
+        {
             if (!primaryComposites.Contains(cp)) MarkUnstable(cp); // singletons, exclusions (No)
+            // A composite whose decomposition starts with a character that combines backward (Unicode
+            // 16's Gurung Khema and Kirat Rai vowels) is NFC alone but can recompose with what precedes it.
+            else if (combinesBackward.Contains(parts[0]) || CombiningClass(parts[0]) != 0) MarkUnstable(cp);
+        }
         for (int cp = VBase; cp < VBase + VCount; cp++) MarkUnstable(cp);
         for (int cp = TBase + 1; cp < TBase + TCount; cp++) MarkUnstable(cp);
     }
@@ -71,29 +78,66 @@ public static partial class UnicodeNormalization
         codePoint < 0x300 ? 0 : CombiningClasses.TryGetValue(codePoint, out var c) ? c : 0;
 
     /// <summary>True when <paramref name="text"/> is certainly in NFC (quick check without "maybe").</summary>
-    public static bool IsNfcQuick(ReadOnlySpan<char> text)
+    public static bool IsNfcQuick(ReadOnlySpan<char> text) => FirstUnstable(text, 0) < 0;
+
+    /// <summary>Index of the first character at or after <paramref name="from"/> that NFC might change, or -1.</summary>
+    static int FirstUnstable(ReadOnlySpan<char> text, int from)
     {
-        for (int i = 0; i < text.Length; i++)
+        for (int i = from; i < text.Length; i++)
         {
             char c = text[i];
             if (c < 0x300) continue;
-            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
-            {
-                if (UnstableAstral.Contains(char.ConvertToUtf32(c, text[i + 1]))) return false;
-                i++;
-            }
-            else if ((UnstableBmp[c >> 6] & (1UL << (c & 63))) != 0) return false;
+            if (!IsStableAt(text, i, out int width)) return i;
+            i += width - 1;
         }
-        return true;
+        return -1;
     }
 
-    /// <summary>Canonical composition (NFC). Returns <paramref name="text"/> itself when it is already NFC.</summary>
+    // Stable: a starter that NFC keeps and that nothing before it can combine with, so a string can be
+    // cut before it and each side normalised alone.
+    static bool IsStableAt(ReadOnlySpan<char> text, int i, out int width)
+    {
+        char c = text[i];
+        if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+        {
+            width = 2;
+            return !UnstableAstral.Contains(char.ConvertToUtf32(c, text[i + 1]));
+        }
+        width = 1;
+        return c < 0x300 || (UnstableBmp[c >> 6] & (1UL << (c & 63))) == 0;
+    }
+
+    /// <summary>
+    /// Canonical composition (NFC). Returns <paramref name="text"/> itself when it is already NFC; else
+    /// only the stretches around characters that may change are decomposed and recomposed.
+    /// </summary>
     public static string ToNfc(string text)
     {
-        if (IsNfcQuick(text)) return text;
-        var codePoints = Decompose(text);
-        Compose(codePoints);
-        return FromCodePoints(codePoints);
+        int unstable = FirstUnstable(text, 0);
+        if (unstable < 0) return text;
+        var sb = new StringBuilder(text.Length + 8);
+        var buffer = new List<int>();
+        int copied = 0;
+        while (unstable >= 0)
+        {
+            // The stretch starts at the stable character before (it may be what a mark composes with)
+            // and ends before the next stable character.
+            int start = unstable;
+            if (start > 0) start -= start >= 2 && char.IsLowSurrogate(text[start - 1]) && char.IsHighSurrogate(text[start - 2]) ? 2 : 1;
+            if (start < copied) start = copied;
+            int end = unstable, width;
+            do end += char.IsSurrogatePair(text, end) ? 2 : 1;
+            while (end < text.Length && !IsStableAt(text, end, out width));
+            sb.Append(text, copied, start - copied);
+            buffer.Clear();
+            Decompose(text.AsSpan(start, end - start), buffer);
+            Compose(buffer);
+            AppendCodePoints(sb, buffer);
+            copied = end;
+            unstable = FirstUnstable(text, end);
+        }
+        sb.Append(text, copied, text.Length - copied);
+        return sb.ToString();
     }
 
     /// <summary>Canonical decomposition (NFD).</summary>
@@ -101,13 +145,17 @@ public static partial class UnicodeNormalization
     {
         bool allLow = true;
         foreach (var c in text) if (c >= 0xC0) { allLow = false; break; } // nothing below U+00C0 decomposes
-        return allLow ? text : FromCodePoints(Decompose(text));
+        if (allLow) return text;
+        var codePoints = new List<int>(text.Length + 8);
+        Decompose(text, codePoints);
+        var sb = new StringBuilder(codePoints.Count + 4);
+        AppendCodePoints(sb, codePoints);
+        return sb.ToString();
     }
 
     /// <summary>Full canonical decomposition followed by canonical ordering of combining marks.</summary>
-    static List<int> Decompose(string text)
+    static void Decompose(ReadOnlySpan<char> text, List<int> result)
     {
-        var result = new List<int>(text.Length + 8);
         for (int i = 0; i < text.Length; i++)
         {
             // Lone surrogates pass through as themselves (EnumerateRunes would turn them into U+FFFD).
@@ -133,7 +181,6 @@ public static partial class UnicodeNormalization
             while (j > 0 && CombiningClass(result[j - 1]) > cc) { result[j] = result[j - 1]; j--; }
             result[j] = cp;
         }
-        return result;
     }
 
     /// <summary>Canonical composition in place (UAX #15 §1.3): each mark joins the last starter unless blocked.</summary>
@@ -169,14 +216,12 @@ public static partial class UnicodeNormalization
         return Composites.TryGetValue(Key(first, second), out var c) ? c : -1;
     }
 
-    static string FromCodePoints(List<int> cps)
+    static void AppendCodePoints(StringBuilder sb, List<int> cps)
     {
-        var sb = new StringBuilder(cps.Count + 4);
         foreach (var cp in cps)
         {
             if (cp < 0x10000) sb.Append((char)cp); // includes lone surrogates, kept as they came
-            else sb.Append(char.ConvertFromUtf32(cp));
+            else { sb.Append(char.ConvertFromUtf32(cp)); }
         }
-        return sb.ToString();
     }
 }
