@@ -60,8 +60,8 @@ public static unsafe class Gemm
 
     /// <summary>
     /// <paramref name="batch"/> independent products; consecutive items are strideA/strideB/strideC elements apart
-    /// (strideB == 0 shares one B). Many small products run in parallel across items, each on one thread; large ones
-    /// run one after another, each split across threads.
+    /// (strideB == 0 shares one B). Items run in parallel, each on one thread, when they spread evenly over the
+    /// threads (or are small); otherwise one after another, each split across threads.
     /// </summary>
     public static void MultiplyBatched(bool transA, bool transB, int m, int n, int k,
         float alpha, float* a, int lda, long strideA, float* b, int ldb, long strideB,
