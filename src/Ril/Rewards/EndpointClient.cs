@@ -2,7 +2,8 @@ using System.ClientModel;
 using System.ClientModel.Primitives;
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using OpenAI;
 using OpenAI.Chat;
 
@@ -124,8 +125,10 @@ internal enum AttemptProblem { None, RateLimited, ServerError, Timeout, InvalidR
 /// policy both the judge and the teacher collector use: bounded concurrency, a timeout per attempt,
 /// exponential backoff with full jitter on 429, 5xx, timeouts, network errors and unreadable replies,
 /// and a server's Retry-After (seconds or HTTP date) honoured. The package's own retries are switched off,
-/// so every HTTP request is one counted attempt. A call never throws for an endpoint failure: it returns a
-/// failed <see cref="EndpointReply"/> (only the caller's cancellation throws).
+/// so every HTTP request is one counted attempt. The package builds and sends the request (its protocol
+/// method: endpoint, key, errors as <see cref="ClientResultException"/>); the reply is read here, leniently.
+/// A call never throws for an endpoint failure: it returns a failed <see cref="EndpointReply"/> (only the
+/// caller's cancellation throws).
 /// </summary>
 public sealed class EndpointClient : IDisposable
 {
@@ -165,7 +168,7 @@ public sealed class EndpointClient : IDisposable
     public async Task<EndpointReply> CompleteAsync(IReadOnlyList<ChatMessage> messages, CancellationToken cancellation = default)
     {
         Statistics.Call();
-        var settings = new ChatCompletionOptions { Temperature = Options.Temperature, TopP = Options.TopP, MaxOutputTokenCount = Options.MaxTokens };
+        var payload = RequestPayload(messages);
         var clock = Stopwatch.StartNew();
         string lastError = "no attempt made";
         for (int attempt = 1; ; attempt++)
@@ -179,17 +182,16 @@ public sealed class EndpointClient : IDisposable
             timeout.CancelAfter(Options.RequestTimeout);
             try
             {
-                var result = await _chat.CompleteChatAsync(messages, settings, timeout.Token).ConfigureAwait(false);
-                var completion = result.Value;
-                var text = completion?.Content == null ? null
-                    : string.Concat(completion.Content.Where(p => p.Kind == ChatMessageContentPartKind.Text).Select(p => p.Text));
-                if (!string.IsNullOrEmpty(text))
+                using var body = BinaryContent.Create(payload);
+                var result = await _chat.CompleteChatAsync(body, new RequestOptions { CancellationToken = timeout.Token }).ConfigureAwait(false);
+                var reply = ReadReply(result.GetRawResponse().Content);
+                if (reply.Text is { Length: > 0 })
                 {
                     Statistics.Succeeded(clock.Elapsed);
-                    return new(text, completion!.FinishReason.ToString(), attempt, clock.Elapsed, null, completion.Usage?.OutputTokenCount);
+                    return new(reply.Text, reply.FinishReason, attempt, clock.Elapsed, null, reply.OutputTokens);
                 }
                 problem = AttemptProblem.InvalidReply;
-                lastError = "the reply has no text";
+                lastError = reply.Problem ?? "the reply has no text";
             }
             catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
             {
@@ -236,6 +238,59 @@ public sealed class EndpointClient : IDisposable
             }
             Statistics.Retry();
             await Task.Delay(BackoffBefore(attempt, retryAfter), cancellation).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The request JSON: the package serialises the messages (text, images as data URLs) and the sampling
+    /// settings under their API names; we add the model. Going through the package's protocol method keeps its
+    /// endpoint, authentication and error handling while we read the reply ourselves (below).
+    /// </summary>
+    BinaryData RequestPayload(IReadOnlyList<ChatMessage> messages)
+    {
+        var settings = new ChatCompletionOptions { Temperature = Options.Temperature, TopP = Options.TopP, MaxOutputTokenCount = Options.MaxTokens };
+        var body = JsonNode.Parse(ModelReaderWriter.Write(settings, ModelReaderWriterOptions.Json).ToString())!.AsObject();
+        body["model"] = Options.Model;
+        body["messages"] = new JsonArray(messages.Select(m => JsonNode.Parse(ModelReaderWriter.Write(m, ModelReaderWriterOptions.Json).ToString())).ToArray());
+        return BinaryData.FromString(body.ToJsonString());
+    }
+
+    readonly record struct ParsedReply(string? Text, string? FinishReason, int? OutputTokens, string? Problem);
+
+    /// <summary>
+    /// The first choice's text, read leniently: OpenAI-compatible servers differ in details the package's typed
+    /// reader rejects outright (a null or non-standard finish_reason such as "abort" or "eos"), and a reply is
+    /// worth keeping whenever it has text. Content may be a string or an array of text parts.
+    /// </summary>
+    static ParsedReply ReadReply(BinaryData content)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(content);
+            var root = json.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("choices", out var choices) ||
+                choices.ValueKind != JsonValueKind.Array || choices.GetArrayLength() == 0)
+                return new(null, null, null, "the reply has no choices");
+            var choice = choices[0];
+            string? finish = choice.ValueKind == JsonValueKind.Object && choice.TryGetProperty("finish_reason", out var f) && f.ValueKind == JsonValueKind.String ? f.GetString() : null;
+            if (choice.ValueKind != JsonValueKind.Object || !choice.TryGetProperty("message", out var message) || message.ValueKind != JsonValueKind.Object)
+                return new(null, finish, null, "the first choice has no message");
+            string? text = null;
+            if (message.TryGetProperty("content", out var body))
+            {
+                if (body.ValueKind == JsonValueKind.String) text = body.GetString();
+                else if (body.ValueKind == JsonValueKind.Array)
+                    text = string.Concat(body.EnumerateArray()
+                        .Where(p => p.ValueKind == JsonValueKind.Object && p.TryGetProperty("text", out var t) && t.ValueKind == JsonValueKind.String)
+                        .Select(p => p.GetProperty("text").GetString()));
+            }
+            int? tokens = root.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object &&
+                          usage.TryGetProperty("completion_tokens", out var n) && n.TryGetInt32(out var count) ? count : null;
+            return new(text, finish, tokens, string.IsNullOrEmpty(text) ? "the reply's message has no text" : null);
+        }
+        catch (JsonException e)
+        {
+            return new(null, null, null, $"the reply is not JSON ({FirstLine(e.Message)})");
         }
     }
 

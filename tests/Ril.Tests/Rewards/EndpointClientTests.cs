@@ -83,6 +83,40 @@ public class EndpointClientTests
     }
 
     [Fact]
+    public async Task Replies_in_other_servers_shapes_are_read()
+    {
+        static string Completion(string choice) => $$"""{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{{choice}}]}""";
+        var scripts = new Dictionary<string, Behaviour>
+        {
+            // The package's typed reader throws on these finish reasons; the text is still good.
+            ["null-finish"] = new Behaviour.Raw(Completion("""{"index":0,"message":{"role":"assistant","content":"a"},"finish_reason":null}""")),
+            ["abort-finish"] = new Behaviour.Raw(Completion("""{"index":0,"message":{"role":"assistant","content":"b"},"finish_reason":"abort"}""")),
+            ["no-usage-parts"] = new Behaviour.Raw(Completion("""{"message":{"content":[{"type":"text","text":"c"},{"type":"text","text":"d"}]}}""")),
+        };
+        await using var server = await FakeChatEndpoint.StartAsync(FakeChatEndpoint.LastUserText, (key, _) => scripts[key]);
+        using var client = new EndpointClient(FastOptions(server.BaseUrl, attempts: 1));
+        Assert.Equal("a", (await client.CompleteAsync(Ask("null-finish"))).Text);
+        var abort = await client.CompleteAsync(Ask("abort-finish"));
+        Assert.Equal(("b", "abort"), (abort.Text, abort.FinishReason));
+        Assert.Equal("cd", (await client.CompleteAsync(Ask("no-usage-parts"))).Text);
+        Assert.Equal(0, client.Statistics.Snapshot().InvalidReplies);
+    }
+
+    [Fact]
+    public async Task The_request_carries_the_model_sampling_settings_and_messages()
+    {
+        await using var server = await FakeChatEndpoint.StartAsync(FakeChatEndpoint.LastUserText, (_, _) => new Behaviour.Reply("ok"));
+        using var client = new EndpointClient(FastOptions(server.BaseUrl) with { Temperature = 0.7f, TopP = 0.95f, MaxTokens = 321 });
+        await client.CompleteAsync([new SystemChatMessage("be brief"), new UserChatMessage("hello")]);
+        var body = server.Received.Single().Body;
+        Assert.Equal("fake-judge", (string?)body["model"]);
+        Assert.Equal(0.7, (double)body["temperature"]!, 5);
+        Assert.Equal(0.95, (double)body["top_p"]!, 5);
+        Assert.Equal(321, (int)body["max_completion_tokens"]!);
+        Assert.Equal("""[{"role":"system","content":"be brief"},{"role":"user","content":"hello"}]""", body["messages"]!.ToJsonString());
+    }
+
+    [Fact]
     public async Task Retry_after_in_seconds_is_honoured()
     {
         await using var server = await FakeChatEndpoint.StartAsync(FakeChatEndpoint.LastUserText,

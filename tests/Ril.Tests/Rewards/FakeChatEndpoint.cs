@@ -20,6 +20,8 @@ public abstract record Behaviour
     public sealed record Status(int Code, string? RetryAfter = null) : Behaviour;
     /// <summary>200 with a body that is not a chat completion.</summary>
     public sealed record Garbage(string Body = "<html>upstream exploded</html>") : Behaviour;
+    /// <summary>200 with exactly this body (for replies in shapes other servers use).</summary>
+    public sealed record Raw(string Body) : Behaviour;
     /// <summary>Waits (until the client gives up, at most <paramref name="Delay"/>), then replies.</summary>
     public sealed record Slow(TimeSpan Delay, string Content) : Behaviour;
 }
@@ -105,6 +107,10 @@ public sealed class FakeChatEndpoint : IAsyncDisposable
                 case Behaviour.Garbage garbage:
                     context.Response.ContentType = "application/json";
                     await context.Response.WriteAsync(garbage.Body);
+                    break;
+                case Behaviour.Raw raw:
+                    context.Response.ContentType = "application/json";
+                    await context.Response.WriteAsync(raw.Body);
                     break;
                 case Behaviour.Slow slow:
                     try { await Task.Delay(slow.Delay, context.RequestAborted); }
