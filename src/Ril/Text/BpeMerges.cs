@@ -11,7 +11,7 @@ public sealed class BpeMerges
 
     public BpeMerges(int capacity = 0)
     {
-        rankByPair = new Dictionary<long, int>(capacity, new PairComparer());
+        rankByPair = new Dictionary<long, int>(capacity, PairComparer.Instance);
         resultByRank = new List<int>(capacity);
     }
 
@@ -21,8 +21,9 @@ public sealed class BpeMerges
 
     // long's own hash is high ^ low, i.e. left ^ right here: pairs of ids collide massively
     // (measured: 150× slower lookups on Qwen's merges). A multiplicative hash spreads them.
-    sealed class PairComparer : IEqualityComparer<long>
+    internal sealed class PairComparer : IEqualityComparer<long>
     {
+        public static readonly PairComparer Instance = new();
         public bool Equals(long a, long b) => a == b;
         public int GetHashCode(long key) => (int)((ulong)key * 0x9E3779B97F4A7C15UL >> 32);
     }

@@ -321,6 +321,41 @@ public sealed class BpeTokenizer
     void EncodeSection(string text, TextRange range, List<int> ids)
     {
         if (range.Length == 0) return;
+        var pieces = SplitSection(ref text, range);
+        foreach (var piece in pieces) EncodePiece(text.AsSpan(piece.Start, piece.Length), ids);
+    }
+
+    /// <summary>
+    /// The pieces BPE encodes one by one (after normalisation and the pre-tokenizer; added tokens are
+    /// left out), as text: what Hugging Face's pre_tokenize_str shows, before the ByteLevel mapping.
+    /// </summary>
+    public IReadOnlyList<string> PreTokenize(string text)
+    {
+        var result = new List<string>();
+        var sections = new List<(TextRange Range, AddedToken? Token)>();
+        if (rawAddedTokens.IsEmpty) sections.Add((new TextRange(0, text.Length), null));
+        else rawAddedTokens.Split(text, sections);
+        foreach (var (range, token) in sections)
+        {
+            if (token != null) continue;
+            var section = text.Substring(range.Start, range.Length);
+            if (normalizer != null) section = normalizer.Normalize(section);
+            var subsections = new List<(TextRange Range, AddedToken? Token)>();
+            if (normalizedAddedTokens.IsEmpty) subsections.Add((new TextRange(0, section.Length), null));
+            else normalizedAddedTokens.Split(section, subsections);
+            foreach (var (subRange, subToken) in subsections)
+            {
+                if (subToken != null || subRange.Length == 0) continue;
+                var sectionText = section;
+                foreach (var piece in SplitSection(ref sectionText, subRange)) result.Add(sectionText.Substring(piece.Start, piece.Length));
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Runs the pre-tokenizer over a range of text; ByteLevel's add_prefix_space may replace the text.</summary>
+    List<TextRange> SplitSection(ref string text, TextRange range)
+    {
         var pieces = pieceBuffer ??= new();
         var next = pieceBuffer2 ??= new();
         pieces.Clear();
@@ -339,7 +374,7 @@ public sealed class BpeTokenizer
             byteLevelRegex.Split(text, pieces, next);
             (pieces, next) = (next, pieces);
         }
-        foreach (var piece in pieces) EncodePiece(text.AsSpan(piece.Start, piece.Length), ids);
+        return pieces;
     }
 
     // ByteLevel's add_prefix_space: each piece that does not start with a space gets one (" Hello" and
