@@ -7,4 +7,5 @@ root.Add(DataCommands.Create());
 root.Add(ImageCommands.Create());
 root.Add(TeacherCommands.Create());
 root.Add(QuickstartCommand.Create());
+root.Add(TokenizeCommand.Create());
 return root.Parse(args).Invoke();
