@@ -17,7 +17,7 @@ public class EndpointClientTests
         Temperature = 0,
         MaxTokens = 64,
         MaxConcurrency = concurrency,
-        RequestTimeout = TimeSpan.FromSeconds(2),
+        RequestTimeout = TimeSpan.FromSeconds(3),
         MaxAttempts = attempts,
         BackoffBase = TimeSpan.FromMilliseconds(1),
         BackoffMax = TimeSpan.FromMilliseconds(20),
