@@ -306,7 +306,10 @@ public sealed class MathVerifier(MathVerifierOptions? options = null)
     /// <summary>Drops a point's label ("Q_1(5,1)" → "(5,1)") and reads a mixed number ("4\frac{4}{11}" → 4 + 4/11).</summary>
     static string Canonical(string item)
     {
-        item = PointLabel.Replace(item.Trim(), "");
+        item = item.Trim();
+        // Only before a tuple: "x(x+1)" is a product, not a point named x.
+        var unlabelled = PointLabel.Replace(item, "");
+        if (unlabelled != item && TupleElements(unlabelled) != null) item = unlabelled;
         var mixed = MixedNumber.Match(item);
         if (mixed.Success && long.TryParse(mixed.Groups[3].Value, out var numerator) && long.TryParse(mixed.Groups[4].Value, out var denominator) && numerator < denominator)
             item = $"{mixed.Groups[1].Value}({mixed.Groups[2].Value}+{numerator}/{denominator})";

@@ -144,6 +144,7 @@ public class MathVerifierTests
     [InlineData(@"\frac{5}{{2}^{n-3}}", @"40 \cdot 2^{-n}")]
     [InlineData(@"\frac{\sqrt{5}}{3}PM", @"\frac{PM\sqrt{5}}{3}")]
     [InlineData(@"\frac{1}{8}t^{2}-\frac{1}{4}t", @"\frac{t(t-2)}{8}")]
+    [InlineData("x(x+1)", "x^2+x")]
     public void Expressions_compare_at_random_points(string gold, string prediction) => Same(gold, prediction, VerifierRule.Expression);
 
     [Fact]
