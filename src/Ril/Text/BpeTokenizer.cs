@@ -29,10 +29,13 @@ public sealed class BpeTokenizer
     readonly bool fuseUnknown, byteFallback, ignoreMerges, byteLevelDecoder;
     readonly int[] prefixIds, suffixIds;     // what add_special_tokens puts around a text
 
-    // Piece text → ids. Bounded: cleared when it grows past MaxCachedPieces.
+    // Piece text → ids. Bounded by an estimate of its size (chars plus a per-entry allowance), cleared
+    // when full: simpler than LRU, and refilling costs little as common pieces come back at once.
     readonly ConcurrentDictionary<string, int[]> cache = new(StringComparer.Ordinal);
     readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> cacheBySpan;
-    const int MaxCachedPieces = 200_000, MaxCachedPieceLength = 256;
+    long cachedSize;
+    const int MaxCachedPieceLength = 1024, CacheEntryAllowance = 32;
+    const long MaxCachedSize = 4_000_000; // ~10–20 MB
 
     /// <summary>The file this tokenizer was read from, or a description of where it came from.</summary>
     public string Source { get; }
@@ -41,6 +44,8 @@ public sealed class BpeTokenizer
     public IReadOnlyList<AddedToken> AddedTokens { get; }
     public BpeMerges Merges => merges;
     public TextNormalizer? Normalizer => normalizer;
+    /// <summary>The split steps of the pre_tokenizer (ByteLevel excluded).</summary>
+    public IReadOnlyList<PreTokenizer> PreTokenizers => preTokenizers;
     /// <summary>From tokenizer_config.json beside tokenizer.json when present, else from the added tokens.</summary>
     public int? EosTokenId { get; }
     public int? BosTokenId { get; }
@@ -398,10 +403,11 @@ public sealed class BpeTokenizer
         if (piece.Length == 0) return;
         if (cacheBySpan.TryGetValue(piece, out var cached)) { ids.AddRange(cached); return; }
         var encoded = byteLevel != null ? EncodeBytes(piece) : EncodeChars(piece);
-        if (piece.Length <= MaxCachedPieceLength)
+        if (piece.Length <= MaxCachedPieceLength && cacheBySpan.TryAdd(piece, encoded)
+            && Interlocked.Add(ref cachedSize, piece.Length + encoded.Length + CacheEntryAllowance) > MaxCachedSize)
         {
-            if (cache.Count >= MaxCachedPieces) cache.Clear();
-            cacheBySpan.TryAdd(piece, encoded);
+            cache.Clear();
+            Interlocked.Exchange(ref cachedSize, 0);
         }
         ids.AddRange(encoded);
     }

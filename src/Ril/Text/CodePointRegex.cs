@@ -14,15 +14,22 @@ public sealed class CodePointRegex
 {
     readonly Regex regex;
     readonly bool useStandIns;
+    readonly int scannerDigits; // > 0: Qwen2SplitScanner stands in for the regex
     static readonly char[] StandInByCategory = FindStandIns();
 
     public string Pattern { get; }
+    /// <summary>True when a hand-written scanner (<see cref="Qwen2SplitScanner"/>) matches instead of .NET's regex engine.</summary>
+    public bool IsHandWritten => scannerDigits > 0;
 
-    public CodePointRegex(string pattern)
+    /// <param name="pattern">An Oniguruma-style pattern from tokenizer.json.</param>
+    /// <param name="allowHandWritten">Let Qwen's and Llama 3's split patterns run on the hand-written scanner (false: always the regex engine).</param>
+    public CodePointRegex(string pattern, bool allowHandWritten = true)
     {
         Pattern = pattern;
+        scannerDigits = allowHandWritten ? Qwen2SplitScanner.DigitsPerNumber(pattern) : 0;
         // RegexOptions.Compiled: tokenising is hot (RL encodes every rollout); compiling once costs ~10 ms.
-        regex = new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant);
+        // Constructed even when the scanner runs, so that a pattern .NET cannot compile is reported alike.
+        regex = new Regex(pattern, scannerDigits > 0 ? RegexOptions.CultureInvariant : RegexOptions.Compiled | RegexOptions.CultureInvariant);
         // A pattern naming surrogates itself wants the raw UTF-16 text.
         useStandIns = !pattern.AsSpan().ContainsAnyInRange('\uD800', '\uDFFF');
     }
@@ -30,6 +37,11 @@ public sealed class CodePointRegex
     /// <summary>Appends the (start, length) of every non-empty match in text, in order.</summary>
     public void Matches(ReadOnlySpan<char> text, List<(int Start, int Length)> matches)
     {
+        if (scannerDigits > 0)
+        {
+            Qwen2SplitScanner.Matches(text, scannerDigits, matches);
+            return;
+        }
         if (!useStandIns || !text.ContainsAnyInRange('\uD800', '\uDFFF'))
         {
             foreach (var m in regex.EnumerateMatches(text))

@@ -133,3 +133,48 @@ public class TokenizerPartsTests
         Assert.Contains("/nonexistent/tokenizer.json", e.Message);
     }
 }
+
+/// <summary>The hand-written Qwen/Llama 3 split against .NET's regex engine running the same pattern.</summary>
+public class Qwen2SplitScannerTests
+{
+    static List<(int, int)> Matches(CodePointRegex regex, string text)
+    {
+        var matches = new List<(int Start, int Length)>();
+        regex.Matches(text, matches);
+        return matches;
+    }
+
+    public static TheoryData<string> Patterns() => new(BpeTrainerOptions.QwenPattern, Qwen2SplitScanner.Llama3Pattern);
+
+    [Theory]
+    [MemberData(nameof(Patterns))]
+    public void Scanner_matches_the_regex_on_the_corpus_and_on_random_text(string pattern)
+    {
+        var scanner = new CodePointRegex(pattern);
+        var regex = new CodePointRegex(pattern, allowHandWritten: false);
+        Assert.True(scanner.IsHandWritten);
+        Assert.False(regex.IsHandWritten);
+        foreach (var text in TokenizerFixtures.Corpus) Assert.Equal(Matches(regex, text), Matches(scanner, text));
+
+        // Characters of every class the pattern distinguishes, and the edges between them.
+        string[] pool = ["a", "Z", "é", "ж", "中", "𝑥", "𠀀", "s", "S", "t", "r", "e", "E", "v", "m", "l", "L", "d", "'", "’",
+                         "1", "٣", "²", "𝟏", "Ⅻ", " ", " ", " ", "\t", "\u00a0", "\u3000", "\u2028", "\u0085", "\v", "\f", "\r", "\n",
+                         ".", "!", "(", "=", "-", "_", "\\", "😀", "🏽", "\u200d", "\u0301", "\ufe0f", "\ud800", "\udc00", "ſ", "K"];
+        var random = new Random(11);
+        for (int trial = 0; trial < 20000; trial++)
+        {
+            var text = string.Concat(Enumerable.Range(0, random.Next(0, 24)).Select(_ => pool[random.Next(pool.Length)]));
+            var expected = Matches(regex, text);
+            var actual = Matches(scanner, text);
+            if (!expected.SequenceEqual(actual))
+                Assert.Fail($"{System.Text.Json.JsonSerializer.Serialize(text)}: regex {string.Join(" ", expected)} scanner {string.Join(" ", actual)}");
+        }
+    }
+
+    [Fact]
+    public void Other_patterns_run_on_the_regex_engine()
+    {
+        Assert.False(new CodePointRegex(PreTokenizer.Gpt2Pattern).IsHandWritten);
+        Assert.False(new CodePointRegex(BpeTrainerOptions.QwenPattern + "|x").IsHandWritten);
+    }
+}
