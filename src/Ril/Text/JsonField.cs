@@ -52,11 +52,6 @@ readonly struct JsonField(JsonElement value, string path, string file)
         foreach (var item in value.EnumerateArray()) yield return new JsonField(item, $"{path}[{i++}]", file);
     }
 
-    public IEnumerable<(string Name, JsonField Field)> Members()
-    {
-        foreach (var p in Object().EnumerateObject()) yield return (p.Name, new JsonField(p.Value, Child(p.Name), file));
-    }
-
     public string String() =>
         value.ValueKind == JsonValueKind.String ? value.GetString()! : throw Error($"expected a string, found {Describe(value)}");
 

@@ -79,6 +79,21 @@ public class QwenTokenizerTests
     }
 
     [Fact]
+    public void Threads_sharing_one_tokenizer_get_the_same_ids()
+    {
+        // RL encodes rollouts from several threads at once; the cache and split buffers must not mix them up.
+        var (_, entries) = TokenizerFixtures.ReadExpected("qwen3_expected.json");
+        var fresh = BpeTokenizer.Load(TokenizerFixtures.QwenTokenizerPath); // empty cache: threads race to fill it
+        var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
+        Parallel.For(0, entries.Count * 4, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            var entry = entries[(i * 7) % entries.Count];
+            if (!fresh.Encode(entry.Text).AsSpan().SequenceEqual(entry.Ids)) failures.Add(entry.Text);
+        });
+        Assert.Empty(failures);
+    }
+
+    [Fact]
     public void Decoding_an_unknown_id_names_it()
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => Qwen.Decode([5, 999999]));
