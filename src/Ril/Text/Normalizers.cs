@@ -15,6 +15,7 @@ public abstract class TextNormalizer
         public override string Normalize(string text) => UnicodeNormalization.ToNfd(text);
     }
 
+    /// <summary>Simple (one-to-one) lower-casing; Rust's full mapping differs on a few characters such as 'İ'.</summary>
     public sealed class Lowercase : TextNormalizer
     {
         public override string Normalize(string text) => text.ToLowerInvariant();
