@@ -146,9 +146,10 @@ public unsafe class GemmTests
         var rnd = new Random(5);
         // Every path, split over rows and over columns: 600×130×250 and 200×40×450 are packed (several KC slices, an
         // MC block boundary, ragged edges); 300×257×190 is packed when B is n×k and unpacked when k×n; 37×1000×50 and
-        // 72×64×100 are unpacked, split over columns and over rows; 12×130×200 is few-row; 1×… and …×1 matrix-vector.
+        // 72×64×100 are unpacked, split over columns and over rows; 12×130×200 is few-row; 1×… and …×1 matrix-vector
+        // (1×200×300 takes one matrix-vector kernel on one thread and the other on two: they must agree bitwise).
         (int m, int n, int k)[] shapes = [(600, 130, 250), (200, 40, 450), (300, 257, 190), (37, 1000, 50), (72, 64, 100),
-            (12, 130, 200), (1, 700, 333), (513, 1, 300)];
+            (12, 130, 200), (1, 700, 333), (1, 200, 300), (513, 1, 300)];
         foreach (var (m, n, k) in shapes)
         {
             var c = Case.Make(rnd, ta, tb, m, n, k, pad: 5, alpha: 0.5f, beta: 2f);

@@ -717,9 +717,61 @@ public static unsafe class Gemm
         }
         else
         {
-            if (j.V512) RowStream512(j.X, j.M, j.Ld, j.K, j0, j1, j.C, j.Cs, j.Alpha, j.Beta);
+            // Two kernels with bit-identical results (each output summed in p order, one FMA per step, from zero):
+            // register chunks of 128 outputs suit a wide range over rows not too far apart; otherwise (narrow
+            // ranges, or rows ≥ 16 KiB apart, where each of the chunk's row segments is a TLB miss) stream whole
+            // rows into an accumulator vector in L1. Measured: 1×8192×512 30 → 48 GFLOP/s, 1×100×1000 24 → 56.
+            if (j.V512 && j1 - j0 >= 128 && j.Ld <= 4096) RowStream512(j.X, j.M, j.Ld, j.K, j0, j1, j.C, j.Cs, j.Alpha, j.Beta);
+            else if (j.V512) RowStreamRows512(j.X, j.M, j.Ld, j.K, j0, j1, j.C, j.Cs, j.Alpha, j.Beta);
             else RowStream256(j.X, j.M, j.Ld, j.K, j0, j1, j.C, j.Cs, j.Alpha, j.Beta);
         }
+    }
+
+    /// <summary>y[j] = Σ_p x[p]·M[p·ld + j] for j in [j0, j1), four rows of M at a time streamed whole into an
+    /// accumulator vector y kept in L1; the same per-output operations as <see cref="RowStream512"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void RowStreamRows512(float* x, float* mat, long ld, int k, int j0, int j1, float* c, long cs, float alpha, float beta)
+    {
+        int n = j1 - j0;
+        float* y = PackBuffers.Get(0, 0).Y(n + 16);
+        new Span<float>(y, n).Clear();
+        int nv = n & ~15;
+        var tailMask = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(n - nv)).AsSingle();
+        float* r = mat + j0;
+        int p = 0;
+        for (; p + 4 <= k; p += 4, r += 4 * ld)
+        {
+            var x0 = Vector512.Create(x[p]); var x1 = Vector512.Create(x[p + 1]);
+            var x2 = Vector512.Create(x[p + 2]); var x3 = Vector512.Create(x[p + 3]);
+            float* r0 = r, r1 = r + ld, r2 = r + 2 * ld, r3 = r + 3 * ld;
+            int q = 0;
+            for (; q < nv; q += 16)
+            {
+                var v = Vector512.Load(y + q);
+                v = Vector512.FusedMultiplyAdd(x0, Vector512.Load(r0 + q), v);
+                v = Vector512.FusedMultiplyAdd(x1, Vector512.Load(r1 + q), v);
+                v = Vector512.FusedMultiplyAdd(x2, Vector512.Load(r2 + q), v);
+                v = Vector512.FusedMultiplyAdd(x3, Vector512.Load(r3 + q), v);
+                v.Store(y + q);
+            }
+            if (q < n)
+            {
+                var v = Vector512.Load(y + q);
+                v = Vector512.FusedMultiplyAdd(x0, Avx512F.MaskLoad(r0 + q, tailMask, default), v);
+                v = Vector512.FusedMultiplyAdd(x1, Avx512F.MaskLoad(r1 + q, tailMask, default), v);
+                v = Vector512.FusedMultiplyAdd(x2, Avx512F.MaskLoad(r2 + q, tailMask, default), v);
+                v = Vector512.FusedMultiplyAdd(x3, Avx512F.MaskLoad(r3 + q, tailMask, default), v);
+                v.Store(y + q);
+            }
+        }
+        for (; p < k; p++, r += ld)
+        {
+            var x0 = Vector512.Create(x[p]);
+            int q = 0;
+            for (; q < nv; q += 16) Vector512.FusedMultiplyAdd(x0, Vector512.Load(r + q), Vector512.Load(y + q)).Store(y + q);
+            if (q < n) Vector512.FusedMultiplyAdd(x0, Avx512F.MaskLoad(r + q, tailMask, default), Vector512.Load(y + q)).Store(y + q);
+        }
+        for (int t = 0; t < n; t++) WriteOut(c + (j0 + t) * cs, alpha, beta, y[t]);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -1196,6 +1248,14 @@ public static unsafe class Gemm
             if (p._aLen < aFloats) { Free(ref p.A); p.A = Alloc(aFloats); p._aLen = aFloats; }
             if (p._bLen < bFloats) { Free(ref p.B); p.B = Alloc(bFloats); p._bLen = bFloats; }
             return p;
+        }
+
+        float* _y;
+        long _yLen;
+        public float* Y(long floats)
+        {
+            if (_yLen < floats) { Free(ref _y); _y = Alloc(floats); _yLen = floats; }
+            return _y;
         }
 
         public float* Vector(long floats)
