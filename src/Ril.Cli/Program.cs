@@ -6,6 +6,7 @@ var root = new RootCommand("Ril: train small vision-language models with reinfor
 root.Add(DataCommands.Create());
 root.Add(ImageCommands.Create());
 root.Add(TeacherCommands.Create());
+root.Add(GenerateCommand.Create());
 root.Add(QuickstartCommand.Create());
 root.Add(TokenizeCommand.Create());
 return root.Parse(args).Invoke();
