@@ -1,0 +1,94 @@
+using Ril.Rewards;
+using Ril.Tensors.Autograd;
+using Ril.Tensors.Memory;
+
+namespace Ril.Training;
+
+/// <summary>Everything the update needs about a step's responses, rows padded to L (spec/MAYE.md step 3).</summary>
+public sealed class Trajectory
+{
+    public required List<Question> Questions { get; init; }
+    public required List<Rollout> Rollouts { get; init; }
+    /// <summary>Responses per group (G, or 2G in RIL).</summary>
+    public required int GroupSize { get; init; }
+    public required int MaxLength { get; init; }
+    /// <summary>[rows·L], 1 on response tokens up to and including the first end token.</summary>
+    public required float[] Mask { get; init; }
+    public required float[] OldLogProbs { get; init; }
+    public float[]? RefLogProbs { get; init; }
+    public required float[] Rewards { get; init; }
+    public required Dictionary<string, float[]> RewardsByName { get; init; }
+    /// <summary>Per row [rows], or per token [rows·L] for reinforce_pp.</summary>
+    public required float[] Advantages { get; init; }
+    /// <summary>Rows that take part in the update (zero-variance groups may be left out).</summary>
+    public required int[] TrainRows { get; init; }
+    public required float[] Entropy { get; init; }
+    public required float ZeroVarianceShare { get; init; }
+
+    public float ValidTokens => TrainRows.Sum(r => MaskedLength(r));
+    public float MaskedLength(int row) { float s = 0; for (int t = 0; t < MaxLength; t++) s += Mask[row * MaxLength + t]; return s; }
+}
+
+/// <summary>
+/// Step 3 of the pipeline, with no gradient: masks, π_old and π_ref log-probs, rewards and advantages.
+/// </summary>
+public sealed class TrajectoryBuilder(Policy policy, Policy? reference, RewardSet rewards, RlConfig config)
+{
+    public Trajectory Build(List<Question> questions, List<Rollout> rollouts, int groupSize)
+    {
+        int rows = rollouts.Count, L = config.MaxResponseTokens;
+        var stops = policy.StopTokens;
+        var mask = new float[rows * L];
+        for (int r = 0; r < rows; r++)
+        {
+            var tokens = rollouts[r].Tokens;
+            bool truncated = rollouts[r].FinishReason == Models.Generation.GeneratedSequence.Length;
+            if (truncated && config.MaskTruncated) continue;
+            for (int t = 0; t < Math.Min(tokens.Length, L); t++)
+            {
+                mask[r * L + t] = 1f;
+                if (stops.Contains(tokens[t])) break;   // everything after the first end token is padding
+            }
+        }
+
+        var old = new float[rows * L];
+        var entropy = new float[rows * L];
+        float[]? refLp = reference is not null && config.KlCoef != 0 ? new float[rows * L] : null;
+        using (NoGrad.Begin())
+            for (int start = 0; start < rows; start += config.MicroBatchSize)
+            {
+                using var scope = TensorScope.Begin();
+                var batch = Rows(questions, rollouts, start, Math.Min(config.MicroBatchSize, rows - start), L);
+                var (lp, ent) = ResponseLogProbs.Compute(policy, batch, L, withEntropy: true);
+                lp.Data.CopyTo(old.AsSpan(start * L));
+                ent!.CopyTo(entropy.AsSpan(start * L));
+                if (refLp is not null) ResponseLogProbs.Compute(reference!, batch, L).LogProbs.Data.CopyTo(refLp.AsSpan(start * L));
+            }
+
+        var inputs = rollouts.Select(r => new RewardInput(questions[r.Question].Row.Id, questions[r.Question].Row.Question, questions[r.Question].Row.Answer, r.Text)
+        {
+            ResponseTokens = r.IsTeacher ? null : r.Tokens.Length,
+            HasEndToken = r.IsTeacher ? null : r.FinishReason == Models.Generation.GeneratedSequence.Stop,
+        }).ToList();
+        var (total, byName) = rewards.Score(inputs);
+
+        float[] advantages = config.Objective == Objective.ReinforcePP
+            ? Advantages.ReinforcePlusPlus(total, mask, L)
+            : Advantages.GroupRelative(total, groupSize, config.Objective.ScalesByStd());
+        var flat = Advantages.ZeroVarianceGroups(total, groupSize);
+        var train = Enumerable.Range(0, rows).Where(r => !(config.FilterZeroVarianceGroups && flat[r / groupSize])).ToArray();
+        return new Trajectory
+        {
+            Questions = questions, Rollouts = rollouts, GroupSize = groupSize, MaxLength = L, Mask = mask, OldLogProbs = old,
+            RefLogProbs = refLp, Rewards = total, RewardsByName = byName, Advantages = advantages, TrainRows = train,
+            Entropy = entropy, ZeroVarianceShare = flat.Length == 0 ? 0 : flat.Count(f => f) / (float)flat.Length,
+        };
+    }
+
+    /// <summary>Rows [start, start + count) of a step as log-prob rows (responses cut to L).</summary>
+    public static List<ResponseLogProbs.Row> Rows(List<Question> questions, List<Rollout> rollouts, int start, int count, int maxLen) =>
+        Enumerable.Range(start, count).Select(r => Row(questions, rollouts[r], maxLen)).ToList();
+
+    public static ResponseLogProbs.Row Row(List<Question> questions, Rollout r, int maxLen) =>
+        new(questions[r.Question].PromptIds, questions[r.Question].Pixels, r.Tokens.Length > maxLen ? r.Tokens[..maxLen] : r.Tokens);
+}
