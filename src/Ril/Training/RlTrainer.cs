@@ -30,6 +30,17 @@ public sealed class RlTrainer
         _rng = new Rng(config.Seed);
     }
 
+    /// <summary>Where the run stands, for a checkpoint.</summary>
+    public TrainingState State => new(Step, Data.Epoch, Data.Position, _rng.GetState());
+
+    /// <summary>Continues from a checkpoint's state (weights and optimizer are loaded by <see cref="TrainingCheckpoint.Load"/>).</summary>
+    public void Restore(TrainingState state)
+    {
+        Step = state.Step;
+        Data.Seek(state.Epoch, state.Position);
+        _rng.SetState(state.Rng);
+    }
+
     public StepMetrics RunStep()
     {
         using var scope = TensorScope.Begin();

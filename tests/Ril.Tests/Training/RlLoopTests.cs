@@ -68,4 +68,30 @@ public class RlLoopTests
         var b = Build(Objective.DrGrpo, 0f).trainer;
         for (int i = 0; i < 3; i++) Assert.Equal(a.RunStep().Update.Loss, b.RunStep().Update.Loss);
     }
+
+    [Fact]
+    public void Resuming_from_a_checkpoint_continues_exactly()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"ril-resume-{Guid.NewGuid():N}");
+        try
+        {
+            var (straight, straightPolicy) = Build(Objective.DrGrpo, 0f);
+            var expected = Enumerable.Range(0, 5).Select(_ => straight.RunStep().Update.Loss).ToList();
+
+            var (first, firstPolicy) = Build(Objective.DrGrpo, 0f);
+            for (int i = 0; i < 3; i++) first.RunStep();
+            TrainingCheckpoint.Save(dir, firstPolicy.Parameters(), first.Updater.Optimizer, first.State, keepLast: 2);
+
+            var (second, secondPolicy) = Build(Objective.DrGrpo, 0f);   // a fresh process, as after kill -9
+            var latest = TrainingCheckpoint.List(dir)[^1];
+            second.Restore(TrainingCheckpoint.Load(latest, secondPolicy.Parameters(), second.Updater.Optimizer));
+            var resumed = Enumerable.Range(0, 2).Select(_ => second.RunStep().Update.Loss).ToList();
+            Assert.Equal(expected[3..], resumed);
+            foreach (var (a, b) in straightPolicy.Parameters().Zip(secondPolicy.Parameters())) Assert.Equal(a.ToArray(), b.ToArray());
+
+            Directory.CreateDirectory(Path.Combine(dir, "checkpoints", ".tmp-step-000009-1"));   // a save that crashed midway
+            Assert.Equal(latest, TrainingCheckpoint.List(dir)[^1]);
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
 }
