@@ -11,6 +11,7 @@ public static class Program
         ("gemm", "matrix-multiply GFLOP/s, Gemm vs OpenBLAS", GemmBench.Run),
         ("step", "training step time of a small decoder LM", StepBench.Run),
         ("decode", "greedy decoding tokens/s with a KV cache, batch 1 and 16", DecodeBench.Run),
+        ("rl", "one dr_grpo step with its breakdown (generation, log-probs, reward, update)", RlBench.Run),
     ];
 
     public static int Main(string[] args)

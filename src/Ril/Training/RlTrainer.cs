@@ -7,7 +7,7 @@ namespace Ril.Training;
 /// <summary>Metrics of one RL step (spec/MAYE.md's per-step scheme, the part the pipeline itself knows).</summary>
 public sealed record StepMetrics(int Step, float Reward, IReadOnlyDictionary<string, float> RewardByName, float ResponseLength,
     float LengthClipRatio, float EndTokenShare, float Entropy, float ZeroVarianceShare, UpdateStats Update,
-    double RolloutSeconds, double RolloutTokensPerSecond, double UpdateTokensPerSecond);
+    double RolloutSeconds, double LogProbSeconds, double RewardSeconds, double RolloutTokensPerSecond, double UpdateTokensPerSecond);
 
 /// <summary>
 /// The RL loop, four steps per batch (spec/MAYE.md): questions → G responses each → trajectory (log-probs, masks,
@@ -63,7 +63,7 @@ public sealed class RlTrainer
         return new StepMetrics(Step, tr.Rewards.Average(), tr.RewardsByName.ToDictionary(kv => kv.Key, kv => kv.Value.Average()),
             lengths.Average(), tr.Rollouts.Count(r => r.FinishReason == Models.Generation.GeneratedSequence.Length) / (float)tr.Rollouts.Count,
             tr.Rollouts.Count(r => r.FinishReason == Models.Generation.GeneratedSequence.Stop) / (float)tr.Rollouts.Count,
-            (float)(entropy / Math.Max(tokens, 1)), tr.ZeroVarianceShare, update, rolloutSeconds,
+            (float)(entropy / Math.Max(tokens, 1)), tr.ZeroVarianceShare, update, rolloutSeconds, tr.LogProbSeconds, tr.RewardSeconds,
             generated / Math.Max(rolloutSeconds, 1e-9), update.Tokens / Math.Max(update.Seconds, 1e-9));
     }
 }

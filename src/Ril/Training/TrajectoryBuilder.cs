@@ -24,6 +24,9 @@ public sealed class Trajectory
     public required int[] TrainRows { get; init; }
     public required float[] Entropy { get; init; }
     public required float ZeroVarianceShare { get; init; }
+    /// <summary>Time spent on π_old/π_ref log-probs and on rewards, for the step's breakdown.</summary>
+    public required double LogProbSeconds { get; init; }
+    public required double RewardSeconds { get; init; }
 
     public float ValidTokens => TrainRows.Sum(r => MaskedLength(r));
     public float MaskedLength(int row) { float s = 0; for (int t = 0; t < MaxLength; t++) s += Mask[row * MaxLength + t]; return s; }
@@ -51,6 +54,7 @@ public sealed class TrajectoryBuilder(Policy policy, Policy? reference, RewardSe
             }
         }
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var old = new float[rows * L];
         var entropy = new float[rows * L];
         float[]? refLp = reference is not null && config.KlCoef != 0 ? new float[rows * L] : null;
@@ -65,12 +69,14 @@ public sealed class TrajectoryBuilder(Policy policy, Policy? reference, RewardSe
                 if (refLp is not null) ResponseLogProbs.Compute(reference!, batch, L).LogProbs.Data.CopyTo(refLp.AsSpan(start * L));
             }
 
+        double logProbSeconds = clock.Elapsed.TotalSeconds;
         var inputs = rollouts.Select(r => new RewardInput(questions[r.Question].Row.Id, questions[r.Question].Row.Question, questions[r.Question].Row.Answer, r.Text)
         {
             ResponseTokens = r.IsTeacher ? null : r.Tokens.Length,
             HasEndToken = r.IsTeacher ? null : r.FinishReason == Models.Generation.GeneratedSequence.Stop,
         }).ToList();
         var (total, byName) = rewards.Score(inputs);
+        double rewardSeconds = clock.Elapsed.TotalSeconds - logProbSeconds;
 
         float[] advantages = config.Objective == Objective.ReinforcePP
             ? Advantages.ReinforcePlusPlus(total, mask, L)
@@ -82,6 +88,7 @@ public sealed class TrajectoryBuilder(Policy policy, Policy? reference, RewardSe
             Questions = questions, Rollouts = rollouts, GroupSize = groupSize, MaxLength = L, Mask = mask, OldLogProbs = old,
             RefLogProbs = refLp, Rewards = total, RewardsByName = byName, Advantages = advantages, TrainRows = train,
             Entropy = entropy, ZeroVarianceShare = flat.Length == 0 ? 0 : flat.Count(f => f) / (float)flat.Length,
+            LogProbSeconds = logProbSeconds, RewardSeconds = rewardSeconds,
         };
     }
 
