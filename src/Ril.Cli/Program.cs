@@ -7,6 +7,7 @@ root.Add(DataCommands.Create());
 root.Add(ImageCommands.Create());
 root.Add(TeacherCommands.Create());
 root.Add(GenerateCommand.Create());
+root.Add(ServeCommand.Create());
 root.Add(QuickstartCommand.Create());
 root.Add(TokenizeCommand.Create());
 return root.Parse(args).Invoke();

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Ril.Data.Images;
 using Ril.Models;
 using Ril.Models.Generation;
 using Ril.Text;
@@ -25,34 +26,26 @@ public static class GenerateCommand
             { model, prompt, image, system, raw, temperature, topP, topK, penalty, maxTokens, seed };
         command.SetAction(parse => ErrorReporting.Run(() =>
         {
-            var dir = parse.GetValue(model)!;
-            var (vlm, config) = ModelDirectory.Load(dir);
-            var tokenizer = BpeTokenizer.Load(Path.Combine(dir, "tokenizer.json"));
-            var template = new ChatTemplate { ImagePlaceholderCount = Math.Max(1, vlm.TokensPerImage) };
+            var chat = ChatModel.Load(parse.GetValue(model)!);
             var imagePath = parse.GetValue(image);
+            var images = imagePath is null ? new List<Image>() : [ImageFile.Load(imagePath)];
             var text = parse.GetValue(prompt)!;
             int[] ids;
-            if (parse.GetValue(raw)) ids = tokenizer.Encode((imagePath is null ? "" : template.ImageText()) + text);
+            if (parse.GetValue(raw)) ids = chat.EncodeRaw(text, images.Count);
             else
             {
                 var messages = new List<ChatMessage>();
                 if (parse.GetValue(system) is { } s) messages.Add(ChatMessage.System(s));
-                messages.Add(ChatMessage.User((imagePath is null ? "" : ChatTemplate.DefaultImageMarker) + text));
-                ids = template.Encode(tokenizer, messages);
+                messages.Add(ChatMessage.User(text, images.Count));
+                ids = chat.EncodeChat(messages);
             }
-            if (imagePath is not null && template.ImagePlaceholderId(tokenizer) != config.ImageTokenId)
-                throw new InvalidDataException($"{dir}: config.json's image_token_id {config.ImageTokenId} is not the tokenizer's id of {template.ImagePlaceholder} ({template.ImagePlaceholderId(tokenizer)})");
-            var stops = new List<int>();
-            if (tokenizer.TokenToId(template.TurnEnd) is { } end) stops.Add(end);
-            if (tokenizer.EosTokenId is { } eos) stops.Add(eos);
             var options = new SamplingOptions
             {
                 Temperature = parse.GetValue(temperature), TopP = parse.GetValue(topP), TopK = parse.GetValue(topK),
-                RepetitionPenalty = parse.GetValue(penalty), MaxNewTokens = parse.GetValue(maxTokens), StopTokens = stops,
+                RepetitionPenalty = parse.GetValue(penalty), MaxNewTokens = parse.GetValue(maxTokens), StopTokens = chat.StopTokens,
             };
-            var pixels = imagePath is null ? null : ModelDirectory.LoadPixels(imagePath, config);
-            var generator = new Generator(vlm, t => tokenizer.Decode(t, skipSpecialTokens: true), tokenizer.PadTokenId ?? 0);
-            var result = generator.Generate([new GenerationRequest(ids, 1, parse.GetValue(seed), pixels)], options)[0][0];
+            var request = chat.Request(ids, images, 1, parse.GetValue(seed));
+            var result = chat.NewGenerator().Generate([request], options)[0][0];
             Console.WriteLine(result.Text);
             return 0;
         }));

@@ -59,8 +59,14 @@ public static class ModelDirectory
     public static Tensor LoadPixels(string imagePath, VlmConfig config)
     {
         if (config.Vision is null) throw new InvalidOperationException("this model has no vision tower: it cannot take an image");
-        var image = ImageFile.Load(imagePath).ToRgb();
-        var square = ImageOps.Letterbox(image, config.Vision.ImageSize);
+        return PixelsFromImage(ImageFile.Load(imagePath), config);
+    }
+
+    /// <summary>A decoded image as model input [1, 3, S, S]: RGB, letterboxed to the vision tower's size, normalised.</summary>
+    public static Tensor PixelsFromImage(Image image, VlmConfig config)
+    {
+        if (config.Vision is null) throw new InvalidOperationException("this model has no vision tower: it cannot take an image");
+        var square = ImageOps.Letterbox(image.ToRgb(), config.Vision.ImageSize);
         var pixels = ImageOps.Normalise(square, config.ImageMean, config.ImageStd);
         return Tensor.FromArray(pixels.Data, 1, pixels.Channels, pixels.Height, pixels.Width);
     }

@@ -4,6 +4,9 @@ using Ril.Tensors.Memory;
 
 namespace Ril.Models.Generation;
 
+/// <summary>Told of each token the moment it is sampled: sample <paramref name="sample"/> of request <paramref name="request"/> (stop tokens included).</summary>
+public delegate void TokenSampled(int request, int sample, int token);
+
 /// <summary>
 /// Batched sampling with a KV cache. Prompts of different lengths are left-padded into one batch and prefilled once;
 /// each prompt's cache rows are then forked for its samples (prefix sharing, as inference servers do), and all
@@ -14,7 +17,9 @@ public sealed class Generator(VisionLanguageModel model, Func<int[], string>? de
 {
     public VisionLanguageModel Model { get; } = model;
 
-    public IReadOnlyList<IReadOnlyList<GeneratedSequence>> Generate(IReadOnlyList<GenerationRequest> requests, SamplingOptions options)
+    /// <param name="onToken">called on this thread with every token as it is sampled (for streaming)</param>
+    public IReadOnlyList<IReadOnlyList<GeneratedSequence>> Generate(IReadOnlyList<GenerationRequest> requests, SamplingOptions options,
+                                                                    TokenSampled? onToken = null)
     {
         options.Validate();
         if (options.StopStrings.Count > 0 && detokenize is null)
@@ -54,10 +59,12 @@ public sealed class Generator(VisionLanguageModel model, Func<int[], string>? de
         var cache = promptCache.Repeat(counts);
         int rows = counts.Sum(), vocab = lm.Config.VocabSize;
         var samples = new List<Sample>(rows);
+        var sampleIndex = new int[rows];
         var rowValid = new bool[rows * capacity];
         for (int b = 0, row = 0; b < prompts; b++)
             for (int s = 0; s < counts[b]; s++, row++)
             {
+                sampleIndex[row] = s;
                 samples.Add(new Sample(b, new Rng(requests[b].Seed + (ulong)s), requests[b].PromptIds, positions[b * promptLen + promptLen - 1] + 1));
                 Array.Copy(keyValid, b * capacity, rowValid, row * capacity, promptLen);
             }
@@ -77,6 +84,7 @@ public sealed class Generator(VisionLanguageModel model, Func<int[], string>? de
                 int token = TokenSampler.Next(raw.ToArray(), options, sample.Seen, sample.Rng);   // the sampler works on a copy
                 float logProb = raw[token] - Ops.LogSumExp(raw);                                 // the model's own log-probability
                 sample.Append(token, logProb, options, detokenize);
+                onToken?.Invoke(sample.Prompt, sampleIndex[r], token);
                 next[r] = token;
                 rowValid[r * capacity + cache.Length] = true;
                 sample.NextPosition++;
