@@ -12,23 +12,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from llama import RMSNorm, rotate_half, rope_tables
+
 VOCAB, D, FF, LAYERS, HEADS, PROMPT, NEW = 8192, 512, 1376, 6, 8, 32, 128
 HD = D // HEADS
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, d, eps=1e-6):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(d))
-        self.eps = eps
-
-    def forward(self, x):
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
-
-
-def rotate_half(x):
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
 
 
 class Block(nn.Module):
@@ -66,10 +53,7 @@ class Decoder(nn.Module):
         self.layers = nn.ModuleList(Block() for _ in range(LAYERS))
         self.norm = RMSNorm(D)
         self.head = nn.Linear(D, VOCAB, bias=False)
-        inv_freq = 1.0 / (10000.0 ** (torch.arange(0, HD, 2).float() / HD))
-        freqs = torch.outer(torch.arange(PROMPT + NEW).float(), inv_freq)
-        emb = torch.cat((freqs, freqs), dim=-1)
-        self.cos, self.sin = emb.cos(), emb.sin()
+        self.cos, self.sin = rope_tables(PROMPT + NEW, HD)
 
     def forward(self, ids, caches, start):
         t = ids.shape[1]

@@ -13,23 +13,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from llama import RMSNorm, rotate_half, rope_tables
+
 VOCAB, D, FF, LAYERS, HEADS, BATCH, SEQ = 8192, 512, 1376, 8, 8, 8, 256
 HEAD_DIM = D // HEADS
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, d, eps=1e-6):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(d))
-        self.eps = eps
-
-    def forward(self, x):
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
-
-
-def rotate_half(x):
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
 
 
 class Block(nn.Module):
@@ -70,11 +57,9 @@ class Decoder(nn.Module):
         self.layers = nn.ModuleList(Block() for _ in range(LAYERS))
         self.norm = RMSNorm(D)
         self.lm_head = nn.Linear(D, VOCAB, bias=False)
-        inv_freq = 1.0 / (10000.0 ** (torch.arange(0, HEAD_DIM, 2).float() / HEAD_DIM))
-        freqs = torch.outer(torch.arange(SEQ).float(), inv_freq)
-        emb = torch.cat((freqs, freqs), dim=-1)
-        self.register_buffer("cos", emb.cos()[None, None])
-        self.register_buffer("sin", emb.sin()[None, None])
+        cos, sin = rope_tables(SEQ, HEAD_DIM)
+        self.register_buffer("cos", cos[None, None])
+        self.register_buffer("sin", sin[None, None])
         self.register_buffer("mask", torch.full((SEQ, SEQ), float("-inf")).triu(1))
 
     def forward(self, ids):
