@@ -5,8 +5,11 @@ using Ril.Models.Generation;
 
 namespace Ril.Server;
 
-/// <summary>What the generation loop has done: <see cref="GenerateCalls"/> below <see cref="Requests"/> means requests shared calls.</summary>
-public sealed record GenerationStatistics(long Requests, long GenerateCalls, long Sequences, long Tokens, int LargestCall, int Waiting, double BusySeconds);
+/// <summary>
+/// What the generation loop has done (<see cref="GenerateCalls"/> below <see cref="Requests"/> means requests shared calls)
+/// and is doing: <see cref="Waiting"/> requests queued, <see cref="Running"/> in the call under way.
+/// </summary>
+public sealed record GenerationStatistics(long Requests, long GenerateCalls, long Sequences, long Tokens, int LargestCall, int Waiting, int Running, double BusySeconds);
 
 /// <summary>One request waiting for the generation loop, and where its tokens and its result go.</summary>
 internal sealed class PendingGeneration(GenerationRequest request, SamplingOptions options, bool streaming, CancellationToken cancellation)
@@ -35,7 +38,7 @@ public sealed class GenerationQueue : IDisposable
     readonly Channel<PendingGeneration> _queue = Channel.CreateUnbounded<PendingGeneration>(new UnboundedChannelOptions { SingleReader = true });
     readonly Thread _thread;
     long _requests, _calls, _sequences, _tokens, _busyTicks;
-    int _largest, _waiting;
+    int _largest, _waiting, _running;
 
     public GenerationQueue(Generator generator, TimeSpan window, int maxSequences)
     {
@@ -47,7 +50,7 @@ public sealed class GenerationQueue : IDisposable
 
     public GenerationStatistics Statistics => new(
         Interlocked.Read(ref _requests), Interlocked.Read(ref _calls), Interlocked.Read(ref _sequences), Interlocked.Read(ref _tokens),
-        Volatile.Read(ref _largest), Volatile.Read(ref _waiting), TimeSpan.FromTicks(Interlocked.Read(ref _busyTicks)).TotalSeconds);
+        Volatile.Read(ref _largest), Volatile.Read(ref _waiting), Volatile.Read(ref _running), TimeSpan.FromTicks(Interlocked.Read(ref _busyTicks)).TotalSeconds);
 
     /// <summary>Queues a request; throws <see cref="ApiError"/> 503 once the queue is closed.</summary>
     internal PendingGeneration Enqueue(GenerationRequest request, SamplingOptions options, bool streaming, CancellationToken cancellation)
@@ -101,8 +104,10 @@ public sealed class GenerationQueue : IDisposable
                 sequences += pending.Request.NumSamples;
             }
             backlog.RemoveAll(call.Contains);
+            Volatile.Write(ref _running, call.Count);
             Interlocked.Add(ref _waiting, -call.Count);
             Run(call, sequences);
+            Volatile.Write(ref _running, 0);
         }
     }
 
