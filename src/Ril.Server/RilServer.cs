@@ -233,17 +233,17 @@ public sealed class RilServer : IAsyncDisposable
     async Task<ReadOnlyMemory<byte>> ReadBody(HttpContext http)
     {
         long limit = _options.MaxBodyBytes;
-        if (http.Request.ContentLength is { } length && length > limit) throw TooLarge(http, $"{length} bytes");
+        if (http.Request.ContentLength is { } length && length > limit) throw TooLarge(http, $"is {length} bytes");
         using var buffer = new MemoryStream();
         try { await http.Request.Body.CopyToAsync(buffer, http.RequestAborted).ConfigureAwait(false); }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge) { throw TooLarge(http, "larger than that"); }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge) { throw TooLarge(http, "goes on past the limit"); }
         return buffer.ToArray();
     }
 
-    ApiError TooLarge(HttpContext http, string size)
+    ApiError TooLarge(HttpContext http, string what)
     {
         http.Response.Headers.Connection = "close";   // the rest of the body is not read; the connection cannot carry another request
-        return new ApiError(413, $"the request body is {size}; this server takes at most {_options.MaxBodyBytes} bytes", null, "request_too_large");
+        return new ApiError(413, $"the request body {what}; this server takes at most {_options.MaxBodyBytes} bytes", null, "request_too_large");
     }
 
     // ---------------------------------------------------------------------------------------------

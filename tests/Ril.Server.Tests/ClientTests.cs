@@ -55,17 +55,21 @@ public sealed class ClientTests : IAsyncLifetime
             new RewardInput("q3", "Name the shape.", "circle", "A square."),
         };
 
-        var scores = await judge.ScoreAsync(inputs);
+        var verdicts = await Task.WhenAll(inputs.Select(i => judge.JudgeAsync(i.Question, i.GroundTruth, i.Response)));
 
         var stats = judge.Statistics;
         Assert.Equal(4, stats.Calls);
         Assert.Equal(0, stats.EndpointFailures);
         Assert.Equal(0, stats.Endpoint.Failed);
         Assert.Equal(4, stats.ParseFailures + stats.Ones + stats.Zeros);
-        // A random model writes no <answer>0/1</answer>: each reply is a parse failure, scored by the verifier.
+        // A random model seldom writes <answer>0</answer> or <answer>1</answer>: such a reply is scored by the verifier.
         var verifier = new AnswerReward();
         for (int i = 0; i < inputs.Length; i++)
-            if (stats.ParseFailures == 4) Assert.Equal(verifier.Score(inputs[i].GroundTruth, inputs[i].Response), scores[i]);
+        {
+            Assert.False(string.IsNullOrEmpty(verdicts[i].Reply));
+            if (verdicts[i].Source == JudgeVerdictSource.ParseFailure)
+                Assert.Equal(verifier.Score(inputs[i].GroundTruth, inputs[i].Response), verdicts[i].Score);
+        }
         Assert.True(_tiny.Server.Statistics.Requests >= 4);
     }
 

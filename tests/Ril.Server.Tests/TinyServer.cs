@@ -16,7 +16,7 @@ public static class TinyModel
     public static string TokenizerPath => Path.Combine(AppContext.BaseDirectory, "fixtures", "tokenizer.json");
 
     /// <summary>Writes the model directory under <paramref name="parent"/> (its name is the model's id) and returns it.</summary>
-    public static string Write(string parent, string name = "tiny-vlm")
+    public static string Write(string parent, string name = "tiny-vlm", bool vision = true)
     {
         var dir = Path.Combine(parent, name);
         Directory.CreateDirectory(dir);
@@ -29,7 +29,7 @@ public static class TinyModel
                 VocabSize = tokenizer.VocabSize, HiddenSize = 32, IntermediateSize = 48, NumLayers = 2, NumHeads = 4, NumKvHeadsField = 2,
                 MaxPositions = 2048,
             },
-            Vision = new VisionConfig { HiddenSize = 16, IntermediateSize = 24, NumLayers = 1, NumHeads = 2, ImageSize = 8, PatchSize = 2 },
+            Vision = vision ? new VisionConfig { HiddenSize = 16, IntermediateSize = 24, NumLayers = 1, NumHeads = 2, ImageSize = 8, PatchSize = 2 } : null,
             PixelShuffle = 2,
             ImageTokenId = tokenizer.SpecialTokenId("<|image_pad|>"),
         };
@@ -38,7 +38,7 @@ public static class TinyModel
         return dir;
     }
 
-    public static ChatModel Load(string parent, string name = "tiny-vlm") => ChatModel.Load(Write(parent, name));
+    public static ChatModel Load(string parent, string name = "tiny-vlm", bool vision = true) => ChatModel.Load(Write(parent, name, vision));
 }
 
 /// <summary>A started <see cref="RilServer"/> on a free loopback port with the tiny model, its log captured.</summary>
@@ -51,10 +51,10 @@ public sealed class TinyServer : IAsyncDisposable
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
     public string Log { get { lock (_log) return _log.ToString(); } }
 
-    public static async Task<TinyServer> StartAsync(ServerOptions? options = null)
+    public static async Task<TinyServer> StartAsync(ServerOptions? options = null, bool vision = true)
     {
         var tiny = new TinyServer();
-        var chat = TinyModel.Load(tiny._folder);
+        var chat = TinyModel.Load(tiny._folder, vision: vision);
         tiny.Server = new RilServer(chat, (options ?? Defaults) with { Port = 0, Log = TextWriter.Synchronized(tiny._log) });
         await tiny.Server.StartAsync();
         return tiny;
