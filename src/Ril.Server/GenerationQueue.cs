@@ -27,7 +27,7 @@ internal sealed class PendingGeneration(GenerationRequest request, SamplingOptio
 /// The server's one generation loop. A model can run one <see cref="Generator.Generate"/> at a time, so requests wait
 /// in a queue and one thread serves them in batches: when the loop is idle it waits <c>window</c> for company, then
 /// takes the oldest request and every waiting request with the same sampling options (up to <c>maxSequences</c>
-/// samples) into one call. Requests that arrive during a call wait for the next one, so under load every call is
+/// samples; a single request with a larger n goes alone) into one call. Requests that arrive during a call wait for the next one, so under load every call is
 /// as full as the queue allows. A request whose client has gone is dropped before its call.
 /// </summary>
 public sealed class GenerationQueue : IDisposable
