@@ -163,6 +163,70 @@ public unsafe class GemmTests
         }
     }
 
+    /// <summary>
+    /// The few-row path for B stored n×k (C = A·Bᵀ with a weight matrix, as in every Linear while decoding): m from 2
+    /// to 64 around the multiples of four, odd n and k (masked k tails, partial 4×4 tiles), strided operands,
+    /// alpha/beta, A stored either way; one and two threads bit-identical.
+    /// </summary>
+    [Fact]
+    public void FewRows_TransposedB_MatchReference_AndAgreeBitwiseAcrossThreads()
+    {
+        var rnd = new Random(21);
+        int[] ms = [2, 3, 4, 5, 7, 8, 9, 12, 13, 16, 17, 24, 31, 32, 33, 48, 63, 64];
+        int[] ns = [2, 3, 5, 17, 31, 64, 130, 257, 1000];
+        int[] ks = [1, 7, 15, 16, 17, 33, 100, 257, 515];
+        int q = 0;
+        foreach (int m in ms)
+            for (int r = 0; r < 4; r++)
+            {
+                int n = ns[(q * 7 + r) % ns.Length], k = ks[(q * 5 + 3 * r) % ks.Length];
+                q++;
+                bool ta = q % 5 == 0;
+                int pad = q % 3 == 0 ? 3 : 0;
+                float beta = (q % 4) switch { 0 => 0f, 1 => 1f, 2 => 0.25f, _ => -1.5f };
+                float alpha = q % 3 == 1 ? -0.75f : 1f;
+                var c = Case.Make(rnd, ta, true, m, n, k, pad, alpha, beta);
+                float[] one = [], two = [];
+                WithThreads(1, () => one = c.RunGemm());
+                WithThreads(2, () => two = c.RunGemm());
+                c.AssertMatches(two, "few rows, B n×k");
+                Assert.Equal(one, two);
+            }
+    }
+
+    /// <summary>
+    /// Decode-sized products with B stored n×k: every element of C equals the same element computed in any sub-block
+    /// of C (other rows of A, other rows of B around it, other thread splits), so the result depends on nothing but
+    /// the operands and k.
+    /// </summary>
+    [Fact]
+    public void FewRows_TransposedB_ElementsIndependentOfTiling()
+    {
+        var rnd = new Random(22);
+        foreach (var (m, n, k) in new[] { (16, 1376, 512), (16, 517, 333), (7, 300, 1376), (32, 260, 129), (64, 96, 100) })
+        {
+            var c = Case.Make(rnd, false, true, m, n, k, pad: 1, alpha: 1, beta: 0);
+            float[] full = [];
+            WithThreads(2, () => full = c.RunGemm());
+            c.AssertMatches(full, "full");
+            // Rows [i0, i0+mm) × columns [j0, j0+nn) as a product of their own: A and B start at row i0 and j0.
+            foreach (var (i0, mm, j0, nn) in new[] { (1, m - 1, 3, n - 3), (m / 2, 2, 0, n), (0, m, 5, 2), (m - 3, 3, n - 9, 9) })
+            {
+                var sub = new float[(long)mm * c.Ldc];
+                fixed (float* pa = c.A, pb = c.B, ps = sub)
+                {
+                    float* a = pa + (long)i0 * c.Lda, b = pb + (long)j0 * c.Ldb;
+                    float* s = ps;
+                    WithThreads(1, () => Gemm.Multiply(false, true, mm, nn, k, 1, a, c.Lda, b, c.Ldb, 0, s, c.Ldc));
+                }
+                for (int i = 0; i < mm; i++)
+                    for (int j = 0; j < nn; j++)
+                        if (!sub[(long)i * c.Ldc + j].Equals(full[(long)(i0 + i) * c.Ldc + j0 + j]))
+                            Assert.Fail($"m={m} n={n} k={k}: C[{i0 + i},{j0 + j}] differs in the {mm}×{nn} sub-product");
+            }
+        }
+    }
+
     [Fact]
     public void BetaZero_IgnoresNaN_AndAlphaZeroOrEmptyK_ScaleC()
     {
