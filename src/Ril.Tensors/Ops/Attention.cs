@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Ril.Tensors.Autograd;
 using Ril.Tensors.Kernels;
 using Ril.Tensors.Memory;
@@ -65,6 +68,11 @@ internal static unsafe class AttentionKernels
     /// <summary>o = softmax(mask(q·kᵀ·scale))·v; probabilities written to <paramref name="probs"/> ([B, Hq, T, S]) when not null.</summary>
     public static void Forward(AttentionGeometry g, float* q, float* k, float* v, float* o, float* probs)
     {
+        if (g.T == 1 && Vector512.IsHardwareAccelerated)
+        {
+            ForwardOneQuery(g, q, k, v, o, probs);
+            return;
+        }
         nint qp = (nint)q, kp = (nint)k, vp = (nint)v, op = (nint)o, pp = (nint)probs;
         WorkerPool.Shared.For(g.B * g.Hq, task =>
         {
@@ -91,6 +99,116 @@ internal static unsafe class AttentionKernels
             }
             if (scratch is not null) BufferPool.Return(scratch);
         });
+    }
+
+    /// <summary>Rows of k/v prefetched ahead of the one being read by <see cref="ForwardOneQuery"/>.</summary>
+    internal static int PrefetchRows = 4;
+
+    /// <summary>
+    /// <see cref="Forward"/> for one query per batch row (a decoding step over the KV cache). A task takes a batch row
+    /// and a range of its kv heads (all of them when there are batch rows enough to keep the threads busy): it reads
+    /// the keys position by position — for a batch row all heads of a position are one contiguous row, so the cache
+    /// streams from memory in order — and each score is one vector dot product; then a softmax per query head;
+    /// then o += p[j]·v[j] for the positions in order, again streaming the values row by row. Rows a few positions
+    /// ahead are prefetched (a cache row of 8 heads × 64 floats spans a 4 KiB page every two positions, where the
+    /// hardware prefetchers stop). Each output is the same FMA chain over the positions in order as the general path's
+    /// P·v product; each score is a 16-lane dot product over D, summed across lanes at the end. Which task computes a
+    /// head never changes its arithmetic, so results do not depend on the thread count.
+    /// </summary>
+    static void ForwardOneQuery(AttentionGeometry g, float* q, float* k, float* v, float* o, float* probs)
+    {
+        int threads = WorkerPool.Shared.AvailableThreads;
+        // Chunks of kv heads per batch row: enough tasks for ~4 per thread, whole rows when the batch suffices.
+        int chunks = Math.Clamp((4 * threads + g.B - 1) / g.B, 1, g.Hkv);
+        var job = new OneQueryJob { G = g, Q = q, K = k, V = v, O = o, Probs = probs, Chunks = chunks };
+        WorkerPool.Shared.For(g.B * chunks, &OneQueryTask, &job);
+    }
+
+    struct OneQueryJob
+    {
+        public AttentionGeometry G;
+        public float* Q, K, V, O, Probs;
+        public int Chunks;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void OneQueryTask(void* state, int task)
+    {
+        ref OneQueryJob job = ref *(OneQueryJob*)state;
+        var g = job.G;
+        int bi = task / job.Chunks, chunk = task % job.Chunks;
+        int kv0 = (int)((long)g.Hkv * chunk / job.Chunks), kv1 = (int)((long)g.Hkv * (chunk + 1) / job.Chunks);
+        if (kv0 >= kv1) return;
+        int group = g.Group, d = g.D, s = g.S, heads = (kv1 - kv0) * group, h0 = kv0 * group;
+        int visible = g.VisibleKeys(0);
+        float* qb = job.Q + (long)bi * g.qRow + (long)h0 * d;
+        float* ob = job.O + (long)bi * g.qRow + (long)h0 * d;
+        float* kb = job.K + (long)bi * g.kvBatch + (long)kv0 * d;
+        float* vb = job.V + (long)bi * g.kvBatch + (long)kv0 * d;
+        int span = (kv1 - kv0) * d;               // floats of one position's row that this task reads
+        float[]? scratch = job.Probs == null ? BufferPool.Rent(heads * s, clear: false) : null;
+        fixed (float* sp = scratch)
+        {
+            // Scores of query head h0 + i at row i·s (probs is [B, Hq, 1, S]).
+            float* p = job.Probs != null ? job.Probs + ((long)bi * g.Hq + h0) * s : sp;
+            long ahead = (long)PrefetchRows * g.kvRow;
+            var tail = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(d & 15)).AsSingle();
+            float scale = g.Scale;
+            for (int j = 0; j < visible; j++)
+            {
+                float* kr = kb + (long)j * g.kvRow;
+                if (j + PrefetchRows < visible) PrefetchSpan(kr + ahead, span);
+                for (int kh = 0; kh < kv1 - kv0; kh++)
+                    for (int t = 0; t < group; t++)
+                    {
+                        int i = kh * group + t;
+                        p[(long)i * s + j] = scale * Dot(qb + (long)i * d, kr + kh * d, d, tail);
+                    }
+            }
+            for (int i = 0; i < heads; i++) MaskedSoftmaxRow(g, bi, 0, new Span<float>(p + (long)i * s, s));
+
+            new Span<float>(ob, heads * d).Clear();
+            for (int j = 0; j < visible; j++)
+            {
+                float* vr = vb + (long)j * g.kvRow;
+                if (j + PrefetchRows < visible) PrefetchSpan(vr + ahead, span);
+                for (int kh = 0; kh < kv1 - kv0; kh++)
+                    for (int t = 0; t < group; t++)
+                    {
+                        int i = kh * group + t;
+                        Axpy(p[(long)i * s + j], vr + kh * d, ob + (long)i * d, d, tail);
+                    }
+            }
+        }
+        if (scratch != null) BufferPool.Return(scratch);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void PrefetchSpan(float* x, int floats)
+    {
+        for (int c = 0; c < floats; c += 16) Sse.Prefetch0(x + c);
+    }
+
+    /// <summary>Σ x[c]·y[c] over c &lt; d: 16-lane FMA chain (a masked last step), then the lanes summed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float Dot(float* x, float* y, int d, Vector512<float> tail)
+    {
+        var acc = Vector512<float>.Zero;
+        int c = 0;
+        for (; c + 16 <= d; c += 16) acc = Vector512.FusedMultiplyAdd(Vector512.Load(x + c), Vector512.Load(y + c), acc);
+        if (c < d) acc = Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(x + c, tail, default), Avx512F.MaskLoad(y + c, tail, default), acc);
+        return Vector512.Sum(acc);
+    }
+
+    /// <summary>o[c] = fma(a, x[c], o[c]) for c &lt; d.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Axpy(float a, float* x, float* o, int d, Vector512<float> tail)
+    {
+        var va = Vector512.Create(a);
+        int c = 0;
+        for (; c + 16 <= d; c += 16) Vector512.FusedMultiplyAdd(va, Vector512.Load(x + c), Vector512.Load(o + c)).Store(o + c);
+        if (c < d)
+            Avx512F.MaskStore(o + c, tail, Vector512.FusedMultiplyAdd(va, Avx512F.MaskLoad(x + c, tail, default), Avx512F.MaskLoad(o + c, tail, default)));
     }
 
     static void MaskedSoftmaxRow(in AttentionGeometry g, int bi, int t, Span<float> row)
