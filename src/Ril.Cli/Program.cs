@@ -10,4 +10,6 @@ root.Add(GenerateCommand.Create());
 root.Add(ServeCommand.Create());
 root.Add(QuickstartCommand.Create());
 root.Add(TokenizeCommand.Create());
+root.Add(EvalCommand.Create());
+root.Add(ReportCommand.Create());
 return root.Parse(args).Invoke();

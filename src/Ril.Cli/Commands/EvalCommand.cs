@@ -1,0 +1,88 @@
+using System.CommandLine;
+using System.Globalization;
+using Ril.Data;
+using Ril.Evaluation;
+using Ril.Models;
+using Ril.Rewards;
+using Ril.Training;
+
+namespace Ril.Cli.Commands;
+
+/// <summary>
+/// `ril eval --model DIR --dataset FILE`: accuracy under MAYE's three decoding settings (or others), judged by the math
+/// verifier or an LLM judge; per-sample JSONL and a summary under --out.
+/// </summary>
+public static class EvalCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Model directory: config.json, weights and tokenizer.json", Required = true };
+        var dataset = new Option<string>("--dataset") { Description = "MAYE-format JSONL file", Required = true };
+        var settings = new Option<string>("--settings")
+        {
+            Description = "Comma-separated decoding settings: 'maye' (T=0.01 top-p 0.001 pass@1, T=0.6 pass@1, T=1.0 pass@8) and/or T:top_p:k triples",
+            DefaultValueFactory = _ => "maye",
+        };
+        var output = new Option<string>("--out") { Description = "Folder for {split}/{setting}/step-000000.jsonl and summary.jsonl", DefaultValueFactory = _ => Path.Combine("runs", "eval") };
+        var split = new Option<string?>("--split") { Description = "Name of the split in the output (default: the dataset file's name)" };
+        var limit = new Option<int>("--limit") { Description = "Evaluate only the first N questions (0: all)", DefaultValueFactory = _ => 0 };
+        var maxTokens = new Option<int>("--max-new-tokens") { Description = "Most tokens per response (MAYE: 2048)", DefaultValueFactory = _ => 1024 };
+        var batch = new Option<int>("--batch") { Description = "Questions sampled together", DefaultValueFactory = _ => 16 };
+        var seed = new Option<ulong>("--seed") { Description = "Sampling seed", DefaultValueFactory = _ => 0UL };
+        var textOnly = new Option<bool>("--text-only") { Description = "Ignore the dataset's images" };
+        var judge = new Option<string?>("--judge") { Description = "Judge answers with an LLM at BASE_URL,MODEL (OpenAI-compatible) instead of the math verifier" };
+        var judgeCache = new Option<string?>("--judge-cache") { Description = "JSONL cache of the judge's verdicts (default: in memory)" };
+        var command = new Command("eval", "Evaluate a model on a dataset under MAYE's decoding settings; writes per-sample results and a summary.")
+            { model, dataset, settings, output, split, limit, maxTokens, batch, seed, textOnly, judge, judgeCache };
+        command.SetAction(parse => ErrorReporting.Run(() =>
+        {
+            var list = EvalSetting.ParseList(parse.GetValue(settings)!);
+            var chat = ChatModel.Load(parse.GetValue(model)!);
+            var file = parse.GetValue(dataset)!;
+            var rows = JsonlDataset.Load(file, parse.GetValue(textOnly) ? ImageMode.TextOnly : ImageMode.Require);
+            if (parse.GetValue(limit) is > 0 and var n) rows = rows.Take(n).ToList();
+            var policy = new Policy(chat.Model, chat.Tokenizer, new Text.ChatTemplate());
+            using var verdict = Verdict(parse.GetValue(judge), parse.GetValue(judgeCache));
+            var evaluator = new Evaluator(policy, verdict.Function, chat.Config, new EvaluatorOptions
+            {
+                MaxNewTokens = parse.GetValue(maxTokens), QuestionsPerBatch = parse.GetValue(batch), Seed = parse.GetValue(seed),
+            });
+            var name = parse.GetValue(split) ?? Path.GetFileNameWithoutExtension(file);
+            var outDir = parse.GetValue(output)!;
+            Console.WriteLine($"{rows.Count} questions from {file}, judged by {verdict.Function.Name}");
+            foreach (var setting in list)
+            {
+                var result = evaluator.Evaluate(name, rows, setting);
+                result.WriteTo(outDir);
+                var s = result.Summary;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{s.Setting,-22} accuracy {s.Accuracy:F3} ({s.Solved}/{s.Questions})  mean length {s.MeanResponseTokens:F1}  {s.Seconds:F1} s  → {result.SamplesPath(outDir)}"));
+            }
+            Console.WriteLine($"summary: {Path.Combine(outDir, "summary.jsonl")}");
+            return 0;
+        }));
+        return command;
+    }
+
+    sealed class VerdictSource(IRewardFunction function, IDisposable? owned) : IDisposable
+    {
+        public IRewardFunction Function { get; } = function;
+        public void Dispose() => owned?.Dispose();
+    }
+
+    static VerdictSource Verdict(string? judge, string? cachePath)
+    {
+        if (judge is null) return new VerdictSource(new AnswerReward(), null);
+        var parts = judge.Split(',', 2);
+        if (parts.Length != 2 || !Uri.TryCreate(parts[0], UriKind.Absolute, out var url))
+            throw new ArgumentException($"--judge '{judge}': expected BASE_URL,MODEL, e.g. http://localhost:8000/v1,Qwen/Qwen2.5-7B-Instruct");
+        var endpoint = new EndpointClient(new EndpointOptions { BaseUrl = url, Model = parts[1], Temperature = 0f });
+        var cache = cachePath is null ? JudgeCache.InMemory() : JudgeCache.Open(cachePath);
+        return new VerdictSource(new LlmJudge(endpoint, cache), new Both(endpoint, cache));
+    }
+
+    sealed class Both(IDisposable a, IDisposable b) : IDisposable
+    {
+        public void Dispose() { a.Dispose(); b.Dispose(); }
+    }
+}

@@ -1,0 +1,68 @@
+using Ril.Data;
+using Ril.Training;
+
+namespace Ril.Evaluation;
+
+/// <summary>A dataset evaluated during training (validation, test).</summary>
+public sealed record EvalSplit(string Name, IReadOnlyList<DatasetRow> Rows);
+
+/// <summary>When to evaluate: before any update (step 0), every K steps, at the end of each epoch, after the last step.</summary>
+public sealed record EvalSchedule(int EverySteps = 0, bool EachEpoch = true, bool AtStart = true, bool AtEnd = true);
+
+/// <summary>Told of a run's progress (the console view; tests).</summary>
+public interface ITrainingView
+{
+    void Step(long step, long totalSteps, IReadOnlyList<KeyValuePair<string, double?>> metrics);
+    void Evaluated(EvalSummary summary);
+}
+
+/// <summary>
+/// An RL run with MAYE's evaluation scheme: the trainer's steps, each logged (<see cref="RunLog"/>), with evaluations
+/// on every split under every setting at step 0 (before any update), on the <see cref="EvalSchedule"/>, and at the end.
+/// The <paramref name="recorder"/> must be the accuracy reward inside the trainer's reward set.
+/// </summary>
+public sealed class TrainingRun(RlTrainer trainer, RolloutRecorder recorder, RunLog log, int trainRows,
+    Evaluator? evaluator = null, IReadOnlyList<EvalSplit>? splits = null, IReadOnlyList<EvalSetting>? settings = null, EvalSchedule? schedule = null)
+{
+    readonly EvalSchedule _schedule = schedule ?? new EvalSchedule();
+    readonly IReadOnlyList<EvalSplit> _splits = splits ?? [];
+    readonly IReadOnlyList<EvalSetting> _settings = settings ?? EvalSetting.Maye;
+    long _lastEvaluated = -1;
+
+    public List<EvalSummary> Evaluations { get; } = [];
+
+    /// <summary>Runs until the trainer has taken <paramref name="totalSteps"/> steps (a resumed trainer continues from its step).</summary>
+    public void Run(int totalSteps, ITrainingView? view = null)
+    {
+        if (_schedule.AtStart && trainer.Step == 0) Evaluate(0, 0, view);
+        while (trainer.Step < totalSteps)
+        {
+            int epoch = trainer.Data.Epoch;
+            bool wrapped = trainer.Data.Position == trainRows;   // the next question starts a new epoch
+            if (wrapped) epoch++;
+            var m = trainer.RunStep();
+            var metrics = log.LogStep(m, recorder.Take(), klMeasured: trainer.Config.KlCoef != 0, epoch);
+            view?.Step(m.Step, totalSteps, metrics);
+            bool epochDone = trainer.Data.Position == trainRows || trainer.Data.Epoch > epoch;
+            if ((_schedule.EverySteps > 0 && m.Step % _schedule.EverySteps == 0) || (_schedule.EachEpoch && epochDone))
+                Evaluate(m.Step, CompletedEpochs, view);
+        }
+        if (_schedule.AtEnd && _lastEvaluated != trainer.Step) Evaluate(trainer.Step, CompletedEpochs, view);
+    }
+
+    int CompletedEpochs => trainer.Data.Epoch + (trainer.Data.Position == trainRows ? 1 : 0);
+
+    void Evaluate(long step, int epoch, ITrainingView? view)
+    {
+        _lastEvaluated = step;
+        if (evaluator is null) return;
+        foreach (var split in _splits)
+            foreach (var setting in _settings)
+            {
+                var result = evaluator.Evaluate(split.Name, split.Rows, setting, step, epoch);
+                log.LogEvaluation(result);
+                Evaluations.Add(result.Summary);
+                view?.Evaluated(result.Summary);
+            }
+    }
+}
