@@ -36,7 +36,8 @@ public sealed partial class TwoSuiteRuns : IDisposable
 
     public void Dispose()
     {
-        if (Directory.Exists(Root)) Directory.Delete(Root, true);
+        // The screenshot's runs stay in the temporary folder (the test's output names it), for `ril report`, `ril eval` or TensorBoard.
+        if (ScreenshotPath is null && Directory.Exists(Root)) Directory.Delete(Root, true);
     }
 }
 
@@ -186,7 +187,7 @@ public sealed partial class RunReportTests(TwoSuiteRuns runs, ITestOutputHelper 
         if (TwoSuiteRuns.ScreenshotPath is { } keep)
         {
             File.Copy(png, keep, overwrite: true);
-            File.Copy(report, Path.ChangeExtension(keep, ".html"), overwrite: true);
+            output.WriteLine($"screenshot → {keep}; the runs and report.html stay in {runs.Root}");
         }
     }
 }
