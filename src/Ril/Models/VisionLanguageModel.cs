@@ -46,11 +46,16 @@ public sealed class VisionLanguageModel
     }
 
     /// <summary>Input embeddings [B, T, d] for ids [B·T], image placeholders filled from <paramref name="imageFeatures"/>.</summary>
-    public Tensor Embed(int[] ids, int batch, Tensor? imageFeatures)
+    /// <remarks>
+    /// <paramref name="imageSlots"/> lists the positions that take image features; by default every placeholder token.
+    /// Callers that append generated text pass the prompt's slots only: a placeholder id inside a response is text.
+    /// </remarks>
+    public Tensor Embed(int[] ids, int batch, Tensor? imageFeatures, IReadOnlyList<int>? imageSlots = null)
     {
         var tokens = Ops.Embedding(Text.EmbedTokens, ids);
-        var slots = new List<int>();
-        for (int i = 0; i < ids.Length; i++) if (ids[i] == ImageTokenId) slots.Add(i);
+        var slots = imageSlots?.ToList() ?? new List<int>();
+        if (imageSlots is null)
+            for (int i = 0; i < ids.Length; i++) if (ids[i] == ImageTokenId) slots.Add(i);
         int features = imageFeatures?.Shape[0] ?? 0;
         if (slots.Count != features)
             throw new ArgumentException($"VisionLanguageModel: the prompt has {slots.Count} image placeholder tokens (id {ImageTokenId}) but the images give {features} feature rows ({TokensPerImage} per image)");

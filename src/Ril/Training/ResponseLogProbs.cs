@@ -21,6 +21,7 @@ public static class ResponseLogProbs
         var positions = new int[b * t];
         var valid = new bool[b * t];
         var gather = new int[b * maxLen];
+        var imageSlots = new List<int>();   // placeholders of the prompts only: one inside a response is just a token
         var targets = new int[b * maxLen];
         for (int i = 0; i < b; i++)
         {
@@ -34,6 +35,7 @@ public static class ResponseLogProbs
                 ids[at] = inPrompt ? prompt[j - left] : inResponse ? response[j - p] : pad;
                 positions[at] = Math.Max(0, j - left);
                 valid[at] = inPrompt || inResponse;
+                if (inPrompt && ids[at] == policy.Model.ImageTokenId) imageSlots.Add(at);
             }
             for (int k = 0; k < maxLen; k++)
             {
@@ -43,7 +45,7 @@ public static class ResponseLogProbs
         }
         var pixels = rows.Where(r => r.Pixels is not null).Select(r => r.Pixels!).ToList();
         var features = pixels.Count == 0 ? null : policy.Model.ImageFeatures(pixels.Count == 1 ? pixels[0] : Ops.Concat(pixels, 0));
-        var hidden = lm.Forward(policy.Model.Embed(ids, b, features), positions, new AttentionMask(true, valid));
+        var hidden = lm.Forward(policy.Model.Embed(ids, b, features, imageSlots), positions, new AttentionMask(true, valid));
         var logits = lm.Head(Ops.Embedding(Ops.Reshape(hidden, b * t, lm.Config.HiddenSize), gather));
         float[]? entropy = null;
         if (withEntropy)

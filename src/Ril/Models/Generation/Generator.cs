@@ -81,7 +81,9 @@ public sealed class Generator(VisionLanguageModel model, Func<int[], string>? de
                 stepPositions[r] = sample.NextPosition;
                 if (sample.Finished) { next[r] = padId; continue; }
                 var raw = logits.AsSpan(r * vocab, vocab);
-                int token = TokenSampler.Next(raw.ToArray(), options, sample.Seen, sample.Rng);   // the sampler works on a copy
+                var scratch = raw.ToArray();                                                     // the sampler works on a copy
+                if (Model.ImageTokenId >= 0 && Model.ImageTokenId < vocab) scratch[Model.ImageTokenId] = float.NegativeInfinity;   // a response never holds an image slot
+                int token = TokenSampler.Next(scratch, options, sample.Seen, sample.Rng);
                 float logProb = raw[token] - Ops.LogSumExp(raw);                                 // the model's own log-probability
                 sample.Append(token, logProb, options, detokenize);
                 onToken?.Invoke(sample.Prompt, sampleIndex[r], token);
