@@ -118,9 +118,12 @@ public static partial class Ops
         var y = BinaryForward(bc, a, b, TP.Add, TP.Add, (x, v, r) => TP.Add(v, x, r), (x, v) => x + v);
         return Tape.Record(y, "Add", [a, b], o =>
         {
-            var g = o.Grad!.Data;
-            if (a.RequiresGrad) AccumulateBroadcast(bc, a, bc.AVec, bc.ARow, g);
-            if (b.RequiresGrad) AccumulateBroadcast(bc, b, bc.BVec, bc.BRow, g);
+            foreach (var (t, vec, rows) in new[] { (a, bc.AVec, bc.ARow), (b, bc.BVec, bc.BRow) })
+            {
+                if (!t.RequiresGrad) continue;
+                if (t.Length == o.Length) AddInto(t, o.Grad!);                               // the residual stream: no reduction
+                else AccumulateBroadcast(bc, t, vec, rows, o.Grad!.Data);
+            }
         });
     }
 
@@ -150,9 +153,29 @@ public static partial class Ops
         {
             var g = o.Grad!.Data;
             // d(ab)/da = b, d(ab)/db = a
+            if (bc.Same(a, b))
+            {
+                if (a.RequiresGrad) MultiplyAddInto(a, o.Grad!, b);
+                if (b.RequiresGrad) MultiplyAddInto(b, o.Grad!, a);
+                return;
+            }
             if (a.RequiresGrad) AccumulateProductOf(bc, a, bc.AVec, bc.ARow, g, b, bc.BVec, bc.BRow);
             if (b.RequiresGrad) AccumulateProductOf(bc, b, bc.BVec, bc.BRow, g, a, bc.AVec, bc.ARow);
         });
+    }
+
+    /// <summary>dst.grad += src, elementwise over equal sizes, in parallel chunks (results do not depend on the split).</summary>
+    static void AddInto(Tensor dst, Tensor src)
+    {
+        dst.GradData();
+        Chunks.For(dst.Length, (s, n) => { var d = dst.Grad!.Data.Slice(s, n); TP.Add(d, src.Data.Slice(s, n), d); });
+    }
+
+    /// <summary>dst.grad += g ⊙ other, all of one size, in parallel chunks.</summary>
+    static void MultiplyAddInto(Tensor dst, Tensor g, Tensor other)
+    {
+        dst.GradData();
+        Chunks.For(dst.Length, (s, n) => { var d = dst.Grad!.Data.Slice(s, n); TP.MultiplyAdd(g.Data.Slice(s, n), other.Data.Slice(s, n), d, d); });
     }
 
     /// <summary>operand.grad += reduce(g · other) where other is broadcast to the output.</summary>

@@ -1,4 +1,5 @@
 using Ril.Tensors.Autograd;
+using Ril.Tensors.Kernels;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Ril.Tensors;
@@ -20,11 +21,7 @@ public static partial class Ops
         if (ShapeOf.Count(shape) != x.Length)
             throw new ArgumentException($"Reshape: cannot view {ShapeOf.Format(x.Shape)} ({x.Length} elements) as {ShapeOf.Format(shape)}");
         var y = new Tensor(x.Buffer, x.Offset, shape, x.Base ?? x);
-        return Tape.Record(y, "Reshape", [x], o =>
-        {
-            var dx = x.GradData();
-            TP.Add(dx, o.Grad!.Data, dx);
-        });
+        return Tape.Record(y, "Reshape", [x], o => AddInto(x, o.Grad!));
     }
 
     /// <summary>Swaps two axes (a copy).</summary>

@@ -30,7 +30,11 @@ public sealed class AdamW : Optimizer
             {
                 if (p.Grad is null) continue;
                 if (!_state.TryGetValue(p, out var s)) _state[p] = s = (new float[p.Length], new float[p.Length]);
-                Update(p.Data, p.Grad.Data, s.m, s.v, lr, group.WeightDecay, bc1, bc2);
+                var (w, g) = (p, p.Grad);
+                float wd = group.WeightDecay;
+                // Elementwise, so chunks can go to different threads without changing any result.
+                Kernels.Chunks.For(p.Length, (start, n) => Update(w.Data.Slice(start, n), g.Data.Slice(start, n),
+                    s.m.AsSpan(start, n), s.v.AsSpan(start, n), lr, wd, bc1, bc2));
             }
         }
     }
