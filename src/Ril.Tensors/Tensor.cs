@@ -139,9 +139,6 @@ public sealed class Tensor
         return t;
     }
 
-    /// <summary>A deep copy of data (no autograd history).</summary>
-    public Tensor Clone() => Detach();
-
     // ---- autograd -------------------------------------------------------------------------------
 
     /// <summary>Reverse-mode backward from this tensor. A scalar seeds with 1; otherwise pass <paramref name="seed"/>.</summary>

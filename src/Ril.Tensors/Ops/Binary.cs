@@ -53,7 +53,7 @@ public static partial class Ops
         }
 
         /// <summary>True when both operands have the output's shape (the common, fully contiguous case).</summary>
-        public bool Same(Tensor a, Tensor b) => a.Length == b.Length && a.Length == ShapeOf.Count(OutShape) && AVec == BVec && a.Rank == b.Rank && ShapeOf.Equal(a.Shape, b.Shape);
+        public static bool Same(Tensor a, Tensor b) => ShapeOf.Equal(a.Shape, b.Shape);
     }
 
     delegate void RowKernel(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y);
@@ -63,7 +63,7 @@ public static partial class Ops
     static Tensor BinaryForward(Broadcasting bc, Tensor a, Tensor b, RowKernel vv, RowScalarKernel vs, ScalarRowKernel sv, Func<float, float, float> ss)
     {
         var y = Tensor.Empty(bc.OutShape);
-        if (bc.Same(a, b))
+        if (Broadcasting.Same(a, b))
         {
             Chunks.For(y.Length, (s, n) => vv(a.Data.Slice(s, n), b.Data.Slice(s, n), y.Data.Slice(s, n)));
             return y;
@@ -153,7 +153,7 @@ public static partial class Ops
         {
             var g = o.Grad!.Data;
             // d(ab)/da = b, d(ab)/db = a
-            if (bc.Same(a, b))
+            if (Broadcasting.Same(a, b))
             {
                 if (a.RequiresGrad) MultiplyAddInto(a, o.Grad!, b);
                 if (b.RequiresGrad) MultiplyAddInto(b, o.Grad!, a);
