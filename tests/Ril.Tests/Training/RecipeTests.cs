@@ -1,0 +1,79 @@
+using Ril.Training;
+
+namespace Ril.Tests.Training;
+
+/// <summary>Recipes: the papers' settings read right; unknown keys, wrong types, bad values and missing files are one-line errors naming the key or file.</summary>
+public class RecipeTests : IDisposable
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("ril-recipe-").FullName;
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    string Write(string yaml)
+    {
+        var path = Path.Combine(_dir, "recipe.yaml");
+        File.WriteAllText(path, yaml);
+        return path;
+    }
+
+    const string Minimal = "model:\n  path: models/tiny\ndata:\n  train: data/train.jsonl\n";
+
+    [Fact]
+    public void Reads_rils_settings_and_overrides()
+    {
+        var path = Write(Minimal.Replace("  path: models/tiny\n", "  path: models/tiny\n  trainable: [projector, lm]\n") + """
+            trainer:
+              algo: ril
+              lr: 1e-6
+            rollout:
+              group_size: 4
+              temperature: 1.0
+              top_p: 0.95
+              top_k: 50
+              repetition_penalty: 1.05
+            loss:
+              kl_coef: 0.01
+            """);
+        var r = Recipe.Load(path, ["trainer.lr=2e-6", "run.name=ablation"]);
+        Assert.Equal(Objective.Ril, r.Rl.Objective);
+        Assert.Equal(2e-6f, r.Rl.LearningRate);
+        Assert.Equal((4, 1f, 0.95f, 50, 1.05f, 0.01f), (r.Rl.GroupSize, r.Rl.Temperature, r.Rl.TopP, r.Rl.TopK, r.Rl.RepetitionPenalty, r.Rl.KlCoef));
+        Assert.Equal(["projector", "lm"], r.TrainableParts);
+        Assert.Equal(Path.Combine("runs", "ablation"), r.RunDirectory);
+        Assert.Equal("ril", r.ToJson()["trainer"]!["algo"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("trainer:\n  learning_rate: 1e-6\n", "line 6", "trainer.learning_rate", "unknown key")]
+    [InlineData("trainer:\n  lr: fast\n", "line 6", "trainer.lr", "expected a number")]
+    [InlineData("trainer:\n  lr: 0\n", "line 6", "trainer.lr", "out of range")]
+    [InlineData("rollout:\n  group_size: 2.5\n", "line 6", "rollout.group_size", "whole number")]
+    [InlineData("rollout:\n  top_p: 1.5\n", "line 6", "rollout.top_p", "out of range")]
+    [InlineData("loss:\n  mask_truncated: maybe\n", "line 6", "loss.mask_truncated", "true or false")]
+    [InlineData("trainer:\n  algo: ppo\n", "line 6", "trainer.algo", "unknown objective")]
+    [InlineData("optimiser:\n  lr: 1\n", "line 6", "optimiser.lr", "sections:")]
+    public void Errors_name_the_file_line_and_key(string extra, string line, string key, string what)
+    {
+        var path = Write(Minimal + extra);
+        var e = Assert.Throws<RecipeException>(() => Recipe.Load(path));
+        Assert.Contains(path + ":" + line.Split(' ')[1], e.Message);
+        Assert.Contains($"'{key}'", e.Message);
+        Assert.Contains(what, e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void Override_and_file_errors()
+    {
+        var path = Write(Minimal);
+        var e = Assert.Throws<RecipeException>(() => Recipe.Load(path, ["trainer.lr"]));
+        Assert.Contains("--set trainer.lr", e.Message);
+        e = Assert.Throws<RecipeException>(() => Recipe.Load(path, ["trainer.mini_batch_size=3", "trainer.micro_batch_size=2"]));
+        Assert.Contains("trainer.mini_batch_size", e.Message);
+        e = Assert.Throws<RecipeException>(() => Recipe.Load(Path.Combine(_dir, "missing.yaml")));
+        Assert.Contains("missing.yaml", e.Message);
+        e = Assert.Throws<RecipeException>(() => Recipe.Load(Write("data:\n  train: x.jsonl\n")));
+        Assert.Contains("model.path", e.Message);
+        e = Assert.Throws<RecipeException>(() => Recipe.Load(Write("model: [1, 2\n")));
+        Assert.Contains("not valid YAML", e.Message);
+    }
+}
