@@ -8,6 +8,7 @@ root.Add(ImageCommands.Create());
 root.Add(TeacherCommands.Create());
 root.Add(GenerateCommand.Create());
 root.Add(ServeCommand.Create());
+root.Add(TrainCommand.Create());
 root.Add(QuickstartCommand.Create());
 root.Add(TokenizeCommand.Create());
 root.Add(EvalCommand.Create());

@@ -64,19 +64,20 @@ public static class EvalCommand
         return command;
     }
 
-    sealed class VerdictSource(IRewardFunction function, IDisposable? owned) : IDisposable
+    internal sealed class VerdictSource(IRewardFunction function, IDisposable? owned) : IDisposable
     {
         public IRewardFunction Function { get; } = function;
         public void Dispose() => owned?.Dispose();
     }
 
-    static VerdictSource Verdict(string? judge, string? cachePath)
+    /// <summary>The answer verdict: the math verifier, or an LLM judge at BASE_URL,MODEL (shared with `ril train`).</summary>
+    internal static VerdictSource Verdict(string? judge, string? cachePath, string apiKeyVariable = "OPENAI_API_KEY")
     {
         if (judge is null) return new VerdictSource(new AnswerReward(), null);
         var parts = judge.Split(',', 2);
         if (parts.Length != 2 || !Uri.TryCreate(parts[0], UriKind.Absolute, out var url))
             throw new ArgumentException($"--judge '{judge}': expected BASE_URL,MODEL, e.g. http://localhost:8000/v1,Qwen/Qwen2.5-7B-Instruct");
-        var endpoint = new EndpointClient(new EndpointOptions { BaseUrl = url, Model = parts[1], Temperature = 0f });
+        var endpoint = new EndpointClient(new EndpointOptions { BaseUrl = url, Model = parts[1], Temperature = 0f, ApiKeyVariable = apiKeyVariable });
         var cache = cachePath is null ? JudgeCache.InMemory() : JudgeCache.Open(cachePath);
         return new VerdictSource(new LlmJudge(endpoint, cache), new Both(endpoint, cache));
     }

@@ -31,8 +31,11 @@ public sealed class TrainingRun(RlTrainer trainer, RolloutRecorder recorder, Run
 
     public List<EvalSummary> Evaluations { get; } = [];
 
-    /// <summary>Runs until the trainer has taken <paramref name="totalSteps"/> steps (a resumed trainer continues from its step).</summary>
-    public void Run(int totalSteps, ITrainingView? view = null)
+    /// <summary>
+    /// Runs until the trainer has taken <paramref name="totalSteps"/> steps (a resumed trainer continues from its step);
+    /// <paramref name="afterStep"/> runs after each step is logged and evaluated (checkpoints).
+    /// </summary>
+    public void Run(int totalSteps, ITrainingView? view = null, Action<StepMetrics>? afterStep = null)
     {
         if (_schedule.AtStart && trainer.Step == 0) Evaluate(0, 0, view);
         while (trainer.Step < totalSteps)
@@ -46,6 +49,7 @@ public sealed class TrainingRun(RlTrainer trainer, RolloutRecorder recorder, Run
             bool epochDone = trainer.Data.Position == trainRows || trainer.Data.Epoch > epoch;
             if ((_schedule.EverySteps > 0 && m.Step % _schedule.EverySteps == 0) || (_schedule.EachEpoch && epochDone))
                 Evaluate(m.Step, CompletedEpochs, view);
+            afterStep?.Invoke(m);
         }
         if (_schedule.AtEnd && _lastEvaluated != trainer.Step) Evaluate(trainer.Step, CompletedEpochs, view);
     }

@@ -1,0 +1,100 @@
+using System.CommandLine;
+using Ril.Data;
+using Ril.Evaluation;
+using Ril.Models;
+using Ril.Rewards;
+using Ril.Tensors.Optim;
+using Ril.Text;
+using Ril.Training;
+
+namespace Ril.Cli.Commands;
+
+/// <summary>
+/// `ril train --config RECIPE`: an RL run of the four-step pipeline (grpo, bnpo, dr_grpo, dapo, reinforce_pp) with MAYE's
+/// evaluation scheme, written to runs/NAME/ (config.json, metrics.jsonl, TensorBoard events, evaluations, checkpoints,
+/// the final model). An existing run directory is never overwritten: --resume continues it from its last checkpoint.
+/// </summary>
+public static class TrainCommand
+{
+    public static Command Create()
+    {
+        var config = new Option<string>("--config") { Description = "YAML recipe (see configs/)", Required = true };
+        var set = new Option<string[]>("--set") { Description = "Override a recipe key: --set trainer.lr=1e-6 (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var algo = new Option<string?>("--algo") { Description = "Objective: grpo, bnpo, dr_grpo, dapo, reinforce_pp (same as --set trainer.algo=…)" };
+        var name = new Option<string?>("--name") { Description = "Run name: the run goes to runs/NAME (same as --set run.name=…)" };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in runs/NAME from its last checkpoint" };
+        var command = new Command("train", "Train a model with RL on a dataset, as a recipe says; metrics, evaluations, checkpoints and the final model go to runs/NAME.")
+            { config, set, algo, name, resume };
+        command.SetAction(parse => ErrorReporting.Run(() =>
+        {
+            var overrides = (parse.GetValue(set) ?? []).ToList();
+            if (parse.GetValue(algo) is { } a) overrides.Add($"trainer.algo={a}");
+            if (parse.GetValue(name) is { } n) overrides.Add($"run.name={n}");
+            return Train(Recipe.Load(parse.GetValue(config)!, overrides), parse.GetValue(resume));
+        }));
+        return command;
+    }
+
+    static int Train(Recipe recipe, bool resume)
+    {
+        if (recipe.Rl.Objective == Objective.Ril)
+            throw new ArgumentException("trainer.algo 'ril' needs the discriminator and teacher cache, which `ril train` does not wire up yet; use dr_grpo");
+        var runDir = recipe.RunDirectory;
+        var checkpoints = TrainingCheckpoint.List(runDir);
+        if (resume && checkpoints.Count == 0) throw new ArgumentException($"{runDir}: no checkpoint to resume from");
+        if (!resume && Directory.Exists(runDir) && Directory.EnumerateFileSystemEntries(runDir).Any())
+            throw new ArgumentException($"{runDir} already exists: pass --resume to continue it, or choose another --name");
+
+        var chat = ChatModel.Load(recipe.Model);
+        var policy = new Policy(chat.Model, chat.Tokenizer, new ChatTemplate());
+        var reference = recipe.Rl.KlCoef != 0 ? ReferenceOf(recipe.Model) : null;
+        var trainable = TrainableParts.Apply(policy.Parameters(), recipe.TrainableParts);
+        var images = recipe.TextOnly ? ImageMode.TextOnly : ImageMode.Require;
+        var train = JsonlDataset.Load(recipe.TrainData, images);
+        var splits = new List<EvalSplit>();
+        if (recipe.ValData is { } val) splits.Add(new EvalSplit("val", Limit(JsonlDataset.Load(val, images), recipe.EvalLimit)));
+        if (recipe.TestData is { } test) splits.Add(new EvalSplit("test", Limit(JsonlDataset.Load(test, images), recipe.EvalLimit)));
+
+        using var verdict = EvalCommand.Verdict(recipe.AnswerReward == "judge" ? $"{recipe.JudgeUrl},{recipe.JudgeModel}" : null,
+            recipe.AnswerReward == "judge" ? Path.Combine(runDir, "judge-cache.jsonl") : null, recipe.JudgeApiKeyEnv);
+        var recorder = new RolloutRecorder(verdict.Function);
+        var rewardParts = new List<(IRewardFunction, float)> { (recorder, recipe.AnswerWeight) };
+        if (recipe.FormatWeight != 0) rewardParts.Add((new FormatReward(), recipe.FormatWeight));
+        var rl = recipe.Rl;
+        var optimizer = new AdamW([new ParameterGroup(trainable, rl.WeightDecay)], rl.LearningRate, rl.Beta1, rl.Beta2, rl.AdamEps);
+        var trainer = new RlTrainer(rl, new DataFlow(train, policy, chat.Config, rl.Seed), new ResponseCollector(policy, rl),
+            new TrajectoryBuilder(policy, reference, new RewardSet(rewardParts), rl), new PolicyUpdater(policy, optimizer, rl));
+        if (resume)
+        {
+            trainer.Restore(TrainingCheckpoint.Load(checkpoints[^1], policy.Parameters(), optimizer));
+            Console.WriteLine($"resuming {runDir} at step {trainer.Step} from {checkpoints[^1]}");
+        }
+
+        var evaluator = new Evaluator(policy, verdict.Function, chat.Config, new EvaluatorOptions { MaxNewTokens = recipe.EvalMaxTokens, Seed = rl.Seed });
+        using var log = RunLog.Open(runDir, recipe.ToJson());
+        var run = new TrainingRun(trainer, recorder, log, train.Count, evaluator, splits, EvalSetting.ParseList(recipe.EvalSettings),
+            new EvalSchedule(recipe.EvalEvery, recipe.EvalEachEpoch, AtStart: !resume));
+        void Checkpoint(StepMetrics m)
+        {
+            if (recipe.CheckpointEvery > 0 && (m.Step % recipe.CheckpointEvery == 0 || m.Step == recipe.Steps))
+                TrainingCheckpoint.Save(runDir, policy.Parameters(), optimizer, trainer.State, recipe.KeepCheckpoints);
+        }
+        new ConsoleView($"{rl.Objective.Name()} · {recipe.Name}").Run(recipe.Steps, view => run.Run(recipe.Steps, view, Checkpoint));
+
+        var modelDir = Path.Combine(runDir, "model");
+        ModelDirectory.Save(modelDir, policy.Model, chat.Config);
+        File.Copy(Path.Combine(recipe.Model, "tokenizer.json"), Path.Combine(modelDir, "tokenizer.json"), overwrite: true);
+        Console.WriteLine($"done: {trainer.Step} steps; metrics {log.MetricsPath}; model {modelDir}; report: ril report {runDir} --out {Path.Combine(runDir, "report.html")}");
+        return 0;
+    }
+
+    /// <summary>The frozen reference: a second copy of the starting weights.</summary>
+    static Policy ReferenceOf(string modelDir)
+    {
+        var chat = ChatModel.Load(modelDir);
+        foreach (var p in chat.Model.Parameters()) p.RequiresGrad = false;
+        return new Policy(chat.Model, chat.Tokenizer, new ChatTemplate());
+    }
+
+    static IReadOnlyList<DatasetRow> Limit(List<DatasetRow> rows, int limit) => limit > 0 ? rows.Take(limit).ToList() : rows;
+}
