@@ -90,6 +90,7 @@ public static class TrainingMetrics
         var reflection = ReflectionMetrics.Compute(student.Select(r => (r.Response, r.Correct)));
         foreach (var (name, value) in reflection.Ratios) Add($"reflection/{name}", value);
         foreach (var word in ReflectionMetrics.Words) Add($"reflection_words/{word}", reflection.WordCounts[word]);
+        if (m.Extra is not null) list.AddRange(m.Extra);
         return list;
     }
 

@@ -21,7 +21,7 @@ public interface ITrainingView
 /// on every split under every setting at step 0 (before any update), on the <see cref="EvalSchedule"/>, and at the end.
 /// The <paramref name="recorder"/> must be the accuracy reward inside the trainer's reward set.
 /// </summary>
-public sealed class TrainingRun(RlTrainer trainer, RolloutRecorder recorder, RunLog log, int trainRows,
+public sealed class TrainingRun(IStepTrainer trainer, RolloutRecorder recorder, RunLog log, int trainRows,
     Evaluator? evaluator = null, IReadOnlyList<EvalSplit>? splits = null, IReadOnlyList<EvalSetting>? settings = null, EvalSchedule? schedule = null)
 {
     readonly EvalSchedule _schedule = schedule ?? new EvalSchedule();

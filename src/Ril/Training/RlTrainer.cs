@@ -5,15 +5,27 @@ using Ril.Tensors.Memory;
 namespace Ril.Training;
 
 /// <summary>Metrics of one RL step (spec/MAYE.md's per-step scheme, the part the pipeline itself knows).</summary>
+/// <param name="Extra">Further named metrics of a variant's own (RIL's discriminator and per-teacher statistics), logged as they are.</param>
 public sealed record StepMetrics(int Step, float Reward, IReadOnlyDictionary<string, float> RewardByName, float ResponseLength,
     float LengthClipRatio, float EndTokenShare, float Entropy, float ZeroVarianceShare, UpdateStats Update,
-    double RolloutSeconds, double LogProbSeconds, double RewardSeconds, double RolloutTokensPerSecond, double UpdateTokensPerSecond);
+    double RolloutSeconds, double LogProbSeconds, double RewardSeconds, double RolloutTokensPerSecond, double UpdateTokensPerSecond,
+    IReadOnlyList<KeyValuePair<string, double?>>? Extra = null);
+
+/// <summary>A training loop that takes one step at a time over a <see cref="DataFlow"/> (the RL loop, the RIL loop).</summary>
+public interface IStepTrainer
+{
+    RlConfig Config { get; }
+    DataFlow Data { get; }
+    /// <summary>Steps taken so far.</summary>
+    int Step { get; }
+    StepMetrics RunStep();
+}
 
 /// <summary>
 /// The RL loop, four steps per batch (spec/MAYE.md): questions → G responses each → trajectory (log-probs, masks,
 /// rewards, advantages) → policy update.
 /// </summary>
-public sealed class RlTrainer
+public sealed class RlTrainer : IStepTrainer
 {
     public RlConfig Config { get; }
     public DataFlow Data { get; }

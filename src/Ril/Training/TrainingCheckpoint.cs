@@ -8,8 +8,12 @@ namespace Ril.Training;
 /// <summary>Where a run stands besides its weights and optimizer: enough to continue exactly.</summary>
 public sealed record TrainingState(int Step, int Epoch, int Position, ulong[] Rng, Dictionary<string, string>? Extra = null);
 
+/// <summary>A further trained model saved beside the policy in the same checkpoint (RIL's discriminator): NAME.safetensors and NAME.optimizer.safetensors.</summary>
+public sealed record CheckpointPart(string Name, IEnumerable<Tensor> Parameters, Optimizer Optimizer);
+
 /// <summary>
-/// Checkpoints of a run: RUN/checkpoints/step-N/{model.safetensors, optimizer.safetensors, state.json}. Each is written
+/// Checkpoints of a run: RUN/checkpoints/step-N/{model.safetensors, optimizer.safetensors, state.json}, and a pair of
+/// files for each <see cref="CheckpointPart"/>. Each is written
 /// into a temporary folder that is renamed when complete, so a crash never leaves a half-written checkpoint; only the
 /// last K are kept.
 /// </summary>
@@ -17,7 +21,8 @@ public static class TrainingCheckpoint
 {
     const string Prefix = "step-";
 
-    public static string Save(string runDir, IEnumerable<Tensor> parameters, Optimizer optimizer, TrainingState state, int keepLast = 3)
+    public static string Save(string runDir, IEnumerable<Tensor> parameters, Optimizer optimizer, TrainingState state, int keepLast = 3,
+        IReadOnlyList<CheckpointPart>? parts = null)
     {
         var root = Path.Combine(runDir, "checkpoints");
         Directory.CreateDirectory(root);
@@ -28,6 +33,12 @@ public static class TrainingCheckpoint
         SafeTensors.Write(Path.Combine(tmp, "model.safetensors"),
             parameters.DistinctBy(p => p.Name).Select(p => new SafeTensorEntry(p.Name!, p.Shape, p.ToArray())).ToList());
         optimizer.Save(Path.Combine(tmp, "optimizer.safetensors"));
+        foreach (var part in parts ?? [])
+        {
+            SafeTensors.Write(Path.Combine(tmp, $"{part.Name}.safetensors"),
+                part.Parameters.DistinctBy(p => p.Name).Select(p => new SafeTensorEntry(p.Name!, p.Shape, p.ToArray())).ToList());
+            part.Optimizer.Save(Path.Combine(tmp, $"{part.Name}.optimizer.safetensors"));
+        }
         File.WriteAllText(Path.Combine(tmp, "state.json"), JsonSerializer.Serialize(state));
         if (Directory.Exists(final)) Directory.Delete(final, true);
         Directory.Move(tmp, final);
@@ -44,7 +55,7 @@ public static class TrainingCheckpoint
     }
 
     /// <summary>Loads a checkpoint into the parameters and optimizer; returns its state.</summary>
-    public static TrainingState Load(string checkpointDir, IEnumerable<Tensor> parameters, Optimizer optimizer)
+    public static TrainingState Load(string checkpointDir, IEnumerable<Tensor> parameters, Optimizer optimizer, IReadOnlyList<CheckpointPart>? parts = null)
     {
         var statePath = Path.Combine(checkpointDir, "state.json");
         TrainingState state;
@@ -53,6 +64,13 @@ public static class TrainingCheckpoint
         var tensors = SafeTensors.Read(Path.Combine(checkpointDir, "model.safetensors")).Tensors.ToDictionary(t => t.Name);
         Models.Checkpoint.LoadInto(parameters.DistinctBy(p => p.Name), tensors, checkpointDir);
         optimizer.Load(Path.Combine(checkpointDir, "optimizer.safetensors"));
+        foreach (var part in parts ?? [])
+        {
+            var path = Path.Combine(checkpointDir, $"{part.Name}.safetensors");
+            if (!File.Exists(path)) throw new FileNotFoundException($"{checkpointDir}: the checkpoint has no {part.Name} (expected {part.Name}.safetensors)", path);
+            Models.Checkpoint.LoadInto(part.Parameters.DistinctBy(p => p.Name), SafeTensors.Read(path).Tensors.ToDictionary(t => t.Name), path);
+            part.Optimizer.Load(Path.Combine(checkpointDir, $"{part.Name}.optimizer.safetensors"));
+        }
         return state;
     }
 }

@@ -1,0 +1,118 @@
+using Ril.Models;
+using Ril.Rewards;
+using Ril.Tensors;
+using Ril.Tensors.Autograd;
+using Ril.Tensors.Memory;
+using Ril.Text;
+
+namespace Ril.Training;
+
+/// <summary>What the discriminator sees (spec/RIL.md, "The discriminator prompt", Decision): the response alone, or the question too.</summary>
+public enum DiscriminatorInput { Response, QuestionAndResponse }
+
+/// <summary>One response for the discriminator: its question, its text and who wrote it ("student" or a teacher's name).</summary>
+public sealed record DiscriminatorExample(string Question, string Response, string Source)
+{
+    /// <summary>Eq. 1's label: student = 1, teacher = 0.</summary>
+    public float Label => IsTeacher ? 0f : 1f;
+    public bool IsTeacher => Source != Rollout.Student;
+}
+
+/// <summary>
+/// RIL's discriminator D_φ (spec/RIL.md): the student's decoder with its LM head replaced by a linear d→1 head read at
+/// the prompt's last token, D = sigmoid(score) = the probability that a response is the student's. It starts from the
+/// student's weights (the SFT checkpoint) and sees the response inside its own prompt, tokenised with the student's
+/// tokenizer and chat template; the image is not given to it.
+/// </summary>
+public sealed class Discriminator : IResponseDiscriminator
+{
+    /// <summary>The system turn, restating the paper's Fig. 3: judge whether the response was written by the teacher (0) or the student (1).</summary>
+    public const string SystemPrompt =
+        "You are a discriminator. You will see a response inside <response> tags. Decide whether it was written by the " +
+        "teacher model or by the student model. Output 0 if it was written by the teacher and 1 if it was written by the student.";
+
+    const string Slot = "\u0001RESPONSE\u0001";
+
+    public ScalarHeadModel Model { get; }
+    public BpeTokenizer Tokenizer { get; }
+    public ChatTemplate Template { get; }
+    public DiscriminatorInput Input { get; }
+    /// <summary>The most response tokens D reads (longer responses are cut, student's and teacher's alike).</summary>
+    public int MaxResponseTokens { get; }
+    /// <summary>Rows per forward when scoring.</summary>
+    public int MicroBatchSize { get; init; } = 16;
+
+    public Discriminator(ScalarHeadModel model, BpeTokenizer tokenizer, ChatTemplate template, DiscriminatorInput input, int maxResponseTokens)
+    {
+        if (maxResponseTokens < 1) throw new ArgumentException("Discriminator: the response limit must be at least one token");
+        (Model, Tokenizer, Template, Input, MaxResponseTokens) = (model, tokenizer, template, input, maxResponseTokens);
+    }
+
+    /// <summary>A discriminator with the student's architecture and a copy of its decoder's weights; the scalar head starts at N(0, 0.02²).</summary>
+    public static Discriminator FromStudent(Policy student, Rng rng, DiscriminatorInput input, int maxResponseTokens)
+    {
+        var text = student.Model.Text;
+        var backbone = new DecoderLM(text.Config, rng);
+        var source = text.Parameters().DistinctBy(p => p.Name).ToDictionary(p => p.Name!);
+        foreach (var p in backbone.Parameters().DistinctBy(p => p.Name)) source[p.Name!].Data.CopyTo(p.Data);
+        return new Discriminator(new ScalarHeadModel(backbone, rng), student.Tokenizer, student.Template, input, maxResponseTokens);
+    }
+
+    public IEnumerable<Tensor> Parameters() => Model.Parameters();
+
+    /// <summary>The discriminator's prompt around a response (cut to <see cref="MaxResponseTokens"/>), ending with an open assistant turn.</summary>
+    public int[] Encode(string question, string response)
+    {
+        string user = (Input == DiscriminatorInput.QuestionAndResponse ? $"<question>{question}</question>\n" : "") +
+                      $"<response>{Slot}</response>\nWas this response written by the teacher (0) or the student (1)? Answer 0 or 1.";
+        var text = Template.Format([ChatMessage.System(SystemPrompt), ChatMessage.User(user)]);
+        int at = text.IndexOf(Slot, StringComparison.Ordinal);
+        var body = Tokenizer.Encode(response);
+        return [.. Tokenizer.Encode(text[..at]), .. body.Length > MaxResponseTokens ? body[..MaxResponseTokens] : body,
+                .. Tokenizer.Encode(text[(at + Slot.Length)..])];
+    }
+
+    /// <summary>Scores (logits of D) [B] of one batch, with gradient when one is being recorded.</summary>
+    public Tensor Logits(IReadOnlyList<DiscriminatorExample> batch)
+    {
+        var rows = batch.Select(e => Encode(e.Question, e.Response)).ToList();
+        int t = rows.Max(r => r.Length), pad = Tokenizer.PadTokenId ?? 0;
+        var ids = new int[rows.Count * t];
+        Array.Fill(ids, pad);
+        for (int i = 0; i < rows.Count; i++) rows[i].CopyTo(ids, i * t);
+        return Model.Forward(ids, rows.Count, rows.Select(r => r.Length).ToArray());
+    }
+
+    /// <summary>
+    /// Eq. 1 as a loss to minimise: mean binary cross-entropy of scores [B] against labels (student 1, teacher 0),
+    /// −[y·log σ(s) + (1 − y)·log(1 − σ(s))], computed stably as a two-way log-softmax over [0, s].
+    /// </summary>
+    public static Tensor Loss(Tensor scores, ReadOnlySpan<float> labels, float scale = 1f)
+    {
+        int b = scores.Length;
+        if (labels.Length != b) throw new ArgumentException($"Discriminator.Loss: {labels.Length} labels for {b} scores");
+        var twoWay = Ops.Concat([Tensor.Zeros(b, 1), Ops.Reshape(scores, b, 1)], 1);          // logits of (teacher, student)
+        var targets = new int[b];
+        for (int i = 0; i < b; i++) targets[i] = labels[i] switch { 1f => 1, 0f => 0, _ => throw new ArgumentException($"Discriminator.Loss: label {labels[i]} is neither 1 (student) nor 0 (teacher)") };
+        return Ops.MulScalar(Ops.SumAll(Ops.SelectedLogProbs(twoWay, targets)), -scale / b);
+    }
+
+    /// <summary>D = sigmoid(score) for each example, with no gradient.</summary>
+    public float[] Probabilities(IReadOnlyList<DiscriminatorExample> examples)
+    {
+        var result = new float[examples.Count];
+        using (NoGrad.Begin())
+            for (int start = 0; start < examples.Count; start += MicroBatchSize)
+            {
+                using var scope = TensorScope.Begin();
+                int n = Math.Min(MicroBatchSize, examples.Count - start);
+                var scores = Logits(examples.Skip(start).Take(n).ToList()).ToArray();
+                for (int i = 0; i < n; i++) result[start + i] = 1f / (1f + MathF.Exp(-scores[i]));
+            }
+        return result;
+    }
+
+    /// <summary>The reward pipeline's view: D for each scored response (its source does not matter to D).</summary>
+    public float[] StudentProbability(IReadOnlyList<RewardInput> batch) =>
+        Probabilities(batch.Select(b => new DiscriminatorExample(b.Question, b.Response, Rollout.Student)).ToList());
+}

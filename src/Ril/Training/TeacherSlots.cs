@@ -1,0 +1,62 @@
+using Ril.Data;
+using Ril.Models.Generation;
+
+namespace Ril.Training;
+
+/// <summary>
+/// The teacher half of a RIL group (Algorithm 2, step 3): G cached teacher responses per question, spread across the
+/// chosen teachers by the configured policy (spec/RIL.md, "Multiple teachers": round-robin by default), turned into
+/// rollouts the policy can score: the text tokenised with the student's tokenizer, the end-of-turn token appended,
+/// cut to L. A cut response keeps only the text of its first L tokens (its rewards and D see what the policy trains on).
+/// Draws depend only on the seed, the step and the question's place, so a resumed run draws the same responses.
+/// </summary>
+public sealed class TeacherSlots
+{
+    readonly TeacherCache _cache;
+    readonly Policy _policy;
+    readonly int _maxTokens;
+
+    public TeacherSampling Sampling { get; }
+    public IReadOnlyDictionary<string, int>? Quota { get; }
+    public IReadOnlyCollection<string> Teachers => _cache.Teachers;
+
+    /// <param name="teachers">The teachers to draw from (the ablation of one teacher against several); all of the cache's when null.</param>
+    public TeacherSlots(TeacherCache cache, Policy policy, int maxTokens, TeacherSampling sampling = TeacherSampling.RoundRobin,
+        IReadOnlyDictionary<string, int>? quota = null, IReadOnlyCollection<string>? teachers = null)
+    {
+        if (teachers is not null)
+        {
+            var unknown = teachers.Where(t => !cache.Teachers.Contains(t)).ToList();
+            if (unknown.Count > 0) throw new ArgumentException($"the teacher cache has no teacher {string.Join(", ", unknown.Select(t => $"'{t}'"))} (it has: {string.Join(", ", cache.Teachers)})");
+            var kept = new TeacherCache();
+            foreach (var id in cache.QuestionIds)
+                foreach (var t in teachers.Order(StringComparer.Ordinal))
+                    foreach (var r in cache.Get(id, t)) kept.Add(r);
+            cache = kept;
+        }
+        if (sampling == TeacherSampling.FixedQuota && quota is null) throw new ArgumentException("the fixed-quota teacher policy needs a quota per teacher");
+        (_cache, _policy, _maxTokens, Sampling, Quota) = (cache, policy, maxTokens, sampling, quota);
+    }
+
+    /// <summary><paramref name="count"/> teacher rollouts for each question, grouped by question in question order.</summary>
+    public List<Rollout> Take(IReadOnlyList<Question> questions, int count, ulong seed, int step)
+    {
+        var rollouts = new List<Rollout>(questions.Count * count);
+        for (int q = 0; q < questions.Count; q++)
+        {
+            var random = new Random(Data.Synth.StableSeed.Mix((long)seed, step, q, Data.Synth.StableSeed.Of(questions[q].Row.Id)));
+            foreach (var response in _cache.Sample(questions[q].Row.Id, count, Sampling, random, Quota))
+                rollouts.Add(ToRollout(q, response));
+        }
+        return rollouts;
+    }
+
+    /// <summary>A cached response as a rollout of question <paramref name="question"/>.</summary>
+    public Rollout ToRollout(int question, TeacherResponse response)
+    {
+        int[] tokens = [.. _policy.Tokenizer.Encode(response.Response), .. _policy.StopTokens.Take(1)];
+        if (tokens.Length <= _maxTokens) return new Rollout(question, response.Teacher, tokens, response.Response, GeneratedSequence.Stop);
+        var cut = tokens[.._maxTokens];
+        return new Rollout(question, response.Teacher, cut, _policy.Decode(cut), GeneratedSequence.Length);
+    }
+}

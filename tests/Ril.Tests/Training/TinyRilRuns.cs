@@ -1,0 +1,165 @@
+using Ril.Data;
+using Ril.Data.Synth;
+using Ril.Data.Teachers;
+using Ril.Evaluation;
+using Ril.Models;
+using Ril.Rewards;
+using Ril.Tensors;
+using Ril.Tensors.Optim;
+using Ril.Tests.Data;
+using Ril.Text;
+using Ril.Training;
+
+namespace Ril.Tests.Training;
+
+/// <summary>
+/// Real, tiny RIL runs on the built-in suite with scripted teachers: a small VLM (as in TinySuiteRuns) is warmed up by
+/// SFT on the gold solutions; the teacher cache is written by the scripted teachers (as `ril teachers synth` does); the
+/// discriminator starts from the SFT student, is pre-trained on N student and N-per-teacher responses and reported on
+/// held-out questions; then the RIL loop runs. The student's style is measured with <see cref="StyleMatch"/> on
+/// responses to the val questions before and after RIL (sources: each teacher's cache and the gold solutions).
+/// </summary>
+public static class TinyRilRuns
+{
+    public sealed record Options
+    {
+        public int TrainRows { get; init; } = 32;
+        public int EvalRows { get; init; } = 8;
+        public string[] Teachers { get; init; } = ["terse", "grouper"];
+        public int TeacherResponses { get; init; } = 4;
+        public int SftSteps { get; init; } = 60;
+        /// <summary>N of discriminator pre-training: responses per question from the student and from each teacher.</summary>
+        public int PretrainResponses { get; init; } = 2;
+        public int PretrainEpochs { get; init; } = 2;
+        public int RilSteps { get; init; } = 8;
+        public int QuestionsPerStep { get; init; } = 4;
+        public int GroupSize { get; init; } = 4;
+        public int MaxResponseTokens { get; init; } = 48;
+        public float LearningRate { get; init; } = 1e-3f;
+        /// <summary>D's learning rate at the start of pre-training (it decays linearly to a tenth).</summary>
+        public float DiscriminatorLearningRate { get; init; } = 1e-3f;
+        /// <summary>D's constant learning rate in the RIL loop.</summary>
+        public float RilDiscriminatorLearningRate { get; init; } = 1e-4f;
+        public float KlCoef { get; init; } = 0.01f;
+        /// <summary>Responses per val question for the style measurement.</summary>
+        public int StyleSamples { get; init; } = 4;
+        public RilConfig Ril { get; init; } = new();
+        public int Layers { get; init; } = 1;
+        public int Hidden { get; init; } = 48;
+    }
+
+    public sealed record Result(DiscriminatorPretrainResult Pretrain, List<StepMetrics> Steps, StyleSummary StyleBefore, StyleSummary StyleAfter,
+        IReadOnlyDictionary<string, int> SignatureSizes, double Seconds)
+    {
+        public double? Metric(int step, string name) => Steps[step].Extra!.FirstOrDefault(kv => kv.Key == name).Value;
+        public double MeanMetric(IEnumerable<int> steps, string name) => steps.Select(s => Metric(s, name) ?? double.NaN).Average();
+        /// <summary>Share of student responses nearest to any teacher's style.</summary>
+        public static float TeacherShare(StyleSummary s, IEnumerable<string> teachers) => teachers.Sum(t => s.NearestShare[t]);
+    }
+
+    public static readonly string Tokenizer = Path.Combine(RepoPaths.Fixtures, "tokenizer", "trained", "tokenizer.json");
+
+    static VisionLanguageModel NewModel(VlmConfig c, ulong seed) => VisionLanguageModel.Create(c.Text, c.Vision, c.PixelShuffle, c.ImageTokenId, new Rng(seed));
+
+    /// <summary>The built-in suite's teacher cache, drawn exactly as `ril teachers synth --seed 1` draws it.</summary>
+    public static TeacherCache Teachers(IReadOnlyList<DatasetRow> rows, IEnumerable<string> names, int perTeacher)
+    {
+        var cache = new TeacherCache();
+        foreach (var row in rows)
+            foreach (var teacher in names.Select(n => ScriptedTeacher.Named(n)))
+                for (int i = 0; i < perTeacher; i++)
+                    cache.Add(new TeacherResponse(row.Id, teacher.Name, teacher.Respond(row, new Random(StableSeed.Mix(1, StableSeed.Of(teacher.Name), StableSeed.Of(row.Id), i))), []));
+        return cache;
+    }
+
+    public static Result Run(string suiteDir, ulong seed, Options o, Action<string>? log = null)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        SuiteWriter.Write(suiteDir, new SuiteOptions(Seed: 1, TrainRows: o.TrainRows, ValRows: o.EvalRows, TestRows: o.EvalRows, ImageSize: 32));
+        var tokenizer = BpeTokenizer.Load(Tokenizer);
+        var text = new DecoderConfig { VocabSize = tokenizer.VocabSize, HiddenSize = o.Hidden, IntermediateSize = 2 * o.Hidden, NumLayers = o.Layers, NumHeads = 4, NumKvHeadsField = 2, MaxPositions = 512 };
+        var vision = new VisionConfig { HiddenSize = 32, IntermediateSize = 64, NumLayers = 1, NumHeads = 2, ImageSize = 32, PatchSize = 8 };
+        var vlm = new VlmConfig { Text = text, Vision = vision, PixelShuffle = 2, ImageTokenId = tokenizer.TokenToId("<|image_pad|>")!.Value };
+        var model = NewModel(vlm, seed);
+        var policy = new Policy(model, tokenizer, new ChatTemplate());
+        var train = JsonlDataset.Load(Path.Combine(suiteDir, "train.jsonl"));
+        var val = JsonlDataset.Load(Path.Combine(suiteDir, "val.jsonl"));
+        var cache = Teachers(train, o.Teachers, o.TeacherResponses);
+        var flow = new DataFlow(train, policy, vlm, seed);
+
+        // 1. SFT warm-up on the gold solutions.
+        var sft = new SftTrainer(policy, new AdamW(policy.Parameters().ToList(), 3e-3f, 0f));
+        var rng = new Rng(seed + 100);
+        for (int step = 0; step < o.SftSteps; step++)
+            sft.Step(Enumerable.Range(0, 8).Select(_ => flow.Render(train[rng.NextInt(train.Count)]))
+                .Select(q => new SftExample(q.PromptIds, q.Pixels, SftTrainer.ResponseTokens(policy, q.Row.Solution!))).ToList());
+        log?.Invoke($"SFT done ({clock.Elapsed.TotalSeconds:F1} s)");
+
+        // The frozen reference: a copy of the SFT student.
+        Policy? reference = null;
+        if (o.KlCoef != 0)
+        {
+            var copy = NewModel(vlm, seed);
+            var weights = model.Parameters().DistinctBy(p => p.Name).ToDictionary(p => p.Name!);
+            foreach (var p in copy.Parameters().DistinctBy(p => p.Name)) weights[p.Name!].Data.CopyTo(p.Data);
+            reference = new Policy(copy, tokenizer, new ChatTemplate());
+        }
+
+        var config = new RlConfig
+        {
+            Objective = Objective.Ril, QuestionsPerStep = o.QuestionsPerStep, GroupSize = o.GroupSize, MaxResponseTokens = o.MaxResponseTokens,
+            TopP = 0.95f, TopK = 50, RepetitionPenalty = 1.05f, KlCoef = o.KlCoef, LearningRate = o.LearningRate,
+            MiniBatchSize = o.QuestionsPerStep * o.GroupSize * 2, MicroBatchSize = o.QuestionsPerStep * o.GroupSize, Seed = seed,
+        };
+        var dConfig = o.Ril.DiscriminatorSettings with { LearningRate = o.DiscriminatorLearningRate };
+        var ril = o.Ril with { DiscriminatorSettings = dConfig, Teachers = o.Teachers };
+
+        // Style before RIL, on the val questions.
+        var valQuestions = val.Select(flow.Render).ToList();
+        var styleCollector = new ResponseCollector(policy, config with { GroupSize = o.StyleSamples });
+        var sources = o.Teachers.ToDictionary(t => t, t => (IReadOnlyList<string>)train.SelectMany(r => cache.Get(r.Id, t)).Select(r => r.Response).ToList());
+        sources["gold"] = train.Select(r => r.Solution!).ToList();
+        var style = new StyleMatch(sources);
+        var greedyCollector = new ResponseCollector(policy, config with { GroupSize = 1, Temperature = 0 });
+        var before = style.Summarise(styleCollector.Collect(valQuestions, seed + 500).Select(r => r.Text).ToList());
+        var greedyBefore = style.Summarise(greedyCollector.Collect(valQuestions, seed + 500).Select(r => r.Text).ToList());
+        log?.Invoke($"style before: {before}");
+        log?.Invoke($"greedy style before: {greedyBefore}");
+
+        // 2. Discriminator from the student, pre-trained on N student and N-per-teacher responses.
+        DiscriminatorTrainer? dTrainer = null;
+        DiscriminatorPretrainResult? pretrain = null;
+        if (ril.Discriminator != DiscriminatorMode.None)
+        {
+            var d = Discriminator.FromStudent(policy, new Rng(seed + 200), dConfig.Input, dConfig.MaxResponseTokens == 0 ? o.MaxResponseTokens : dConfig.MaxResponseTokens);
+            dTrainer = new DiscriminatorTrainer(d, dConfig.Optimizer(d), dConfig);
+            var (dTrain, dHeld) = DiscriminatorTrainer.PretrainingExamples(train.Select(flow.Render).ToList(), policy, config, cache,
+                o.PretrainResponses, 0.25f, seed + 300, o.Teachers);
+            pretrain = dTrainer.Pretrain(dTrain, dHeld, new DiscriminatorPretrainOptions { Epochs = o.PretrainEpochs, BatchSize = 16, FinalLearningRate = o.DiscriminatorLearningRate / 10 }, new Rng(seed + 400));
+            log?.Invoke($"D pre-trained on {dTrain.Count} ({clock.Elapsed.TotalSeconds:F1} s): held-out accuracy {pretrain.Before.Accuracy:F3} → {pretrain.After.Accuracy:F3}, AUC {pretrain.Before.Auc:F3} → {pretrain.After.Auc:F3}");
+            dTrainer.Optimizer.LearningRate = o.RilDiscriminatorLearningRate;   // constant during RIL
+        }
+
+        // 3. The RIL loop.
+        var slots = new TeacherSlots(cache, policy, o.MaxResponseTokens, ril.TeacherSampling, ril.TeacherQuota, ril.Teachers);
+        var trainer = new RilTrainer(config, ril, flow, policy, reference, slots, new AnswerReward(), dTrainer,
+            new PolicyUpdater(policy, new AdamW(policy.Parameters().ToList(), config.LearningRate, 0f), config));
+        var steps = new List<StepMetrics>();
+        for (int i = 0; i < o.RilSteps; i++)
+        {
+            var m = trainer.RunStep();
+            steps.Add(m);
+            string Get(string name) => m.Extra!.FirstOrDefault(kv => kv.Key == name).Value is { } v ? v.ToString("F2") : "-";
+            log?.Invoke($"step {m.Step}: reward {m.Reward:F2} sim student {Get("ril/similarity_student")} teacher {Get("ril/similarity_teacher")} " +
+                        $"answer student {Get("ril/answer_student")} D acc s/t {Get("disc/accuracy_student")}/{Get("disc/accuracy_teacher")} score s/t {Get("disc/score_student")}/{Get("disc/score_teacher")} dloss {Get("disc/loss")} match {Get("ril/student_matches_teacher")} len {m.ResponseLength:F0} tlogp {Get("ril/teacher_token_logprob")} ent {m.Entropy:F2} kl {m.Update.Kl:F3}");
+        }
+        var afterTexts = styleCollector.Collect(valQuestions, seed + 500).Select(r => r.Text).ToList();
+        var after = style.Summarise(afterTexts);
+        log?.Invoke($"style after: {after}");
+        var greedyTexts = greedyCollector.Collect(valQuestions, seed + 500).Select(r => r.Text).ToList();
+        log?.Invoke($"greedy style after: {style.Summarise(greedyTexts)}");
+        foreach (var t in greedyTexts.Take(4)) log?.Invoke($"  greedy [{style.Nearest(t)}] {t.Replace("\n", " / ")}");
+        foreach (var t in afterTexts.Take(6)) log?.Invoke($"  [{style.Nearest(t)}] {t.Replace("\n", " / ")}");
+        return new Result(pretrain!, steps, before, after, style.SignatureSizes, clock.Elapsed.TotalSeconds);
+    }
+}
