@@ -9,7 +9,7 @@ namespace Ril.Tensors;
 /// Its buffer comes from <see cref="BufferPool"/>; inside a <see cref="TensorScope"/> the buffer goes back to the
 /// pool when the scope ends, so a training step allocates almost nothing after warm-up.
 /// </summary>
-public sealed class Tensor
+public sealed partial class Tensor
 {
     float[]? _buffer;
     internal readonly int Offset;
@@ -44,8 +44,7 @@ public sealed class Tensor
     internal float[] Buffer
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => (Base is null ? _buffer : Base.Buffer) ?? throw new ObjectDisposedException(
-            $"tensor {Name ?? ShapeOf.Format(Shape)}", "its TensorScope has ended; call TensorScope.Escape on it to keep it longer");
+        get => (Base is null ? _buffer : Base.Buffer) ?? throw Unreadable();
     }
 
     public Span<float> Data => Buffer.AsSpan(Offset, Length);
@@ -120,7 +119,7 @@ public sealed class Tensor
         return Data[0];
     }
 
-    public float[] ToArray() => Data.ToArray();
+    public float[] ToArray() => IsBf16 ? Bf16ToArray() : Data.ToArray();
 
     public int Dim(int axis) => Shape[ShapeOf.Axis(axis, Rank, "Dim")];
 
@@ -166,7 +165,7 @@ public sealed class Tensor
 
     public override string ToString()
     {
-        var d = Buffer.AsSpan(Offset, Math.Min(Length, 8)).ToArray();
+        var d = IsBf16 ? Bf16ToArray()[..Math.Min(Length, 8)] : Buffer.AsSpan(Offset, Math.Min(Length, 8)).ToArray();
         return $"Tensor{ShapeOf.Format(Shape)} [{string.Join(", ", d.Select(v => v.ToString("G5")))}{(Length > 8 ? ", …" : "")}]";
     }
 

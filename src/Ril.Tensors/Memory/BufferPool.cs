@@ -19,11 +19,21 @@ public static class BufferPool
 
     public static long PooledBytes => _pooledFloats * 4;
 
+    static long _rentedFloats, _peakRentedFloats;
+    /// <summary>Bytes of arrays handed out by <see cref="Rent"/> and not yet returned (parameters, gradients, live activations).</summary>
+    public static long RentedBytes => Interlocked.Read(ref _rentedFloats) * 4;
+    /// <summary>The most <see cref="RentedBytes"/> reached since <see cref="ResetPeak"/>: a step's activations are its peak minus its start.</summary>
+    public static long PeakRentedBytes => Interlocked.Read(ref _peakRentedFloats) * 4;
+    /// <summary>Starts a new peak from what is rented now.</summary>
+    public static void ResetPeak() { lock (Gate) _peakRentedFloats = _rentedFloats; }
+
     public static float[] Rent(int length, bool clear)
     {
         if (length == 0) return [];
         lock (Gate)
         {
+            _rentedFloats += length;
+            _peakRentedFloats = Math.Max(_peakRentedFloats, _rentedFloats);
             if (Free.TryGetValue(length, out var stack) && stack.Count > 0)
             {
                 var a = stack.Pop();
@@ -42,6 +52,7 @@ public static class BufferPool
         if (array.Length == 0) return;
         lock (Gate)
         {
+            _rentedFloats -= array.Length;
             if (_pooledFloats + array.Length > CapacityFloats) return; // let the GC have it
             if (!Free.TryGetValue(array.Length, out var stack)) Free[array.Length] = stack = new Stack<float[]>();
             stack.Push(array);

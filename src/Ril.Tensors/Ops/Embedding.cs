@@ -15,7 +15,8 @@ public static partial class Ops
         for (int i = 0; i < idx.Length; i++)
         {
             if ((uint)idx[i] >= (uint)vocab) throw new ArgumentException($"Embedding: id {idx[i]} at position {i} is outside the vocabulary of {vocab}");
-            weight.Data.Slice(idx[i] * d, d).CopyTo(y.Data.Slice(i * d, d));
+            if (weight.IsBf16) Kernels.BFloat16.Decode(weight.Bf16Data.Slice(idx[i] * d, d), y.Data.Slice(i * d, d));   // a frozen table
+            else weight.Data.Slice(idx[i] * d, d).CopyTo(y.Data.Slice(i * d, d));
         }
         return Tape.Record(y, "Embedding", [weight], o =>
         {

@@ -23,6 +23,7 @@ public static partial class Ops
         int batch = a.Length / Math.Max(1, m * k);
         if (m * k == 0) batch = ShapeOf.Count(a.Shape.AsSpan(0, a.Rank - 2));
         var outShape = a.Shape[..^2].Concat(new[] { m, n }).ToArray();
+        if (b.IsBf16) return MatMulBf16(a, b, transA, transB, outShape, batch * m, n, k);
         var c = Tensor.Empty(outShape);
 
         // A plain (not transposed) A against a shared B is one tall GEMM: batch·M rows.

@@ -32,6 +32,9 @@ public abstract class Optimizer
         foreach (var p in AllParameters) p.ZeroGrad();
     }
 
+    /// <summary>Bytes of optimizer state held now (AdamW: two float32 moments per trained value, once stepped).</summary>
+    public long StateBytes => StateTensors().Sum(s => 4L * s.data.Length);
+
     /// <summary>Per-parameter state tensors by name, for saving.</summary>
     protected abstract IEnumerable<(string name, float[] data, int[] shape)> StateTensors();
     protected abstract void LoadStateTensor(string name, ReadOnlySpan<float> data);

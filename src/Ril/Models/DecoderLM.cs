@@ -13,6 +13,15 @@ public sealed class DecoderLM
     public DecoderBlock[] Layers { get; }
     public Tensor FinalNorm { get; }
     public Tensor LmHead { get; }
+    /// <summary>LoRA adapters on the blocks' projections, set by <see cref="LoraAdapters.Attach"/>; null for a plain model.</summary>
+    public LoraAdapters? Adapters
+    {
+        get => _adapters;
+        internal set { _adapters = value; foreach (var l in Layers) l.Adapters = value; }
+    }
+    LoraAdapters? _adapters;
+    /// <summary>Recompute each block's activations in backward instead of keeping them (less memory, one more forward).</summary>
+    public bool RecomputeActivations { get; set; }
 
     public DecoderLM(DecoderConfig config, Rng rng, float initStd = 0.02f)
     {
@@ -24,6 +33,19 @@ public sealed class DecoderLM
         FinalNorm = Tensor.Ones(d).AsParameter("model.norm.weight");
         LmHead = config.TieWordEmbeddings ? EmbedTokens : Tensor.Randn(rng, initStd, config.VocabSize, d).AsParameter("lm_head.weight");
     }
+
+    DecoderLM(DecoderLM source)
+    {
+        (Config, EmbedTokens, FinalNorm, LmHead) = (source.Config, source.EmbedTokens, source.FinalNorm, source.LmHead);
+        Layers = source.Layers.Select(l => new DecoderBlock(l)).ToArray();
+    }
+
+    /// <summary>
+    /// A second model over the very same weight tensors (nothing copied) that can carry adapters of its own: RIL's
+    /// discriminator starts from the student's weights, so with LoRA on both the two share one frozen base.
+    /// Only sound while the shared weights stay frozen.
+    /// </summary>
+    public DecoderLM SharingWeights() => new(this);
 
     public IEnumerable<Tensor> Parameters()
     {
@@ -46,7 +68,13 @@ public sealed class DecoderLM
         int b = embeds.Shape[0], t = embeds.Shape[1];
         positions ??= Enumerable.Range(0, b * t).Select(i => (cache?.Length ?? 0) + i % t).ToArray();
         var x = embeds;
-        for (int l = 0; l < Layers.Length; l++) x = Layers[l].Forward(x, positions, mask, cache, l, cacheKeyValid);
+        for (int l = 0; l < Layers.Length; l++)
+        {
+            var layer = Layers[l];
+            x = RecomputeActivations && cache is null
+                ? Ops.Recompute(h => layer.Forward(h, positions, mask), x, layer.Parameters().Concat(Adapters?.ParametersOf(layer) ?? []), Adapters?.DropoutRng)
+                : layer.Forward(x, positions, mask, cache, l, cacheKeyValid);
+        }
         cache?.Advance(t);
         return Ops.RmsNorm(x, FinalNorm, Config.RmsNormEps);
     }
@@ -70,6 +98,8 @@ public sealed class DecoderBlock
     readonly DecoderConfig _c;
     public Tensor InputNorm, QProj, KProj, VProj, OProj, PostNorm, GateProj, UpProj, DownProj;
     public Tensor? QBias, KBias, VBias;
+    /// <summary>The model's LoRA adapters (see <see cref="DecoderLM.Adapters"/>), consulted by every projection.</summary>
+    internal LoraAdapters? Adapters;
 
     public DecoderBlock(DecoderConfig c, int index, Rng rng, float std)
     {
@@ -94,10 +124,24 @@ public sealed class DecoderBlock
         DownProj = W("mlp.down_proj.weight", d, c.IntermediateSize);
     }
 
+    /// <summary>A block over <paramref name="source"/>'s weight tensors, without its adapters.</summary>
+    internal DecoderBlock(DecoderBlock source)
+    {
+        (_c, InputNorm, QProj, KProj, VProj, OProj, PostNorm) = (source._c, source.InputNorm, source.QProj, source.KProj, source.VProj, source.OProj, source.PostNorm);
+        (GateProj, UpProj, DownProj, QBias, KBias, VBias) = (source.GateProj, source.UpProj, source.DownProj, source.QBias, source.KBias, source.VBias);
+    }
+
     public IEnumerable<Tensor> Parameters()
     {
         Tensor?[] all = [InputNorm, QProj, QBias, KProj, KBias, VProj, VBias, OProj, PostNorm, GateProj, UpProj, DownProj];
         return all.Where(t => t is not null)!;
+    }
+
+    /// <summary>x·Wᵀ + b, plus the LoRA update when W carries an active adapter.</summary>
+    Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
+    {
+        var y = Ops.Linear(x, weight, bias);
+        return Adapters?.Active(weight) is { } adapter ? Ops.Add(y, Adapters.Update(adapter, x)) : y;
     }
 
     /// <summary>x [B, T, d] → [B, T, d]; with a cache, attends over the cached tokens of this layer too.</summary>
@@ -105,14 +149,14 @@ public sealed class DecoderBlock
     {
         int b = x.Shape[0], t = x.Shape[1];
         var h = Ops.RmsNorm(x, InputNorm, _c.RmsNormEps);
-        var q = Ops.Rope(Ops.Reshape(Ops.Linear(h, QProj, QBias), b, t, _c.NumHeads, _c.HeadDim), positions, _c.RopeTheta);
-        var k = Ops.Rope(Ops.Reshape(Ops.Linear(h, KProj, KBias), b, t, _c.NumKvHeads, _c.HeadDim), positions, _c.RopeTheta);
-        var v = Ops.Reshape(Ops.Linear(h, VProj, VBias), b, t, _c.NumKvHeads, _c.HeadDim);
+        var q = Ops.Rope(Ops.Reshape(Linear(h, QProj, QBias), b, t, _c.NumHeads, _c.HeadDim), positions, _c.RopeTheta);
+        var k = Ops.Rope(Ops.Reshape(Linear(h, KProj, KBias), b, t, _c.NumKvHeads, _c.HeadDim), positions, _c.RopeTheta);
+        var v = Ops.Reshape(Linear(h, VProj, VBias), b, t, _c.NumKvHeads, _c.HeadDim);
         var a = cache is null ? Ops.Attention(q, k, v, mask) : cache.Attend(layer, q, k, v, cacheKeyValid);
         var attn = Ops.Reshape(a, b, t, _c.HiddenSize);
-        x = Ops.Add(x, Ops.Linear(attn, OProj));
+        x = Ops.Add(x, Linear(attn, OProj));
         h = Ops.RmsNorm(x, PostNorm, _c.RmsNormEps);
-        var mlp = Ops.Linear(Ops.Mul(Ops.Silu(Ops.Linear(h, GateProj)), Ops.Linear(h, UpProj)), DownProj);   // SwiGLU
+        var mlp = Linear(Ops.Mul(Ops.Silu(Linear(h, GateProj)), Linear(h, UpProj)), DownProj);   // SwiGLU
         return Ops.Add(x, mlp);
     }
 }
