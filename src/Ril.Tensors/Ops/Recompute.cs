@@ -18,7 +18,8 @@ public static partial class Ops
         if (NoGrad.IsActive || !(x.RequiresGrad || parameters.Any(p => p.RequiresGrad))) return block(x);
         var rngState = rng?.GetState();
         Tensor y;
-        using (NoGrad.Begin())
+        // Run as a training forward (ops that act only while recording, such as LoRA's dropout, act the same as in the
+        // rerun), then drop the block's graph and intermediates with its scope; only y is kept.
         using (TensorScope.Begin())
             y = TensorScope.Escape(block(x));
         y.RequiresGrad = true;
