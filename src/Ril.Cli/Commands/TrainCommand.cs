@@ -20,7 +20,7 @@ public static class TrainCommand
     {
         var config = new Option<string>("--config") { Description = "YAML recipe (see configs/)", Required = true };
         var set = new Option<string[]>("--set") { Description = "Override a recipe key: --set trainer.lr=1e-6 (repeatable)", AllowMultipleArgumentsPerToken = false };
-        var algo = new Option<string?>("--algo") { Description = "Objective: grpo, bnpo, dr_grpo, dapo, reinforce_pp (same as --set trainer.algo=…)" };
+        var algo = new Option<string?>("--algo") { Description = "Objective: grpo, bnpo, dr_grpo, dapo, reinforce_pp, ril (same as --set trainer.algo=…)" };
         var name = new Option<string?>("--name") { Description = "Run name: the run goes to runs/NAME (same as --set run.name=…)" };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in runs/NAME from its last checkpoint" };
         var command = new Command("train", "Train a model with RL on a dataset, as a recipe says; metrics, evaluations, checkpoints and the final model go to runs/NAME.")
@@ -37,8 +37,6 @@ public static class TrainCommand
 
     static int Train(Recipe recipe, bool resume)
     {
-        if (recipe.Rl.Objective == Objective.Ril)
-            throw new ArgumentException("trainer.algo 'ril' needs the discriminator and teacher cache, which `ril train` does not wire up yet; use dr_grpo");
         var runDir = recipe.RunDirectory;
         var checkpoints = TrainingCheckpoint.List(runDir);
         if (resume && checkpoints.Count == 0) throw new ArgumentException($"{runDir}: no checkpoint to resume from");
@@ -58,15 +56,16 @@ public static class TrainCommand
         using var verdict = EvalCommand.Verdict(recipe.AnswerReward == "judge" ? $"{recipe.JudgeUrl},{recipe.JudgeModel}" : null,
             recipe.AnswerReward == "judge" ? Path.Combine(runDir, "judge-cache.jsonl") : null, recipe.JudgeApiKeyEnv);
         var recorder = new RolloutRecorder(verdict.Function);
-        var rewardParts = new List<(IRewardFunction, float)> { (recorder, recipe.AnswerWeight) };
-        if (recipe.FormatWeight != 0) rewardParts.Add((new FormatReward(), recipe.FormatWeight));
         var rl = recipe.Rl;
         var optimizer = new AdamW([new ParameterGroup(trainable, rl.WeightDecay)], rl.LearningRate, rl.Beta1, rl.Beta2, rl.AdamEps);
-        var trainer = new RlTrainer(rl, new DataFlow(train, policy, chat.Config, rl.Seed), new ResponseCollector(policy, rl),
-            new TrajectoryBuilder(policy, reference, new RewardSet(rewardParts), rl), new PolicyUpdater(policy, optimizer, rl));
+        var updater = new PolicyUpdater(policy, optimizer, rl, recipe.Schedule());
+        var flow = new DataFlow(train, policy, chat.Config, rl.Seed);
+        IStepTrainer trainer = rl.Objective == Objective.Ril
+            ? RilTrainerOf(recipe, policy, reference, flow, recorder, updater)
+            : new RlTrainer(rl, flow, new ResponseCollector(policy, rl), new TrajectoryBuilder(policy, reference, new RewardSet(RewardsOf(recipe, recorder)), rl), updater);
         if (resume)
         {
-            trainer.Restore(TrainingCheckpoint.Load(checkpoints[^1], policy.Parameters(), optimizer));
+            trainer.Restore(TrainingCheckpoint.Load(checkpoints[^1], policy.Parameters(), optimizer, trainer.CheckpointParts));
             Console.WriteLine($"resuming {runDir} at step {trainer.Step} from {checkpoints[^1]}");
         }
 
@@ -77,15 +76,52 @@ public static class TrainCommand
         void Checkpoint(StepMetrics m)
         {
             if (recipe.CheckpointEvery > 0 && (m.Step % recipe.CheckpointEvery == 0 || m.Step == recipe.Steps))
-                TrainingCheckpoint.Save(runDir, policy.Parameters(), optimizer, trainer.State, recipe.KeepCheckpoints);
+                TrainingCheckpoint.Save(runDir, policy.Parameters(), optimizer, trainer.State, recipe.KeepCheckpoints, trainer.CheckpointParts);
         }
         new ConsoleView($"{rl.Objective.Name()} · {recipe.Name}").Run(recipe.Steps, view => run.Run(recipe.Steps, view, Checkpoint));
+        if (!Ril.Tensors.Distributed.World.IsRoot) return 0;   // data-parallel: rank 0 alone saves; every rank holds the same weights
 
+        if (trainer is RilTrainer { Discriminator: { } d }) d.Discriminator.Save(Path.Combine(runDir, "discriminator"));
         var modelDir = Path.Combine(runDir, "model");
         ModelDirectory.Save(modelDir, policy.Model, chat.Config);
         File.Copy(Path.Combine(recipe.Model, "tokenizer.json"), Path.Combine(modelDir, "tokenizer.json"), overwrite: true);
         Console.WriteLine($"done: {trainer.Step} steps; metrics {log.MetricsPath}; model {modelDir}; report: ril report {runDir} --out {Path.Combine(runDir, "report.html")}");
         return 0;
+    }
+
+    /// <summary>The RL objectives' rewards: the answer reward (inside the recorder) and the optional format reward.</summary>
+    static List<(IRewardFunction, float)> RewardsOf(Recipe recipe, IRewardFunction answer)
+    {
+        var parts = new List<(IRewardFunction, float)> { (answer, recipe.AnswerWeight) };
+        if (recipe.FormatWeight != 0) parts.Add((new FormatReward(), recipe.FormatWeight));
+        return parts;
+    }
+
+    /// <summary>
+    /// The RIL loop of a recipe: teacher slots from the cache, the discriminator (pre-trained by `ril disc pretrain`, or
+    /// started from the student when ril.discriminator_init is not set) with its own optimizer, similarity + answer reward.
+    /// </summary>
+    static RilTrainer RilTrainerOf(Recipe recipe, Policy policy, Policy? reference, DataFlow flow, IRewardFunction answer, PolicyUpdater updater)
+    {
+        if (recipe.FormatWeight != 0) throw new RecipeException("reward.format_weight: RIL's reward is similarity + answer; set the format weight to 0");
+        var rl = recipe.Rl;
+        var ril = recipe.Ril with { AnswerWeight = recipe.AnswerWeight };
+        var cache = TeacherCache.Load(recipe.TeacherCache!);
+        var slots = new TeacherSlots(cache, policy, rl.MaxResponseTokens, ril.TeacherSampling, ril.TeacherQuota, ril.Teachers);
+        DiscriminatorTrainer? discriminator = null;
+        if (ril.Discriminator != DiscriminatorMode.None)
+        {
+            var settings = ril.DiscriminatorSettings;
+            Discriminator d;
+            if (recipe.DiscriminatorInit is { } dir) d = Discriminator.Load(dir, policy);
+            else
+            {
+                Console.WriteLine("note: ril.discriminator_init is not set, so the discriminator starts from the student untrained (the paper pre-trains it: `ril disc pretrain`)");
+                d = Discriminator.FromStudent(policy, new Tensors.Rng(rl.Seed + 200), settings.Input, settings.MaxResponseTokens == 0 ? rl.MaxResponseTokens : settings.MaxResponseTokens);
+            }
+            discriminator = new DiscriminatorTrainer(d, settings.Optimizer(d), settings);
+        }
+        return new RilTrainer(rl, ril, flow, policy, reference, slots, answer, discriminator, updater);
     }
 
     /// <summary>The frozen reference: a second copy of the starting weights.</summary>

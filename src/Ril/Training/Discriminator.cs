@@ -60,6 +60,38 @@ public sealed class Discriminator : IResponseDiscriminator
 
     public IEnumerable<Tensor> Parameters() => Model.Parameters();
 
+    /// <summary>
+    /// Writes DIR/config.json (the input, the response limit, and <paramref name="report"/> when given) and
+    /// DIR/model.safetensors (the backbone with "score.weight"), each atomically. The architecture is the student's.
+    /// </summary>
+    public void Save(string dir, System.Text.Json.Nodes.JsonNode? report = null) =>
+        Checkpoint.Save(dir, new System.Text.Json.Nodes.JsonObject
+        {
+            ["architecture"] = "ril-discriminator", ["input"] = Input == DiscriminatorInput.Response ? "response" : "question_and_response",
+            ["max_response_tokens"] = MaxResponseTokens, ["hidden_size"] = Model.Backbone.Config.HiddenSize,
+            ["num_layers"] = Model.Backbone.Config.NumLayers, ["report"] = report,
+        }, Parameters());
+
+    /// <summary>A discriminator saved by <see cref="Save"/>, with the student's architecture and tokenizer.</summary>
+    public static Discriminator Load(string dir, Policy student)
+    {
+        var configPath = Path.Combine(dir, "config.json");
+        if (!File.Exists(configPath)) throw new FileNotFoundException($"{dir}: not a discriminator folder (no config.json; `ril disc pretrain` writes one)", configPath);
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        if ((string?)config["architecture"] != "ril-discriminator") throw new InvalidDataException($"{configPath}: field 'architecture' is not 'ril-discriminator'");
+        var input = (string?)config["input"] switch
+        {
+            "response" => DiscriminatorInput.Response,
+            "question_and_response" => DiscriminatorInput.QuestionAndResponse,
+            var other => throw new InvalidDataException($"{configPath}: field 'input': '{other}' is neither response nor question_and_response"),
+        };
+        var d = FromStudent(student, new Rng(0), input, (int?)config["max_response_tokens"] ?? throw new InvalidDataException($"{configPath}: field 'max_response_tokens' is missing"));
+        var path = Path.Combine(dir, "model.safetensors");
+        var unused = Checkpoint.LoadInto(d.Parameters(), Checkpoint.ReadTensors(path), path);
+        if (unused.Count > 0) throw new InvalidDataException($"{path}: tensors the student's architecture does not have: {string.Join(", ", unused.Take(5))}");
+        return d;
+    }
+
     /// <summary>The discriminator's prompt around a response (cut to <see cref="MaxResponseTokens"/>), ending with an open assistant turn.</summary>
     public int[] Encode(string question, string response)
     {

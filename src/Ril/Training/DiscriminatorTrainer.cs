@@ -42,7 +42,21 @@ public sealed record DiscriminatorConfig
 /// <param name="Accuracy">Share of examples on the right side of 0.5 (student D ≥ 0.5, teacher D &lt; 0.5).</param>
 /// <param name="Auc">Probability that a random student response scores above a random teacher response (ties count ½).</param>
 public sealed record DiscriminatorReport(int Count, float Accuracy, float Auc, float StudentAccuracy, float TeacherAccuracy,
-    float StudentScore, float TeacherScore, IReadOnlyDictionary<string, TeacherDiscrimination> PerTeacher);
+    float StudentScore, float TeacherScore, IReadOnlyDictionary<string, TeacherDiscrimination> PerTeacher)
+{
+    public System.Text.Json.Nodes.JsonObject ToJson()
+    {
+        static System.Text.Json.Nodes.JsonNode? F(float v) => float.IsFinite(v) ? v : null;
+        var perTeacher = new System.Text.Json.Nodes.JsonObject();
+        foreach (var (name, t) in PerTeacher)
+            perTeacher[name] = new System.Text.Json.Nodes.JsonObject { ["count"] = t.Count, ["accuracy"] = F(t.Accuracy), ["auc"] = F(t.Auc), ["score"] = F(t.Score) };
+        return new()
+        {
+            ["count"] = Count, ["accuracy"] = F(Accuracy), ["auc"] = F(Auc), ["student_accuracy"] = F(StudentAccuracy),
+            ["teacher_accuracy"] = F(TeacherAccuracy), ["student_score"] = F(StudentScore), ["teacher_score"] = F(TeacherScore), ["per_teacher"] = perTeacher,
+        };
+    }
+}
 
 /// <summary>D against one teacher: accuracy on its responses, AUC of students against them, its mean D.</summary>
 public sealed record TeacherDiscrimination(int Count, float Accuracy, float Auc, float Score);
@@ -50,18 +64,33 @@ public sealed record TeacherDiscrimination(int Count, float Accuracy, float Auc,
 /// <summary>What a discriminator update did: mean BCE over its steps, and accuracy on the batch before the first step.</summary>
 public sealed record DiscriminatorUpdateStats(float Loss, float AccuracyBefore, int Steps, int SkippedSteps, float GradNorm, double Seconds);
 
-/// <summary>Settings of discriminator pre-training (spec/RIL.md, stage 2).</summary>
+/// <summary>Settings of discriminator pre-training (spec/RIL.md, stage 2; the recipe's `disc_pretrain` section).</summary>
 public sealed record DiscriminatorPretrainOptions
 {
+    /// <summary>N: responses per training question from the student, and as many from each teacher.</summary>
+    public int Responses { get; init; } = 2;
     public int Epochs { get; init; } = 2;
     /// <summary>Examples per optimizer step.</summary>
     public int BatchSize { get; init; } = 16;
-    /// <summary>Learning rate at the end of pre-training (linear decay from the config's rate; the paper: 1e-5 → 1e-6).</summary>
-    public float FinalLearningRate { get; init; } = 1e-5f;
+    /// <summary>Learning rate at the start of pre-training (the paper: 1e-5 for a 7B model; a tiny model needs more).</summary>
+    public float LearningRate { get; init; } = 1e-3f;
+    /// <summary>Learning rate at the end of pre-training (linear decay; the paper: 1e-5 → 1e-6).</summary>
+    public float FinalLearningRate { get; init; } = 1e-4f;
+    /// <summary>Share of the questions held out for the accuracy and AUC report.</summary>
+    public float HeldOutShare { get; init; } = 0.25f;
+    /// <summary>How many training questions to use (0: all).</summary>
+    public int Questions { get; init; }
 }
 
 /// <summary>Pre-training's outcome: the held-out report before and after, and the mean loss of each epoch.</summary>
-public sealed record DiscriminatorPretrainResult(DiscriminatorReport Before, DiscriminatorReport After, IReadOnlyList<float> EpochLosses, int Steps);
+public sealed record DiscriminatorPretrainResult(DiscriminatorReport Before, DiscriminatorReport After, IReadOnlyList<float> EpochLosses, int Steps)
+{
+    public System.Text.Json.Nodes.JsonObject ToJson() => new()
+    {
+        ["held_out_before"] = Before.ToJson(), ["held_out_after"] = After.ToJson(), ["steps"] = Steps,
+        ["epoch_losses"] = new System.Text.Json.Nodes.JsonArray(EpochLosses.Select(l => (System.Text.Json.Nodes.JsonNode?)l).ToArray()),
+    };
+}
 
 /// <summary>
 /// Trains RIL's discriminator with Eq. 1 (BCE, student = 1, teacher = 0): pre-training on cached responses
@@ -125,12 +154,12 @@ public sealed class DiscriminatorTrainer(Discriminator discriminator, Optimizer 
     /// examples in batches, lr decaying linearly to the final rate; the held-out report before and after.
     /// </summary>
     public DiscriminatorPretrainResult Pretrain(IReadOnlyList<DiscriminatorExample> train, IReadOnlyList<DiscriminatorExample> heldOut,
-        DiscriminatorPretrainOptions options, Rng rng)
+        DiscriminatorPretrainOptions options, Rng rng, Action<int, int, float>? onStep = null)
     {
         if (train.Count == 0) throw new ArgumentException("discriminator pre-training: no training examples");
         var before = Evaluate(Discriminator, heldOut);
         int perEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize, total = perEpoch * options.Epochs;
-        var decay = new LinearDecayLr(Config.LearningRate, options.FinalLearningRate, Math.Max(1, total - 1));
+        var decay = new LinearDecayLr(options.LearningRate, options.FinalLearningRate, Math.Max(1, total - 1));
         var losses = new List<float>();
         int steps = 0;
         for (int epoch = 0; epoch < options.Epochs; epoch++)
@@ -142,12 +171,34 @@ public sealed class DiscriminatorTrainer(Discriminator discriminator, Optimizer 
             {
                 decay.Apply(Optimizer, steps);
                 var batch = order[b..Math.Min(order.Length, b + options.BatchSize)].Select(i => train[i]).ToList();
-                sum += Step(batch).Loss;
+                float loss = Step(batch).Loss;
+                sum += loss;
                 steps++;
+                onStep?.Invoke(steps, total, loss);
             }
             losses.Add((float)(sum / perEpoch));
         }
         return new DiscriminatorPretrainResult(before, Evaluate(Discriminator, heldOut), losses, steps);
+    }
+
+    /// <summary>
+    /// Stage 2 of RIL end to end: a discriminator from the student's weights, its examples (N student responses per
+    /// question sampled with <paramref name="rollout"/>'s settings, N per teacher from the cache), pre-training, and the
+    /// held-out report. <paramref name="onStep"/> sees (step, total, loss).
+    /// </summary>
+    public static (DiscriminatorTrainer Trainer, DiscriminatorPretrainResult Result) PretrainFromStudent(Policy student, IReadOnlyList<Question> questions,
+        RlConfig rollout, TeacherCache teachers, DiscriminatorConfig config, DiscriminatorPretrainOptions options, IReadOnlyCollection<string>? teacherNames,
+        ulong seed, Action<string>? log = null, Action<int, int, float>? onStep = null)
+    {
+        var d = Discriminator.FromStudent(student, new Rng(seed + 200), config.Input, config.MaxResponseTokens == 0 ? rollout.MaxResponseTokens : config.MaxResponseTokens);
+        var trainer = new DiscriminatorTrainer(d, config.Optimizer(d), config);
+        if (options.Questions > 0) questions = questions.Take(options.Questions).ToList();
+        log?.Invoke($"sampling {options.Responses} student response(s) for each of {questions.Count} questions");
+        var (train, heldOut) = PretrainingExamples(questions, student, rollout, teachers, options.Responses, options.HeldOutShare, seed + 300, teacherNames);
+        log?.Invoke($"{train.Count} training and {heldOut.Count} held-out examples ({train.Count(e => e.IsTeacher)} and {heldOut.Count(e => e.IsTeacher)} from teachers)");
+        var result = trainer.Pretrain(train, heldOut, options, new Rng(seed + 400), onStep);
+        trainer.Optimizer.LearningRate = config.LearningRate;   // RIL's constant rate from here on
+        return (trainer, result);
     }
 
     /// <summary>Accuracy and AUC of D on labelled examples, overall and per teacher.</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Ril.Tensors.Optim;
 using YamlDotNet.RepresentationModel;
 
 namespace Ril.Training;
@@ -38,6 +39,18 @@ public sealed record Recipe
     public int EvalMaxTokens { get; init; } = 256;
     public int CheckpointEvery { get; init; } = 50;
     public int KeepCheckpoints { get; init; } = 3;
+    /// <summary>The policy's learning-rate schedule: constant, linear (to <see cref="MinLr"/>) or cosine (warm-up, then to <see cref="MinLr"/>).</summary>
+    public string LrSchedule { get; init; } = "constant";
+    public int WarmupSteps { get; init; }
+    public float MinLr { get; init; }
+    /// <summary>RIL's settings (the `ril` and `discriminator` sections); used when trainer.algo is ril.</summary>
+    public RilConfig Ril { get; init; } = new();
+    /// <summary>The teacher cache (JSONL of `ril teachers synth|collect`) RIL and discriminator pre-training draw from.</summary>
+    public string? TeacherCache { get; init; }
+    /// <summary>A pre-trained discriminator (the folder `ril disc pretrain` writes); RIL starts D from the student when absent.</summary>
+    public string? DiscriminatorInit { get; init; }
+    /// <summary>Discriminator pre-training (the `disc_pretrain` section): N responses per question and source, epochs, batch, final lr, held-out share.</summary>
+    public DiscriminatorPretrainOptions Pretrain { get; init; } = new();
 
     /// <summary>The run's folder: OUT/NAME.</summary>
     public string RunDirectory => Path.Combine(OutDir, Name);
@@ -93,6 +106,36 @@ public sealed record Recipe
         ["eval.max_new_tokens"] = (r, v, w) => r with { EvalMaxTokens = Int(v, w, 1) },
         ["checkpoint.every"] = (r, v, w) => r with { CheckpointEvery = Int(v, w, 0) },
         ["checkpoint.keep"] = (r, v, w) => r with { KeepCheckpoints = Int(v, w, 1) },
+        ["trainer.lr_schedule"] = (r, v, w) => r with { LrSchedule = OneOf(v, w, "constant", "linear", "cosine") },
+        ["trainer.warmup_steps"] = (r, v, w) => r with { WarmupSteps = Int(v, w, 0) },
+        ["trainer.min_lr"] = (r, v, w) => r with { MinLr = Float(v, w, 0, 1) },
+        ["ril.teacher_cache"] = (r, v, w) => r with { TeacherCache = Text(v, w) },
+        ["ril.teachers"] = (r, v, w) => r with { Ril = r.Ril with { Teachers = List(v, w) } },
+        ["ril.teacher_sampling"] = (r, v, w) => r with { Ril = r.Ril with { TeacherSampling = OneOf(v, w, "round_robin", "fixed_quota", "uniform") switch
+            { "round_robin" => Data.TeacherSampling.RoundRobin, "fixed_quota" => Data.TeacherSampling.FixedQuota, _ => Data.TeacherSampling.Uniform } } },
+        ["ril.teacher_quota"] = (r, v, w) => r with { Ril = r.Ril with { TeacherQuota = Quota(v, w) } },
+        ["ril.teachers_in_group"] = (r, v, w) => r with { Ril = r.Ril with { TeachersInGroup = Bool(v, w) } },
+        ["ril.discriminator"] = (r, v, w) => r with { Ril = r.Ril with { Discriminator = OneOf(v, w, "updating", "frozen", "none") switch
+            { "updating" => DiscriminatorMode.Updating, "frozen" => DiscriminatorMode.Frozen, _ => DiscriminatorMode.None } } },
+        ["ril.discriminator_init"] = (r, v, w) => r with { DiscriminatorInit = Text(v, w) },
+        ["ril.similarity"] = (r, v, w) => r with { Ril = r.Ril with { Similarity = OneOf(v, w, "binary", "continuous", "11-level", "3-level") switch
+            { "binary" => Rewards.SimilarityKind.Binary, "continuous" => Rewards.SimilarityKind.Continuous, "11-level" => Rewards.SimilarityKind.Levels11, _ => Rewards.SimilarityKind.Levels3 } } },
+        ["ril.similarity_weight"] = (r, v, w) => r with { Ril = r.Ril with { SimilarityWeight = Float(v, w, 0, 100) } },
+        ["discriminator.lr"] = (r, v, w) => r with { Ril = r.Ril with { DiscriminatorSettings = r.Ril.DiscriminatorSettings with { LearningRate = Float(v, w, 0, 1, lowOpen: true) } } },
+        ["discriminator.weight_decay"] = (r, v, w) => r with { Ril = r.Ril with { DiscriminatorSettings = r.Ril.DiscriminatorSettings with { WeightDecay = Float(v, w, 0, 1) } } },
+        ["discriminator.grad_clip"] = (r, v, w) => r with { Ril = r.Ril with { DiscriminatorSettings = r.Ril.DiscriminatorSettings with { GradClip = Float(v, w, 0, float.MaxValue) } } },
+        ["discriminator.updates"] = (r, v, w) => r with { Ril = r.Ril with { DiscriminatorSettings = r.Ril.DiscriminatorSettings with { Updates = Int(v, w, 0) } } },
+        ["discriminator.micro_batch_size"] = (r, v, w) => r with { Ril = r.Ril with { DiscriminatorSettings = r.Ril.DiscriminatorSettings with { MicroBatchSize = Int(v, w, 1) } } },
+        ["discriminator.max_response_tokens"] = (r, v, w) => r with { Ril = r.Ril with { DiscriminatorSettings = r.Ril.DiscriminatorSettings with { MaxResponseTokens = Int(v, w, 0) } } },
+        ["discriminator.input"] = (r, v, w) => r with { Ril = r.Ril with { DiscriminatorSettings = r.Ril.DiscriminatorSettings with { Input = OneOf(v, w, "response", "question_and_response") == "response"
+            ? DiscriminatorInput.Response : DiscriminatorInput.QuestionAndResponse } } },
+        ["disc_pretrain.responses"] = (r, v, w) => r with { Pretrain = r.Pretrain with { Responses = Int(v, w, 1) } },
+        ["disc_pretrain.epochs"] = (r, v, w) => r with { Pretrain = r.Pretrain with { Epochs = Int(v, w, 1) } },
+        ["disc_pretrain.batch_size"] = (r, v, w) => r with { Pretrain = r.Pretrain with { BatchSize = Int(v, w, 1) } },
+        ["disc_pretrain.lr"] = (r, v, w) => r with { Pretrain = r.Pretrain with { LearningRate = Float(v, w, 0, 1, lowOpen: true) } },
+        ["disc_pretrain.final_lr"] = (r, v, w) => r with { Pretrain = r.Pretrain with { FinalLearningRate = Float(v, w, 0, 1) } },
+        ["disc_pretrain.held_out"] = (r, v, w) => r with { Pretrain = r.Pretrain with { HeldOutShare = Float(v, w, 0, 0.9f) } },
+        ["disc_pretrain.questions"] = (r, v, w) => r with { Pretrain = r.Pretrain with { Questions = Int(v, w, 0) } },
     };
 
     /// <summary>Reads a recipe file, then applies "section.key=value" overrides (as `--set` gives them).</summary>
@@ -154,8 +197,14 @@ public sealed record Recipe
         if (TrainData == "") throw new RecipeException($"{path}: key 'data.train' is required");
         if (AnswerReward == "judge" && (JudgeUrl is null || JudgeModel is null))
             throw new RecipeException($"{path}: reward.answer 'judge' needs reward.judge_url and reward.judge_model");
-        try { Rl.Validate(); }
+        try
+        {
+            Rl.Validate();
+            if (Rl.Objective == Objective.Ril) Ril.Validate(Rl);
+        }
         catch (ArgumentException e) { throw new RecipeException($"{path}: {e.Message}"); }
+        if (Rl.Objective == Objective.Ril && TeacherCache is null) throw new RecipeException($"{path}: trainer.algo 'ril' needs key 'ril.teacher_cache' (a teacher cache from `ril teachers synth` or `ril teachers collect`)");
+        if (WarmupSteps > Steps) throw new RecipeException($"{path}: key 'trainer.warmup_steps' ({WarmupSteps}) exceeds trainer.steps ({Steps})");
         foreach (var part in TrainableParts)
             if (!Training.TrainableParts.Parts.ContainsKey(part))
                 throw new RecipeException($"{path}: key 'model.trainable': unknown part '{part}' (known: {string.Join(", ", Training.TrainableParts.Parts.Keys)})");
@@ -192,6 +241,27 @@ public sealed record Recipe
     static string OneOf(string v, string where, params string[] options) =>
         options.Contains(v) ? v : throw new RecipeException($"{where}: '{v}' is not one of {string.Join(", ", options)}");
 
+    /// <summary>"teacher:count,teacher:count" (the fixed-quota policy's G slots).</summary>
+    static IReadOnlyDictionary<string, int> Quota(string v, string where)
+    {
+        var quota = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var item in List(v, where))
+        {
+            var parts = item.Split(':', StringSplitOptions.TrimEntries);
+            if (parts.Length != 2 || parts[0].Length == 0) throw new RecipeException($"{where}: expected teacher:count items, got '{item}'");
+            quota[parts[0]] = Int(parts[1], where, 1);
+        }
+        return quota;
+    }
+
+    /// <summary>The policy's learning rate over the run, as trainer.lr_schedule says.</summary>
+    public LrSchedule Schedule() => LrSchedule switch
+    {
+        "linear" => new Tensors.Optim.LinearDecayLr(Rl.LearningRate, MinLr, Steps),
+        "cosine" => new WarmupCosineLr(Rl.LearningRate, WarmupSteps, Steps, MinLr),
+        _ => new ConstantLr(Rl.LearningRate),
+    };
+
     static Objective Algo(string v, string where)
     {
         try { return Objectives.Parse(v); }
@@ -210,6 +280,7 @@ public sealed record Recipe
             ["weight_decay"] = Rl.WeightDecay, ["adam_beta1"] = Rl.Beta1, ["adam_beta2"] = Rl.Beta2, ["adam_eps"] = Rl.AdamEps,
             ["grad_clip"] = Rl.GradClip, ["ppo_epochs"] = Rl.PpoEpochs, ["mini_batch_size"] = Rl.MiniBatchSize,
             ["micro_batch_size"] = Rl.MicroBatchSize, ["seed"] = Rl.Seed, ["max_bad_steps"] = Rl.MaxBadSteps,
+            ["lr_schedule"] = LrSchedule, ["warmup_steps"] = WarmupSteps, ["min_lr"] = MinLr,
         },
         ["rollout"] = new JsonObject
         {
@@ -228,5 +299,23 @@ public sealed record Recipe
         },
         ["eval"] = new JsonObject { ["every"] = EvalEvery, ["each_epoch"] = EvalEachEpoch, ["settings"] = EvalSettings, ["limit"] = EvalLimit, ["max_new_tokens"] = EvalMaxTokens },
         ["checkpoint"] = new JsonObject { ["every"] = CheckpointEvery, ["keep"] = KeepCheckpoints },
+        ["ril"] = new JsonObject
+        {
+            ["teacher_cache"] = TeacherCache, ["teachers"] = Ril.Teachers is null ? null : new JsonArray(Ril.Teachers.Select(t => (JsonNode)t).ToArray()),
+            ["teacher_sampling"] = Ril.TeacherSampling.ToString(), ["teacher_quota"] = Ril.TeacherQuota is null ? null : string.Join(",", Ril.TeacherQuota.Select(kv => $"{kv.Key}:{kv.Value}")),
+            ["teachers_in_group"] = Ril.TeachersInGroup, ["discriminator"] = Ril.Discriminator.ToString().ToLowerInvariant(),
+            ["discriminator_init"] = DiscriminatorInit, ["similarity"] = Ril.Similarity.ToString(), ["similarity_weight"] = Ril.SimilarityWeight,
+        },
+        ["discriminator"] = new JsonObject
+        {
+            ["lr"] = Ril.DiscriminatorSettings.LearningRate, ["weight_decay"] = Ril.DiscriminatorSettings.WeightDecay, ["grad_clip"] = Ril.DiscriminatorSettings.GradClip,
+            ["updates"] = Ril.DiscriminatorSettings.Updates, ["micro_batch_size"] = Ril.DiscriminatorSettings.MicroBatchSize,
+            ["max_response_tokens"] = Ril.DiscriminatorSettings.MaxResponseTokens, ["input"] = Ril.DiscriminatorSettings.Input.ToString(),
+        },
+        ["disc_pretrain"] = new JsonObject
+        {
+            ["responses"] = Pretrain.Responses, ["epochs"] = Pretrain.Epochs, ["batch_size"] = Pretrain.BatchSize, ["lr"] = Pretrain.LearningRate,
+            ["final_lr"] = Pretrain.FinalLearningRate, ["held_out"] = Pretrain.HeldOutShare, ["questions"] = Pretrain.Questions,
+        },
     };
 }

@@ -1,5 +1,6 @@
 using Ril.Data;
 using Ril.Tensors;
+using Ril.Tensors.Distributed;
 using Ril.Tensors.Memory;
 
 namespace Ril.Training;
@@ -19,6 +20,12 @@ public interface IStepTrainer
     /// <summary>Steps taken so far.</summary>
     int Step { get; }
     StepMetrics RunStep();
+    /// <summary>Where the run stands, for a checkpoint.</summary>
+    TrainingState State { get; }
+    /// <summary>Continues from a checkpoint's state (weights and optimizers are loaded by <see cref="TrainingCheckpoint.Load"/>).</summary>
+    void Restore(TrainingState state);
+    /// <summary>Models trained beside the policy (RIL's discriminator), saved in the same checkpoints.</summary>
+    IReadOnlyList<CheckpointPart> CheckpointParts { get; }
 }
 
 /// <summary>
@@ -42,10 +49,10 @@ public sealed class RlTrainer : IStepTrainer
         _rng = new Rng(config.Seed);
     }
 
-    /// <summary>Where the run stands, for a checkpoint.</summary>
     public TrainingState State => new(Step, Data.Epoch, Data.Position, _rng.GetState());
 
-    /// <summary>Continues from a checkpoint's state (weights and optimizer are loaded by <see cref="TrainingCheckpoint.Load"/>).</summary>
+    public IReadOnlyList<CheckpointPart> CheckpointParts => [];
+
     public void Restore(TrainingState state)
     {
         Step = state.Step;
@@ -68,14 +75,9 @@ public sealed class RlTrainer : IStepTrainer
 
     StepMetrics Metrics(Trajectory tr, UpdateStats update, double rolloutSeconds)
     {
-        var lengths = tr.Rollouts.Select(r => (float)r.Tokens.Length).ToArray();
-        long generated = tr.Rollouts.Where(r => !r.IsTeacher).Sum(r => (long)r.Tokens.Length);
-        double entropy = 0, tokens = 0;
-        for (int j = 0; j < tr.Mask.Length; j++) { entropy += tr.Mask[j] * tr.Entropy[j]; tokens += tr.Mask[j]; }
-        return new StepMetrics(Step, tr.Rewards.Average(), tr.RewardsByName.ToDictionary(kv => kv.Key, kv => kv.Value.Average()),
-            lengths.Average(), tr.Rollouts.Count(r => r.FinishReason == Models.Generation.GeneratedSequence.Length) / (float)tr.Rollouts.Count,
-            tr.Rollouts.Count(r => r.FinishReason == Models.Generation.GeneratedSequence.Stop) / (float)tr.Rollouts.Count,
-            (float)(entropy / Math.Max(tokens, 1)), tr.ZeroVarianceShare, update, rolloutSeconds, tr.LogProbSeconds, tr.RewardSeconds,
-            generated / Math.Max(rolloutSeconds, 1e-9), update.Tokens / Math.Max(update.Seconds, 1e-9));
+        var s = RolloutStatistics.Of(tr, World.Current);                                          // over the global batch
+        return new StepMetrics(Step, s.Reward, s.RewardByName, s.ResponseLength, s.LengthClipRatio, s.EndTokenShare, s.Entropy,
+            tr.ZeroVarianceShare, update, rolloutSeconds, tr.LogProbSeconds, tr.RewardSeconds,
+            s.GeneratedTokens / Math.Max(rolloutSeconds, 1e-9), update.Tokens / Math.Max(update.Seconds, 1e-9));
     }
 }

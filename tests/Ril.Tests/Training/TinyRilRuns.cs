@@ -46,9 +46,11 @@ public static class TinyRilRuns
         public RilConfig Ril { get; init; } = new();
         public int Layers { get; init; } = 1;
         public int Hidden { get; init; } = 48;
+        public int SftBatch { get; init; } = 8;
+        public float SftLearningRate { get; init; } = 3e-3f;
     }
 
-    public sealed record Result(DiscriminatorPretrainResult Pretrain, List<StepMetrics> Steps, StyleSummary StyleBefore, StyleSummary StyleAfter,
+    public sealed record Result(float[] AccuracyBefore, float[] AccuracyAfter, DiscriminatorPretrainResult? Pretrain, List<StepMetrics> Steps, StyleSummary StyleBefore, StyleSummary StyleAfter,
         IReadOnlyDictionary<string, int> SignatureSizes, double Seconds)
     {
         public double? Metric(int step, string name) => Steps[step].Extra!.FirstOrDefault(kv => kv.Key == name).Value;
@@ -75,7 +77,8 @@ public static class TinyRilRuns
     public static Result Run(string suiteDir, ulong seed, Options o, Action<string>? log = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        SuiteWriter.Write(suiteDir, new SuiteOptions(Seed: 1, TrainRows: o.TrainRows, ValRows: o.EvalRows, TestRows: o.EvalRows, ImageSize: 32));
+        if (!File.Exists(Path.Combine(suiteDir, "train.jsonl")))
+            SuiteWriter.Write(suiteDir, new SuiteOptions(Seed: 1, TrainRows: o.TrainRows, ValRows: o.EvalRows, TestRows: o.EvalRows, ImageSize: 32));
         var tokenizer = BpeTokenizer.Load(Tokenizer);
         var text = new DecoderConfig { VocabSize = tokenizer.VocabSize, HiddenSize = o.Hidden, IntermediateSize = 2 * o.Hidden, NumLayers = o.Layers, NumHeads = 4, NumKvHeadsField = 2, MaxPositions = 512 };
         var vision = new VisionConfig { HiddenSize = 32, IntermediateSize = 64, NumLayers = 1, NumHeads = 2, ImageSize = 32, PatchSize = 8 };
@@ -88,12 +91,16 @@ public static class TinyRilRuns
         var flow = new DataFlow(train, policy, vlm, seed);
 
         // 1. SFT warm-up on the gold solutions.
-        var sft = new SftTrainer(policy, new AdamW(policy.Parameters().ToList(), 3e-3f, 0f));
+        var sft = new SftTrainer(policy, new AdamW(policy.Parameters().ToList(), o.SftLearningRate, 0f));
         var rng = new Rng(seed + 100);
         for (int step = 0; step < o.SftSteps; step++)
-            sft.Step(Enumerable.Range(0, 8).Select(_ => flow.Render(train[rng.NextInt(train.Count)]))
+            sft.Step(Enumerable.Range(0, o.SftBatch).Select(_ => flow.Render(train[rng.NextInt(train.Count)]))
                 .Select(q => new SftExample(q.PromptIds, q.Pixels, SftTrainer.ResponseTokens(policy, q.Row.Solution!))).ToList());
-        log?.Invoke($"SFT done ({clock.Elapsed.TotalSeconds:F1} s)");
+        var test = JsonlDataset.Load(Path.Combine(suiteDir, "test_ood.jsonl"));
+        var evaluator = new Evaluator(policy, new AnswerReward(), vlm, new EvaluatorOptions { MaxNewTokens = o.MaxResponseTokens, Seed = seed });
+        float[] Accuracy() => [(float)(evaluator.Evaluate("val", val, EvalSetting.Low).Summary.Accuracy ?? 0), (float)(evaluator.Evaluate("test", test, EvalSetting.Low).Summary.Accuracy ?? 0)];
+        var accuracyBefore = Accuracy();
+        log?.Invoke($"SFT done ({clock.Elapsed.TotalSeconds:F1} s): greedy accuracy val {accuracyBefore[0]:F3} test_ood {accuracyBefore[1]:F3}");
 
         // The frozen reference: a copy of the SFT student.
         Policy? reference = null;
@@ -135,7 +142,7 @@ public static class TinyRilRuns
             dTrainer = new DiscriminatorTrainer(d, dConfig.Optimizer(d), dConfig);
             var (dTrain, dHeld) = DiscriminatorTrainer.PretrainingExamples(train.Select(flow.Render).ToList(), policy, config, cache,
                 o.PretrainResponses, 0.25f, seed + 300, o.Teachers);
-            pretrain = dTrainer.Pretrain(dTrain, dHeld, new DiscriminatorPretrainOptions { Epochs = o.PretrainEpochs, BatchSize = 16, FinalLearningRate = o.DiscriminatorLearningRate / 10 }, new Rng(seed + 400));
+            pretrain = dTrainer.Pretrain(dTrain, dHeld, new DiscriminatorPretrainOptions { Epochs = o.PretrainEpochs, BatchSize = 16, LearningRate = o.DiscriminatorLearningRate, FinalLearningRate = o.DiscriminatorLearningRate / 10 }, new Rng(seed + 400));
             log?.Invoke($"D pre-trained on {dTrain.Count} ({clock.Elapsed.TotalSeconds:F1} s): held-out accuracy {pretrain.Before.Accuracy:F3} → {pretrain.After.Accuracy:F3}, AUC {pretrain.Before.Auc:F3} → {pretrain.After.Auc:F3}");
             dTrainer.Optimizer.LearningRate = o.RilDiscriminatorLearningRate;   // constant during RIL
         }
@@ -160,6 +167,8 @@ public static class TinyRilRuns
         log?.Invoke($"greedy style after: {style.Summarise(greedyTexts)}");
         foreach (var t in greedyTexts.Take(4)) log?.Invoke($"  greedy [{style.Nearest(t)}] {t.Replace("\n", " / ")}");
         foreach (var t in afterTexts.Take(6)) log?.Invoke($"  [{style.Nearest(t)}] {t.Replace("\n", " / ")}");
-        return new Result(pretrain!, steps, before, after, style.SignatureSizes, clock.Elapsed.TotalSeconds);
+        var accuracyAfter = Accuracy();
+        log?.Invoke($"after: greedy accuracy val {accuracyAfter[0]:F3} test_ood {accuracyAfter[1]:F3} ({clock.Elapsed.TotalSeconds:F1} s)");
+        return new Result(accuracyBefore, accuracyAfter, pretrain, steps, before, after, style.SignatureSizes, clock.Elapsed.TotalSeconds);
     }
 }
