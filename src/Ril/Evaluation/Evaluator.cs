@@ -4,6 +4,7 @@ using Ril.Data;
 using Ril.Models;
 using Ril.Models.Generation;
 using Ril.Rewards;
+using Ril.Tensors.Distributed;
 using Ril.Training;
 
 namespace Ril.Evaluation;
@@ -123,11 +124,13 @@ public sealed record EvaluatorOptions
 /// <summary>
 /// Accuracy of a policy on a dataset under decoding settings (spec/MAYE.md evaluation scheme): K samples per
 /// question, each judged by the verifier (<see cref="AnswerReward"/>) or the judge (<see cref="LlmJudge"/>) — any
-/// <see cref="IRewardFunction"/> whose score ≥ 0.5 means correct.
+/// <see cref="IRewardFunction"/> whose score ≥ 0.5 means correct. In a data-parallel run the questions are shared out over
+/// the processes (<paramref name="world"/>) and the results gathered, so every process returns the whole evaluation.
 /// </summary>
-public sealed class Evaluator(Policy policy, IRewardFunction verdict, VlmConfig? imageConfig, EvaluatorOptions? options = null)
+public sealed class Evaluator(Policy policy, IRewardFunction verdict, VlmConfig? imageConfig, EvaluatorOptions? options = null, ICommunicator? world = null)
 {
     readonly EvaluatorOptions _options = options ?? new EvaluatorOptions();
+    readonly ICommunicator _world = world ?? World.Current;
     readonly Generator _generator = new(policy.Model, ids => policy.Decode(ids), policy.PadId);
 
     public EvalResult Evaluate(string split, IReadOnlyList<DatasetRow> rows, EvalSetting setting, long step = 0, int epoch = 0)
@@ -137,10 +140,11 @@ public sealed class Evaluator(Policy policy, IRewardFunction verdict, VlmConfig?
         {
             Temperature = setting.Temperature, TopP = setting.TopP, MaxNewTokens = _options.MaxNewTokens, StopTokens = policy.StopTokens,
         };
-        var questions = new List<EvalQuestion>(rows.Count);
-        for (int start = 0; start < rows.Count; start += _options.QuestionsPerBatch)
+        var (first, share) = _world.ShareOf(rows.Count);
+        var questions = new List<EvalQuestion>(share);
+        for (int start = first; start < first + share; start += _options.QuestionsPerBatch)
         {
-            var batch = rows.Skip(start).Take(_options.QuestionsPerBatch).ToList();
+            var batch = rows.Skip(start).Take(Math.Min(_options.QuestionsPerBatch, first + share - start)).ToList();
             var requests = batch.Select((row, i) =>
             {
                 bool image = row.HasImage && imageConfig?.Vision is not null;
@@ -164,7 +168,8 @@ public sealed class Evaluator(Policy policy, IRewardFunction verdict, VlmConfig?
                 questions.Add(new EvalQuestion(batch[q].Id, batch[q].Question, batch[q].Answer, samples));
             }
         }
-        return new EvalResult(questions, Summarise(split, setting, step, epoch, questions, clock.Elapsed.TotalSeconds));
+        var all = _world.Size == 1 ? questions : _world.AllGatherJson(questions).SelectMany(q => q).ToList();   // in row order
+        return new EvalResult(all, Summarise(split, setting, step, epoch, all, clock.Elapsed.TotalSeconds));
     }
 
     EvalSummary Summarise(string split, EvalSetting setting, long step, int epoch, List<EvalQuestion> questions, double seconds)

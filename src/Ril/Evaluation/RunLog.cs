@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Ril.Tensors.Distributed;
 using Ril.Training;
 
 namespace Ril.Evaluation;
@@ -12,36 +13,44 @@ namespace Ril.Evaluation;
 /// eval/summary.jsonl               one object per evaluation (split × setting × step)
 /// eval/{split}/{setting}/step-N.jsonl   the evaluation's samples: question id, response, extracted answer, verdict
 /// </code>
-/// Appends survive a crash (whole lines); a resumed run appends to the same files.
+/// Appends survive a crash (whole lines); a resumed run appends to the same files. In a data-parallel run only rank 0
+/// writes: on the other processes a RunLog computes what it would log (for the console) and writes nothing.
 /// </summary>
 public sealed class RunLog : IDisposable
 {
-    readonly MetricsWriter _metrics;
-    readonly TensorBoardWriter _events;
+    readonly MetricsWriter? _metrics;
+    readonly TensorBoardWriter? _events;
     readonly Dictionary<int, (int Correct, int Total)> _epochAccuracy = [];
 
     public string Directory { get; }
     public string EvalDirectory => Path.Combine(Directory, "eval");
-    public string MetricsPath => _metrics.Path;
-    public string EventsPath => _events.FilePath;
+    public string MetricsPath => Path.Combine(Directory, "metrics.jsonl");
+    /// <summary>The event file this log writes (null on processes that do not write).</summary>
+    public string? EventsPath => _events?.FilePath;
     /// <summary>What the last <see cref="LogStep"/> logged.</summary>
     public IReadOnlyList<KeyValuePair<string, double?>> LastStep { get; private set; } = [];
 
-    RunLog(string directory, Func<double>? clock)
+    RunLog(string directory, Func<double>? clock, bool writes)
     {
         Directory = directory;
-        _metrics = new MetricsWriter(Path.Combine(directory, "metrics.jsonl"));
+        if (!writes) return;
+        _metrics = new MetricsWriter(MetricsPath);
         _events = new TensorBoardWriter(directory, clock);
     }
 
-    /// <summary>Opens (or creates) a run directory and writes its config.json (replaced atomically).</summary>
+    /// <summary>
+    /// Opens (or creates) a run directory and writes its config.json (replaced atomically); on ranks other than 0, a log
+    /// that writes nothing. Collective in a data-parallel run: every process calls it.
+    /// </summary>
     public static RunLog Open(string directory, JsonObject config, Func<double>? clock = null)
     {
+        World.Current.Barrier();   // every process has checked the run directory (exists? resume?) before rank 0 creates it
+        if (!World.IsRoot) return new RunLog(directory, clock, writes: false);
         System.IO.Directory.CreateDirectory(directory);
         var path = Path.Combine(directory, "config.json");
         File.WriteAllText(path + ".tmp", config.ToJsonString(new() { WriteIndented = true }) + "\n");
         File.Move(path + ".tmp", path, overwrite: true);
-        return new RunLog(directory, clock);
+        return new RunLog(directory, clock, writes: true);
     }
 
     /// <summary>Logs one RL step: metrics.jsonl, TensorBoard scalars, and one of the step's responses as a text sample.</summary>
@@ -53,6 +62,7 @@ public sealed class RunLog : IDisposable
         _epochAccuracy[epoch] = (correct + student.Count(r => r.Correct), total + student.Count);
         var (c, t) = _epochAccuracy[epoch];
         var values = TrainingMetrics.Of(m, responses, klMeasured, t == 0 ? null : (double)c / t, epoch);
+        if (_metrics is null || _events is null) return LastStep = values;
         _metrics.Write(m.Step, values);
         foreach (var (name, value) in values)
             if (value is { } v) _events.AddScalar(name, v, m.Step);
@@ -67,6 +77,7 @@ public sealed class RunLog : IDisposable
     /// <summary>Logs an evaluation: its per-sample file and summary line under eval/, and its accuracy in TensorBoard.</summary>
     public void LogEvaluation(EvalResult result)
     {
+        if (_events is null) return;
         result.WriteTo(EvalDirectory);
         var s = result.Summary;
         var prefix = $"eval/{s.Split}/{s.Setting}";
@@ -85,7 +96,7 @@ public sealed class RunLog : IDisposable
 
     public void Dispose()
     {
-        _metrics.Dispose();
-        _events.Dispose();
+        _metrics?.Dispose();
+        _events?.Dispose();
     }
 }

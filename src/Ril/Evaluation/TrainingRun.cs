@@ -1,4 +1,5 @@
 using Ril.Data;
+using Ril.Tensors.Distributed;
 using Ril.Training;
 
 namespace Ril.Evaluation;
@@ -19,7 +20,9 @@ public interface ITrainingView
 /// <summary>
 /// An RL run with MAYE's evaluation scheme: the trainer's steps, each logged (<see cref="RunLog"/>), with evaluations
 /// on every split under every setting at step 0 (before any update), on the <see cref="EvalSchedule"/>, and at the end.
-/// The <paramref name="recorder"/> must be the accuracy reward inside the trainer's reward set.
+/// The <paramref name="recorder"/> must be the accuracy reward inside the trainer's reward set. In a data-parallel run
+/// every process takes part in every step and evaluation; the step's responses are gathered from all of them before
+/// logging, and only rank 0 tells the <see cref="ITrainingView"/>.
 /// </summary>
 public sealed class TrainingRun(IStepTrainer trainer, RolloutRecorder recorder, RunLog log, int trainRows,
     Evaluator? evaluator = null, IReadOnlyList<EvalSplit>? splits = null, IReadOnlyList<EvalSetting>? settings = null, EvalSchedule? schedule = null)
@@ -37,6 +40,7 @@ public sealed class TrainingRun(IStepTrainer trainer, RolloutRecorder recorder, 
     /// </summary>
     public void Run(int totalSteps, ITrainingView? view = null, Action<StepMetrics>? afterStep = null)
     {
+        if (!World.IsRoot) view = null;
         if (_schedule.AtStart && trainer.Step == 0) Evaluate(0, 0, view);
         while (trainer.Step < totalSteps)
         {
@@ -44,7 +48,8 @@ public sealed class TrainingRun(IStepTrainer trainer, RolloutRecorder recorder, 
             bool wrapped = trainer.Data.Position == trainRows;   // the next question starts a new epoch
             if (wrapped) epoch++;
             var m = trainer.RunStep();
-            var metrics = log.LogStep(m, recorder.Take(), klMeasured: trainer.Config.KlCoef != 0, epoch);
+            var responses = World.Current.AllGatherJson(recorder.Take()).SelectMany(r => r).ToList();   // the global batch's, in question order
+            var metrics = log.LogStep(m, responses, klMeasured: trainer.Config.KlCoef != 0, epoch);
             view?.Step(m.Step, totalSteps, metrics);
             bool epochDone = trainer.Data.Position == trainRows || trainer.Data.Epoch > epoch;
             if ((_schedule.EverySteps > 0 && m.Step % _schedule.EverySteps == 0) || (_schedule.EachEpoch && epochDone))

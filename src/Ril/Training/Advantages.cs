@@ -1,3 +1,5 @@
+using Ril.Tensors.Distributed;
+
 namespace Ril.Training;
 
 /// <summary>Advantages from rewards (spec/LOSSES.md, spec/MAYE.md).</summary>
@@ -46,10 +48,12 @@ public static class Advantages
     /// <summary>
     /// MAYE's Reinforce++ advantages, per token [rows, L]: the score sits on each response's last valid token (γ = 1,
     /// so every earlier token's return is the same score), then returns are whitened over all valid tokens of the batch
-    /// with the mean shifted back: A = (G − μ)/√(σ² + 1e-8) + μ, σ² Bessel-corrected (spec/MAYE.md).
+    /// with the mean shifted back: A = (G − μ)/√(σ² + 1e-8) + μ, σ² Bessel-corrected (spec/MAYE.md). In a data-parallel
+    /// run μ and σ² are those of the global batch (pooled over <paramref name="world"/>), unlike MAYE's per-rank whitening.
     /// </summary>
-    public static float[] ReinforcePlusPlus(ReadOnlySpan<float> scores, ReadOnlySpan<float> mask, int maxLen)
+    public static float[] ReinforcePlusPlus(ReadOnlySpan<float> scores, ReadOnlySpan<float> mask, int maxLen, ICommunicator? world = null)
     {
+        world ??= SingleProcess.Instance;
         int rows = scores.Length;
         if (mask.Length != rows * maxLen) throw new ArgumentException($"ReinforcePlusPlus: mask of {mask.Length} for {rows}×{maxLen}");
         var returns = new float[rows * maxLen];
@@ -61,9 +65,12 @@ public static class Advantages
                 returns[i * maxLen + t] = scores[i] * m;                       // γ = 1: return-to-go equals the final score
                 sum += m * scores[i]; count += m;
             }
+        var pooled = world.Sum(sum, count);
+        (sum, count) = (pooled[0], pooled[1]);
         if (count == 0) return returns;
         double mean = sum / count, var = 0;
         for (int j = 0; j < returns.Length; j++) var += mask[j] * (returns[j] - mean) * (returns[j] - mean);
+        var = world.Sum(var)[0];
         var = count > 1 ? var / (count - 1) : 0;
         double rstd = 1.0 / Math.Sqrt(var + 1e-8);
         for (int j = 0; j < returns.Length; j++)

@@ -1,15 +1,22 @@
 using Ril.Data;
 using Ril.Models;
 using Ril.Tensors;
+using Ril.Tensors.Distributed;
 
 namespace Ril.Training;
 
 /// <summary>A question ready for the model: its prompt tokens and pixels, and what rewards need.</summary>
-public sealed record Question(DatasetRow Row, int[] PromptIds, Tensor? Pixels);
+public sealed record Question(DatasetRow Row, int[] PromptIds, Tensor? Pixels)
+{
+    /// <summary>Its index in the step's global batch (the same on every process; it seeds its rollouts), or null outside a step.</summary>
+    public int? BatchIndex { get; init; }
+}
 
 /// <summary>
 /// Step 1 of the pipeline: batches of questions in a seeded order, epoch after epoch, rendered into prompts
 /// (chat template with the image placeholder) and preprocessed pixels. Its position is part of a checkpoint.
+/// In a data-parallel run every process walks the same global order and renders only its contiguous share of each
+/// global batch, so the global batch, the position and the checkpoint do not depend on the number of processes.
 /// </summary>
 public sealed class DataFlow
 {
@@ -17,16 +24,18 @@ public sealed class DataFlow
     readonly Policy _policy;
     readonly VlmConfig? _imageConfig;
     readonly ulong _seed;
+    readonly ICommunicator _world;
     int[] _order;
 
     public int Epoch { get; private set; }
     /// <summary>Index of the next question in this epoch's order.</summary>
     public int Position { get; private set; }
 
-    public DataFlow(IReadOnlyList<DatasetRow> rows, Policy policy, VlmConfig? imageConfig, ulong seed)
+    /// <param name="world">The processes sharing each batch (default <see cref="World.Current"/>).</param>
+    public DataFlow(IReadOnlyList<DatasetRow> rows, Policy policy, VlmConfig? imageConfig, ulong seed, ICommunicator? world = null)
     {
         if (rows.Count == 0) throw new ArgumentException("DataFlow: the dataset is empty");
-        (_rows, _policy, _imageConfig, _seed) = (rows, policy, imageConfig, seed);
+        (_rows, _policy, _imageConfig, _seed, _world) = (rows, policy, imageConfig, seed, world ?? World.Current);
         _order = OrderOf(0);
     }
 
@@ -37,14 +46,21 @@ public sealed class DataFlow
         return order;
     }
 
-    /// <summary>The next <paramref name="count"/> questions, wrapping into the next epoch.</summary>
+    /// <summary>
+    /// The next global batch of <paramref name="count"/> questions, wrapping into the next epoch; of it, this process's
+    /// share (all of it in a single process), each question carrying its index in the global batch.
+    /// </summary>
     public List<Question> Next(int count)
     {
-        var batch = new List<Question>(count);
-        while (batch.Count < count)
+        if (count < _world.Size)
+            throw new ArgumentException($"DataFlow: a batch of {count} questions cannot be shared by {_world.Size} processes (trainer.questions_per_step must be at least the number of processes)");
+        var (start, share) = _world.ShareOf(count);
+        var batch = new List<Question>(share);
+        for (int i = 0; i < count; i++)
         {
             if (Position == _order.Length) { Epoch++; Position = 0; _order = OrderOf(Epoch); }
-            batch.Add(Render(_rows[_order[Position++]]));
+            var row = _rows[_order[Position++]];
+            if (i >= start && i < start + share) batch.Add(Render(row) with { BatchIndex = i });
         }
         return batch;
     }

@@ -10,8 +10,11 @@ namespace Ril.Training;
 /// <param name="MaxLength">L, the configured maximum response length (dr_grpo and ril divide by B·L).</param>
 /// <param name="AccumulationSteps">Micro-batches per optimizer step: every aggregate but dapo's is divided by it.</param>
 /// <param name="BatchValidTokens">dapo: valid tokens of the whole generation batch.</param>
+/// <param name="MicroBatchRows">B of the aggregation when these rows are one process's part of a micro-batch shared by
+/// several: the micro-batch's rows over all processes (0: <paramref name="Rows"/>).</param>
+/// <param name="MicroBatchTokens">Likewise Σ M over the whole micro-batch, for bnpo and reinforce_pp (null: the sum of <paramref name="Mask"/>).</param>
 public sealed record PolicyBatch(float[] OldLogProbs, float[]? RefLogProbs, float[] Mask, float[] Advantages, int Rows, int MaxLength,
-    int AccumulationSteps = 1, float BatchValidTokens = 0);
+    int AccumulationSteps = 1, float BatchValidTokens = 0, int MicroBatchRows = 0, float? MicroBatchTokens = null);
 
 /// <summary>Scalars of one loss evaluation, for the metrics of spec/MAYE.md.</summary>
 public sealed record PolicyLossStats(float Loss, float PolicyLoss, float Kl, float ClipFraction, float MeanRatio, float ApproxKl);
@@ -53,10 +56,15 @@ public static class PolicyLoss
         return (loss, Stats(loss, policyTerm, kl, ratio, unclipped, clipped, logp, old, b));
     }
 
-    /// <summary>The variant's reduction of masked per-token terms [B, L] (spec/LOSSES.md table).</summary>
+    /// <summary>
+    /// The variant's reduction of masked per-token terms [B, L] (spec/LOSSES.md table). B and Σ M are the whole
+    /// micro-batch's, so that the parts of a micro-batch shared by processes sum to the loss of the micro-batch.
+    /// </summary>
     static Tensor Aggregate(Objective objective, Tensor masked, PolicyBatch b)
     {
         float k = b.AccumulationSteps;
+        int rows = b.MicroBatchRows > 0 ? b.MicroBatchRows : b.Rows;
+        float tokens = b.MicroBatchTokens ?? b.Mask.Sum();
         switch (objective)
         {
             case Objective.Grpo:
@@ -70,18 +78,18 @@ public static class PolicyLoss
                     lengths[i] = Math.Max(m, 1f);
                 }
                 var perRow = Ops.Div(Ops.Sum(masked, 1), Tensor.FromArray(lengths, b.Rows));
-                return Ops.MulScalar(Ops.SumAll(perRow), 1f / (b.Rows * k));
+                return Ops.MulScalar(Ops.SumAll(perRow), 1f / (rows * k));
             }
             case Objective.Bnpo:
-                return Ops.MulScalar(Ops.SumAll(masked), 1f / (Math.Max(b.Mask.Sum(), 1f) * k));          // Σ m ℓ / max(Σ M_i, 1)
+                return Ops.MulScalar(Ops.SumAll(masked), 1f / (Math.Max(tokens, 1f) * k));                // Σ m ℓ / max(Σ M_i, 1)
             case Objective.DrGrpo:
             case Objective.Ril:
-                return Ops.MulScalar(Ops.SumAll(masked), 1f / (b.Rows * (float)b.MaxLength * k));       // Σ m ℓ / (B·L)
+                return Ops.MulScalar(Ops.SumAll(masked), 1f / (rows * (float)b.MaxLength * k));         // Σ m ℓ / (B·L)
             case Objective.Dapo:
                 if (b.BatchValidTokens <= 0) throw new ArgumentException("PolicyLoss: dapo needs the generation batch's valid-token count");
                 return Ops.MulScalar(Ops.SumAll(masked), 1f / b.BatchValidTokens);                     // already global: no 1/k
             case Objective.ReinforcePP:
-                return Ops.MulScalar(Ops.SumAll(masked), 1f / (Math.Max(b.Mask.Sum(), 1f) * k));       // masked token mean
+                return Ops.MulScalar(Ops.SumAll(masked), 1f / (Math.Max(tokens, 1f) * k));             // masked token mean
             default:
                 throw new ArgumentOutOfRangeException(nameof(objective));
         }

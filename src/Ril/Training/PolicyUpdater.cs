@@ -1,4 +1,5 @@
 using Ril.Tensors;
+using Ril.Tensors.Distributed;
 using Ril.Tensors.Memory;
 using Ril.Tensors.Optim;
 
@@ -12,42 +13,80 @@ public sealed record UpdateStats(float Loss, float PolicyLoss, float Kl, float C
 /// Step 4 of the pipeline: for each PPO epoch, shuffle the rows, split them into mini-batches (one optimizer step each)
 /// and micro-batches (gradient accumulation), recompute log-probs with gradient, loss, backward, clip, step.
 /// A non-finite loss or gradient norm skips the optimizer step; too many in a row stop the run.
+/// In a data-parallel run (<paramref name="world"/> of several processes) the mini- and micro-batches are cut from the
+/// global batch exactly as one process would cut them; each process runs the rows it holds with the whole micro-batch's
+/// normaliser, the gradients are summed over processes in buckets (<see cref="GradientSync"/>), and every process takes the
+/// same optimizer step. Statistics are pooled token sums, so they are those of the global batch.
 /// </summary>
-public sealed class PolicyUpdater(Policy policy, Optimizer optimizer, RlConfig config, LrSchedule? schedule = null)
+public sealed class PolicyUpdater(Policy policy, Optimizer optimizer, RlConfig config, LrSchedule? schedule = null, ICommunicator? world = null)
 {
+    readonly ICommunicator _world = world ?? World.Current;
+    bool _startedTogether;
+
     public Optimizer Optimizer { get; } = optimizer;
     public int BadStepsInARow { get; private set; }
+    /// <summary>Seconds spent summing gradients over processes in the last <see cref="Update"/> (0 in a single process).</summary>
+    public double AllReduceSeconds { get; private set; }
+
+    // Pooled per micro-batch: the loss (its parts sum to it), token sums of the statistics, valid tokens, and a non-finite flag.
+    const int LossSum = 0, PolicySum = 1, KlSum = 2, ClipSum = 3, RatioSum = 4, ApproxKlSum = 5, Tokens = 6, NonFinite = 7, Slots = 8;
 
     public UpdateStats Update(Trajectory tr, Rng rng)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
+        if (!_startedTogether)
+        {
+            GradientSync.BroadcastParameters(Optimizer.AllParameters, _world);   // one starting point on every process
+            _startedTogether = true;
+        }
+        AllReduceSeconds = 0;
         int L = tr.MaxLength, microPerMini = config.MiniBatchSize / config.MicroBatchSize;
-        float batchValidTokens = tr.ValidTokens;
+        var global = GlobalRows.Of(tr, _world);
+        float batchValidTokens = global.ValidTokens;
         double loss = 0, pol = 0, kl = 0, clip = 0, ratio = 0, approx = 0, norm = 0;
         int micro = 0, steps = 0, skipped = 0;
         long tokens = 0;
         bool perToken = tr.Advantages.Length == tr.Rollouts.Count * L;
         for (int epoch = 0; epoch < config.PpoEpochs; epoch++)
         {
-            var order = (int[])tr.TrainRows.Clone();
+            var order = (int[])global.Train.Clone();
             rng.Shuffle(order);
             for (int mini = 0; mini < order.Length; mini += config.MiniBatchSize)
             {
                 var miniRows = order[mini..Math.Min(order.Length, mini + config.MiniBatchSize)];
-                bool finite = true;
-                for (int m = 0; m < miniRows.Length; m += config.MicroBatchSize)
+                int micros = (miniRows.Length + config.MicroBatchSize - 1) / config.MicroBatchSize;
+                var pooled = new double[micros * Slots];
+                for (int m = 0; m < micros; m++)
                 {
-                    var rows = miniRows[m..Math.Min(miniRows.Length, m + config.MicroBatchSize)];
+                    var microRows = miniRows[(m * config.MicroBatchSize)..Math.Min(miniRows.Length, (m + 1) * config.MicroBatchSize)];
+                    var rows = global.LocalOf(microRows);
+                    if (rows.Length == 0) continue;                                     // other processes hold this micro-batch
                     using var scope = TensorScope.Begin();
-                    var batch = Slice(tr, rows, perToken, microPerMini, batchValidTokens);
+                    var batch = Slice(tr, rows, perToken, microPerMini, batchValidTokens) with
+                    {
+                        MicroBatchRows = microRows.Length, MicroBatchTokens = global.TokensOf(microRows),
+                    };
                     var logp = ResponseLogProbs.Compute(policy, rows.Select(r => TrajectoryBuilder.Row(tr.Questions, tr.Rollouts[r], L)).ToList(), L).LogProbs;
                     var (l, s) = PolicyLoss.Compute(config.Objective, logp, batch, config.ClipLow, config.ClipHigh, config.KlCoef);
-                    if (!float.IsFinite(s.Loss)) { finite = false; continue; }
+                    var slots = pooled.AsSpan(m * Slots, Slots);
+                    if (!float.IsFinite(s.Loss)) { slots[NonFinite] = 1; continue; }
                     l.Backward();
-                    loss += s.Loss; pol += s.PolicyLoss; kl += s.Kl; clip += s.ClipFraction; ratio += s.MeanRatio; approx += s.ApproxKl;
-                    micro++;
-                    tokens += (long)batch.Mask.Sum();
+                    double n = batch.Mask.Sum();
+                    (slots[LossSum], slots[PolicySum], slots[KlSum], slots[ClipSum], slots[RatioSum], slots[ApproxKlSum], slots[Tokens]) =
+                        (s.Loss, s.PolicyLoss * n, s.Kl * n, s.ClipFraction * n, s.MeanRatio * n, s.ApproxKl * n, n);
                 }
+                _world.AllReduceSum(pooled);
+                bool finite = true;
+                for (int m = 0; m < micros; m++)
+                {
+                    var p = pooled.AsSpan(m * Slots, Slots);
+                    if (p[NonFinite] != 0) { finite = false; continue; }
+                    double t = Math.Max(p[Tokens], 1);                                // token means of the whole micro-batch
+                    loss += p[LossSum]; pol += p[PolicySum] / t; kl += p[KlSum] / t; clip += p[ClipSum] / t; ratio += p[RatioSum] / t; approx += p[ApproxKlSum] / t;
+                    micro++;
+                    tokens += (long)p[Tokens];
+                }
+                if (finite) SumGradients();
                 schedule?.Apply(Optimizer, Optimizer.StepCount);
                 float gradNorm = GradClip.ClipByGlobalNorm(Optimizer.AllParameters, config.GradClip);
                 if (!finite || !float.IsFinite(gradNorm))
@@ -66,12 +105,20 @@ public sealed class PolicyUpdater(Policy policy, Optimizer optimizer, RlConfig c
                 Optimizer.ZeroGrad();
             }
         }
-        double n = Math.Max(micro, 1);
-        return new UpdateStats((float)(loss / n), (float)(pol / n), (float)(kl / n), (float)(clip / n), (float)(ratio / n), (float)(approx / n),
+        double count = Math.Max(micro, 1);
+        return new UpdateStats((float)(loss / count), (float)(pol / count), (float)(kl / count), (float)(clip / count), (float)(ratio / count), (float)(approx / count),
             (float)(norm / Math.Max(steps, 1)), Optimizer.LearningRate, steps, skipped, sw.Elapsed.TotalSeconds, tokens);
     }
 
-    /// <summary>The loss inputs of some rows: their old/ref log-probs, masks and advantages.</summary>
+    void SumGradients()
+    {
+        if (_world.Size == 1) return;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        GradientSync.AllReduceSum(Optimizer.AllParameters, _world);
+        AllReduceSeconds += clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>The loss inputs of some of this process's rows: their old/ref log-probs, masks and advantages.</summary>
     static PolicyBatch Slice(Trajectory tr, int[] rows, bool perToken, int accumulation, float batchValidTokens)
     {
         int L = tr.MaxLength;

@@ -22,10 +22,14 @@ public sealed class ResponseCollector(Policy policy, RlConfig config)
         MaxNewTokens = config.MaxResponseTokens, StopTokens = policy.StopTokens,
     };
 
-    /// <summary>Rollouts grouped by question, in question order; <paramref name="seed"/> makes the step reproducible.</summary>
+    /// <summary>
+    /// Rollouts grouped by question, in question order; <paramref name="seed"/> makes the step reproducible. A question's
+    /// samples draw from a stream fixed by the seed and its index in the global batch (<see cref="Question.BatchIndex"/>,
+    /// else its position in <paramref name="questions"/>), so they do not depend on how processes share the batch.
+    /// </summary>
     public List<Rollout> Collect(IReadOnlyList<Question> questions, ulong seed)
     {
-        var requests = questions.Select((q, i) => new GenerationRequest(q.PromptIds, config.GroupSize, seed * 1_000_003UL + (ulong)i * 1009UL, q.Pixels)).ToList();
+        var requests = questions.Select((q, i) => new GenerationRequest(q.PromptIds, config.GroupSize, seed * 1_000_003UL + (ulong)(q.BatchIndex ?? i) * 1009UL, q.Pixels)).ToList();
         var results = _generator.Generate(requests, Sampling);
         var rollouts = new List<Rollout>();
         for (int q = 0; q < results.Count; q++)

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Ril.Tensors;
+using Ril.Tensors.Distributed;
 using Ril.Tensors.IO;
 using Ril.Tensors.Optim;
 
@@ -15,18 +16,21 @@ public sealed record CheckpointPart(string Name, IEnumerable<Tensor> Parameters,
 /// Checkpoints of a run: RUN/checkpoints/step-N/{model.safetensors, optimizer.safetensors, state.json}, and a pair of
 /// files for each <see cref="CheckpointPart"/>. Each is written
 /// into a temporary folder that is renamed when complete, so a crash never leaves a half-written checkpoint; only the
-/// last K are kept.
+/// last K are kept. In a data-parallel run rank 0 alone writes (every process holds the same weights and state); every
+/// process loads, so a run resumes with any number of processes as long as the global batch is unchanged.
 /// </summary>
 public static class TrainingCheckpoint
 {
     const string Prefix = "step-";
 
+    /// <summary>Writes a checkpoint (on rank 0; the other processes write nothing) and returns its folder.</summary>
     public static string Save(string runDir, IEnumerable<Tensor> parameters, Optimizer optimizer, TrainingState state, int keepLast = 3,
         IReadOnlyList<CheckpointPart>? parts = null)
     {
         var root = Path.Combine(runDir, "checkpoints");
-        Directory.CreateDirectory(root);
         var final = Path.Combine(root, $"{Prefix}{state.Step:D6}");
+        if (!World.IsRoot) return final;
+        Directory.CreateDirectory(root);
         var tmp = Path.Combine(root, $".tmp-{Prefix}{state.Step:D6}-{Environment.ProcessId}");
         if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
         Directory.CreateDirectory(tmp);

@@ -1,5 +1,6 @@
 using Ril.Rewards;
 using Ril.Tensors.Autograd;
+using Ril.Tensors.Distributed;
 using Ril.Tensors.Memory;
 
 namespace Ril.Training;
@@ -23,6 +24,7 @@ public sealed class Trajectory
     /// <summary>Rows that take part in the update (zero-variance groups may be left out).</summary>
     public required int[] TrainRows { get; init; }
     public required float[] Entropy { get; init; }
+    /// <summary>Share of the global batch's groups whose rewards are all equal.</summary>
     public required float ZeroVarianceShare { get; init; }
     /// <summary>Time spent on π_old/π_ref log-probs and on rewards, for the step's breakdown.</summary>
     public required double LogProbSeconds { get; init; }
@@ -33,10 +35,13 @@ public sealed class Trajectory
 }
 
 /// <summary>
-/// Step 3 of the pipeline, with no gradient: masks, π_old and π_ref log-probs, rewards and advantages.
+/// Step 3 of the pipeline, with no gradient: masks, π_old and π_ref log-probs, rewards and advantages. In a data-parallel
+/// run each process builds the rows of its own questions; whitening and the zero-variance share are global.
 /// </summary>
-public sealed class TrajectoryBuilder(Policy policy, Policy? reference, RewardSet rewards, RlConfig config)
+public sealed class TrajectoryBuilder(Policy policy, Policy? reference, RewardSet rewards, RlConfig config, ICommunicator? world = null)
 {
+    readonly ICommunicator _world = world ?? World.Current;
+
     public Trajectory Build(List<Question> questions, List<Rollout> rollouts, int groupSize)
     {
         int rows = rollouts.Count, L = config.MaxResponseTokens;
@@ -79,15 +84,16 @@ public sealed class TrajectoryBuilder(Policy policy, Policy? reference, RewardSe
         double rewardSeconds = clock.Elapsed.TotalSeconds - logProbSeconds;
 
         float[] advantages = config.Objective == Objective.ReinforcePP
-            ? Advantages.ReinforcePlusPlus(total, mask, L)
-            : Advantages.GroupRelative(total, groupSize, config.Objective.ScalesByStd());
+            ? Advantages.ReinforcePlusPlus(total, mask, L, _world)
+            : Advantages.GroupRelative(total, groupSize, config.Objective.ScalesByStd());   // groups never span processes
         var flat = Advantages.ZeroVarianceGroups(total, groupSize);
+        var flatAndAll = _world.Sum(flat.Count(f => f), flat.Length);                          // pooled over the global batch
         var train = Enumerable.Range(0, rows).Where(r => !(config.FilterZeroVarianceGroups && flat[r / groupSize])).ToArray();
         return new Trajectory
         {
             Questions = questions, Rollouts = rollouts, GroupSize = groupSize, MaxLength = L, Mask = mask, OldLogProbs = old,
             RefLogProbs = refLp, Rewards = total, RewardsByName = byName, Advantages = advantages, TrainRows = train,
-            Entropy = entropy, ZeroVarianceShare = flat.Length == 0 ? 0 : flat.Count(f => f) / (float)flat.Length,
+            Entropy = entropy, ZeroVarianceShare = flatAndAll[1] == 0 ? 0 : (float)(flatAndAll[0] / flatAndAll[1]),
             LogProbSeconds = logProbSeconds, RewardSeconds = rewardSeconds,
         };
     }

@@ -1,0 +1,97 @@
+using Ril.Tensors.IO;
+
+namespace Ril.Cli.Tests;
+
+/// <summary>
+/// One tiny recipe, trained once by a single process; the data-parallel runs must end at the same parameters.
+/// </summary>
+public sealed class SingleProcessReference : IDisposable
+{
+    public const string Name = "one-process";
+    public TinyRecipe Recipe { get; }
+    readonly string _folder = Directory.CreateTempSubdirectory("ril-distributed-").FullName;
+
+    public SingleProcessReference()
+    {
+        Recipe = TinyRecipe.Write(_folder);
+        Processes.Check([.. Processes.Ril, "train", "--config", Recipe.Recipe(Name)], new Dictionary<string, string> { ["RIL_THREADS"] = "2" });
+    }
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+}
+
+/// <summary>
+/// Data-parallel `ril train` over Open MPI: 20 steps of a fixed-seed Dr.GRPO run give the same parameters (within 1e-5
+/// relative) with 2 ranks as with 1 process and the same global batch — on one machine, and on two hosts (network
+/// namespaces joined by a veth pair) talking TCP. Needs Open MPI's mpirun (Debian: openmpi-bin); .ci/run installs it.
+/// </summary>
+public sealed class DistributedTrainingTests(SingleProcessReference reference) : IClassFixture<SingleProcessReference>
+{
+    const double Tolerance = 1e-5;
+    static readonly Dictionary<string, string> RootAllowed = new()
+    {
+        ["OMPI_ALLOW_RUN_AS_ROOT"] = "1", ["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1", ["OMPI_MCA_rmaps_base_oversubscribe"] = "1",
+    };
+
+    static string Mpirun => Processes.OnPath("mpirun") ? "mpirun"
+        : throw new InvalidOperationException("mpirun not found: the distributed tests need Open MPI (Debian: apt-get install openmpi-bin)");
+
+    [Fact]
+    public void Two_ranks_on_one_machine_end_at_the_parameters_of_one_process()
+    {
+        const string name = "two-ranks";
+        Processes.Check([Mpirun, "--allow-run-as-root", "-np", "2", "--bind-to", "none", "-x", "RIL_THREADS=1",
+            "--mca", "btl", "self,tcp", .. Processes.Ril, "train", "--config", reference.Recipe.Recipe(name)], RootAllowed);
+        AssertSameRun(name);
+    }
+
+    [Fact]
+    public void Two_hosts_over_tcp_end_at_the_parameters_of_one_process()
+    {
+        const string name = "two-hosts";
+        using var hosts = new NamespacedHosts();
+        var agent = hosts.WriteAgent(reference.Recipe.Folder);
+        Processes.Check(["ip", "netns", "exec", hosts.Namespaces[0], Mpirun, "--allow-run-as-root", "-np", "2",
+            "--host", string.Join(',', hosts.Addresses.Select(a => a + ":1")), "--bind-to", "none", "-x", "RIL_THREADS=1",
+            "--mca", "plm_rsh_agent", agent, "--mca", "btl", "self,tcp",
+            "--mca", "btl_tcp_if_include", NamespacedHosts.Subnet, "--mca", "oob_tcp_if_include", NamespacedHosts.Subnet,
+            .. Processes.Ril, "train", "--config", reference.Recipe.Recipe(name)], RootAllowed);
+        AssertSameRun(name);
+    }
+
+    /// <summary>
+    /// The run's final parameters equal the single process's within <see cref="Tolerance"/> (‖θ − θ₁‖₂ / ‖θ₁‖₂ over the whole
+    /// model: element-wise ratios are meaningless for parameters whose true gradient is zero, such as attention key biases,
+    /// where Adam turns rounding noise into steps), training moved them by far more than that, and rank 0 alone wrote files.
+    /// </summary>
+    void AssertSameRun(string name)
+    {
+        var run = reference.Recipe.RunDirectory(name);
+        var expected = Parameters(Path.Combine(reference.Recipe.RunDirectory(SingleProcessReference.Name), "model"));
+        var actual = Parameters(Path.Combine(run, "model"));
+        var start = Parameters(reference.Recipe.ModelDirectory);
+        Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
+        double difference = RelativeDistance(actual, expected), moved = RelativeDistance(start, expected);
+        var worst = expected.Keys.MaxBy(k => Distance(actual[k], expected[k]))!;
+        Assert.True(difference <= Tolerance, $"{name}: the parameters differ from the single process's by {difference:E2} relative (allowed {Tolerance:E0}); " +
+            $"most in '{worst}' ({Distance(actual[worst], expected[worst]):E2})");
+        Assert.True(moved > 100 * Tolerance, $"training moved the parameters by only {moved:E2} relative: the equality would prove nothing");
+
+        Assert.Single(Directory.GetFiles(run, "events.out.tfevents.*"));
+        Assert.Equal(20, File.ReadLines(Path.Combine(run, "metrics.jsonl")).Count());
+        var evaluations = File.ReadAllLines(Path.Combine(run, "eval", "summary.jsonl"));
+        var expectedEvaluations = File.ReadAllLines(Path.Combine(reference.Recipe.RunDirectory(SingleProcessReference.Name), "eval", "summary.jsonl"));
+        Assert.Equal(expectedEvaluations.Select(WithoutSeconds), evaluations.Select(WithoutSeconds));   // sharded evaluation, gathered
+    }
+
+    static Dictionary<string, float[]> Parameters(string modelDir) =>
+        SafeTensors.Read(Path.Combine(modelDir, "model.safetensors")).Tensors.ToDictionary(t => t.Name, t => t.Data);
+
+    static double Distance(float[] a, float[] b) => Math.Sqrt(a.Zip(b).Sum(p => (double)(p.First - p.Second) * (p.First - p.Second)));
+
+    /// <summary>‖a − b‖₂ / ‖b‖₂ over all tensors together.</summary>
+    static double RelativeDistance(Dictionary<string, float[]> a, Dictionary<string, float[]> b) =>
+        Math.Sqrt(b.Keys.Sum(k => Math.Pow(Distance(a[k], b[k]), 2)) / b.Values.Sum(v => v.Sum(x => (double)x * x)));
+
+    static string WithoutSeconds(string summaryLine) => System.Text.RegularExpressions.Regex.Replace(summaryLine, "\"seconds\":[0-9.eE+-]+", "");
+}

@@ -1,0 +1,94 @@
+using System.Globalization;
+using Ril.Data.Synth;
+using Ril.Models;
+using Ril.Tensors;
+using Ril.Tensors.Optim;
+using Ril.Text;
+using Ril.Training;
+
+namespace Ril.Cli.Tests;
+
+/// <summary>
+/// What a small `ril train` run needs, written to a folder: the built-in suite at 32 pixels, a tiny VLM warmed up by SFT
+/// to answer "oxed{ANSWER}" (so that its rollouts are sometimes right and Dr.GRPO has a gradient), and a Dr.GRPO recipe.
+/// </summary>
+public sealed class TinyRecipe
+{
+    public string Folder { get; }
+    public string ModelDirectory => Path.Combine(Folder, "model");
+    public string SuiteDirectory => Path.Combine(Folder, "suite");
+    public string RunsDirectory => Path.Combine(Folder, "runs");
+
+    TinyRecipe(string folder) => Folder = folder;
+
+    public static TinyRecipe Write(string folder, int sftSteps = 60)
+    {
+        var recipe = new TinyRecipe(folder);
+        SuiteWriter.Write(recipe.SuiteDirectory, new SuiteOptions(Seed: 1, TrainRows: 64, ValRows: 8, TestRows: 0, ImageSize: 32));
+        var tokenizerPath = Path.Combine(AppContext.BaseDirectory, "fixtures", "tokenizer.json");
+        var tokenizer = BpeTokenizer.Load(tokenizerPath);
+        var text = new DecoderConfig { VocabSize = tokenizer.VocabSize, HiddenSize = 48, IntermediateSize = 96, NumLayers = 1, NumHeads = 4, NumKvHeadsField = 2, MaxPositions = 512 };
+        var vision = new VisionConfig { HiddenSize = 32, IntermediateSize = 64, NumLayers = 1, NumHeads = 2, ImageSize = 32, PatchSize = 8 };
+        var config = new VlmConfig { Text = text, Vision = vision, PixelShuffle = 2, ImageTokenId = tokenizer.SpecialTokenId("<|image_pad|>") };
+        var model = VisionLanguageModel.Create(text, vision, config.PixelShuffle, config.ImageTokenId, new Rng(3));
+        var policy = new Policy(model, tokenizer, new ChatTemplate());
+
+        var train = Data.JsonlDataset.Load(Path.Combine(recipe.SuiteDirectory, "train.jsonl"));
+        var flow = new DataFlow(train, policy, config, seed: 3);
+        var sft = new SftTrainer(policy, new AdamW(policy.Parameters().ToList(), 3e-3f, 0f));
+        var rng = new Rng(4);
+        for (int step = 0; step < sftSteps; step++)
+            sft.Step(Enumerable.Range(0, 8).Select(_ => flow.Render(train[rng.NextInt(train.Count)]))
+                .Select(q => new SftExample(q.PromptIds, q.Pixels, SftTrainer.ResponseTokens(policy, $"\\boxed{{{q.Row.Answer}}}"))).ToList());
+        Models.ModelDirectory.Save(recipe.ModelDirectory, model, config);
+        File.Copy(tokenizerPath, Path.Combine(recipe.ModelDirectory, "tokenizer.json"), overwrite: true);
+        return recipe;
+    }
+
+    /// <summary>
+    /// A Dr.GRPO recipe of <paramref name="steps"/> steps, 4 questions × G 4 per step in mini-batches of 16 and micro-batches
+    /// of 4 (so that micro-batches span processes), evaluated on val at the start and the end; returns its path.
+    /// </summary>
+    public string Recipe(string name, int steps = 20)
+    {
+        var path = Path.Combine(Folder, $"{name}.yaml");
+        File.WriteAllText(path, string.Create(CultureInfo.InvariantCulture, $"""
+            run:
+              name: {name}
+              out: {RunsDirectory}
+            model:
+              path: {ModelDirectory}
+            data:
+              train: {Path.Combine(SuiteDirectory, "train.jsonl")}
+              val: {Path.Combine(SuiteDirectory, "val.jsonl")}
+            trainer:
+              algo: dr_grpo
+              steps: {steps}
+              questions_per_step: 4
+              lr: 1e-3
+              mini_batch_size: 16
+              micro_batch_size: 4
+              seed: 7
+            rollout:
+              group_size: 4
+              max_response_tokens: 24
+              temperature: 1.0
+              top_p: 0.95
+              top_k: 50
+            reward:
+              answer: verifier
+            eval:
+              every: 0
+              each_epoch: false
+              settings: "0.6:1:2"
+              max_new_tokens: 24
+            checkpoint:
+              every: 10
+              keep: 1
+
+            """));
+        return path;
+    }
+
+    public string RunDirectory(string name) => Path.Combine(RunsDirectory, name);
+}
