@@ -30,7 +30,7 @@ public static class DiscriminatorCommands
         return new Command("disc", "RIL's discriminator.") { pretrain };
     }
 
-    static int Pretrain(Recipe recipe, string outDir)
+    public static int Pretrain(Recipe recipe, string outDir)
     {
         if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
             throw new ArgumentException($"{outDir} already exists: choose another --out");

@@ -1,82 +1,192 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Text;
+using System.Globalization;
 using Ril.Data;
 using Ril.Data.Synth;
-using Ril.Models;
-using Ril.Tensors;
-using Ril.Tensors.Memory;
-using Ril.Tensors.Optim;
+using Ril.Data.Teachers;
+using Ril.Evaluation;
+using Ril.Text;
+using Ril.Training;
 
 namespace Ril.Cli.Commands;
 
 /// <summary>
-/// `ril quickstart`: the README's main job. Today it builds the built-in suite and trains a tiny byte-level decoder
-/// on the gold solutions (supervised, next-byte cross-entropy), showing the engine learn end to end. The RL and RIL
-/// stages join it as the training issues land.
+/// `ril quickstart`: the README's main job, the whole RIL pipeline on built-in data with the same code as the verbs.
+/// 1. the built-in suite (`ril data synth`); 2. scripted teachers' responses (`ril teachers synth`); 3. a BPE tokenizer
+/// trained on the suite's text; 4. a tiny student trained by SFT on the gold solutions (`ril sft`); 5. the
+/// discriminator pre-trained on student and teacher responses (`ril disc pretrain`); 6. RIL and 7. a Dr.GRPO baseline
+/// from the same SFT student (`ril train`), each evaluated on val and test_ood before and after; 8. a table and the HTML
+/// report (`ril report`). The recipes it writes are ordinary recipes: each stage can be rerun by hand.
 /// </summary>
 public static class QuickstartCommand
 {
     public static Command Create()
     {
-        var output = new Option<string>("--out") { Description = "Run directory", DefaultValueFactory = _ => Path.Combine("runs", "quickstart") };
-        var steps = new Option<int>("--steps") { Description = "Supervised steps of the tiny decoder", DefaultValueFactory = _ => 60 };
-        var command = new Command("quickstart", "Build the built-in suite and train a tiny decoder on its gold solutions (the RL and RIL stages are not built yet).")
-            { output, steps };
-        command.SetAction(parse => ErrorReporting.Run(() => Run(parse.GetValue(output)!, parse.GetValue(steps))));
+        var output = new Option<string>("--out") { Description = "Folder for everything the quickstart makes (data, models, runs, report)", DefaultValueFactory = _ => Path.Combine("runs", "quickstart") };
+        var steps = new Option<int>("--steps") { Description = "RL steps of RIL and of the Dr.GRPO baseline", DefaultValueFactory = _ => Defaults.RlSteps };
+        var seed = new Option<int>("--seed") { Description = "Seed of the suite, the models and the runs", DefaultValueFactory = _ => 1 };
+        var sftSteps = new Option<int>("--sft-steps") { Description = "SFT steps of the student", DefaultValueFactory = _ => Defaults.SftSteps };
+        var rows = new Option<int>("--train-rows") { Description = "Training questions of the suite", DefaultValueFactory = _ => Defaults.TrainRows };
+        var command = new Command("quickstart",
+            "Run the whole pipeline on built-in data in minutes: suite, scripted teachers, tokenizer, SFT student, discriminator " +
+            "pre-training, RIL and a Dr.GRPO baseline, then a table of validation and test_ood accuracy and an HTML report.")
+            { output, steps, seed, sftSteps, rows };
+        command.SetAction(parse => ErrorReporting.Run(() =>
+            Run(parse.GetValue(output)!, parse.GetValue(steps), parse.GetValue(seed), parse.GetValue(sftSteps), parse.GetValue(rows))));
         return command;
     }
 
-    static int Run(string runDir, int steps)
+    /// <summary>The quickstart's scale: chosen so that the whole pipeline takes a few minutes on two cores.</summary>
+    static class Defaults
     {
-        var dataDir = Path.Combine(runDir, "data");
-        Console.WriteLine($"[1/2] built-in suite → {dataDir}");
-        var summary = SuiteWriter.Write(dataDir, new SuiteOptions(Seed: 1, TrainRows: 1000, ValRows: 100, TestRows: 100));
-        Console.WriteLine($"      {string.Join(", ", summary.RowsPerSplit.Select(kv => $"{kv.Key} {kv.Value}"))} rows in {summary.Elapsed.TotalSeconds:F1} s");
-
-        var solutions = JsonlDataset.Read(Path.Combine(dataDir, "train.jsonl"), ImageMode.TextOnly)
-            .Select(r => Encoding.UTF8.GetBytes(r.Question + "\n" + r.Solution)).ToList();
-        const int batch = 8, seqLen = 128;
-        var config = new DecoderConfig { VocabSize = 256, HiddenSize = 128, IntermediateSize = 344, NumLayers = 2, NumHeads = 4, NumKvHeadsField = 2 };
-        var rng = new Rng(1);
-        var model = new DecoderLM(config, rng);
-        var opt = new AdamW(model.Parameters().ToList(), lr: 3e-3f, weightDecay: 0.0f, beta2: 0.95f);
-        var schedule = new WarmupCosineLr(3e-3f, WarmupSteps: steps / 10, TotalSteps: steps, MinLr: 3e-4f);
-        Console.WriteLine($"[2/2] tiny byte-level decoder ({model.Parameters().Sum(p => p.Length) / 1e3:F0}k parameters), {steps} steps of batch {batch}×{seqLen}");
-        var sw = Stopwatch.StartNew();
-        float first = 0, last = 0;
-        for (int step = 0; step < steps; step++)
-        {
-            var (ids, targets) = Batch(solutions, batch, seqLen, rng);
-            using var scope = TensorScope.Begin();
-            var loss = Ops.CrossEntropy(model.Logits(ids, batch), targets);
-            loss.Backward();
-            GradClip.ClipByGlobalNorm(opt.AllParameters, 1f);
-            schedule.Apply(opt, step);
-            opt.Step();
-            opt.ZeroGrad();
-            last = loss.Item();
-            if (step == 0) first = last;
-            if (step % 10 == 0 || step == steps - 1) Console.WriteLine($"      step {step,4}  loss {last:F3}  ({sw.Elapsed.TotalSeconds:F1} s)");
-        }
-        Console.WriteLine($"next-byte loss {first:F3} → {last:F3} (uniform guess: {Math.Log(256):F3})");
-        return last < first ? 0 : 1;
+        public const int TrainRows = 512, EvalRows = 64, TeacherResponses = 4, Vocabulary = 512;
+        public const int SftSteps = 300, SftBatch = 16;
+        public const float SftLr = 3e-3f;
+        public const int RlSteps = 40;
+        public static readonly string[] Teachers = ["terse", "grouper"];
     }
 
-    /// <summary>Random windows of the concatenated solutions; the target of each byte is the next one.</summary>
-    static (int[] ids, int[] targets) Batch(List<byte[]> texts, int batch, int seqLen, Rng rng)
+    static int Run(string outDir, int rlSteps, int seed, int sftSteps, int trainRows)
     {
-        var ids = new int[batch * seqLen];
-        var targets = new int[batch * seqLen];
-        for (int b = 0; b < batch; b++)
+        if (rlSteps < 1 || sftSteps < 1 || trainRows < 8) throw new ArgumentException("--steps and --sft-steps must be at least 1, --train-rows at least 8");
+        if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
+            throw new ArgumentException($"{outDir} already exists: remove it or pass --out with another folder");
+        var clock = Stopwatch.StartNew();
+        void Stage(int n, string what) => Console.WriteLine($"\n[{n}/8] {what}  ({clock.Elapsed.TotalSeconds:F0} s)");
+        var dataDir = Path.Combine(outDir, "data");
+
+        Stage(1, $"built-in suite → {dataDir}");
+        var summary = SuiteWriter.Write(dataDir, new SuiteOptions(Seed: seed, TrainRows: trainRows, ValRows: Defaults.EvalRows, TestRows: Defaults.EvalRows, ImageSize: 32));
+        Console.WriteLine($"      {string.Join(", ", summary.RowsPerSplit.Select(kv => $"{kv.Key} {kv.Value}"))} rows");
+
+        var teachersPath = Path.Combine(dataDir, "teachers.jsonl");
+        Stage(2, $"scripted teachers {string.Join(" and ", Defaults.Teachers)} → {teachersPath}");
+        var train = JsonlDataset.Load(Path.Combine(dataDir, "train.jsonl"), ImageMode.TextOnly);
+        var (cache, correct) = ScriptedTeacher.WriteCache(train, Defaults.Teachers.Select(t => ScriptedTeacher.Named(t)).ToList(), Defaults.TeacherResponses, seed, teachersPath);
+        Console.WriteLine($"      {cache.Count} responses, {correct:P0} correct");
+
+        var tokenizerPath = Path.Combine(outDir, "tokenizer.json");
+        Stage(3, $"BPE tokenizer ({Defaults.Vocabulary} tokens) on the suite's text → {tokenizerPath}");
+        var texts = train.SelectMany(r => new[] { r.Question, r.Solution ?? "" })
+            .Concat(cache.QuestionIds.SelectMany(id => cache.Get(id)).Select(r => r.Response));
+        BpeTrainer.Train(texts, new BpeTrainerOptions { VocabSize = Defaults.Vocabulary }).Save(tokenizerPath);
+
+        var studentDir = Path.Combine(outDir, "models", "sft");
+        Stage(4, $"SFT of a tiny student on the gold solutions, {sftSteps} steps → {studentDir}");
+        var sft = SftRun.Run(new SftRunOptions
         {
-            var text = texts[rng.NextInt(texts.Count)];
-            for (int t = 0; t < seqLen; t++)
-            {
-                ids[b * seqLen + t] = t < text.Length ? text[t] : 0;
-                targets[b * seqLen + t] = t + 1 < text.Length ? text[t + 1] : -100;
-            }
+            Init = "tiny", TokenizerPath = tokenizerPath, DataPath = Path.Combine(dataDir, "train.jsonl"), OutDir = studentDir,
+            Steps = sftSteps, BatchSize = Defaults.SftBatch, LearningRate = Defaults.SftLr, Seed = (ulong)seed,
+        }, p => { if (p.Step % 50 == 0 || p.Step == p.TotalSteps) Console.WriteLine($"      step {p.Step,4}/{p.TotalSteps}  loss {p.Loss:F3}  ({p.Elapsed.TotalSeconds:F0} s)"); },
+           line => Console.WriteLine($"      {line}"));
+        Console.WriteLine($"      loss {sft.FirstLoss:F3} → {sft.FinalLoss:F3}");
+
+        var recipes = Path.Combine(outDir, "recipes");
+        Directory.CreateDirectory(recipes);
+        var runs = Path.Combine(outDir, "runs");
+        var discriminatorDir = Path.Combine(outDir, "models", "discriminator");
+        var rilRecipe = WriteRecipe(recipes, "ril", RecipeText("ril", studentDir, dataDir, runs, rlSteps, seed, teachersPath, discriminatorDir));
+        var drRecipe = WriteRecipe(recipes, "dr_grpo", RecipeText("dr_grpo", studentDir, dataDir, runs, rlSteps, seed, null, null));
+
+        Stage(5, $"discriminator pre-training → {discriminatorDir}");
+        DiscriminatorCommands.Pretrain(Recipe.Load(rilRecipe), discriminatorDir);
+
+        Stage(6, $"RIL from the SFT student, {rlSteps} steps (recipe {rilRecipe})");
+        TrainCommand.Train(Recipe.Load(rilRecipe), resume: false);
+        Stage(7, $"Dr.GRPO from the SFT student, {rlSteps} steps (recipe {drRecipe})");
+        TrainCommand.Train(Recipe.Load(drRecipe), resume: false);
+
+        Stage(8, "results");
+        var ril = RunData.Load(Path.Combine(runs, "ril"));
+        var dr = RunData.Load(Path.Combine(runs, "dr_grpo"));
+        Console.WriteLine(Table(ril, dr));
+        var reportPath = Path.Combine(outDir, "report.html");
+        RunReport.Write([ril.Directory, dr.Directory], reportPath, "Ril quickstart: RIL and Dr.GRPO from the same SFT student");
+        Console.WriteLine($"\nreport: {reportPath}   ({clock.Elapsed.TotalMinutes:F1} min in all)");
+        return 0;
+    }
+
+    static string WriteRecipe(string dir, string name, string text)
+    {
+        var path = Path.Combine(dir, name + ".yaml");
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    /// <summary>The quickstart's recipe of one algorithm (both share every setting but the algorithm's own).</summary>
+    static string RecipeText(string algo, string model, string data, string runs, int steps, int seed, string? teachers, string? discriminator)
+    {
+        string F(float v) => v.ToString("R", CultureInfo.InvariantCulture);
+        var ril = teachers is null ? "" : $"""
+            ril:
+              teacher_cache: {teachers}
+              teachers: [{string.Join(", ", Defaults.Teachers)}]
+              discriminator_init: {discriminator}
+            discriminator:
+              lr: {F(1e-4f)}
+              updates: 1
+            disc_pretrain:
+              responses: 2
+              questions: 128
+              epochs: 2
+              lr: {F(1e-3f)}
+              final_lr: {F(1e-4f)}
+
+            """;
+        return $"""
+            # Written by `ril quickstart`; rerun with: ril train --config THIS_FILE --name OTHER_NAME
+            run:
+              name: {algo}
+              out: {runs}
+            model:
+              path: {model}
+            data:
+              train: {data}/train.jsonl
+              val: {data}/val.jsonl
+              test: {data}/test_ood.jsonl
+            trainer:
+              algo: {algo}
+              steps: {steps}
+              questions_per_step: 8
+              lr: {F(algo == "ril" ? 1e-4f : 2e-4f)}
+              seed: {seed}
+              mini_batch_size: {(algo == "ril" ? 64 : 32)}
+              micro_batch_size: 16
+            rollout:
+              group_size: 4
+              max_response_tokens: 64
+              top_p: 0.95
+              top_k: 50
+              repetition_penalty: 1.05
+            loss:
+              kl_coef: {(algo == "ril" ? "0.01" : "0.0")}
+            reward:
+              answer: verifier
+            eval:
+              settings: 0.01:0.001:1
+              max_new_tokens: 64
+              every: {Math.Max(1, steps / 2)}
+            checkpoint:
+              every: {steps}
+            {ril}
+            """;
+    }
+
+    /// <summary>Greedy accuracy on val and test_ood: the SFT start (both runs' step-0 evaluation) and each run's last evaluation.</summary>
+    static string Table(RunData ril, RunData dr)
+    {
+        var setting = EvalSetting.Low.Name;
+        string Cell(RunData run, string split, bool start)
+        {
+            var series = run.Accuracy(split, setting);
+            if (series.Count == 0) return "   -  ";
+            var value = start ? series.First().Value : series.Last().Value;
+            return value is { } v ? $"{v:P1}".PadLeft(6) : "   -  ";
         }
-        return (ids, targets);
+        return string.Join("\n",
+            "                 val (greedy)   test_ood (greedy)",
+            $"SFT start        {Cell(dr, "val", true)}         {Cell(dr, "test", true)}",
+            $"Dr.GRPO          {Cell(dr, "val", false)}         {Cell(dr, "test", false)}",
+            $"RIL              {Cell(ril, "val", false)}         {Cell(ril, "test", false)}");
     }
 }

@@ -50,37 +50,13 @@ public static class TeacherCommands
             var rows = JsonlDataset.Load(Path.Combine(parse.GetValue(data)!, splitName + ".jsonl"), ImageMode.TextOnly);
             var chosen = ParseTeachers(parse.GetValue(teachers)!, parse.GetValue(errorRate));
             int n = parse.GetValue(perTeacher);
-            if (n < 1) throw new ArgumentException("-n must be at least 1");
             var path = parse.GetValue(output)!;
-            if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } folder) Directory.CreateDirectory(folder);
-            var temporary = path + ".tmp";
-            File.Delete(temporary);
-            var cache = new TeacherCache();
-            int correct = 0;
-            var responses = rows.SelectMany(row => chosen.SelectMany(teacher => Enumerable.Range(0, n).Select(i =>
-            {
-                var random = new Random(StableSeed.Mix(parse.GetValue(seed), StableSeed.Of(teacher.Name), StableSeed.Of(row.Id), i));
-                var text = teacher.Respond(row, random);
-                bool right = LastBoxed(text) == row.Answer;
-                if (right) correct++;
-                return new TeacherResponse(row.Id, teacher.Name, text, new() { ["correct"] = right });
-            })));
-            cache.Append(temporary, responses);
-            File.Move(temporary, path, overwrite: true);
+            var (cache, correctShare) = ScriptedTeacher.WriteCache(rows, chosen, n, parse.GetValue(seed), path);
             Console.WriteLine($"wrote {cache.Count} responses ({rows.Count} questions × {chosen.Count} teachers × {n}) to {path}; " +
-                              $"{(100.0 * correct / Math.Max(1, cache.Count)).ToString("F1", CultureInfo.InvariantCulture)}% correct");
+                              $"{(100.0 * correctShare).ToString("F1", CultureInfo.InvariantCulture)}% correct");
             return 0;
         }));
         return command;
-    }
-
-    /// <summary>The content of the last \boxed{…} (scripted teachers never nest braces inside it).</summary>
-    static string? LastBoxed(string text)
-    {
-        int start = text.LastIndexOf("\\boxed{", StringComparison.Ordinal);
-        if (start < 0) return null;
-        int end = text.IndexOf('}', start);
-        return end < 0 ? null : text[(start + 7)..end];
     }
 
     static Command Show()

@@ -35,7 +35,7 @@ public static class TrainCommand
         return command;
     }
 
-    static int Train(Recipe recipe, bool resume)
+    public static int Train(Recipe recipe, bool resume)
     {
         var runDir = recipe.RunDirectory;
         var checkpoints = TrainingCheckpoint.List(runDir);

@@ -42,6 +42,42 @@ public sealed class ScriptedTeacher
             ? new ScriptedTeacher(style, errorRate)
             : throw new ArgumentException($"unknown teacher '{name}' (scripted teachers: {string.Join(", ", Names)})");
 
+    /// <summary>
+    /// The teacher cache of the built-in suite (`ril teachers synth`): <paramref name="perTeacher"/> responses of each
+    /// teacher to each row, each drawn from a seed of (seed, teacher, row id, index) so the same seed gives the same cache;
+    /// each line records whether its last \boxed{} answer is right. Written to PATH.tmp, then renamed. Returns the cache
+    /// and the share of right answers.
+    /// </summary>
+    public static (TeacherCache Cache, double CorrectShare) WriteCache(IReadOnlyList<DatasetRow> rows, IReadOnlyList<ScriptedTeacher> teachers,
+        int perTeacher, int seed, string path)
+    {
+        if (perTeacher < 1) throw new ArgumentException("-n must be at least 1");
+        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } folder) Directory.CreateDirectory(folder);
+        var temporary = path + ".tmp";
+        File.Delete(temporary);
+        var cache = new TeacherCache();
+        int correct = 0;
+        var responses = rows.SelectMany(row => teachers.SelectMany(teacher => Enumerable.Range(0, perTeacher).Select(i =>
+        {
+            var text = teacher.Respond(row, new Random(StableSeed.Mix(seed, StableSeed.Of(teacher.Name), StableSeed.Of(row.Id), i)));
+            bool right = LastBoxed(text) == row.Answer;
+            if (right) correct++;
+            return new TeacherResponse(row.Id, teacher.Name, text, new() { ["correct"] = right });
+        })));
+        cache.Append(temporary, responses);
+        File.Move(temporary, path, overwrite: true);
+        return (cache, correct / (double)Math.Max(1, cache.Count));
+    }
+
+    /// <summary>The content of the last \boxed{…} (scripted teachers never nest braces inside it).</summary>
+    static string? LastBoxed(string text)
+    {
+        int start = text.LastIndexOf("\\boxed{", StringComparison.Ordinal);
+        if (start < 0) return null;
+        int end = text.IndexOf('}', start);
+        return end < 0 ? null : text[(start + 7)..end];
+    }
+
     /// <summary>Answers a row of the built-in suite; the row must carry its "scene" and "params" fields.</summary>
     public string Respond(DatasetRow row, Random random)
     {
