@@ -57,6 +57,8 @@ public sealed class DistributedTrainingTests(SingleProcessReference reference) :
             "--mca", "btl_tcp_if_include", NamespacedHosts.Subnet, "--mca", "oob_tcp_if_include", NamespacedHosts.Subnet,
             .. Processes.Ril, "train", "--config", reference.Recipe.Recipe(name)], RootAllowed);
         AssertSameRun(name);
+        long gradientBytes = 20L * 4 * Parameters(reference.Recipe.ModelDirectory).Values.Sum(v => v.Length);   // at least one sum per step
+        Assert.True(hosts.BytesSent() > gradientBytes, $"only {hosts.BytesSent()} bytes crossed the veth pair; 20 gradient sums alone are {gradientBytes}");
     }
 
     /// <summary>

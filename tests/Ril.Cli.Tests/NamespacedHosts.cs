@@ -11,12 +11,15 @@ public sealed class NamespacedHosts : IDisposable
     public const string Subnet = "10.213.7.0/24";
     public string[] Namespaces { get; }
     public string[] Addresses { get; } = ["10.213.7.1", "10.213.7.2"];
+    /// <summary>The veth end inside each namespace.</summary>
+    public string[] Interfaces { get; }
     readonly List<string> _created = [];
 
     public NamespacedHosts()
     {
         string tag = $"{Environment.ProcessId % 100000}";
         Namespaces = [$"rilA{tag}", $"rilB{tag}"];
+        Interfaces = [$"va{tag}", $"vb{tag}"];
         if (!Processes.OnPath("ip"))
             throw new InvalidOperationException("the two-host test needs iproute2's `ip` (Debian: apt-get install iproute2)");
         try
@@ -27,13 +30,11 @@ public sealed class NamespacedHosts : IDisposable
                 _created.Add(ns);
                 Ip("-n", ns, "link", "set", "lo", "up");
             }
-            string vethA = $"va{tag}", vethB = $"vb{tag}";
-            Ip("link", "add", vethA, "netns", Namespaces[0], "type", "veth", "peer", "name", vethB, "netns", Namespaces[1]);
+            Ip("link", "add", Interfaces[0], "netns", Namespaces[0], "type", "veth", "peer", "name", Interfaces[1], "netns", Namespaces[1]);
             for (int i = 0; i < 2; i++)
             {
-                var (ns, veth) = (Namespaces[i], i == 0 ? vethA : vethB);
-                Ip("-n", ns, "addr", "add", $"{Addresses[i]}/24", "dev", veth);
-                Ip("-n", ns, "link", "set", veth, "up");
+                Ip("-n", Namespaces[i], "addr", "add", $"{Addresses[i]}/24", "dev", Interfaces[i]);
+                Ip("-n", Namespaces[i], "link", "set", Interfaces[i], "up");
             }
         }
         catch
@@ -42,6 +43,10 @@ public sealed class NamespacedHosts : IDisposable
             throw;
         }
     }
+
+    /// <summary>Bytes the first host has sent over the veth pair so far.</summary>
+    public long BytesSent() =>
+        long.Parse(Processes.Check(["ip", "netns", "exec", Namespaces[0], "cat", $"/sys/class/net/{Interfaces[0]}/statistics/tx_bytes"]).Trim());
 
     /// <summary>Runs `ip ARGS`, failing with a message that says what CAP_NET_ADMIN has to do with it.</summary>
     static void Ip(params string[] args)
