@@ -61,16 +61,42 @@ public sealed class DistributedTrainingTests(SingleProcessReference reference) :
         Assert.True(hosts.BytesSent() > gradientBytes, $"only {hosts.BytesSent()} bytes crossed the veth pair; 20 gradient sums alone are {gradientBytes}");
     }
 
+    [Fact]
+    public void A_run_of_one_process_resumed_by_two_ranks_ends_at_the_parameters_of_one_process()
+    {
+        const string name = "resumed-by-two-ranks";
+        var recipe = reference.Recipe.Recipe(name);
+        Processes.Check([.. Processes.Ril, "train", "--config", recipe, "--set", "trainer.steps=10"], new Dictionary<string, string> { ["RIL_THREADS"] = "2" });
+        Processes.Check([Mpirun, "--allow-run-as-root", "-np", "2", "--bind-to", "none", "-x", "RIL_THREADS=1",
+            "--mca", "btl", "self,tcp", .. Processes.Ril, "train", "--config", recipe, "--resume"], RootAllowed);
+        AssertSameParameters(name);
+        Assert.Equal(20, File.ReadLines(Path.Combine(reference.Recipe.RunDirectory(name), "metrics.jsonl")).Count());
+    }
+
     /// <summary>
-    /// The run's final parameters equal the single process's within <see cref="Tolerance"/> (‖θ − θ₁‖₂ / ‖θ₁‖₂ over the whole
-    /// model: element-wise ratios are meaningless for parameters whose true gradient is zero, such as attention key biases,
-    /// where Adam turns rounding noise into steps), training moved them by far more than that, and rank 0 alone wrote files.
+    /// A fresh data-parallel run: the parameters of <see cref="AssertSameParameters"/>, and rank 0 alone wrote the run's
+    /// files (one event file, one metrics line per step), with the sharded evaluations gathered to the single process's.
     /// </summary>
     void AssertSameRun(string name)
     {
+        AssertSameParameters(name);
         var run = reference.Recipe.RunDirectory(name);
+        Assert.Single(Directory.GetFiles(run, "events.out.tfevents.*"));
+        Assert.Equal(20, File.ReadLines(Path.Combine(run, "metrics.jsonl")).Count());
+        var evaluations = File.ReadAllLines(Path.Combine(run, "eval", "summary.jsonl"));
+        var expectedEvaluations = File.ReadAllLines(Path.Combine(reference.Recipe.RunDirectory(SingleProcessReference.Name), "eval", "summary.jsonl"));
+        Assert.Equal(expectedEvaluations.Select(WithoutSeconds), evaluations.Select(WithoutSeconds));
+    }
+
+    /// <summary>
+    /// The run's final parameters equal the single process's within <see cref="Tolerance"/> (‖θ − θ₁‖₂ / ‖θ₁‖₂ over the whole
+    /// model: element-wise ratios are meaningless for parameters whose true gradient is zero, such as attention key biases,
+    /// where Adam turns rounding noise into steps), and training moved them by far more than that.
+    /// </summary>
+    void AssertSameParameters(string name)
+    {
         var expected = Parameters(Path.Combine(reference.Recipe.RunDirectory(SingleProcessReference.Name), "model"));
-        var actual = Parameters(Path.Combine(run, "model"));
+        var actual = Parameters(Path.Combine(reference.Recipe.RunDirectory(name), "model"));
         var start = Parameters(reference.Recipe.ModelDirectory);
         Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
         double difference = RelativeDistance(actual, expected), moved = RelativeDistance(start, expected);
@@ -78,12 +104,6 @@ public sealed class DistributedTrainingTests(SingleProcessReference reference) :
         Assert.True(difference <= Tolerance, $"{name}: the parameters differ from the single process's by {difference:E2} relative (allowed {Tolerance:E0}); " +
             $"most in '{worst}' ({Distance(actual[worst], expected[worst]):E2})");
         Assert.True(moved > 100 * Tolerance, $"training moved the parameters by only {moved:E2} relative: the equality would prove nothing");
-
-        Assert.Single(Directory.GetFiles(run, "events.out.tfevents.*"));
-        Assert.Equal(20, File.ReadLines(Path.Combine(run, "metrics.jsonl")).Count());
-        var evaluations = File.ReadAllLines(Path.Combine(run, "eval", "summary.jsonl"));
-        var expectedEvaluations = File.ReadAllLines(Path.Combine(reference.Recipe.RunDirectory(SingleProcessReference.Name), "eval", "summary.jsonl"));
-        Assert.Equal(expectedEvaluations.Select(WithoutSeconds), evaluations.Select(WithoutSeconds));   // sharded evaluation, gathered
     }
 
     static Dictionary<string, float[]> Parameters(string modelDir) =>

@@ -86,6 +86,7 @@ public static class TrainingMetrics
         Add("speed/logprob_s", m.LogProbSeconds);
         Add("speed/reward_s", m.RewardSeconds);
         Add("speed/update_s", u.Seconds);
+        Add("speed/allreduce_s", u.AllReduceSeconds);
 
         var reflection = ReflectionMetrics.Compute(student.Select(r => (r.Response, r.Correct)));
         foreach (var (name, value) in reflection.Ratios) Add($"reflection/{name}", value);

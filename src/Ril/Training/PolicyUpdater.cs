@@ -6,8 +6,9 @@ using Ril.Tensors.Optim;
 namespace Ril.Training;
 
 /// <summary>What one update did, averaged over its micro-batches.</summary>
+/// <param name="AllReduceSeconds">Of <paramref name="Seconds"/>, the time spent summing gradients over processes (waiting for the slowest included); 0 in a single process.</param>
 public sealed record UpdateStats(float Loss, float PolicyLoss, float Kl, float ClipFraction, float MeanRatio, float ApproxKl,
-    float GradNorm, float LearningRate, int OptimizerSteps, int SkippedSteps, double Seconds, long Tokens);
+    float GradNorm, float LearningRate, int OptimizerSteps, int SkippedSteps, double Seconds, long Tokens, double AllReduceSeconds = 0);
 
 /// <summary>
 /// Step 4 of the pipeline: for each PPO epoch, shuffle the rows, split them into mini-batches (one optimizer step each)
@@ -25,8 +26,6 @@ public sealed class PolicyUpdater(Policy policy, Optimizer optimizer, RlConfig c
 
     public Optimizer Optimizer { get; } = optimizer;
     public int BadStepsInARow { get; private set; }
-    /// <summary>Seconds spent summing gradients over processes in the last <see cref="Update"/> (0 in a single process).</summary>
-    public double AllReduceSeconds { get; private set; }
 
     // Pooled per micro-batch: the loss (its parts sum to it), token sums of the statistics, valid tokens, and a non-finite flag.
     const int LossSum = 0, PolicySum = 1, KlSum = 2, ClipSum = 3, RatioSum = 4, ApproxKlSum = 5, Tokens = 6, NonFinite = 7, Slots = 8;
@@ -39,7 +38,7 @@ public sealed class PolicyUpdater(Policy policy, Optimizer optimizer, RlConfig c
             GradientSync.BroadcastParameters(Optimizer.AllParameters, _world);   // one starting point on every process
             _startedTogether = true;
         }
-        AllReduceSeconds = 0;
+        double allReduceSeconds = 0;
         int L = tr.MaxLength, microPerMini = config.MiniBatchSize / config.MicroBatchSize;
         var global = GlobalRows.Of(tr, _world);
         float batchValidTokens = global.ValidTokens;
@@ -86,7 +85,7 @@ public sealed class PolicyUpdater(Policy policy, Optimizer optimizer, RlConfig c
                     micro++;
                     tokens += (long)p[Tokens];
                 }
-                if (finite) SumGradients();
+                if (finite) allReduceSeconds += SumGradients();
                 schedule?.Apply(Optimizer, Optimizer.StepCount);
                 float gradNorm = GradClip.ClipByGlobalNorm(Optimizer.AllParameters, config.GradClip);
                 if (!finite || !float.IsFinite(gradNorm))
@@ -107,15 +106,16 @@ public sealed class PolicyUpdater(Policy policy, Optimizer optimizer, RlConfig c
         }
         double count = Math.Max(micro, 1);
         return new UpdateStats((float)(loss / count), (float)(pol / count), (float)(kl / count), (float)(clip / count), (float)(ratio / count), (float)(approx / count),
-            (float)(norm / Math.Max(steps, 1)), Optimizer.LearningRate, steps, skipped, sw.Elapsed.TotalSeconds, tokens);
+            (float)(norm / Math.Max(steps, 1)), Optimizer.LearningRate, steps, skipped, sw.Elapsed.TotalSeconds, tokens, allReduceSeconds);
     }
 
-    void SumGradients()
+    /// <summary>Sums the gradients over processes; returns the seconds it took.</summary>
+    double SumGradients()
     {
-        if (_world.Size == 1) return;
+        if (_world.Size == 1) return 0;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         GradientSync.AllReduceSum(Optimizer.AllParameters, _world);
-        AllReduceSeconds += clock.Elapsed.TotalSeconds;
+        return clock.Elapsed.TotalSeconds;
     }
 
     /// <summary>The loss inputs of some of this process's rows: their old/ref log-probs, masks and advantages.</summary>
