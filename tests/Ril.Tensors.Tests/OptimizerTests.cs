@@ -62,6 +62,33 @@ public class OptimizerTests
         finally { File.Delete(path); }
     }
 
+    /// <summary>
+    /// A resumed process has no gradient buffers until a backward reaches them; a step in which none did must move the
+    /// weights exactly as the uninterrupted process does with its zeroed buffers (momentum alone), or resume is not exact.
+    /// </summary>
+    [Fact]
+    public void A_step_without_a_gradient_buffer_after_loading_moves_like_a_zero_gradient()
+    {
+        Tensor Param() => Tensor.FromArray([1f, -2f, 3f], 3).AsParameter("w");
+        var a = Param(); var optA = new AdamW([a], 1e-2f);
+        a.GradData(); new float[] { 0.3f, -0.1f, 0.2f }.CopyTo(a.Grad!.Data); optA.Step();
+        var path = Path.Combine(Path.GetTempPath(), $"ril-opt-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            optA.Save(path);
+            var b = a.Detach().AsParameter("w");
+            var optB = new AdamW([b], 1e-2f);
+            optB.Load(path);
+            a.ZeroGrad(); optA.Step();                 // the uninterrupted process: a zeroed buffer
+            Assert.Null(b.Grad); optB.Step();          // the resumed one: no buffer at all
+            Assert.NotEqual(new[] { 1f, -2f, 3f }, a.ToArray());   // momentum moved it
+            Assert.Equal(a.ToArray(), b.ToArray());
+        }
+        finally { File.Delete(path); }
+        var fresh = Param(); new AdamW([fresh], 1e-2f).Step();
+        Assert.Equal(new[] { 1f, -2f, 3f }, fresh.ToArray());   // never given a gradient: untouched
+    }
+
     [Fact]
     public void Sgd_with_momentum_matches_torch_semantics()
     {

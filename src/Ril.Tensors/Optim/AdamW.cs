@@ -28,9 +28,11 @@ public sealed class AdamW : Optimizer
             float lr = LearningRate * group.LrScale;
             foreach (var p in group.Parameters)
             {
-                if (p.Grad is null) continue;
+                // A parameter that has moments but got no gradient this step (no backward reached it in this process, as after
+                // a resume) moves as with a zero gradient, exactly as it would in a process whose gradient buffer was zeroed.
+                if (p.Grad is null && !_state.ContainsKey(p)) continue;
                 if (!_state.TryGetValue(p, out var s)) _state[p] = s = (new float[p.Length], new float[p.Length]);
-                var (w, g) = (p, p.Grad);
+                var (w, g) = (p, p.Grad ?? Tensor.Zeros(p.Shape));
                 float wd = group.WeightDecay;
                 // Elementwise, so chunks can go to different threads without changing any result.
                 Kernels.Chunks.For(p.Length, (start, n) => Update(w.Data.Slice(start, n), g.Data.Slice(start, n),

@@ -19,8 +19,9 @@ public sealed record RunData(string Directory, string Name, long? Seed, JsonObje
         var evaluations = MetricsWriter.Read(Path.Combine(directory, "eval", "summary.jsonl"));
         if (metrics.Count == 0 && evaluations.Count == 0)
             throw new InvalidDataException($"{directory}: neither metrics.jsonl nor eval/summary.jsonl has any rows (is this a run directory?)");
-        var name = config["name"]?.GetValue<string>() ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
-        long? seed = config["seed"] is JsonValue s && s.TryGetValue<long>(out var v) ? v : null;
+        var name = config["name"]?.GetValue<string>() ?? config["run"]?["group"]?.GetValue<string>()
+                   ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
+        long? seed = (config["seed"] ?? config["trainer"]?["seed"]) is JsonValue s && s.TryGetValue<long>(out var v) ? v : null;   // a recipe keeps it in trainer
         return new RunData(directory, name, seed, config, metrics, evaluations);
     }
 
@@ -43,11 +44,12 @@ public sealed record RunData(string Directory, string Name, long? Seed, JsonObje
         return series;
     }
 
-    /// <summary>Runs that differ only by their seed share this key.</summary>
+    /// <summary>Runs that differ only by their seed share this key; so do runs of a recipe with the same run.group.</summary>
     public string GroupKey
     {
         get
         {
+            if (Config["run"]?["group"] is JsonValue group) return "group:" + group.GetValue<string>();
             var copy = (JsonObject)Config.DeepClone();
             copy.Remove("seed");
             return Canonical(copy);

@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Ril.Data;
+using Ril.Data.Teachers;
+
+namespace Ril.Cli.Tests;
+
+/// <summary>
+/// `ril train` killed with SIGKILL in the middle of a run and continued with --resume ends exactly where the same run
+/// ends uninterrupted: the same per-step metrics after the checkpoint, the same final weights (and, for RIL, the same
+/// discriminator). Same seed and thread count, as the checkpoint contract says.
+/// </summary>
+public sealed class ResumeAfterKillTests
+{
+    const int Steps = 12, CheckpointEvery = 4;
+
+    /// <summary>Metrics that depend on the computation only (not on the clock).</summary>
+    static readonly string[] Deterministic = ["reward/total", "loss/total", "loss/policy", "train/grad_norm", "train/entropy", "response/length_mean", "accuracy/train"];
+
+    [Theory]
+    [InlineData("dr_grpo")]
+    [InlineData("ril")]
+    public void A_killed_run_resumed_ends_where_an_uninterrupted_run_ends(string algo)
+    {
+        var folder = Path.Combine(Path.GetTempPath(), $"ril-kill-{algo}-{Guid.NewGuid():N}");
+        try
+        {
+            var tiny = TinyRecipe.Write(folder);
+            var straight = Recipe(tiny, algo, "straight");
+            var killed = Recipe(tiny, algo, "killed");
+            Processes.Check([.. Processes.Ril, "train", "--config", straight]);
+
+            var runDir = tiny.RunDirectory("killed");
+            KillAfterFirstCheckpoint([.. Processes.Ril, "train", "--config", killed], runDir);
+            var output = Processes.Check([.. Processes.Ril, "train", "--config", killed, "--resume"]);
+            Assert.Contains("resuming", output);
+
+            var expected = MetricsByStep(tiny.RunDirectory("straight"));
+            var resumed = MetricsByStep(runDir);
+            Assert.Equal(Steps, expected.Count);
+            Assert.True(expected[Steps]["reward/total"]!.GetValue<double>() > 0 || expected.Values.Any(m => m["reward/total"]!.GetValue<double>() > 0),
+                "the run should see some reward, or resuming would be trivially exact");
+            for (int step = CheckpointEvery + 1; step <= Steps; step++)
+                foreach (var key in Deterministic)
+                    Assert.True(Json(expected[step][key]) == Json(resumed[step][key]), $"step {step} {key}: uninterrupted {Json(expected[step][key])}, resumed {Json(resumed[step][key])}");
+            foreach (var file in algo == "ril" ? new[] { "model/model.safetensors", "discriminator/model.safetensors" } : ["model/model.safetensors"])
+                Assert.True(File.ReadAllBytes(Path.Combine(tiny.RunDirectory("straight"), file)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(runDir, file))),
+                    $"{file} differs between the uninterrupted and the resumed run");
+        }
+        finally { if (Directory.Exists(folder) && Environment.GetEnvironmentVariable("RIL_KEEP") is null) Directory.Delete(folder, true); }
+    }
+
+    /// <summary>Starts the run and SIGKILLs it once its first checkpoint exists; fails if the run ends first.</summary>
+    static void KillAfterFirstCheckpoint(string[] command, string runDir)
+    {
+        var start = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in command.Skip(1)) start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var checkpoints = Path.Combine(runDir, "checkpoints");
+        var clock = Stopwatch.StartNew();
+        while (!(Directory.Exists(checkpoints) && Directory.EnumerateDirectories(checkpoints, "step-*").Any()))
+        {
+            Assert.False(process.HasExited, "the run ended before its first checkpoint could be waited for");
+            Assert.True(clock.Elapsed.TotalSeconds < 120, "no checkpoint within 120 s");
+            Thread.Sleep(20);
+        }
+        process.Kill(entireProcessTree: true);   // SIGKILL: no chance to clean up
+        process.WaitForExit();
+        Assert.False(File.Exists(Path.Combine(runDir, "model", "model.safetensors")), "the run finished before it was killed; the test needs a longer run");
+    }
+
+    static string Recipe(TinyRecipe tiny, string algo, string name)
+    {
+        var path = tiny.Recipe(name, Steps);
+        var text = File.ReadAllText(path).Replace("every: 10", $"every: {CheckpointEvery}").Replace("keep: 1", "keep: 2");
+        if (algo == "ril")
+        {
+            var cache = Path.Combine(tiny.Folder, "teachers.jsonl");
+            if (!File.Exists(cache))
+                ScriptedTeacher.WriteCache(JsonlDataset.Load(Path.Combine(tiny.SuiteDirectory, "train.jsonl"), ImageMode.TextOnly),
+                    [ScriptedTeacher.Named("terse"), ScriptedTeacher.Named("grouper")], 2, 1, cache);
+            text = text.Replace("algo: dr_grpo", "algo: ril").Replace("mini_batch_size: 16", "mini_batch_size: 32") + $"""
+                ril:
+                  teacher_cache: {cache}
+                discriminator:
+                  lr: 1e-3
+                  max_response_tokens: 24
+
+                """;
+        }
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    static Dictionary<int, JsonObject> MetricsByStep(string runDir) =>
+        File.ReadAllLines(Path.Combine(runDir, "metrics.jsonl")).Where(l => l.Length > 0).Select(l => JsonNode.Parse(l)!.AsObject())
+            .GroupBy(m => m["step"]!.GetValue<int>()).ToDictionary(g => g.Key, g => g.Last());
+
+    static string Json(JsonNode? node) => node?.ToJsonString() ?? "null";
+}
