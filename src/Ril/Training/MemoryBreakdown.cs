@@ -38,6 +38,16 @@ public sealed record MemoryBreakdown(long Weights, long Gradients, long Optimize
     /// <summary>The process's peak resident memory (VmHWM on Linux); 0 where the system does not report it.</summary>
     public static long PeakResidentBytes() => ProcStatusBytes("VmHWM");
 
+    /// <summary>
+    /// Starts the peak resident memory afresh from the current resident memory (Linux: "5" to /proc/self/clear_refs), so a
+    /// run's peak can leave out its set-up; false where the system does not allow it.
+    /// </summary>
+    public static bool ResetPeakResident()
+    {
+        try { File.WriteAllText("/proc/self/clear_refs", "5"); return true; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
+    }
+
     /// <summary>The process's resident memory now (VmRSS on Linux); 0 where the system does not report it.</summary>
     public static long ResidentBytes() => ProcStatusBytes("VmRSS");
 

@@ -52,6 +52,16 @@ public sealed record Recipe
     /// <summary>Discriminator pre-training (the `disc_pretrain` section): N responses per question and source, epochs, batch, final lr, held-out share.</summary>
     public DiscriminatorPretrainOptions Pretrain { get; init; } = new();
 
+    /// <summary>
+    /// LoRA (the `lora` section; any of its keys turns it on): the student — and the discriminator, over the same frozen
+    /// base — train adapters only. Null trains the parameters of <see cref="TrainableParts"/> in full.
+    /// </summary>
+    public Models.LoraConfig? Lora { get; init; }
+    /// <summary>Frozen weight matrices kept in bf16 (`model.frozen_bf16`): LoRA's base, or the parts outside model.trainable.</summary>
+    public bool FrozenBf16 { get; init; }
+    /// <summary>Each decoder block's activations recomputed in backward instead of kept (`trainer.recompute_activations`).</summary>
+    public bool RecomputeActivations { get; init; }
+
     /// <summary>The run's folder: OUT/NAME.</summary>
     public string RunDirectory => Path.Combine(OutDir, Name);
 
@@ -64,6 +74,7 @@ public sealed record Recipe
         ["run.out"] = (r, v, w) => r with { OutDir = Text(v, w) },
         ["model.path"] = (r, v, w) => r with { Model = Text(v, w) },
         ["model.trainable"] = (r, v, w) => r with { TrainableParts = List(v, w) },
+        ["model.frozen_bf16"] = (r, v, w) => r with { FrozenBf16 = Bool(v, w) },
         ["data.train"] = (r, v, w) => r with { TrainData = Text(v, w) },
         ["data.val"] = (r, v, w) => r with { ValData = Text(v, w) },
         ["data.test"] = (r, v, w) => r with { TestData = Text(v, w) },
@@ -77,6 +88,11 @@ public sealed record Recipe
         ["trainer.adam_beta2"] = (r, v, w) => r with { Rl = r.Rl with { Beta2 = Float(v, w, 0, 1) } },
         ["trainer.adam_eps"] = (r, v, w) => r with { Rl = r.Rl with { AdamEps = Float(v, w, 0, 1, lowOpen: true) } },
         ["trainer.grad_clip"] = (r, v, w) => r with { Rl = r.Rl with { GradClip = Float(v, w, 0, float.MaxValue) } },
+        ["trainer.recompute_activations"] = (r, v, w) => r with { RecomputeActivations = Bool(v, w) },
+        ["lora.rank"] = (r, v, w) => WithLora(r, l => l with { Rank = Int(v, w, 1, 4096) }),
+        ["lora.alpha"] = (r, v, w) => WithLora(r, l => l with { Alpha = Float(v, w, 0, 1e6f, lowOpen: true) }),
+        ["lora.dropout"] = (r, v, w) => WithLora(r, l => l with { Dropout = Float(v, w, 0, 0.99f) }),
+        ["lora.target_modules"] = (r, v, w) => WithLora(r, l => l with { TargetModules = Projections(v, w) }),
         ["trainer.ppo_epochs"] = (r, v, w) => r with { Rl = r.Rl with { PpoEpochs = Int(v, w, 1) } },
         ["trainer.mini_batch_size"] = (r, v, w) => r with { Rl = r.Rl with { MiniBatchSize = Int(v, w, 1) } },
         ["trainer.micro_batch_size"] = (r, v, w) => r with { Rl = r.Rl with { MicroBatchSize = Int(v, w, 1) } },
@@ -212,6 +228,16 @@ public sealed record Recipe
 
     // ---- typed values ----------------------------------------------------------------------------
 
+    static Recipe WithLora(Recipe r, Func<Models.LoraConfig, Models.LoraConfig> change) => r with { Lora = change(r.Lora ?? new Models.LoraConfig()) };
+
+    /// <summary>A list of the decoder's projection names (q_proj … down_proj).</summary>
+    static IReadOnlyList<string> Projections(string v, string where)
+    {
+        var items = List(v, where);
+        var unknown = items.FirstOrDefault(i => !Models.LoraConfig.AllProjections.Contains(i));
+        return unknown is null ? items : throw new RecipeException($"{where}: unknown module '{unknown}' (known: {string.Join(", ", Models.LoraConfig.AllProjections)})");
+    }
+
     static string Text(string v, string where) => v.Length > 0 ? v : throw new RecipeException($"{where}: expected a value, got nothing");
 
     static IReadOnlyList<string> List(string v, string where) =>
@@ -272,7 +298,7 @@ public sealed record Recipe
     public JsonObject ToJson() => new()
     {
         ["run"] = new JsonObject { ["name"] = Name, ["out"] = OutDir },
-        ["model"] = new JsonObject { ["path"] = Model, ["trainable"] = new JsonArray(TrainableParts.Select(p => (JsonNode)p).ToArray()) },
+        ["model"] = new JsonObject { ["path"] = Model, ["trainable"] = new JsonArray(TrainableParts.Select(p => (JsonNode)p).ToArray()), ["frozen_bf16"] = FrozenBf16 },
         ["data"] = new JsonObject { ["train"] = TrainData, ["val"] = ValData, ["test"] = TestData, ["text_only"] = TextOnly },
         ["trainer"] = new JsonObject
         {
@@ -281,6 +307,7 @@ public sealed record Recipe
             ["grad_clip"] = Rl.GradClip, ["ppo_epochs"] = Rl.PpoEpochs, ["mini_batch_size"] = Rl.MiniBatchSize,
             ["micro_batch_size"] = Rl.MicroBatchSize, ["seed"] = Rl.Seed, ["max_bad_steps"] = Rl.MaxBadSteps,
             ["lr_schedule"] = LrSchedule, ["warmup_steps"] = WarmupSteps, ["min_lr"] = MinLr,
+            ["recompute_activations"] = RecomputeActivations,
         },
         ["rollout"] = new JsonObject
         {
@@ -316,6 +343,11 @@ public sealed record Recipe
         {
             ["responses"] = Pretrain.Responses, ["epochs"] = Pretrain.Epochs, ["batch_size"] = Pretrain.BatchSize, ["lr"] = Pretrain.LearningRate,
             ["final_lr"] = Pretrain.FinalLearningRate, ["held_out"] = Pretrain.HeldOutShare, ["questions"] = Pretrain.Questions,
+        },
+        ["lora"] = Lora is null ? null : new JsonObject
+        {
+            ["rank"] = Lora.Rank, ["alpha"] = Lora.Alpha, ["dropout"] = Lora.Dropout,
+            ["target_modules"] = new JsonArray(Lora.TargetModules.Select(t => (JsonNode)t).ToArray()),
         },
     };
 }

@@ -1,0 +1,152 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Ril.Data;
+using Ril.Models;
+using Ril.Models.Generation;
+using Ril.Tensors;
+using Ril.Tensors.Autograd;
+using Ril.Tensors.Kernels;
+using Ril.Tensors.Memory;
+using Ril.Tensors.Optim;
+using Ril.Text;
+using Ril.Training;
+
+namespace Ril.Bench;
+
+/// <summary>
+/// One RIL-like step on a Qwen2-0.5B-layout model (random weights) trained through LoRA with its frozen base in bf16:
+/// rollouts with a KV cache; π_old with the adapters on and π_ref with them off (the same weights); the discriminator —
+/// a scalar-head model sharing the student's frozen base, with adapters of its own — scores the responses (the reward)
+/// and takes one BCE step on student against teacher rows; then a Dr.GRPO policy update through PolicyUpdater with a KL
+/// term. 2 questions × G = 4, prompts of 32 tokens, responses of 32, micro-batch 4. Prints the step's time, its
+/// breakdown, the memory breakdown and peak resident memory, and what full fine-tuning would need.
+/// Usage: lora [--steps N] [--layers N] [--rank R] [--float32-base] [--recompute]
+/// (steps default 2, the last one timed; layers default 24, the real depth).
+/// </summary>
+public static class LoraBench
+{
+    /// <summary>Qwen2-0.5B's config.json (494M parameters, tied embeddings).</summary>
+    static DecoderConfig Qwen2HalfB(int layers) => new()
+    {
+        VocabSize = 151936, HiddenSize = 896, IntermediateSize = 4864, NumLayers = layers, NumHeads = 14, NumKvHeadsField = 2,
+        RmsNormEps = 1e-6f, RopeTheta = 1_000_000f, MaxPositions = 32768, TieWordEmbeddings = true, AttentionBias = true,
+    };
+
+    const int Questions = 2, Group = 4, PromptTokens = 32, ResponseTokens = 32, MicroBatch = 4;
+
+    public static void Run(string[] args)
+    {
+        int Option(string name, int fallback) => args.SkipWhile(a => a != name).Skip(1).Select(int.Parse).FirstOrDefault(fallback);
+        int steps = Option("--steps", 2), layers = Option("--layers", 24), rank = Option("--rank", 16);
+        bool bf16 = !args.Contains("--float32-base"), recompute = args.Contains("--recompute");
+        var config = Qwen2HalfB(layers);
+        var rng = new Rng(7);
+        var setup = Stopwatch.StartNew();
+
+        var root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "Ril.sln"))) root = Path.GetDirectoryName(root) ?? throw new DirectoryNotFoundException("Ril.sln not found above the benchmark");
+        var tokenizer = BpeTokenizer.Load(Path.Combine(root, "tests", "fixtures", "tokenizer", "trained", "tokenizer.json"));
+        var vlm = VisionLanguageModel.Create(config, null, 1, -1, rng);
+        vlm.Text.RecomputeActivations = recompute;
+        var policy = new Policy(vlm, tokenizer, new ChatTemplate());
+        var lora = new LoraConfig { Rank = rank, Alpha = 2 * rank, Dropout = 0.05f };
+        var studentAdapters = LoraAdapters.Attach(vlm.Text, lora, rng);
+        var backbone = vlm.Text.SharingWeights();
+        backbone.RecomputeActivations = recompute;
+        var discriminator = new ScalarHeadModel(backbone, rng);
+        var dAdapters = LoraAdapters.Attach(backbone, lora, rng);
+        if (bf16) FrozenWeights.StoreInBf16(vlm.Parameters());
+        long baseParameters = vlm.Parameters().Sum(p => (long)p.Length);
+
+        var rl = new RlConfig { Objective = Objective.DrGrpo, KlCoef = 0.04f, MaxResponseTokens = ResponseTokens, MiniBatchSize = Questions * Group, MicroBatchSize = MicroBatch, LearningRate = 1e-5f };
+        var updater = new PolicyUpdater(policy, new AdamW(studentAdapters.Parameters().ToList(), rl.LearningRate), rl);
+        var dTrained = dAdapters.Parameters().Append(discriminator.Score).ToList();
+        var dOptimizer = new AdamW(dTrained, 1e-5f);
+        long trained = studentAdapters.Parameters().Concat(dTrained).Sum(p => (long)p.Length);
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);   // hand the float32 originals back to the system
+        Console.WriteLine($"# lora: Qwen2-0.5B layout, {layers} layers, {baseParameters / 1e6:F0}M base parameters ({(bf16 ? "bf16" : "float32")}, shared by student and discriminator), " +
+                          $"LoRA r={rank} on {string.Join("/", lora.TargetModules)}: {trained / 1e6:F2}M trained; recompute={(recompute ? "yes" : "no")}; threads={WorkerPool.Shared.Threads}; set-up {setup.Elapsed.TotalSeconds:F0} s, rss {MemoryBreakdown.ResidentBytes() >> 20} MB");
+        MemoryBreakdown.ResetPeakResident();
+
+        var questions = Enumerable.Range(0, Questions).Select(q => new Question(
+            new DatasetRow($"q{q}", "bench", "0", null, null, new JsonObject(), "bench", q + 1),
+            Enumerable.Range(0, PromptTokens).Select(_ => rng.NextInt(tokenizer.VocabSize)).ToArray(), null)).ToList();
+        var generator = new Generator(vlm, null, policy.PadId);
+        var sampling = new SamplingOptions { Temperature = 1f, MaxNewTokens = ResponseTokens };
+        StepTimes times = default;
+        long activations = 0;
+        for (int step = 0; step < steps; step++)
+        {
+            var clock = Stopwatch.StartNew();
+            // Rollouts.
+            var sequences = generator.Generate(questions.Select((q, i) => new GenerationRequest(q.PromptIds, Group, (ulong)(step * 100 + i))).ToList(), sampling);
+            var rollouts = sequences.SelectMany((group, q) => group.Select(s => new Rollout(q, Rollout.Student, s.TokenIds, "", s.FinishReason))).ToList();
+            double rolloutSeconds = clock.Elapsed.TotalSeconds;
+
+            // π_old (adapters on) and π_ref (adapters off): one set of weights.
+            int rows = rollouts.Count, L = ResponseTokens;
+            var old = new float[rows * L];
+            var reference = new float[rows * L];
+            using (NoGrad.Begin())
+                for (int start = 0; start < rows; start += MicroBatch)
+                {
+                    using var scope = TensorScope.Begin();
+                    var batch = TrajectoryBuilder.Rows(questions, rollouts, start, MicroBatch, L);
+                    ResponseLogProbs.Compute(policy, batch, L).LogProbs.Data.CopyTo(old.AsSpan(start * L));
+                    using (studentAdapters.Disabled()) ResponseLogProbs.Compute(policy, batch, L).LogProbs.Data.CopyTo(reference.AsSpan(start * L));
+                }
+            double logProbSeconds = clock.Elapsed.TotalSeconds - rolloutSeconds;
+
+            // The discriminator: rewards (no grad), then one BCE step on the student's rows against as many teacher rows.
+            var studentIds = rollouts.SelectMany(r => r.Tokens).ToArray();
+            var teacherIds = Enumerable.Range(0, rows * L).Select(_ => rng.NextInt(tokenizer.VocabSize)).ToArray();
+            var lengths = Enumerable.Repeat(L, rows).ToArray();
+            float[] rewards;
+            using (NoGrad.Begin())
+            using (TensorScope.Begin())
+                rewards = discriminator.Forward(studentIds, rows, lengths).ToArray().Select(s => 1f / (1f + MathF.Exp(s))).ToArray();   // 1 − D
+            double rewardSeconds = clock.Elapsed.TotalSeconds - rolloutSeconds - logProbSeconds;
+            long dActivations = MemoryBreakdown.ActivationPeak(() =>
+            {
+                foreach (var (ids, label) in new[] { (studentIds, 1f), (teacherIds, 0f) })
+                    for (int start = 0; start < rows; start += MicroBatch)
+                    {
+                        using var scope = TensorScope.Begin();
+                        var scores = discriminator.Forward(ids[(start * L)..((start + MicroBatch) * L)], MicroBatch, lengths[..MicroBatch]);
+                        Discriminator.Loss(scores, Enumerable.Repeat(label, MicroBatch).ToArray(), MicroBatch / (2f * rows)).Backward();
+                    }
+                dOptimizer.Step();
+                dOptimizer.ZeroGrad();
+            });
+            double discriminatorSeconds = clock.Elapsed.TotalSeconds - rolloutSeconds - logProbSeconds - rewardSeconds;
+
+            // The policy update.
+            var trajectory = new Trajectory
+            {
+                Questions = questions, Rollouts = rollouts, GroupSize = Group, MaxLength = L, Mask = Enumerable.Repeat(1f, rows * L).ToArray(),
+                OldLogProbs = old, RefLogProbs = reference, Rewards = rewards, RewardsByName = new() { ["discriminator"] = rewards },
+                Advantages = Advantages.GroupRelative(rewards, Group, scaleByStd: false), TrainRows = Enumerable.Range(0, rows).ToArray(),
+                Entropy = new float[rows * L], ZeroVarianceShare = 0, LogProbSeconds = logProbSeconds, RewardSeconds = rewardSeconds,
+            };
+            UpdateStats stats = null!;
+            long policyActivations = MemoryBreakdown.ActivationPeak(() => stats = updater.Update(trajectory, rng));
+            activations = Math.Max(dActivations, policyActivations);
+            times = new StepTimes(clock.Elapsed.TotalSeconds, rolloutSeconds, logProbSeconds, rewardSeconds, discriminatorSeconds, stats.Seconds);
+            Console.WriteLine($"# step {step + 1}: {times.Total:F1} s, policy loss {stats.Loss:F4}, kl {stats.Kl:G3}, rss {MemoryBreakdown.ResidentBytes() >> 20} MB, peak {MemoryBreakdown.PeakResidentBytes() >> 20} MB " +
+                              $"(of which idle in the buffer pool {BufferPool.PooledBytes >> 20} MB, managed heap {GC.GetGCMemoryInfo().HeapSizeBytes >> 20} MB)");
+        }
+
+        var memory = MemoryBreakdown.Measure(vlm.Parameters().Concat(studentAdapters.Parameters()).Concat(dTrained), [updater.Optimizer, dOptimizer],
+            activations, MemoryBreakdown.KvCacheBytes(config, Questions * Group, PromptTokens + ResponseTokens));
+        Console.WriteLine($"# memory: {memory}");
+        // Full fine-tuning of both models: float32 weights, gradients and AdamW's two moments (16 bytes per parameter) for the
+        // student and the discriminator, plus a float32 copy of the student as the KL reference (4 bytes per parameter).
+        double fullGb = 36.0 * baseParameters / 1e9;
+        Console.WriteLine($"# full fine-tuning would hold {fullGb:F1} GB in weights, gradients and optimizer state (36 bytes/parameter) before activations");
+        Console.WriteLine($"lora step_s={times.Total:F1} rollout_s={times.Rollout:F1} logprobs_s={times.LogProbs:F1} reward_s={times.Reward:F1} discriminator_s={times.Discriminator:F1} update_s={times.Update:F1} " +
+                          $"peak_rss_mb={memory.PeakResident >> 20} weights_mb={memory.Weights >> 20} gradients_mb={memory.Gradients >> 20} optimizer_mb={memory.OptimizerState >> 20} " +
+                          $"activations_mb={memory.Activations >> 20} kv_mb={memory.KvCaches >> 20}");
+    }
+
+    readonly record struct StepTimes(double Total, double Rollout, double LogProbs, double Reward, double Discriminator, double Update);
+}
