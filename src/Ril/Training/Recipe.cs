@@ -16,6 +16,8 @@ public sealed class RecipeException(string message) : Exception(message);
 public sealed record Recipe
 {
     public string Name { get; init; } = "run";
+    /// <summary>Runs with the same group (e.g. one algorithm over several seeds) are drawn and tabled together by `ril report`.</summary>
+    public string? Group { get; init; }
     public string OutDir { get; init; } = "runs";
     public string Model { get; init; } = "";
     public string TrainData { get; init; } = "";
@@ -72,6 +74,7 @@ public sealed record Recipe
     {
         ["run.name"] = (r, v, w) => r with { Name = Text(v, w) },
         ["run.out"] = (r, v, w) => r with { OutDir = Text(v, w) },
+        ["run.group"] = (r, v, w) => r with { Group = Text(v, w) },
         ["model.path"] = (r, v, w) => r with { Model = Text(v, w) },
         ["model.trainable"] = (r, v, w) => r with { TrainableParts = List(v, w) },
         ["model.frozen_bf16"] = (r, v, w) => r with { FrozenBf16 = Bool(v, w) },
@@ -297,7 +300,7 @@ public sealed record Recipe
     /// <summary>The resolved recipe, as the run directory's config.json records it.</summary>
     public JsonObject ToJson() => new()
     {
-        ["run"] = new JsonObject { ["name"] = Name, ["out"] = OutDir },
+        ["run"] = new JsonObject { ["name"] = Name, ["out"] = OutDir, ["group"] = Group },
         ["model"] = new JsonObject { ["path"] = Model, ["trainable"] = new JsonArray(TrainableParts.Select(p => (JsonNode)p).ToArray()), ["frozen_bf16"] = FrozenBf16 },
         ["data"] = new JsonObject { ["train"] = TrainData, ["val"] = ValData, ["test"] = TestData, ["text_only"] = TextOnly },
         ["trainer"] = new JsonObject
