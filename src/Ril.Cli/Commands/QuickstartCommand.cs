@@ -39,10 +39,10 @@ public static class QuickstartCommand
     /// <summary>The quickstart's scale: chosen so that the whole pipeline takes a few minutes on two cores.</summary>
     static class Defaults
     {
-        public const int TrainRows = 512, EvalRows = 64, TeacherResponses = 4, Vocabulary = 512;
-        public const int SftSteps = 300, SftBatch = 16;
+        public const int TrainRows = 512, EvalRows = 128, TeacherResponses = 4;
+        public const int SftSteps = 100, SftBatch = 8;
         public const float SftLr = 3e-3f;
-        public const int RlSteps = 40;
+        public const int RlSteps = 60;
         public static readonly string[] Teachers = ["terse", "grouper"];
     }
 
@@ -66,10 +66,8 @@ public static class QuickstartCommand
         Console.WriteLine($"      {cache.Count} responses, {correct:P0} correct");
 
         var tokenizerPath = Path.Combine(outDir, "tokenizer.json");
-        Stage(3, $"BPE tokenizer ({Defaults.Vocabulary} tokens) on the suite's text → {tokenizerPath}");
-        var texts = train.SelectMany(r => new[] { r.Question, r.Solution ?? "" })
-            .Concat(cache.QuestionIds.SelectMany(id => cache.Get(id)).Select(r => r.Response));
-        BpeTrainer.Train(texts, new BpeTrainerOptions { VocabSize = Defaults.Vocabulary }).Save(tokenizerPath);
+        Stage(3, $"BPE tokenizer ({SftRun.TrainedVocabulary} tokens) on the suite's text → {tokenizerPath}");
+        SftRun.TrainTokenizer(Path.Combine(dataDir, "train.jsonl"), teachersPath, tokenizerPath);
 
         var studentDir = Path.Combine(outDir, "models", "sft");
         Stage(4, $"SFT of a tiny student on the gold solutions, {sftSteps} steps → {studentDir}");

@@ -22,7 +22,7 @@ public static class SftCommand
             Description = "Start from a fresh model of this preset instead of --model. 'tiny': 32-pixel images in 8-pixel patches, 1-layer vision tower " +
                           "of width 32, pixel shuffle 2 (4 image tokens), 2-layer decoder of width 64 with 1024 positions; sized for the built-in suite",
         };
-        var tokenizer = new Option<string?>("--tokenizer") { Description = "With --init: the tokenizer.json of the fresh model (needs ChatML's tokens and <|image_pad|>)" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "With --init: the tokenizer.json of the fresh model (needs ChatML's tokens and <|image_pad|>); when omitted, a 512-token BPE is trained on the data's text (and the teachers' responses)" };
         var output = new Option<string>("--out") { Description = "Model directory to write (config.json, model.safetensors, tokenizer.json); must not exist or be empty", Required = true };
         var steps = new Option<int>("--steps") { Description = "Optimizer steps", DefaultValueFactory = _ => 200 };
         var batchSize = new Option<int>("--batch-size") { Description = "Examples (question and target) per step", DefaultValueFactory = _ => 8 };

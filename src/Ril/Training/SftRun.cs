@@ -150,7 +150,7 @@ public static class SftRun
     static (VisionLanguageModel Model, VlmConfig Config, BpeTokenizer Tokenizer, string TokenizerPath) LoadOrCreate(SftRunOptions options)
     {
         if ((options.ModelDir is null) == (options.Init is null))
-            throw new ArgumentException("give either --model DIR (a model directory to fine-tune) or --init PRESET with --tokenizer FILE (a fresh model)");
+            throw new ArgumentException("give either --model DIR (a model directory to fine-tune) or --init PRESET (a fresh model, with --tokenizer FILE or a tokenizer trained on the data)");
         if (options.ModelDir is { } dir)
         {
             if (options.TokenizerPath is not null) throw new ArgumentException("--tokenizer goes with --init: a --model directory brings its own tokenizer.json");
@@ -158,11 +158,33 @@ public static class SftRun
             if (chat.AcceptsImages) chat.CheckTemplate();
             return (chat.Model, chat.Config, chat.Tokenizer, Path.Combine(dir, "tokenizer.json"));
         }
-        var tokenizerPath = options.TokenizerPath ?? throw new ArgumentException("--init needs --tokenizer FILE (a tokenizer.json with ChatML's and the image's special tokens)");
+        var tokenizerPath = options.TokenizerPath ?? TrainTokenizer(options.DataPath, options.TeachersPath,
+            Path.Combine(Path.GetTempPath(), $"ril-tokenizer-{Guid.NewGuid():N}.json"));
         var tokenizer = BpeTokenizer.Load(tokenizerPath);
         var config = ModelPresets.Create(options.Init!, tokenizer, tokenizerPath);
         var model = VisionLanguageModel.Create(config.Text, config.Vision, config.PixelShuffle, config.ImageTokenId, new Rng(options.Seed));
         return (model, config, tokenizer, tokenizerPath);
+    }
+
+    /// <summary>Vocabulary of the tokenizer <see cref="TrainTokenizer"/> makes: enough for the built-in suite's words.</summary>
+    public const int TrainedVocabulary = 512;
+
+    /// <summary>
+    /// A byte-level BPE tokenizer (<see cref="TrainedVocabulary"/> tokens, ChatML's and the image's special tokens) trained
+    /// on a dataset's questions and solutions and, when given, a teacher cache's responses; written to
+    /// <paramref name="outPath"/>. For a fresh student with no tokenizer of its own (`ril sft --init` without --tokenizer).
+    /// </summary>
+    public static string TrainTokenizer(string dataPath, string? teachersPath, string outPath)
+    {
+        var rows = JsonlDataset.Load(dataPath, ImageMode.TextOnly);
+        var texts = rows.SelectMany(r => new[] { r.Question, r.Solution ?? "" });
+        if (teachersPath is not null)
+        {
+            var cache = TeacherCache.Load(teachersPath);
+            texts = texts.Concat(cache.QuestionIds.SelectMany(id => cache.Get(id)).Select(r => r.Response));
+        }
+        BpeTrainer.Train(texts, new BpeTrainerOptions { VocabSize = TrainedVocabulary }).Save(outPath);
+        return outPath;
     }
 
     internal static List<Target> GoldSolutions(IReadOnlyList<DatasetRow> rows)
