@@ -1,3 +1,4 @@
+using Ril.Tensors.Autograd;
 using Ril.Tensors.Distributed;
 
 namespace Ril.Tensors.Tests;
@@ -67,6 +68,58 @@ public class DistributedTests
             Assert.Equal(Enumerable.Range(1, 5).Select(i => 2f * i), grads["only_on_rank_1"]!);          // rank 0 took part with zeros
             Assert.Null(grads["nowhere"]);                                                                  // the optimizer skips it, as one process would
         }
+    }
+
+    /// <summary>A two-layer net whose first weight is used twice (tied), on this rank's input: y = Σ tanh(W2·tanh(W1·x))·(W1·x).</summary>
+    static Tensor[] TwoLayers(out Tensor loss, int rank)
+    {
+        var rng = new Rng(5);
+        var w1 = Tensor.FromArray(Enumerable.Range(0, 12).Select(_ => rng.NextFloat() - 0.5f).ToArray(), 4, 3).AsParameter("w1");
+        var w2 = Tensor.FromArray(Enumerable.Range(0, 16).Select(_ => rng.NextFloat() - 0.5f).ToArray(), 4, 4).AsParameter("w2");
+        var unused = Tensor.Zeros(2).AsParameter("unused");
+        var x = Tensor.FromArray([1f + rank, -0.5f, 0.25f * rank, 2f, 0f, -1f], 2, 3);
+        var h = Ops.Linear(x, w1);
+        loss = Ops.SumAll(Ops.Mul(Ops.Tanh(Ops.Linear(Ops.Tanh(h), w2)), h));
+        return [w1, w2, unused];
+    }
+
+    [Fact]
+    public void The_tape_says_when_each_parameter_gradient_is_final()
+    {
+        var parameters = TwoLayers(out var loss, rank: 0);
+        var atSignal = new Dictionary<string, float[]>();
+        var inGraph = new List<string>();
+        Tape.OnNextBackward(new BackwardListener(
+            contains => inGraph.AddRange(parameters.Where(contains).Select(p => p.Name!)),
+            p => atSignal.Add(p.Name!, p.Grad!.ToArray())));
+        loss.Backward();
+        Assert.Equal(["w1", "w2"], inGraph);                                 // not "unused"
+        Assert.Equal(["w2", "w1"], atSignal.Keys);                           // w1 only after its second use has passed back
+        foreach (var p in parameters.Where(p => p.Grad is not null)) Assert.Equal(p.Grad!.ToArray(), atSignal[p.Name!]);
+        TwoLayers(out var again, rank: 0);
+        again.Backward();                                                    // the listener was for one backward only
+        Assert.Equal(2, atSignal.Count);
+    }
+
+    [Fact]
+    public void Buckets_summed_during_backward_equal_sums_after_it()
+    {
+        (float[] Gradients, int SentDuringBackward) Sum(bool overlap) => InProcessGroup.Run(2, world =>
+        {
+            var parameters = TwoLayers(out var loss, world.Rank);
+            // Buckets [unused], [w2], [w1]: the first two can go before backward has finished w1.
+            using var buckets = new GradientBuckets(parameters, world, bucketFloats: 12);
+            if (overlap) buckets.StartDuringNextBackward();
+            loss.Backward();
+            int sent = buckets.SentSoFar;
+            buckets.Finish();
+            Assert.Null(parameters[2].Grad);
+            return (parameters.Take(2).SelectMany(p => p.Grad!.ToArray()).ToArray(), sent);
+        })[0];
+        var (after, _) = Sum(overlap: false);
+        var (during, sentEarly) = Sum(overlap: true);
+        Assert.Equal(after, during);
+        Assert.Equal(3, sentEarly);                                          // all three were handed over by the end of backward
     }
 
     [Fact]

@@ -1,10 +1,11 @@
 namespace Ril.Tensors.Distributed;
 
 /// <summary>
-/// Data-parallel gradient synchronisation: after every process has run backward on its share of a batch, the gradients
-/// are summed over processes in buckets, so that one identical optimizer step follows everywhere. Small gradients are
-/// packed into buckets of <see cref="BucketFloats"/> (one MPI call each instead of one per parameter); a gradient at
-/// least that large is reduced in place. A single process returns at once.
+/// Data-parallel gradient synchronisation after backward: every process has run backward on its share of a batch, the
+/// gradients are summed over processes in buckets of about <see cref="BucketFloats"/> (<see cref="GradientBuckets"/>;
+/// one MPI call per bucket instead of one per parameter), and one identical optimizer step follows everywhere. A single
+/// process returns at once. A training loop that can say which backward is its last uses <see cref="GradientBuckets"/>
+/// itself, so that buckets are summed while that backward runs.
 /// </summary>
 public static class GradientSync
 {
@@ -21,33 +22,8 @@ public static class GradientSync
     {
         comm ??= World.Current;
         if (comm.Size == 1) return;
-        var list = parameters.Distinct().ToList();
-        var present = new float[list.Count];
-        for (int i = 0; i < list.Count; i++) present[i] = list[i].Grad is null ? 0 : 1;
-        comm.AllReduceSum(present);
-        var bucket = new float[Math.Min(bucketFloats, list.Where((_, i) => present[i] > 0).Sum(p => p.Length))];
-        var packed = new List<Tensor>();
-        int used = 0;
-        void Flush()
-        {
-            if (packed.Count == 0) return;
-            comm.AllReduceSum(bucket.AsSpan(0, used));
-            int at = 0;
-            foreach (var p in packed) { bucket.AsSpan(at, p.Length).CopyTo(p.Grad!.Data); at += p.Length; }
-            packed.Clear();
-            used = 0;
-        }
-        for (int i = 0; i < list.Count; i++)
-        {
-            if (present[i] == 0) continue;
-            var grad = list[i].GradData();                     // zeros here when only other processes had a gradient
-            if (grad.Length >= bucketFloats) { comm.AllReduceSum(grad); continue; }
-            if (used + grad.Length > bucket.Length) Flush();
-            grad.CopyTo(bucket.AsSpan(used));
-            packed.Add(list[i]);
-            used += grad.Length;
-        }
-        Flush();
+        using var buckets = new GradientBuckets(parameters, comm, bucketFloats);
+        buckets.Finish();
     }
 
     /// <summary>

@@ -6,13 +6,14 @@ namespace Ril.Tensors.Distributed;
 /// Open MPI's C library called directly (no MPI package exists for .NET): init with thread support, rank and size of
 /// MPI_COMM_WORLD, sums of floats and doubles, broadcast, barrier, finalize, abort. Open MPI's handles (MPI_COMM_WORLD,
 /// MPI_FLOAT, MPI_SUM …) are addresses of its global objects (ompi_mpi_comm_world …), read from the library's exports.
-/// Loaded only by <see cref="World.Start"/> under <c>mpirun</c>; every call is made from the thread that initialised MPI.
+/// Loaded only by <see cref="World.Start"/> under <c>mpirun</c>. Calls come from the main thread or from
+/// <see cref="GradientBuckets"/>' sender thread, never at the same time (MPI_THREAD_SERIALIZED).
 /// </summary>
 public sealed unsafe class MpiCommunicator : ICommunicator, IDisposable
 {
     /// <summary>Open MPI 4/5's library name; RIL_MPI_LIBRARY names another file.</summary>
     public const string DefaultLibrary = "libmpi.so.40";
-    const int ThreadFunneled = 1;                // MPI_THREAD_FUNNELED: only the main thread calls MPI
+    const int ThreadSerialized = 2;              // MPI_THREAD_SERIALIZED: any thread may call MPI, one at a time
     const int Success = 0;
     static readonly nint InPlace = 1;            // Open MPI's MPI_IN_PLACE is ((void *) 1)
 
@@ -47,8 +48,8 @@ public sealed unsafe class MpiCommunicator : ICommunicator, IDisposable
 
         var initThread = (delegate* unmanaged<int*, byte***, int, int*, int>)Export("MPI_Init_thread");
         int provided;
-        Check(initThread(null, null, ThreadFunneled, &provided), "MPI_Init_thread");
-        if (provided < ThreadFunneled) throw new InvalidOperationException($"MPI_Init_thread: the library provides thread level {provided}, Ril needs MPI_THREAD_FUNNELED ({ThreadFunneled})");
+        Check(initThread(null, null, ThreadSerialized, &provided), "MPI_Init_thread");
+        if (provided < ThreadSerialized) throw new InvalidOperationException($"MPI_Init_thread: the library provides thread level {provided}, Ril needs MPI_THREAD_SERIALIZED ({ThreadSerialized})");
         int rank, size;
         Check(_commRank(_world, &rank), "MPI_Comm_rank");
         Check(_commSize(_world, &size), "MPI_Comm_size");

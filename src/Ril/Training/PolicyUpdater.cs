@@ -6,7 +6,8 @@ using Ril.Tensors.Optim;
 namespace Ril.Training;
 
 /// <summary>What one update did, averaged over its micro-batches.</summary>
-/// <param name="AllReduceSeconds">Of <paramref name="Seconds"/>, the time spent summing gradients over processes (waiting for the slowest included); 0 in a single process.</param>
+/// <param name="AllReduceSeconds">Of <paramref name="Seconds"/>, the time spent waiting for the gradient sums over processes
+/// after backward (what overlap did not hide, waiting for the slowest process included); 0 in a single process.</param>
 public sealed record UpdateStats(float Loss, float PolicyLoss, float Kl, float ClipFraction, float MeanRatio, float ApproxKl,
     float GradNorm, float LearningRate, int OptimizerSteps, int SkippedSteps, double Seconds, long Tokens, double AllReduceSeconds = 0);
 
@@ -16,13 +17,14 @@ public sealed record UpdateStats(float Loss, float PolicyLoss, float Kl, float C
 /// A non-finite loss or gradient norm skips the optimizer step; too many in a row stop the run.
 /// In a data-parallel run (<paramref name="world"/> of several processes) the mini- and micro-batches are cut from the
 /// global batch exactly as one process would cut them; each process runs the rows it holds with the whole micro-batch's
-/// normaliser, the gradients are summed over processes in buckets (<see cref="GradientSync"/>), and every process takes the
-/// same optimizer step. Statistics are pooled token sums, so they are those of the global batch.
+/// normaliser, the gradients are summed over processes in buckets started during the last backward of each mini-batch
+/// (<see cref="GradientBuckets"/>), and every process takes the same optimizer step. Statistics are pooled token sums,
+/// so they are those of the global batch.
 /// </summary>
 public sealed class PolicyUpdater(Policy policy, Optimizer optimizer, RlConfig config, LrSchedule? schedule = null, ICommunicator? world = null)
 {
     readonly ICommunicator _world = world ?? World.Current;
-    bool _startedTogether;
+    GradientBuckets? _buckets;                  // made by the first update of a data-parallel run
 
     public Optimizer Optimizer { get; } = optimizer;
     public int BadStepsInARow { get; private set; }
@@ -33,10 +35,10 @@ public sealed class PolicyUpdater(Policy policy, Optimizer optimizer, RlConfig c
     public UpdateStats Update(Trajectory tr, Rng rng)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        if (!_startedTogether)
+        if (_world.Size > 1 && _buckets is null)
         {
             GradientSync.BroadcastParameters(Optimizer.AllParameters, _world);   // one starting point on every process
-            _startedTogether = true;
+            _buckets = new GradientBuckets(Optimizer.AllParameters, _world);
         }
         double allReduceSeconds = 0;
         int L = tr.MaxLength, microPerMini = config.MiniBatchSize / config.MicroBatchSize;
@@ -53,13 +55,15 @@ public sealed class PolicyUpdater(Policy policy, Optimizer optimizer, RlConfig c
             for (int mini = 0; mini < order.Length; mini += config.MiniBatchSize)
             {
                 var miniRows = order[mini..Math.Min(order.Length, mini + config.MiniBatchSize)];
-                int micros = (miniRows.Length + config.MicroBatchSize - 1) / config.MicroBatchSize;
-                var pooled = new double[micros * Slots];
-                for (int m = 0; m < micros; m++)
+                var microBatches = miniRows.Chunk(config.MicroBatchSize).ToArray();
+                int lastHere = Array.FindLastIndex(microBatches, rows => global.LocalOf(rows).Length > 0);
+                var pooled = new double[microBatches.Length * Slots];
+                for (int m = 0; m < microBatches.Length; m++)
                 {
-                    var microRows = miniRows[(m * config.MicroBatchSize)..Math.Min(miniRows.Length, (m + 1) * config.MicroBatchSize)];
+                    var microRows = microBatches[m];
                     var rows = global.LocalOf(microRows);
                     if (rows.Length == 0) continue;                                     // other processes hold this micro-batch
+                    if (m == lastHere) _buckets?.StartDuringNextBackward();              // its backward finishes this step's gradients here
                     using var scope = TensorScope.Begin();
                     var batch = Slice(tr, rows, perToken, microPerMini, batchValidTokens) with
                     {
@@ -74,9 +78,10 @@ public sealed class PolicyUpdater(Policy policy, Optimizer optimizer, RlConfig c
                     (slots[LossSum], slots[PolicySum], slots[KlSum], slots[ClipSum], slots[RatioSum], slots[ApproxKlSum], slots[Tokens]) =
                         (s.Loss, s.PolicyLoss * n, s.Kl * n, s.ClipFraction * n, s.MeanRatio * n, s.ApproxKl * n, n);
                 }
+                if (_buckets is not null) allReduceSeconds += _buckets.Finish();        // before any other collective
                 _world.AllReduceSum(pooled);
                 bool finite = true;
-                for (int m = 0; m < micros; m++)
+                for (int m = 0; m < microBatches.Length; m++)
                 {
                     var p = pooled.AsSpan(m * Slots, Slots);
                     if (p[NonFinite] != 0) { finite = false; continue; }
@@ -85,7 +90,6 @@ public sealed class PolicyUpdater(Policy policy, Optimizer optimizer, RlConfig c
                     micro++;
                     tokens += (long)p[Tokens];
                 }
-                if (finite) allReduceSeconds += SumGradients();
                 schedule?.Apply(Optimizer, Optimizer.StepCount);
                 float gradNorm = GradClip.ClipByGlobalNorm(Optimizer.AllParameters, config.GradClip);
                 if (!finite || !float.IsFinite(gradNorm))
@@ -107,15 +111,6 @@ public sealed class PolicyUpdater(Policy policy, Optimizer optimizer, RlConfig c
         double count = Math.Max(micro, 1);
         return new UpdateStats((float)(loss / count), (float)(pol / count), (float)(kl / count), (float)(clip / count), (float)(ratio / count), (float)(approx / count),
             (float)(norm / Math.Max(steps, 1)), Optimizer.LearningRate, steps, skipped, sw.Elapsed.TotalSeconds, tokens, allReduceSeconds);
-    }
-
-    /// <summary>Sums the gradients over processes; returns the seconds it took.</summary>
-    double SumGradients()
-    {
-        if (_world.Size == 1) return 0;
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        GradientSync.AllReduceSum(Optimizer.AllParameters, _world);
-        return clock.Elapsed.TotalSeconds;
     }
 
     /// <summary>The loss inputs of some of this process's rows: their old/ref log-probs, masks and advantages.</summary>
