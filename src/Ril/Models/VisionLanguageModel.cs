@@ -28,6 +28,12 @@ public sealed class VisionLanguageModel
         return new VisionLanguageModel(lm, encoder, new Projector(vision.HiddenSize, text.HiddenSize, pixelShuffle, rng), imageTokenId);
     }
 
+    /// <summary>
+    /// The base under this model's LoRA adapters, over the very same tensors (nothing copied): with the policy training
+    /// through adapters, this is the KL reference at no memory cost. Sound only while the shared weights stay frozen.
+    /// </summary>
+    public VisionLanguageModel BaseView() => new(Text.SharingWeights(), Vision, Projector, ImageTokenId);
+
     /// <summary>Image tokens each image occupies in a prompt (0 for a text-only model).</summary>
     public int TokensPerImage => Vision is null ? 0 : Projector!.TokensPerImage(Vision.Config.GridSize);
 

@@ -58,19 +58,42 @@ public sealed class Discriminator : IResponseDiscriminator
         return new Discriminator(new ScalarHeadModel(backbone, rng), student.Tokenizer, student.Template, input, maxResponseTokens);
     }
 
-    public IEnumerable<Tensor> Parameters() => Model.Parameters();
+    /// <summary>
+    /// A discriminator over the student's own frozen base (<see cref="DecoderLM.SharingWeights"/>: no copy) that trains
+    /// LoRA adapters of its own and its scalar head. The student must train through adapters too, so the shared base
+    /// never moves; RIL starts D from the student's weights, which is exactly this base.
+    /// </summary>
+    public static Discriminator FromStudentWithLora(Policy student, LoraConfig lora, Rng rng, DiscriminatorInput input, int maxResponseTokens)
+    {
+        if (student.Model.Text.Adapters is null)
+            throw new InvalidOperationException("Discriminator: sharing the student's base needs the student to train through LoRA adapters (its base must stay frozen)");
+        var backbone = student.Model.Text.SharingWeights();
+        var model = new ScalarHeadModel(backbone, rng);
+        LoraAdapters.Attach(backbone, lora, rng);
+        return new Discriminator(model, student.Tokenizer, student.Template, input, maxResponseTokens);
+    }
+
+    /// <summary>D's LoRA adapters when it trains through them (<see cref="FromStudentWithLora"/>); null when it trains in full.</summary>
+    public LoraAdapters? Adapters => Model.Backbone.Adapters;
+
+    /// <summary>What D trains: every parameter, or with adapters only their A and B and the scalar head.</summary>
+    public IEnumerable<Tensor> Parameters() => Adapters is null ? Model.Parameters() : Adapters.Parameters().Append(Model.Score);
 
     /// <summary>
     /// Writes DIR/config.json (the input, the response limit, and <paramref name="report"/> when given) and
     /// DIR/model.safetensors (the backbone with "score.weight"), each atomically. The architecture is the student's.
     /// </summary>
-    public void Save(string dir, System.Text.Json.Nodes.JsonNode? report = null) =>
+    public void Save(string dir, System.Text.Json.Nodes.JsonNode? report = null)
+    {
+        if (Adapters is not null)
+            throw new InvalidOperationException("Discriminator.Save: a LoRA discriminator is saved as its adapters and head: PeftAdapter.Save(dir, d.Adapters, PeftAdapter.SequenceClassification, modulesToSave: [d.Model.Score])");
         Checkpoint.Save(dir, new System.Text.Json.Nodes.JsonObject
         {
             ["architecture"] = "ril-discriminator", ["input"] = Input == DiscriminatorInput.Response ? "response" : "question_and_response",
             ["max_response_tokens"] = MaxResponseTokens, ["hidden_size"] = Model.Backbone.Config.HiddenSize,
             ["num_layers"] = Model.Backbone.Config.NumLayers, ["report"] = report,
         }, Parameters());
+    }
 
     /// <summary>A discriminator saved by <see cref="Save"/>, with the student's architecture and tokenizer.</summary>
     public static Discriminator Load(string dir, Policy student)
