@@ -34,6 +34,18 @@ public class LeanOpsTests
         }
     }
 
+    [Fact]
+    public void Bf16_rounding_matches_pytorch()
+    {
+        // tests/fixtures/make_bf16_fixtures.py: halfway cases, subnormals, overflow, infinities and normals at 1e-30..1e30.
+        var file = IO.SafeTensors.Read(Path.Combine(Fixtures.Torch, "bf16.safetensors"));
+        var input = file["input"].Data;
+        var expected = file["bf16"].Data;
+        for (int i = 0; i < input.Length; i++)
+            Assert.True(BitConverter.SingleToUInt32Bits(expected[i]) == BitConverter.SingleToUInt32Bits(BFloat16.ToFloat(BFloat16.FromFloat(input[i]))),
+                $"{input[i]:R}: torch rounds to {expected[i]:R}, Ril to {BFloat16.ToFloat(BFloat16.FromFloat(input[i])):R}");
+    }
+
     /// <summary>A float32 copy of <paramref name="w"/>'s values rounded to bf16, and <paramref name="w"/> frozen in bf16.</summary>
     static Tensor RoundedCopyThenFreeze(Tensor w)
     {
