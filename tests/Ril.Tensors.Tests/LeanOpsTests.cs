@@ -82,14 +82,16 @@ public class LeanOpsTests
     }
 
     [Theory]
-    [InlineData(true)]    // Linear: W stored [out, in]
-    [InlineData(false)]   // x·W with W stored [in, out]: blocks along k
-    public void Bf16_weight_product_matches_float32_of_bf16(bool transposed)
+    [InlineData(true, 3, 7)]    // Linear: W stored [out, in], blocks along out
+    [InlineData(false, 3, 7)]   // x·W with W stored [in, out]: blocks along k
+    [InlineData(true, 3, 1)]    // three rows: still widened blocks
+    [InlineData(true, 1, 2)]    // two rows, as when decoding: bf16 read in place (DotRows)
+    public void Bf16_weight_product_matches_float32_of_bf16(bool transposed, int items, int rowsPerItem)
     {
         var rng = new Rng(2);
-        // 600 stored rows of 512 overflow one widened block (2¹⁸ floats), so more than one block is used.
-        var w = Tensor.Randn(rng, 0.05f, 600, 512);
-        var x = Tensor.Randn(rng, 1f, 3, 7, transposed ? 512 : 600);
+        // 600 stored rows of 515 overflow one widened block (2¹⁸ floats), so more than one block is used; 515 leaves a tail.
+        var w = Tensor.Randn(rng, 0.05f, 600, 515);
+        var x = Tensor.Randn(rng, 1f, items, rowsPerItem, transposed ? 515 : 600);
         var rounded = RoundedCopyThenFreeze(w);
         var expected = Ops.MatMul(x, rounded, transB: transposed);
         var actual = Ops.MatMul(x, w, transB: transposed);

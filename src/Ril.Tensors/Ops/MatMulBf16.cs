@@ -20,7 +20,8 @@ public static partial class Ops
         if (transA || b.Rank != 2)
             throw new NotSupportedException($"MatMul: a bf16 right operand ({b.Name ?? ShapeOf.Format(b.Shape)}) must be a 2-D matrix shared by an untransposed left operand");
         var c = Tensor.Empty(outShape);
-        ForEachWidenedBlock(b, (block, first, count) =>
+        if (transB && rows <= BFloat16.MaxDotRows) DotRowsParallel(a, b, c, rows, n, k);   // decoding: read bf16 in place
+        else ForEachWidenedBlock(b, (block, first, count) =>
         {
             fixed (float* pa0 = a.Buffer, pc0 = c.Buffer)
             {
@@ -39,6 +40,18 @@ public static partial class Ops
                 else Gemm.Multiply(false, true, rows, count, n, 1f, pg, n, block, n, 1f, pda + first, k);           // dA[:, first..] += dC·blockᵀ
             }
         }));
+    }
+
+    /// <summary>C [rows, n] = A·Bᵀ for a few rows of A, output columns split over the worker pool.</summary>
+    static unsafe void DotRowsParallel(Tensor a, Tensor b, Tensor c, int rows, int n, int k)
+    {
+        fixed (float* pa0 = a.Buffer, pc0 = c.Buffer)
+        fixed (ushort* pw0 = b.Bf16Data)
+        {
+            var (pa, pc, pw) = ((nint)(pa0 + a.Offset), (nint)(pc0 + c.Offset), (nint)pw0);
+            WorkerPool.Shared.ForRange(n, Math.Max(16, 65536 / Math.Max(1, k)),
+                (first, end) => BFloat16.DotRows((float*)pa, rows, k, (ushort*)pw, first, end, (float*)pc, n));
+        }
     }
 
     /// <summary>Calls <paramref name="use"/> with consecutive blocks of a bf16 matrix's rows widened to float32 (pointer, first row, row count).</summary>
