@@ -33,9 +33,15 @@ public sealed class JudgeCache : IDisposable
 
     public static JudgeCache InMemory() => new(null, null, 0);
 
-    /// <summary>Loads the file (creating it when missing) and appends new verdicts to it.</summary>
+    /// <summary>
+    /// Loads the file (creating it when missing) and appends new verdicts to it. In a data-parallel run each process keeps
+    /// a file of its own beside it (NAME.rank1.jsonl …; rank 0 uses <paramref name="path"/>): processes judge different
+    /// questions, and two writers must never share one file. A resume with as many processes finds every verdict again.
+    /// </summary>
     public static JudgeCache Open(string path)
     {
+        int rank = Tensors.Distributed.World.Current.Rank;
+        if (rank > 0) path = System.IO.Path.ChangeExtension(path, $".rank{rank}{System.IO.Path.GetExtension(path)}");
         long repaired = JsonlAppender.RepairTornLastLine(path);
         var entries = new List<JudgeCacheEntry>();
         if (File.Exists(path))
