@@ -90,10 +90,12 @@ public sealed record EvalResult(IReadOnlyList<EvalQuestion> Questions, EvalSumma
     /// <summary>
     /// Writes one JSON line per sample (question id, sample index, question, response, extracted answer, verdict, tokens,
     /// finish reason, ground truth) to <see cref="SamplesPath"/> (replaced whole, atomically), and appends the summary as one
-    /// line of {evalDir}/summary.jsonl.
+    /// line of {evalDir}/summary.jsonl. In a data-parallel run (`mpirun … ril eval`) rank 0 alone writes: every rank holds
+    /// the whole gathered result.
     /// </summary>
     public void WriteTo(string evalDir)
     {
+        if (!World.IsRoot) return;
         var path = SamplesPath(evalDir);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temporary = path + ".tmp";
