@@ -132,10 +132,7 @@ public static class RunReport
         Legend(h, groups);
         RunsTable(h, groups);
 
-        var evalKeys = runs.SelectMany(r => r.Evaluations).Select(e => (Split: RunData.Text(e["split"]) ?? "?", Setting: RunData.Text(e["setting"]) ?? "?"))
-            .Distinct().OrderBy(k => SplitOrder(k.Split)).ThenBy(k => k.Split, StringComparer.Ordinal).ToList();
-        var settingsOrder = runs.SelectMany(r => r.Evaluations).Select(e => RunData.Text(e["setting"]) ?? "?").Distinct().ToList();
-        evalKeys = evalKeys.OrderBy(k => SplitOrder(k.Split)).ThenBy(k => k.Split, StringComparer.Ordinal).ThenBy(k => settingsOrder.IndexOf(k.Setting)).ToList();
+        var evalKeys = EvaluationKeys(runs);
 
         Section(h, "Accuracy (evaluation)", "Share of questions solved (pass@k: any of k samples correct), at step 0 (before any update) and on the run's schedule.",
             evalKeys.Select(k => Chart($"{k.Split} · {k.Setting}", groups, r => r.Accuracy(k.Split, k.Setting), fixedRange: (0, 1), markers: true)));
@@ -201,6 +198,54 @@ public static class RunReport
         h.Append("</table></details>\n");
     }
 
+    /// <summary>One cell of MAYE's table: over a group's runs, the mean (and spread) of each run's mean, max and last accuracy.</summary>
+    public sealed record AccuracyCell(string Mean, string Max, string Last);
+
+    /// <summary>
+    /// MAYE's statistics for one group, split and setting: each run's mean and max accuracy over its evaluations (and its
+    /// last), averaged over the group's seeds, ± the spread over seeds where there are several; null when no run has any.
+    /// </summary>
+    public static AccuracyCell? Cell(RunGroup g, string split, string setting)
+    {
+        var perRun = g.Runs.Select(r => r.Accuracy(split, setting).Values.Where(v => v is not null).Select(v => v!.Value).ToList()).Where(l => l.Count > 0).ToList();
+        if (perRun.Count == 0) return null;
+        static string Stat(IEnumerable<double> values)
+        {
+            var v = values.ToList();
+            var mean = v.Average();
+            var spread = v.Count > 1 ? $" ±{Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Count - 1)).ToString("F3", Inv)}" : "";
+            return mean.ToString("F3", Inv) + spread;
+        }
+        return new AccuracyCell(Stat(perRun.Select(l => l.Average())), Stat(perRun.Select(l => l.Max())), Stat(perRun.Select(l => l[^1])));
+    }
+
+    /// <summary>The (split, setting) pairs the runs were evaluated on, in a stable order.</summary>
+    public static List<(string Split, string Setting)> EvaluationKeys(IReadOnlyList<RunData> runs)
+    {
+        var settingsOrder = runs.SelectMany(r => r.Evaluations).Select(e => RunData.Text(e["setting"]) ?? "?").Distinct().ToList();
+        return runs.SelectMany(r => r.Evaluations).Select(e => (Split: RunData.Text(e["split"]) ?? "?", Setting: RunData.Text(e["setting"]) ?? "?")).Distinct()
+            .OrderBy(k => SplitOrder(k.Split)).ThenBy(k => k.Split, StringComparer.Ordinal).ThenBy(k => settingsOrder.IndexOf(k.Setting)).ToList();
+    }
+
+    /// <summary>MAYE's table as Markdown (for docs): a row per group, mean / max / last accuracy per split and setting.</summary>
+    public static string MarkdownTable(IReadOnlyList<string> runDirectories)
+    {
+        var runs = runDirectories.Select(RunData.Load).ToList();
+        var groups = Group(runs);
+        var keys = EvaluationKeys(runs);
+        var md = new StringBuilder("| group |");
+        foreach (var (split, setting) in keys) md.Append($" {split} {setting}: mean | max | last |");
+        md.Append("\n|---|").Append(string.Concat(Enumerable.Repeat("---|---|---|", keys.Count))).Append('\n');
+        foreach (var g in groups)
+        {
+            md.Append("| ").Append(g.Label).Append(" |");
+            foreach (var (split, setting) in keys)
+                md.Append(Cell(g, split, setting) is { } c ? $" {c.Mean} | {c.Max} | {c.Last} |" : " – | – | – |");
+            md.Append('\n');
+        }
+        return md.ToString();
+    }
+
     /// <summary>MAYE's table: per group, split and setting, the mean and the max accuracy over the run's evaluations, averaged over seeds.</summary>
     static void MayeTable(StringBuilder h, List<RunGroup> groups, List<(string Split, string Setting)> keys)
     {
@@ -213,18 +258,7 @@ public static class RunReport
         {
             h.Append("<tr><td><span class=\"swatch\" style=\"background:").Append(g.Colour).Append("\"></span>").Append(E(g.Label)).Append("</td>");
             foreach (var (split, setting) in keys)
-            {
-                var perRun = g.Runs.Select(r => r.Accuracy(split, setting).Values.Where(v => v is not null).Select(v => v!.Value).ToList()).Where(l => l.Count > 0).ToList();
-                if (perRun.Count == 0) { h.Append("<td>–</td>"); continue; }
-                string Stat(IEnumerable<double> values)
-                {
-                    var v = values.ToList();
-                    var mean = v.Average();
-                    var spread = v.Count > 1 ? $" ±{Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Count - 1)).ToString("F3", Inv)}" : "";
-                    return mean.ToString("F3", Inv) + spread;
-                }
-                h.Append("<td>mean ").Append(Stat(perRun.Select(l => l.Average()))).Append("<br>max ").Append(Stat(perRun.Select(l => l.Max()))).Append("</td>");
-            }
+                h.Append(Cell(g, split, setting) is { } c ? $"<td>mean {c.Mean}<br>max {c.Max}</td>" : "<td>–</td>");
             h.Append("</tr>\n");
         }
         h.Append("</table></section>\n");
