@@ -75,6 +75,18 @@ public sealed class LoraAdapters
         return adapters;
     }
 
+    /// <summary>Takes the adapters off the model, which computes as its base again (the base stays frozen).</summary>
+    public void Detach()
+    {
+        RequireAttached();
+        Model.Adapters = null;
+    }
+
+    void RequireAttached()
+    {
+        if (Model.Adapters != this) throw new InvalidOperationException("LoRA: these adapters are no longer on the model (merged or detached)");
+    }
+
     /// <summary>The trainable tensors: A and B of every adapter.</summary>
     public IEnumerable<Tensor> Parameters() => All.SelectMany(a => new[] { a.A, a.B });
 
@@ -111,15 +123,17 @@ public sealed class LoraAdapters
     /// </summary>
     public void Merge()
     {
+        RequireAttached();
         var frozen = All.FirstOrDefault(a => a.BaseWeight.IsBf16);
         if (frozen is not null)
             throw new InvalidOperationException($"LoRA merge: base weight '{frozen.BaseWeight.Name}' is stored in bf16; load the base in float32 (no bf16 freezing), load the adapter, then merge");
         using (NoGrad.Begin())
             foreach (var a in All)
             {
+                using var scope = Tensors.Memory.TensorScope.Begin();
                 var delta = Ops.MulScalar(Ops.MatMul(a.B, a.A), Config.Scaling);   // [out, in]
                 System.Numerics.Tensors.TensorPrimitives.Add(a.BaseWeight.Data, delta.Data, a.BaseWeight.Data);
             }
-        Model.Adapters = null;
+        Detach();
     }
 }

@@ -109,6 +109,9 @@ public sealed class LoraTests : IDisposable
         using (adapters.Disabled()) Assert.Equal(baseLogits, Logits(lm));   // the KL reference, from the same weights
         Assert.NotEqual(baseLogits, adapted);
         Assert.Equal(adapted, Logits(lm));
+        adapters.Detach();
+        Assert.Null(lm.Adapters);
+        Assert.Equal(baseLogits, Logits(lm));
     }
 
     [Fact]
@@ -134,6 +137,7 @@ public sealed class LoraTests : IDisposable
         adapters.Merge();
         Assert.Null(lm.Adapters);
         AssertClose(adapted, Logits(lm), 1e-5f);
+        Assert.Throws<InvalidOperationException>(() => adapters.Merge());   // merged once only
     }
 
     [Fact]
