@@ -105,7 +105,7 @@ public static class TrainCommand
     {
         if (recipe.FormatWeight != 0) throw new RecipeException("reward.format_weight: RIL's reward is similarity + answer; set the format weight to 0");
         var rl = recipe.Rl;
-        var ril = recipe.Ril with { AnswerWeight = recipe.AnswerWeight };
+        var ril = recipe.Ril;
         var cache = TeacherCache.Load(recipe.TeacherCache!);
         var slots = new TeacherSlots(cache, policy, rl.MaxResponseTokens, ril.TeacherSampling, ril.TeacherQuota, ril.Teachers);
         DiscriminatorTrainer? discriminator = null;

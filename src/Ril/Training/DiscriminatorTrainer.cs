@@ -108,7 +108,11 @@ public sealed class DiscriminatorTrainer(Discriminator discriminator, Optimizer 
     /// </summary>
     public (float Loss, float Accuracy, float GradNorm, bool Stepped) Step(IReadOnlyList<DiscriminatorExample> batch)
     {
-        if (batch.Count == 0) throw new ArgumentException("DiscriminatorTrainer: an empty batch");
+        // In a data-parallel run each process holds its share of the batch: the mean is over the whole of it.
+        var world = Tensors.Distributed.World.Current;
+
+        int total = (int)Tensors.Distributed.Collectives.Sum(world, batch.Count)[0];
+        if (total == 0) throw new ArgumentException("DiscriminatorTrainer: an empty batch");
         double loss = 0;
         int right = 0;
         for (int start = 0; start < batch.Count; start += Config.MicroBatchSize)
@@ -117,18 +121,20 @@ public sealed class DiscriminatorTrainer(Discriminator discriminator, Optimizer 
             var micro = batch.Skip(start).Take(Config.MicroBatchSize).ToList();
             var labels = micro.Select(e => e.Label).ToArray();
             var scores = Discriminator.Logits(micro);
-            var l = Discriminator.Loss(scores, labels, micro.Count / (float)batch.Count);   // the micro-batch's share of the batch mean
+            var l = Discriminator.Loss(scores, labels, micro.Count / (float)total);   // the micro-batch's share of the batch mean
             l.Backward();
             loss += l.Item();
             var s = scores.ToArray();
             for (int i = 0; i < s.Length; i++) if ((s[i] >= 0) == (labels[i] == 1f)) right++;   // σ(s) ≥ 0.5 ⇔ s ≥ 0
         }
+        Tensors.Distributed.GradientSync.AllReduceSum(Optimizer.AllParameters, world);
+        var pooled = Tensors.Distributed.Collectives.Sum(world, loss, right);
         schedule?.Apply(Optimizer, Optimizer.StepCount);
         float norm = GradClip.ClipByGlobalNorm(Optimizer.AllParameters, Config.GradClip);
-        bool ok = double.IsFinite(loss) && float.IsFinite(norm);
+        bool ok = double.IsFinite(pooled[0]) && float.IsFinite(norm);
         if (ok) Optimizer.Step();
         Optimizer.ZeroGrad();
-        return ((float)loss, right / (float)batch.Count, norm, ok);
+        return ((float)pooled[0], (float)(pooled[1] / total), norm, ok);
     }
 
     /// <summary>µ optimizer steps on the same batch (Algorithm 2, step 4).</summary>

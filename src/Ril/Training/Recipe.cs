@@ -113,7 +113,7 @@ public sealed record Recipe
         ["loss.filter_zero_variance_groups"] = (r, v, w) => r with { Rl = r.Rl with { FilterZeroVarianceGroups = Bool(v, w) } },
         ["loss.mask_truncated"] = (r, v, w) => r with { Rl = r.Rl with { MaskTruncated = Bool(v, w) } },
         ["reward.answer"] = (r, v, w) => r with { AnswerReward = OneOf(v, w, "verifier", "judge") },
-        ["reward.answer_weight"] = (r, v, w) => r with { AnswerWeight = Float(v, w, -100, 100) },
+        ["reward.answer_weight"] = (r, v, w) => Float(v, w, -100, 100) is var x ? r with { AnswerWeight = x, Ril = r.Ril with { AnswerWeight = x } } : r,
         ["reward.format_weight"] = (r, v, w) => r with { FormatWeight = Float(v, w, -100, 100) },
         ["reward.judge_url"] = (r, v, w) => r with { JudgeUrl = Text(v, w) },
         ["reward.judge_model"] = (r, v, w) => r with { JudgeModel = Text(v, w) },

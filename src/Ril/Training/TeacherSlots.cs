@@ -44,7 +44,7 @@ public sealed class TeacherSlots
         var rollouts = new List<Rollout>(questions.Count * count);
         for (int q = 0; q < questions.Count; q++)
         {
-            var random = new Random(Data.Synth.StableSeed.Mix((long)seed, step, q, Data.Synth.StableSeed.Of(questions[q].Row.Id)));
+            var random = new Random(Data.Synth.StableSeed.Mix((long)seed, step, questions[q].BatchIndex ?? q, Data.Synth.StableSeed.Of(questions[q].Row.Id)));
             foreach (var response in _cache.Sample(questions[q].Row.Id, count, Sampling, random, Quota))
                 rollouts.Add(ToRollout(q, response));
         }

@@ -32,14 +32,45 @@ public class RecipeTests : IDisposable
               repetition_penalty: 1.05
             loss:
               kl_coef: 0.01
+            ril:
+              teacher_cache: data/teachers.jsonl
+              teachers: [terse, grouper]
+              teacher_sampling: fixed_quota
+              teacher_quota: terse:3, grouper:1
+              similarity: 3-level
+              teachers_in_group: false
+            discriminator:
+              lr: 1e-5
+              updates: 2
+              input: question_and_response
+            disc_pretrain:
+              responses: 16
             """);
-        var r = Recipe.Load(path, ["trainer.lr=2e-6", "run.name=ablation"]);
+        var r = Recipe.Load(path, ["trainer.lr=2e-6", "run.name=ablation", "ril.discriminator=frozen"]);
+        Assert.Equal("data/teachers.jsonl", r.TeacherCache);
+        Assert.Equal(["terse", "grouper"], r.Ril.Teachers!);
+        Assert.Equal(Ril.Data.TeacherSampling.FixedQuota, r.Ril.TeacherSampling);
+        Assert.Equal(3, r.Ril.TeacherQuota!["terse"]);
+        Assert.Equal((Ril.Rewards.SimilarityKind.Levels3, false, DiscriminatorMode.Frozen), (r.Ril.Similarity, r.Ril.TeachersInGroup, r.Ril.Discriminator));
+        Assert.Equal((1e-5f, 2, DiscriminatorInput.QuestionAndResponse), (r.Ril.DiscriminatorSettings.LearningRate, r.Ril.DiscriminatorSettings.Updates, r.Ril.DiscriminatorSettings.Input));
+        Assert.Equal(16, r.Pretrain.Responses);
         Assert.Equal(Objective.Ril, r.Rl.Objective);
         Assert.Equal(2e-6f, r.Rl.LearningRate);
         Assert.Equal((4, 1f, 0.95f, 50, 1.05f, 0.01f), (r.Rl.GroupSize, r.Rl.Temperature, r.Rl.TopP, r.Rl.TopK, r.Rl.RepetitionPenalty, r.Rl.KlCoef));
         Assert.Equal(["projector", "lm"], r.TrainableParts);
         Assert.Equal(Path.Combine("runs", "ablation"), r.RunDirectory);
         Assert.Equal("ril", r.ToJson()["trainer"]!["algo"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("trainer:\n  algo: ril\n", "ril.teacher_cache")]
+    [InlineData("trainer:\n  algo: ril\nril:\n  teacher_cache: t.jsonl\n  teacher_sampling: fixed_quota\n  teacher_quota: terse:1\n", "ril.teacher_quota")]
+    [InlineData("trainer:\n  algo: ril\nril:\n  teacher_cache: t.jsonl\n  similarity: fuzzy\n", "ril.similarity")]
+    [InlineData("trainer:\n  algo: ril\nril:\n  teacher_cache: t.jsonl\n  discriminator: none\nreward:\n  answer_weight: 0\n", "ril.answer_weight")]
+    public void Ril_settings_that_cannot_work_are_errors_naming_the_key(string yaml, string key)
+    {
+        var e = Assert.Throws<RecipeException>(() => Recipe.Load(Write(Minimal + yaml)));
+        Assert.Contains(key, e.Message);
     }
 
     [Theory]

@@ -41,7 +41,7 @@ public static class TinyRilRuns
         /// <summary>D's constant learning rate in the RIL loop.</summary>
         public float RilDiscriminatorLearningRate { get; init; } = 1e-4f;
         public float KlCoef { get; init; } = 0.01f;
-        /// <summary>Responses per val question for the style measurement.</summary>
+        /// <summary>Responses per val question for the style measurement (0: no style measurement).</summary>
         public int StyleSamples { get; init; } = 4;
         public RilConfig Ril { get; init; } = new();
         public int Layers { get; init; } = 1;
@@ -50,7 +50,7 @@ public static class TinyRilRuns
         public float SftLearningRate { get; init; } = 3e-3f;
     }
 
-    public sealed record Result(float[] AccuracyBefore, float[] AccuracyAfter, DiscriminatorPretrainResult? Pretrain, List<StepMetrics> Steps, StyleSummary StyleBefore, StyleSummary StyleAfter,
+    public sealed record Result(float[] AccuracyBefore, float[] AccuracyAfter, DiscriminatorPretrainResult? Pretrain, List<StepMetrics> Steps, StyleSummary? StyleBefore, StyleSummary? StyleAfter,
         IReadOnlyDictionary<string, int> SignatureSizes, double Seconds)
     {
         public double? Metric(int step, string name) => Steps[step].Extra!.FirstOrDefault(kv => kv.Key == name).Value;
@@ -62,17 +62,6 @@ public static class TinyRilRuns
     public static readonly string Tokenizer = Path.Combine(RepoPaths.Fixtures, "tokenizer", "trained", "tokenizer.json");
 
     static VisionLanguageModel NewModel(VlmConfig c, ulong seed) => VisionLanguageModel.Create(c.Text, c.Vision, c.PixelShuffle, c.ImageTokenId, new Rng(seed));
-
-    /// <summary>The built-in suite's teacher cache, drawn exactly as `ril teachers synth --seed 1` draws it.</summary>
-    public static TeacherCache Teachers(IReadOnlyList<DatasetRow> rows, IEnumerable<string> names, int perTeacher)
-    {
-        var cache = new TeacherCache();
-        foreach (var row in rows)
-            foreach (var teacher in names.Select(n => ScriptedTeacher.Named(n)))
-                for (int i = 0; i < perTeacher; i++)
-                    cache.Add(new TeacherResponse(row.Id, teacher.Name, teacher.Respond(row, new Random(StableSeed.Mix(1, StableSeed.Of(teacher.Name), StableSeed.Of(row.Id), i))), []));
-        return cache;
-    }
 
     public static Result Run(string suiteDir, ulong seed, Options o, Action<string>? log = null)
     {
@@ -87,7 +76,7 @@ public static class TinyRilRuns
         var policy = new Policy(model, tokenizer, new ChatTemplate());
         var train = JsonlDataset.Load(Path.Combine(suiteDir, "train.jsonl"));
         var val = JsonlDataset.Load(Path.Combine(suiteDir, "val.jsonl"));
-        var cache = Teachers(train, o.Teachers, o.TeacherResponses);
+        var (cache, _) = ScriptedTeacher.WriteCache(train, o.Teachers.Select(t => ScriptedTeacher.Named(t)).ToList(), o.TeacherResponses, 1, Path.Combine(suiteDir, "teachers.jsonl"));
         var flow = new DataFlow(train, policy, vlm, seed);
 
         // 1. SFT warm-up on the gold solutions.
@@ -121,17 +110,15 @@ public static class TinyRilRuns
         var dConfig = o.Ril.DiscriminatorSettings with { LearningRate = o.DiscriminatorLearningRate };
         var ril = o.Ril with { DiscriminatorSettings = dConfig, Teachers = o.Teachers };
 
-        // Style before RIL, on the val questions.
+        // Style before RIL, on the val questions: the share of sampled responses nearest to each source's style.
         var valQuestions = val.Select(flow.Render).ToList();
-        var styleCollector = new ResponseCollector(policy, config with { GroupSize = o.StyleSamples });
         var sources = o.Teachers.ToDictionary(t => t, t => (IReadOnlyList<string>)train.SelectMany(r => cache.Get(r.Id, t)).Select(r => r.Response).ToList());
         sources["gold"] = train.Select(r => r.Solution!).ToList();
         var style = new StyleMatch(sources);
-        var greedyCollector = new ResponseCollector(policy, config with { GroupSize = 1, Temperature = 0 });
-        var before = style.Summarise(styleCollector.Collect(valQuestions, seed + 500).Select(r => r.Text).ToList());
-        var greedyBefore = style.Summarise(greedyCollector.Collect(valQuestions, seed + 500).Select(r => r.Text).ToList());
-        log?.Invoke($"style before: {before}");
-        log?.Invoke($"greedy style before: {greedyBefore}");
+        StyleSummary? Style() => o.StyleSamples == 0 ? null
+            : style.Summarise(new ResponseCollector(policy, config with { GroupSize = o.StyleSamples }).Collect(valQuestions, seed + 500).Select(r => r.Text).ToList());
+        var before = Style();
+        if (before is not null) log?.Invoke($"style before: {before}");
 
         // 2. Discriminator from the student, pre-trained on N student and N-per-teacher responses.
         DiscriminatorTrainer? dTrainer = null;
@@ -160,13 +147,8 @@ public static class TinyRilRuns
             log?.Invoke($"step {m.Step}: reward {m.Reward:F2} sim student {Get("ril/similarity_student")} teacher {Get("ril/similarity_teacher")} " +
                         $"answer student {Get("ril/answer_student")} D acc s/t {Get("disc/accuracy_student")}/{Get("disc/accuracy_teacher")} score s/t {Get("disc/score_student")}/{Get("disc/score_teacher")} dloss {Get("disc/loss")} match {Get("ril/student_matches_teacher")} len {m.ResponseLength:F0} tlogp {Get("ril/teacher_token_logprob")} ent {m.Entropy:F2} kl {m.Update.Kl:F3}");
         }
-        var afterTexts = styleCollector.Collect(valQuestions, seed + 500).Select(r => r.Text).ToList();
-        var after = style.Summarise(afterTexts);
-        log?.Invoke($"style after: {after}");
-        var greedyTexts = greedyCollector.Collect(valQuestions, seed + 500).Select(r => r.Text).ToList();
-        log?.Invoke($"greedy style after: {style.Summarise(greedyTexts)}");
-        foreach (var t in greedyTexts.Take(4)) log?.Invoke($"  greedy [{style.Nearest(t)}] {t.Replace("\n", " / ")}");
-        foreach (var t in afterTexts.Take(6)) log?.Invoke($"  [{style.Nearest(t)}] {t.Replace("\n", " / ")}");
+        var after = Style();
+        if (after is not null) log?.Invoke($"style after: {after}");
         var accuracyAfter = Accuracy();
         log?.Invoke($"after: greedy accuracy val {accuracyAfter[0]:F3} test_ood {accuracyAfter[1]:F3} ({clock.Elapsed.TotalSeconds:F1} s)");
         return new Result(accuracyBefore, accuracyAfter, pretrain, steps, before, after, style.SignatureSizes, clock.Elapsed.TotalSeconds);
