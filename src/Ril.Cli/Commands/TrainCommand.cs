@@ -3,6 +3,7 @@ using Ril.Data;
 using Ril.Evaluation;
 using Ril.Models;
 using Ril.Rewards;
+using Ril.Tensors;
 using Ril.Tensors.Optim;
 using Ril.Text;
 using Ril.Training;
@@ -45,8 +46,10 @@ public static class TrainCommand
 
         var chat = ChatModel.Load(recipe.Model);
         var policy = new Policy(chat.Model, chat.Tokenizer, new ChatTemplate());
-        var reference = recipe.Rl.KlCoef != 0 ? ReferenceOf(recipe.Model) : null;
         var trainable = TrainableParts.Apply(policy.Parameters(), recipe.TrainableParts);
+        var (adapters, reference) = LeanTraining(recipe, policy, ref trainable);
+        // What a checkpoint holds of the policy: everything, or with LoRA only what trains (not the frozen base).
+        IEnumerable<Tensor> saved = adapters is null ? policy.Parameters() : trainable;
         var images = recipe.TextOnly ? ImageMode.TextOnly : ImageMode.Require;
         var train = JsonlDataset.Load(recipe.TrainData, images);
         var splits = new List<EvalSplit>();
@@ -65,7 +68,7 @@ public static class TrainCommand
             : new RlTrainer(rl, flow, new ResponseCollector(policy, rl), new TrajectoryBuilder(policy, reference, new RewardSet(RewardsOf(recipe, recorder)), rl), updater);
         if (resume)
         {
-            trainer.Restore(TrainingCheckpoint.Load(checkpoints[^1], policy.Parameters(), optimizer, trainer.CheckpointParts));
+            trainer.Restore(TrainingCheckpoint.Load(checkpoints[^1], saved, optimizer, trainer.CheckpointParts));
             Console.WriteLine($"resuming {runDir} at step {trainer.Step} from {checkpoints[^1]}");
         }
 
@@ -76,16 +79,26 @@ public static class TrainCommand
         void Checkpoint(StepMetrics m)
         {
             if (recipe.CheckpointEvery > 0 && (m.Step % recipe.CheckpointEvery == 0 || m.Step == recipe.Steps))
-                TrainingCheckpoint.Save(runDir, policy.Parameters(), optimizer, trainer.State, recipe.KeepCheckpoints, trainer.CheckpointParts);
+                TrainingCheckpoint.Save(runDir, saved, optimizer, trainer.State, recipe.KeepCheckpoints, trainer.CheckpointParts);
         }
         new ConsoleView($"{rl.Objective.Name()} · {recipe.Name}").Run(recipe.Steps, view => run.Run(recipe.Steps, view, Checkpoint));
         if (!Ril.Tensors.Distributed.World.IsRoot) return 0;   // data-parallel: rank 0 alone saves; every rank holds the same weights
 
-        if (trainer is RilTrainer { Discriminator: { } d }) d.Discriminator.Save(Path.Combine(runDir, "discriminator"));
-        var modelDir = Path.Combine(runDir, "model");
-        ModelDirectory.Save(modelDir, policy.Model, chat.Config);
-        File.Copy(Path.Combine(recipe.Model, "tokenizer.json"), Path.Combine(modelDir, "tokenizer.json"), overwrite: true);
-        Console.WriteLine($"done: {trainer.Step} steps; metrics {log.MetricsPath}; model {modelDir}; report: ril report {runDir} --out {Path.Combine(runDir, "report.html")}");
+        if (trainer is RilTrainer { Discriminator.Discriminator: { } d })
+        {
+            if (d.Adapters is { } dAdapters)
+                PeftAdapter.Save(Path.Combine(runDir, "discriminator-adapter"), dAdapters, PeftAdapter.SequenceClassification, recipe.Model, [d.Model.Score]);
+            else d.Save(Path.Combine(runDir, "discriminator"));
+        }
+        string modelDir;
+        if (adapters is not null)
+            PeftAdapter.Save(modelDir = Path.Combine(runDir, "adapter"), adapters, PeftAdapter.CausalLm, baseModel: recipe.Model);
+        else
+        {
+            ModelDirectory.Save(modelDir = Path.Combine(runDir, "model"), policy.Model, chat.Config);
+            File.Copy(Path.Combine(recipe.Model, "tokenizer.json"), Path.Combine(modelDir, "tokenizer.json"), overwrite: true);
+        }
+        Console.WriteLine($"done: {trainer.Step} steps; metrics {log.MetricsPath}; {(adapters is null ? "model" : "LoRA adapter (PEFT layout)")} {modelDir}; report: ril report {runDir} --out {Path.Combine(runDir, "report.html")}");
         return 0;
     }
 
@@ -114,6 +127,9 @@ public static class TrainCommand
             var settings = ril.DiscriminatorSettings;
             Discriminator d;
             if (recipe.DiscriminatorInit is { } dir) d = Discriminator.Load(dir, policy);
+            else if (recipe.Lora is { } lora)   // D shares the student's frozen base and trains its own adapters and head
+                d = Discriminator.FromStudentWithLora(policy, lora, new Tensors.Rng(rl.Seed + 200), settings.Input,
+                    settings.MaxResponseTokens == 0 ? rl.MaxResponseTokens : settings.MaxResponseTokens);
             else
             {
                 Console.WriteLine("note: ril.discriminator_init is not set, so the discriminator starts from the student untrained (the paper pre-trains it: `ril disc pretrain`)");
@@ -122,6 +138,36 @@ public static class TrainCommand
             discriminator = new DiscriminatorTrainer(d, settings.Optimizer(d), settings);
         }
         return new RilTrainer(rl, ril, flow, policy, reference, slots, answer, discriminator, updater);
+    }
+
+    /// <summary>
+    /// The recipe's lean-training switches on the policy: LoRA adapters on the decoder (its base frozen; what else trains
+    /// is model.trainable's vision and projector), frozen matrices kept in bf16, per-block activation recomputation. Returns
+    /// the adapters (null without LoRA) and the KL reference: with LoRA and a frozen vision side, the base itself with
+    /// adapters off (no second copy); otherwise a copy of the starting weights. <paramref name="trainable"/> becomes what
+    /// the optimizer steps.
+    /// </summary>
+    static (LoraAdapters? Adapters, Policy? Reference) LeanTraining(Recipe recipe, Policy policy, ref List<Tensor> trainable)
+    {
+        LoraAdapters? adapters = null;
+        if (recipe.Lora is { } lora)
+        {
+            adapters = LoraAdapters.Attach(policy.Model.Text, lora, new Tensors.Rng(recipe.Rl.Seed + 11));
+            trainable = [.. trainable.Where(p => p.RequiresGrad), .. adapters.Parameters()];
+        }
+        policy.Model.Text.RecomputeActivations = recipe.RecomputeActivations;
+        Policy? reference = null;
+        if (recipe.Rl.KlCoef != 0)
+            reference = adapters is not null && !trainable.Except(adapters.Parameters()).Any()
+                ? new Policy(policy.Model.BaseView(), policy.Tokenizer, policy.Template)
+                : ReferenceOf(recipe.Model);
+        if (recipe.FrozenBf16)
+        {
+            FrozenWeights.StoreInBf16(policy.Model.Text.Parameters().Where(p => !p.RequiresGrad));   // the decoder: its matrices feed Linear and Embedding only
+            bool ownCopy = reference is not null && !ReferenceEquals(reference.Model.Text.EmbedTokens, policy.Model.Text.EmbedTokens);
+            if (ownCopy) FrozenWeights.StoreInBf16(reference!.Model.Text.Parameters());
+        }
+        return (adapters, reference);
     }
 
     /// <summary>The frozen reference: a second copy of the starting weights.</summary>

@@ -54,7 +54,7 @@ public sealed class Discriminator : IResponseDiscriminator
         var text = student.Model.Text;
         var backbone = new DecoderLM(text.Config, rng);
         var source = text.Parameters().DistinctBy(p => p.Name).ToDictionary(p => p.Name!);
-        foreach (var p in backbone.Parameters().DistinctBy(p => p.Name)) source[p.Name!].Data.CopyTo(p.Data);
+        foreach (var p in backbone.Parameters().DistinctBy(p => p.Name)) source[p.Name!].ToArray().CopyTo(p.Data);   // ToArray: the student may hold bf16 weights
         return new Discriminator(new ScalarHeadModel(backbone, rng), student.Tokenizer, student.Template, input, maxResponseTokens);
     }
 
