@@ -20,6 +20,7 @@ public sealed class ResumeAfterKillTests
     [Theory]
     [InlineData("dr_grpo")]
     [InlineData("ril")]
+    [InlineData("dr_grpo_lora")]
     public void A_killed_run_resumed_ends_where_an_uninterrupted_run_ends(string algo)
     {
         var folder = Path.Combine(Path.GetTempPath(), $"ril-kill-{algo}-{Guid.NewGuid():N}");
@@ -43,7 +44,13 @@ public sealed class ResumeAfterKillTests
             for (int step = CheckpointEvery + 1; step <= Steps; step++)
                 foreach (var key in Deterministic)
                     Assert.True(Json(expected[step][key]) == Json(resumed[step][key]), $"step {step} {key}: uninterrupted {Json(expected[step][key])}, resumed {Json(resumed[step][key])}");
-            foreach (var file in algo == "ril" ? new[] { "model/model.safetensors", "discriminator/model.safetensors" } : ["model/model.safetensors"])
+            string[] files = algo switch
+            {
+                "ril" => ["model/model.safetensors", "discriminator/model.safetensors"],
+                "dr_grpo_lora" => ["adapter/adapter_model.safetensors"],
+                _ => ["model/model.safetensors"],
+            };
+            foreach (var file in files)
                 Assert.True(File.ReadAllBytes(Path.Combine(tiny.RunDirectory("straight"), file)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(runDir, file))),
                     $"{file} differs between the uninterrupted and the resumed run");
         }
@@ -70,13 +77,15 @@ public sealed class ResumeAfterKillTests
         }
         process.Kill(entireProcessTree: true);   // SIGKILL: no chance to clean up
         process.WaitForExit();
-        Assert.False(File.Exists(Path.Combine(runDir, "model", "model.safetensors")), "the run finished before it was killed; the test needs a longer run");
+        Assert.False(File.Exists(Path.Combine(runDir, "model", "model.safetensors")) || Directory.Exists(Path.Combine(runDir, "adapter")),
+            "the run finished before it was killed; the test needs a longer run");
     }
 
     static string Recipe(TinyRecipe tiny, string algo, string name)
     {
         var path = tiny.Recipe(name, Steps);
         var text = File.ReadAllText(path).Replace("every: 10", $"every: {CheckpointEvery}").Replace("keep: 1", "keep: 2");
+        if (algo == "dr_grpo_lora") text += "lora:\n  rank: 4\n  alpha: 8\n";   // adapters only in the checkpoints and the result
         if (algo == "ril")
         {
             var cache = Path.Combine(tiny.Folder, "teachers.jsonl");
