@@ -11,7 +11,7 @@ using Ril.Training;
 namespace Ril.Cli.Commands;
 
 /// <summary>
-/// `ril train --config RECIPE`: an RL run of the four-step pipeline (grpo, bnpo, dr_grpo, dapo, reinforce_pp) with MAYE's
+/// `ril train --config RECIPE`: an RL run of the four-step pipeline (grpo, bnpo, dr_grpo, dapo, reinforce_pp) or a RIL run, with MAYE's
 /// evaluation scheme, written to runs/NAME/ (config.json, metrics.jsonl, TensorBoard events, evaluations, checkpoints,
 /// the final model). An existing run directory is never overwritten: --resume continues it from its last checkpoint.
 /// </summary>
@@ -24,7 +24,7 @@ public static class TrainCommand
         var algo = new Option<string?>("--algo") { Description = "Objective: grpo, bnpo, dr_grpo, dapo, reinforce_pp, ril (same as --set trainer.algo=…)" };
         var name = new Option<string?>("--name") { Description = "Run name: the run goes to runs/NAME (same as --set run.name=…)" };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in runs/NAME from its last checkpoint" };
-        var command = new Command("train", "Train a model with RL on a dataset, as a recipe says; metrics, evaluations, checkpoints and the final model go to runs/NAME.")
+        var command = new Command("train", "Train a model with RL (grpo, bnpo, dr_grpo, dapo, reinforce_pp) or RIL (ril: teachers in the group, a discriminator's similarity reward) on a dataset, as a recipe says, fully or through LoRA adapters; metrics, evaluations, checkpoints and the final model (or adapter) go to runs/NAME.")
             { config, set, algo, name, resume };
         command.SetAction(parse => ErrorReporting.Run(() =>
         {
