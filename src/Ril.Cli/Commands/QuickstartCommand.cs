@@ -98,6 +98,7 @@ public static class QuickstartCommand
         var ril = RunData.Load(Path.Combine(runs, "ril"));
         var dr = RunData.Load(Path.Combine(runs, "dr_grpo"));
         Console.WriteLine(Table(ril, dr, dataDir));
+        Console.WriteLine(Imitation(ril));
         var reportPath = Path.Combine(outDir, "report.html");
         RunReport.Write([ril.Directory, dr.Directory], reportPath, "Ril quickstart: RIL and Dr.GRPO from the same SFT student");
         Console.WriteLine($"\nreport: {reportPath}   ({clock.Elapsed.TotalMinutes:F1} min in all)");
@@ -191,7 +192,26 @@ public static class QuickstartCommand
             $"SFT start              {Cell(dr, "val", true)}         {Cell(dr, "test", true)}",
             $"Dr.GRPO                {Cell(dr, "val", false)}         {Cell(dr, "test", false)}",
             $"RIL                    {Cell(ril, "val", false)}         {Cell(ril, "test", false)}",
-            $"always \\boxed{{{answer}}}".PadRight(23) + $"{Percent(val)}         {Percent(test)}");
+            $"always \\boxed{{{answer}}}".PadRight(23) + $"{Percent(val)}         {Percent(test)}",
+            "(a gain that stops at the last row is the answer prior, not perception: docs/RESULTS.md)");
+    }
+
+    /// <summary>What RIL did besides accuracy: how likely the teachers' text became under the student, and how well D told them apart.</summary>
+    static string Imitation(RunData ril)
+    {
+        double? Mean(string metric, bool first)
+        {
+            var values = ril.Series(metric).Values.Where(v => v is not null).Select(v => v!.Value).ToList();
+            if (values.Count == 0) return null;
+            int n = Math.Max(1, values.Count / 10);
+            return (first ? values.Take(n) : values.TakeLast(n)).Average();
+        }
+        string F(double? v, string format) => v is { } x ? x.ToString(format, CultureInfo.InvariantCulture) : "-";
+        return $"\nRIL, first → last tenth of its steps: log-prob per token of the teachers' responses under the student " +
+               $"{F(Mean("ril/teacher_token_logprob", true), "F2")} → {F(Mean("ril/teacher_token_logprob", false), "F2")}; " +
+               $"discriminator accuracy on student / teacher responses {F(Mean("disc/accuracy_student", true), "P0")} / {F(Mean("disc/accuracy_teacher", true), "P0")}" +
+               $" → {F(Mean("disc/accuracy_student", false), "P0")} / {F(Mean("disc/accuracy_teacher", false), "P0")}; " +
+               $"response length {F(Mean("response/length_mean", true), "F0")} → {F(Mean("response/length_mean", false), "F0")} tokens.";
     }
 
     /// <summary>The most common answer of the training split, and the share of val and test_ood questions it answers.</summary>
