@@ -106,32 +106,40 @@ public sealed class RilTrainer : IStepTrainer
 
     static DiscriminatorExample Example(List<Question> questions, Rollout r) => new(questions[r.Question].Row.Question, r.Text, r.Source);
 
+    /// <summary>
+    /// The step's metrics over the global batch (each process pools sums and counts): the shared scheme over the student's
+    /// own responses (length, cut-off and end shares, entropy, throughput) and rewards over the whole group, then RIL's.
+    /// </summary>
     StepMetrics Metrics(Trajectory tr, List<Rollout> teacherRollouts, UpdateStats update, DiscriminatorUpdateStats? dStats, double rolloutSeconds)
     {
-        var rows = Enumerable.Range(0, tr.Rollouts.Count).ToList();
-        var student = rows.Where(r => !tr.Rollouts[r].IsTeacher).ToList();
-        long generated = student.Sum(r => (long)tr.Rollouts[r].Tokens.Length);
+        var world = Tensors.Distributed.World.Current;
+        var student = Enumerable.Range(0, tr.Rollouts.Count).Where(r => !tr.Rollouts[r].IsTeacher).ToList();
         double entropy = 0, tokens = 0;
         foreach (var r in student)
             for (int t = 0; t < tr.MaxLength; t++) { entropy += tr.Mask[r * tr.MaxLength + t] * tr.Entropy[r * tr.MaxLength + t]; tokens += tr.Mask[r * tr.MaxLength + t]; }
-        float Share(string finish) => student.Count(r => tr.Rollouts[r].FinishReason == finish) / (float)Math.Max(1, student.Count);
-        return new StepMetrics(Step, tr.Rewards.Average(), tr.RewardsByName.ToDictionary(kv => kv.Key, kv => kv.Value.Average()),
-            (float)student.Average(r => tr.Rollouts[r].Tokens.Length), Share(GeneratedSequence.Length), Share(GeneratedSequence.Stop),
-            (float)(entropy / Math.Max(tokens, 1)), tr.ZeroVarianceShare, update, rolloutSeconds, tr.LogProbSeconds, tr.RewardSeconds,
-            generated / Math.Max(rolloutSeconds, 1e-9), update.Tokens / Math.Max(update.Seconds, 1e-9), RilMetrics(tr, teacherRollouts, dStats));
+        var names = tr.RewardsByName.Keys.Order(StringComparer.Ordinal).ToList();
+        var pool = new PooledMeans();
+        pool.Add("reward", tr.Rewards);
+        foreach (var n in names) pool.Add(n, tr.RewardsByName[n]);
+        pool.Add("length", student.Select(r => (float)tr.Rollouts[r].Tokens.Length));
+        pool.Add("cut", student.Select(r => tr.Rollouts[r].FinishReason == GeneratedSequence.Length ? 1f : 0f));
+        pool.Add("end", student.Select(r => tr.Rollouts[r].FinishReason == GeneratedSequence.Stop ? 1f : 0f));
+        pool.Add("entropy", entropy, tokens);
+        var m = pool.Resolve(world).ToDictionary(kv => kv.Key, kv => kv.Value ?? 0);
+        double generated = Tensors.Distributed.Collectives.Sum(world, student.Sum(r => (double)tr.Rollouts[r].Tokens.Length))[0];
+        return new StepMetrics(Step, (float)m["reward"], names.ToDictionary(n => n, n => (float)m[n]),
+            (float)m["length"], (float)m["cut"], (float)m["end"], (float)m["entropy"], tr.ZeroVarianceShare, update, rolloutSeconds, tr.LogProbSeconds, tr.RewardSeconds,
+            generated / Math.Max(rolloutSeconds, 1e-9), update.Tokens / Math.Max(update.Seconds, 1e-9), RilMetrics(tr, teacherRollouts, dStats, world));
     }
 
     /// <summary>
-    /// RIL's own per-step metrics: D's accuracy and mean score on student and teacher responses (after its update, as the
-    /// rewards saw it), similarity and answer reward for each side, the same per teacher, and the share of groups in which
-    /// the student matched or beat the teacher (mean student reward ≥ mean teacher reward).
+    /// RIL's own per-step metrics over the global batch: D's accuracy and mean score on student and teacher responses
+    /// (after its update, as the rewards saw it), similarity and answer reward for each side, the same per teacher (with
+    /// each teacher's share of the teacher slots), and the share of groups in which the student matched or beat the
+    /// teacher (mean student reward ≥ mean teacher reward).
     /// </summary>
-    List<KeyValuePair<string, double?>> RilMetrics(Trajectory tr, List<Rollout> teacherRollouts, DiscriminatorUpdateStats? dStats)
+    List<KeyValuePair<string, double?>> RilMetrics(Trajectory tr, List<Rollout> teacherRollouts, DiscriminatorUpdateStats? dStats, Tensors.Distributed.ICommunicator world)
     {
-        var list = new List<KeyValuePair<string, double?>>();
-        void Add(string name, double? value) => list.Add(new(name, value is { } v && double.IsFinite(v) ? v : null));
-        static double? Mean(IEnumerable<float> values) { var a = values.ToList(); return a.Count == 0 ? null : a.Average(); }
-
         // D per response, as the reward saw it; teacher responses outside the group are scored here only for the metrics.
         var rollouts = tr.Rollouts.ToList();
         var d = Similarity?.LastProbabilities.ToList();
@@ -147,60 +155,60 @@ public sealed class RilTrainer : IStepTrainer
         }
         var s = Enumerable.Range(0, rollouts.Count).Where(i => !rollouts[i].IsTeacher).ToList();
         var t = Enumerable.Range(0, rollouts.Count).Where(i => rollouts[i].IsTeacher).ToList();
-        double? Finite(IEnumerable<float> values) => Mean(values.Where(float.IsFinite));
 
-        if (dStats is not null)
+        var pool = new PooledMeans();
+        if (dStats is not null)   // already over the whole batch
         {
-            Add("disc/loss", dStats.Loss);
-            Add("disc/accuracy_before_update", dStats.AccuracyBefore);
-            Add("disc/grad_norm", dStats.GradNorm);
-            Add("disc/update_s", dStats.Seconds);
+            pool.AddGlobal("disc/loss", dStats.Loss);
+            pool.AddGlobal("disc/accuracy_before_update", dStats.AccuracyBefore);
+            pool.AddGlobal("disc/grad_norm", dStats.GradNorm);
+            pool.AddGlobal("disc/update_s", dStats.Seconds);
         }
         if (d is not null)
         {
-            Add("disc/accuracy_student", Mean(s.Select(i => d[i] >= 0.5f ? 1f : 0f)));
-            Add("disc/accuracy_teacher", Mean(t.Select(i => d[i] < 0.5f ? 1f : 0f)));
-            Add("disc/score_student", Mean(s.Select(i => d[i])));
-            Add("disc/score_teacher", Mean(t.Select(i => d[i])));
-            Add("ril/similarity_student", Mean(s.Select(i => similarity![i])));
-            Add("ril/similarity_teacher", Mean(t.Select(i => similarity![i])));
+            pool.Add("disc/accuracy_student", s.Select(i => d[i] >= 0.5f ? 1f : 0f));
+            pool.Add("disc/accuracy_teacher", t.Select(i => d[i] < 0.5f ? 1f : 0f));
+            pool.Add("disc/score_student", s.Select(i => d[i]));
+            pool.Add("disc/score_teacher", t.Select(i => d[i]));
+            pool.Add("ril/similarity_student", s.Select(i => similarity![i]));
+            pool.Add("ril/similarity_teacher", t.Select(i => similarity![i]));
         }
         if (Ril.TeachersInGroup)   // how likely the teachers' text is under π_old: imitation shows as this rising
         {
             double sum = 0, count = 0;
             foreach (var i in t)
                 for (int k = 0; k < tr.MaxLength; k++) { float m = tr.Mask[i * tr.MaxLength + k]; sum += m * tr.OldLogProbs[i * tr.MaxLength + k]; count += m; }
-            Add("ril/teacher_token_logprob", count == 0 ? null : sum / count);
+            pool.Add("ril/teacher_token_logprob", sum, count);
         }
-        Add("ril/answer_student", Finite(s.Select(i => answers[i])));
-        Add("ril/answer_teacher", Finite(t.Select(i => answers[i])));
+        pool.Add("ril/answer_student", s.Select(i => answers[i]));
+        pool.Add("ril/answer_teacher", t.Select(i => answers[i]));
         if (Ril.TeachersInGroup)
         {
-            Add("ril/reward_student", Mean(s.Select(i => tr.Rewards[i])));
-            Add("ril/reward_teacher", Mean(t.Select(i => tr.Rewards[i])));
-            int groups = tr.Rollouts.Count / tr.GroupSize, matched = 0;
-            for (int q = 0; q < groups; q++)
+            pool.Add("ril/reward_student", s.Select(i => tr.Rewards[i]));
+            pool.Add("ril/reward_teacher", t.Select(i => tr.Rewards[i]));
+            var matched = new List<float>();
+            for (int q = 0; q < tr.Rollouts.Count / tr.GroupSize; q++)
             {
                 var members = Enumerable.Range(q * tr.GroupSize, tr.GroupSize).ToList();
                 var ms = members.Where(i => !tr.Rollouts[i].IsTeacher).Select(i => tr.Rewards[i]).DefaultIfEmpty(float.NaN).Average();
                 var mt = members.Where(i => tr.Rollouts[i].IsTeacher).Select(i => tr.Rewards[i]).DefaultIfEmpty(float.NaN).Average();
-                if (ms >= mt) matched++;
+                matched.Add(ms >= mt ? 1f : 0f);
             }
-            Add("ril/student_matches_teacher", groups == 0 ? null : matched / (double)groups);
+            pool.Add("ril/student_matches_teacher", matched);
         }
-        foreach (var teacher in t.GroupBy(i => rollouts[i].Source).OrderBy(x => x.Key, StringComparer.Ordinal))
+        foreach (var teacher in Teachers.Teachers.Order(StringComparer.Ordinal))   // every teacher on every process, drawn or not
         {
-            var idx = teacher.ToList();
-            Add($"teacher/{teacher.Key}/count", idx.Count);
-            Add($"teacher/{teacher.Key}/length", idx.Average(i => rollouts[i].Tokens.Length));
+            var idx = t.Where(i => rollouts[i].Source == teacher).ToList();
+            pool.Add($"teacher/{teacher}/share", t.Select(i => rollouts[i].Source == teacher ? 1f : 0f));
+            pool.Add($"teacher/{teacher}/length", idx.Select(i => (float)rollouts[i].Tokens.Length));
             if (d is not null)
             {
-                Add($"teacher/{teacher.Key}/disc_score", Mean(idx.Select(i => d[i])));
-                Add($"teacher/{teacher.Key}/disc_accuracy", Mean(idx.Select(i => d[i] < 0.5f ? 1f : 0f)));
-                Add($"teacher/{teacher.Key}/similarity", Mean(idx.Select(i => similarity![i])));
+                pool.Add($"teacher/{teacher}/disc_score", idx.Select(i => d[i]));
+                pool.Add($"teacher/{teacher}/disc_accuracy", idx.Select(i => d[i] < 0.5f ? 1f : 0f));
+                pool.Add($"teacher/{teacher}/similarity", idx.Select(i => similarity![i]));
             }
-            Add($"teacher/{teacher.Key}/answer", Finite(idx.Select(i => answers[i])));
+            pool.Add($"teacher/{teacher}/answer", idx.Select(i => answers[i]));
         }
-        return list;
+        return pool.Resolve(world);
     }
 }
