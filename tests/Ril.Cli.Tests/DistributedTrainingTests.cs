@@ -74,6 +74,37 @@ public sealed class DistributedTrainingTests(SingleProcessReference reference) :
     }
 
     /// <summary>
+    /// RIL with 2 ranks: each takes half of every batch's questions, their teacher draws follow the global batch index, the
+    /// discriminator's gradients are summed like the policy's, and the step metrics are pooled — so the student and the
+    /// discriminator end where one process's do, with the same per-step discriminator and similarity metrics.
+    /// </summary>
+    [Fact]
+    public void Ril_on_two_ranks_ends_at_the_student_and_discriminator_of_one_process()
+    {
+        var one = reference.Recipe.RilRecipe("ril-one-process");
+        var two = reference.Recipe.RilRecipe("ril-two-ranks");
+        Processes.Check([.. Processes.Ril, "train", "--config", one], new Dictionary<string, string> { ["RIL_THREADS"] = "2" });
+        Processes.Check([Mpirun, "--allow-run-as-root", "-np", "2", "--bind-to", "none", "-x", "RIL_THREADS=1",
+            "--mca", "btl", "self,tcp", .. Processes.Ril, "train", "--config", two], RootAllowed);
+        foreach (var part in new[] { "model", "discriminator" })
+        {
+            var expected = Parameters(Path.Combine(reference.Recipe.RunDirectory("ril-one-process"), part));
+            var actual = Parameters(Path.Combine(reference.Recipe.RunDirectory("ril-two-ranks"), part));
+            double difference = RelativeDistance(actual, expected);
+            Assert.True(difference <= Tolerance, $"RIL's {part}: the two ranks' parameters differ from one process's by {difference:E2} relative");
+        }
+        var metrics = new[] { "ril-one-process", "ril-two-ranks" }.Select(run => File.ReadLines(Path.Combine(reference.Recipe.RunDirectory(run), "metrics.jsonl"))
+            .Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!).ToList()).ToList();
+        Assert.Equal(20, metrics[1].Count);
+        foreach (var key in new[] { "disc/accuracy_student", "disc/accuracy_teacher", "ril/similarity_student", "ril/answer_student", "teacher/terse/share" })
+            for (int step = 0; step < 20; step++)
+            {
+                double a = metrics[0][step]![key]!.GetValue<double>(), b = metrics[1][step]![key]!.GetValue<double>();
+                Assert.True(Math.Abs(a - b) <= 1e-4, $"step {step + 1} {key}: one process {a}, two ranks {b}");
+            }
+    }
+
+    /// <summary>
     /// A fresh data-parallel run: the parameters of <see cref="AssertSameParameters"/>, and rank 0 alone wrote the run's
     /// files (one event file, one metrics line per step), with the sharded evaluations gathered to the single process's.
     /// </summary>

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
-using Ril.Data;
-using Ril.Data.Teachers;
 
 namespace Ril.Cli.Tests;
 
@@ -83,24 +81,9 @@ public sealed class ResumeAfterKillTests
 
     static string Recipe(TinyRecipe tiny, string algo, string name)
     {
-        var path = tiny.Recipe(name, Steps);
+        var path = algo == "ril" ? tiny.RilRecipe(name, Steps) : tiny.Recipe(name, Steps);
         var text = File.ReadAllText(path).Replace("every: 10", $"every: {CheckpointEvery}").Replace("keep: 1", "keep: 2");
         if (algo == "dr_grpo_lora") text += "lora:\n  rank: 4\n  alpha: 8\n";   // adapters only in the checkpoints and the result
-        if (algo == "ril")
-        {
-            var cache = Path.Combine(tiny.Folder, "teachers.jsonl");
-            if (!File.Exists(cache))
-                ScriptedTeacher.WriteCache(JsonlDataset.Load(Path.Combine(tiny.SuiteDirectory, "train.jsonl"), ImageMode.TextOnly),
-                    [ScriptedTeacher.Named("terse"), ScriptedTeacher.Named("grouper")], 2, 1, cache);
-            text = text.Replace("algo: dr_grpo", "algo: ril").Replace("mini_batch_size: 16", "mini_batch_size: 32") + $"""
-                ril:
-                  teacher_cache: {cache}
-                discriminator:
-                  lr: 1e-3
-                  max_response_tokens: 24
-
-                """;
-        }
         File.WriteAllText(path, text);
         return path;
     }

@@ -90,5 +90,27 @@ public sealed class TinyRecipe
         return path;
     }
 
+    /// <summary>
+    /// The same recipe as RIL: the scripted terse and grouper teachers' responses (2 per question) in the teacher cache, the
+    /// 2G responses of a step in one mini-batch, a discriminator started from the student; returns its path.
+    /// </summary>
+    public string RilRecipe(string name, int steps = 20)
+    {
+        var path = Recipe(name, steps);
+        var cache = Path.Combine(Folder, "teachers.jsonl");
+        if (!File.Exists(cache))
+            Data.Teachers.ScriptedTeacher.WriteCache(Data.JsonlDataset.Load(Path.Combine(SuiteDirectory, "train.jsonl"), Data.ImageMode.TextOnly),
+                [Data.Teachers.ScriptedTeacher.Named("terse"), Data.Teachers.ScriptedTeacher.Named("grouper")], 2, 1, cache);
+        File.WriteAllText(path, File.ReadAllText(path).Replace("algo: dr_grpo", "algo: ril").Replace("mini_batch_size: 16", "mini_batch_size: 32") + $"""
+            ril:
+              teacher_cache: {cache}
+            discriminator:
+              lr: 1e-3
+              max_response_tokens: 24
+
+            """);
+        return path;
+    }
+
     public string RunDirectory(string name) => Path.Combine(RunsDirectory, name);
 }
