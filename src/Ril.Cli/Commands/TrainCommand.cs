@@ -74,8 +74,18 @@ public static class TrainCommand
 
         var evaluator = new Evaluator(policy, verdict.Function, chat.Config, new EvaluatorOptions { MaxNewTokens = recipe.EvalMaxTokens, Seed = rl.Seed });
         using var log = RunLog.Open(runDir, recipe.ToJson());
+        // Memory per step: the models' weights, gradients and optimizer states, the step's activation peak, and the KV
+        // caches of one step's rollouts (Q·G sequences of the longest prompt plus L tokens).
+        var models = policy.Parameters().Concat(adapters?.Parameters() ?? []).Concat(trainer.CheckpointParts.SelectMany(p => p.Parameters)).ToList();
+        var optimizers = trainer.CheckpointParts.Select(p => p.Optimizer).Prepend(optimizer).ToList();
+        int longestPrompt = train.Max(r => policy.Prompt(r.Question, chat.Config.Vision is not null && r.HasImage).Length);
+        long kvCaches = MemoryBreakdown.KvCacheBytes(chat.Config.Text, rl.QuestionsPerStep * rl.GroupSize, longestPrompt + rl.MaxResponseTokens);
+        MemoryBreakdown.ResetPeakResident();
         var run = new TrainingRun(trainer, recorder, log, train.Count, evaluator, splits, EvalSetting.ParseList(recipe.EvalSettings),
-            new EvalSchedule(recipe.EvalEvery, recipe.EvalEachEpoch, AtStart: !resume));
+            new EvalSchedule(recipe.EvalEvery, recipe.EvalEachEpoch, AtStart: !resume))
+        {
+            MemoryMetrics = activations => MemoryBreakdown.Measure(models, optimizers, activations, kvCaches).ToMetrics(),
+        };
         void Checkpoint(StepMetrics m)
         {
             if (recipe.CheckpointEvery > 0 && (m.Step % recipe.CheckpointEvery == 0 || m.Step == recipe.Steps))

@@ -155,6 +155,11 @@ public static class RunReport
             ["loss/total", "loss/policy", "train/clip_fraction", "train/ratio", "train/grad_norm", "train/lr", "train/zero_variance_share"], groups, metricNames);
         Section(h, "Throughput", "Generated tokens per second during rollout, trained tokens per second during the update, and seconds per part of the step.",
             ["speed/rollout_tokens_per_s", "speed/update_tokens_per_s", "speed/rollout_s", "speed/logprob_s", "speed/reward_s", "speed/update_s"], groups, metricNames);
+        Section(h, "Memory", "MiB: weights as stored, gradients, optimizer state, the step's activation peak (tensor buffers beyond those it began with), the KV caches of one step's rollouts, and the process's peak resident memory.",
+            ["memory/weights_mb", "memory/gradients_mb", "memory/optimizer_state_mb", "memory/activations_mb", "memory/kv_caches_mb", "memory/peak_rss_mb"], groups, metricNames);
+        Section(h, "RIL", "The discriminator's accuracy and mean score on student and teacher responses, the similarity and answer rewards of each side, and how likely the teachers' text is under the student.",
+            ["disc/accuracy_student", "disc/accuracy_teacher", "disc/score_student", "disc/score_teacher", "ril/similarity_student", "ril/similarity_teacher",
+             "ril/answer_student", "ril/answer_teacher", "ril/teacher_token_logprob", "ril/student_matches_teacher", "disc/loss"], groups, metricNames);
         Samples(h, groups);
         h.Append("</body></html>\n");
         return h.ToString();

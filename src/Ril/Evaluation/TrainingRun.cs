@@ -35,6 +35,12 @@ public sealed class TrainingRun(IStepTrainer trainer, RolloutRecorder recorder, 
     public List<EvalSummary> Evaluations { get; } = [];
 
     /// <summary>
+    /// Memory metrics logged with every step, given the step's activation peak in bytes (the tensor buffers it rented
+    /// beyond those it began with); none when null.
+    /// </summary>
+    public Func<long, IReadOnlyDictionary<string, double>>? MemoryMetrics { get; init; }
+
+    /// <summary>
     /// Runs until the trainer has taken <paramref name="totalSteps"/> steps (a resumed trainer continues from its step);
     /// <paramref name="afterStep"/> runs after each step is logged and evaluated (checkpoints).
     /// </summary>
@@ -47,7 +53,10 @@ public sealed class TrainingRun(IStepTrainer trainer, RolloutRecorder recorder, 
             int epoch = trainer.Data.Epoch;
             bool wrapped = trainer.Data.Position == trainRows;   // the next question starts a new epoch
             if (wrapped) epoch++;
-            var m = trainer.RunStep();
+            StepMetrics m = null!;
+            long activations = Training.MemoryBreakdown.ActivationPeak(() => m = trainer.RunStep());
+            if (MemoryMetrics is not null)
+                m = m with { Extra = [.. m.Extra ?? [], .. MemoryMetrics(activations).Select(kv => new KeyValuePair<string, double?>(kv.Key, kv.Value))] };
             var responses = World.Current.AllGatherJson(recorder.Take()).SelectMany(r => r).ToList();   // the global batch's, in question order
             var metrics = log.LogStep(m, responses, klMeasured: trainer.Config.KlCoef != 0, epoch);
             view?.Step(m.Step, totalSteps, metrics);

@@ -214,7 +214,9 @@ public sealed class LlmJudgeTests : IDisposable
         Assert.Equal(5, stats.Endpoint.InvalidReplies);
         Assert.Equal(5, stats.Endpoint.Timeouts);
         Assert.Equal(35, cache.Count);                    // the exhausted five are not cached
-        Assert.InRange(server.MaxInFlight, 1, 6);
+        // The client keeps at most 6 requests open; a request it abandoned on a timeout (the five "too slow" ones) may still
+        // be held by the server while the client's next one arrives, so the server can count up to 6 + 5 at once.
+        Assert.InRange(server.MaxInFlight, 1, 6 + 5);
         Assert.Contains("40 calls", stats.ToString());
     }
 }
