@@ -9,7 +9,8 @@ namespace Ril.Tests.Rewards;
 public class EndpointClientTests
 {
     /// <summary>Short backoff, so the tests stay fast; a timeout long enough for a busy 2-core machine.</summary>
-    internal static EndpointOptions FastOptions(Uri baseUrl, int attempts = 4, int concurrency = 4) => new()
+    /// <param name="timeoutSeconds">Per attempt: short so that "too slow" faults are quick, long enough that a loaded machine does not time out an ordinary reply.</param>
+    internal static EndpointOptions FastOptions(Uri baseUrl, int attempts = 4, int concurrency = 4, int timeoutSeconds = 3) => new()
     {
         BaseUrl = baseUrl,
         Model = "fake-judge",
@@ -17,7 +18,7 @@ public class EndpointClientTests
         Temperature = 0,
         MaxTokens = 64,
         MaxConcurrency = concurrency,
-        RequestTimeout = TimeSpan.FromSeconds(3),
+        RequestTimeout = TimeSpan.FromSeconds(timeoutSeconds),
         MaxAttempts = attempts,
         BackoffBase = TimeSpan.FromMilliseconds(1),
         BackoffMax = TimeSpan.FromMilliseconds(20),
