@@ -107,29 +107,16 @@ public sealed class RilTrainer : IStepTrainer
     static DiscriminatorExample Example(List<Question> questions, Rollout r) => new(questions[r.Question].Row.Question, r.Text, r.Source);
 
     /// <summary>
-    /// The step's metrics over the global batch (each process pools sums and counts): the shared scheme over the student's
-    /// own responses (length, cut-off and end shares, entropy, throughput) and rewards over the whole group, then RIL's.
+    /// The step's metrics over the global batch: the shared scheme (<see cref="RolloutStatistics"/>) with lengths, cut-off
+    /// and end shares and entropy over the student's own responses and rewards over the whole 2G group, then RIL's.
     /// </summary>
     StepMetrics Metrics(Trajectory tr, List<Rollout> teacherRollouts, UpdateStats update, DiscriminatorUpdateStats? dStats, double rolloutSeconds)
     {
         var world = Tensors.Distributed.World.Current;
-        var student = Enumerable.Range(0, tr.Rollouts.Count).Where(r => !tr.Rollouts[r].IsTeacher).ToList();
-        double entropy = 0, tokens = 0;
-        foreach (var r in student)
-            for (int t = 0; t < tr.MaxLength; t++) { entropy += tr.Mask[r * tr.MaxLength + t] * tr.Entropy[r * tr.MaxLength + t]; tokens += tr.Mask[r * tr.MaxLength + t]; }
-        var names = tr.RewardsByName.Keys.Order(StringComparer.Ordinal).ToList();
-        var pool = new PooledMeans();
-        pool.Add("reward", tr.Rewards);
-        foreach (var n in names) pool.Add(n, tr.RewardsByName[n]);
-        pool.Add("length", student.Select(r => (float)tr.Rollouts[r].Tokens.Length));
-        pool.Add("cut", student.Select(r => tr.Rollouts[r].FinishReason == GeneratedSequence.Length ? 1f : 0f));
-        pool.Add("end", student.Select(r => tr.Rollouts[r].FinishReason == GeneratedSequence.Stop ? 1f : 0f));
-        pool.Add("entropy", entropy, tokens);
-        var m = pool.Resolve(world).ToDictionary(kv => kv.Key, kv => kv.Value ?? 0);
-        double generated = Tensors.Distributed.Collectives.Sum(world, student.Sum(r => (double)tr.Rollouts[r].Tokens.Length))[0];
-        return new StepMetrics(Step, (float)m["reward"], names.ToDictionary(n => n, n => (float)m[n]),
-            (float)m["length"], (float)m["cut"], (float)m["end"], (float)m["entropy"], tr.ZeroVarianceShare, update, rolloutSeconds, tr.LogProbSeconds, tr.RewardSeconds,
-            generated / Math.Max(rolloutSeconds, 1e-9), update.Tokens / Math.Max(update.Seconds, 1e-9), RilMetrics(tr, teacherRollouts, dStats, world));
+        var s = RolloutStatistics.Of(tr, world, r => !r.IsTeacher);
+        return new StepMetrics(Step, s.Reward, s.RewardByName, s.ResponseLength, s.LengthClipRatio, s.EndTokenShare, s.Entropy, tr.ZeroVarianceShare,
+            update, rolloutSeconds, tr.LogProbSeconds, tr.RewardSeconds, s.GeneratedTokens / Math.Max(rolloutSeconds, 1e-9),
+            update.Tokens / Math.Max(update.Seconds, 1e-9), RilMetrics(tr, teacherRollouts, dStats, world));
     }
 
     /// <summary>

@@ -33,13 +33,6 @@ public class EvaluatorTests : IDisposable
         }
     }
 
-    static Policy TinyPolicy()
-    {
-        var tokenizer = BpeTokenizer.Load(Path.Combine(RepoPaths.Fixtures, "tokenizer", "trained", "tokenizer.json"));
-        var config = new DecoderConfig { VocabSize = tokenizer.VocabSize, HiddenSize = 32, IntermediateSize = 64, NumLayers = 1, NumHeads = 2, NumKvHeadsField = 1 };
-        return new Policy(VisionLanguageModel.Create(config, null, 1, -1, new Rng(1)), tokenizer, new ChatTemplate());
-    }
-
     static List<DatasetRow> Rows(int n, string prefix) => Enumerable.Range(0, n)
         .Select(i => new DatasetRow($"{prefix}{i}", $"Question {i}?", "1", null, null, new JsonObject(), "q.jsonl", i + 1)).ToList();
 
@@ -47,7 +40,7 @@ public class EvaluatorTests : IDisposable
     public void The_judge_decides_and_a_question_is_solved_when_any_of_its_samples_is()
     {
         var judge = new EvenLengthJudge();
-        var evaluator = new Evaluator(TinyPolicy(), judge, null, new EvaluatorOptions { MaxNewTokens = 6, QuestionsPerBatch = 3, Seed = 4 });
+        var evaluator = new Evaluator(TinyModels.TextPolicy(1), judge, null, new EvaluatorOptions { MaxNewTokens = 6, QuestionsPerBatch = 3, Seed = 4 });
         var result = evaluator.Evaluate("val", Rows(7, "v"), EvalSetting.HighPass8, step: 5, epoch: 1);
         Assert.Equal(3, judge.Calls);                                             // one call per batch of questions
         Assert.Equal(7, result.Questions.Count);
@@ -60,7 +53,7 @@ public class EvaluatorTests : IDisposable
         Assert.Equal(result.Questions.SelectMany(q => q.Samples).Average(x => x.Correct ? 1.0 : 0.0), s.SampleAccuracy!.Value, 12);
 
         // Batching does not change what is sampled.
-        var one = new Evaluator(TinyPolicy(), new EvenLengthJudge(), null, new EvaluatorOptions { MaxNewTokens = 6, QuestionsPerBatch = 1, Seed = 4 })
+        var one = new Evaluator(TinyModels.TextPolicy(1), new EvenLengthJudge(), null, new EvaluatorOptions { MaxNewTokens = 6, QuestionsPerBatch = 1, Seed = 4 })
             .Evaluate("val", Rows(7, "v"), EvalSetting.HighPass8);
         Assert.Equal(result.Questions.SelectMany(q => q.Samples.Select(x => x.Response)), one.Questions.SelectMany(q => q.Samples.Select(x => x.Response)));
 
@@ -73,7 +66,7 @@ public class EvaluatorTests : IDisposable
     [Fact]
     public void A_training_run_evaluates_at_step_zero_at_each_epoch_end_and_at_the_end()
     {
-        var policy = TinyPolicy();
+        var policy = TinyModels.TextPolicy(1);
         var config = new RlConfig { QuestionsPerStep = 3, GroupSize = 2, MaxResponseTokens = 4, MiniBatchSize = 6, MicroBatchSize = 6, LearningRate = 1e-3f, Seed = 2 };
         var recorder = new RolloutRecorder(new AnswerReward());
         var train = Rows(8, "t");

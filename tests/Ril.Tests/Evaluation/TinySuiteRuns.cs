@@ -44,12 +44,8 @@ public static class TinySuiteRuns
 
     public static TrainingRun Run(string suiteDir, string runDir, ulong seed, Options o, ITrainingView? view = null)
     {
-        var tokenizer = BpeTokenizer.Load(Path.Combine(RepoPaths.Fixtures, "tokenizer", "trained", "tokenizer.json"));
-        var text = new DecoderConfig { VocabSize = tokenizer.VocabSize, HiddenSize = 48, IntermediateSize = 96, NumLayers = 1, NumHeads = 4, NumKvHeadsField = 2, MaxPositions = 512 };
-        var vision = new VisionConfig { HiddenSize = 32, IntermediateSize = 64, NumLayers = 1, NumHeads = 2, ImageSize = 32, PatchSize = 8 };
-        var vlm = new VlmConfig { Text = text, Vision = vision, PixelShuffle = 2, ImageTokenId = tokenizer.TokenToId("<|image_pad|>")!.Value };
-        var model = VisionLanguageModel.Create(text, vision, vlm.PixelShuffle, vlm.ImageTokenId, new Rng(seed));
-        var policy = new Policy(model, tokenizer, new ChatTemplate());
+        var (policy, vlm) = TinyModels.SuiteStudent(hidden: 48, layers: 1, seed);
+        var model = policy.Model;
 
         var train = JsonlDataset.Load(Path.Combine(suiteDir, "train.jsonl"));
         var val = JsonlDataset.Load(Path.Combine(suiteDir, "val.jsonl"));
@@ -57,14 +53,7 @@ public static class TinySuiteRuns
         var flow = new DataFlow(train, policy, vlm, seed);
 
         // Warm-up: SFT on the gold solutions, so that responses end in \boxed{} and RL has some reward to work with.
-        var sft = new SftTrainer(policy, new AdamW(policy.Parameters().ToList(), 3e-3f, 0f));
-        var rng = new Rng(seed + 100);
-        for (int step = 0; step < o.SftSteps; step++)
-        {
-            var batch = Enumerable.Range(0, 8).Select(_ => flow.Render(train[rng.NextInt(train.Count)]))
-                .Select(q => new SftExample(q.PromptIds, q.Pixels, SftTrainer.ResponseTokens(policy, q.Row.Solution!))).ToList();
-            sft.Step(batch);
-        }
+        TinyModels.WarmUpOnGold(policy, flow, train, o.SftSteps, batch: 8, lr: 3e-3f, seed + 100);
 
         var config = new RlConfig
         {

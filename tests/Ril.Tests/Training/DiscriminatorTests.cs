@@ -108,7 +108,7 @@ public class DiscriminatorTests
     [Fact]
     public void A_tiny_discriminator_learns_to_separate_two_styles()
     {
-        var policy = RilTests.TinyPolicy(11);
+        var policy = TinyModels.TextPolicy(11);
         var d = Discriminator.FromStudent(policy, new Rng(12), DiscriminatorInput.Response, maxResponseTokens: 32);
         var config = new DiscriminatorConfig { LearningRate = 4e-3f, MicroBatchSize = 8 };
         var trainer = new DiscriminatorTrainer(d, config.Optimizer(d), config);
@@ -141,7 +141,7 @@ public class DiscriminatorTests
     [Fact]
     public void Update_reports_accuracy_before_its_steps_and_counts_them()
     {
-        var policy = RilTests.TinyPolicy(21);
+        var policy = TinyModels.TextPolicy(21);
         var d = Discriminator.FromStudent(policy, new Rng(22), DiscriminatorInput.QuestionAndResponse, maxResponseTokens: 16);
         var config = new DiscriminatorConfig { LearningRate = 1e-3f, MicroBatchSize = 3 };
         var trainer = new DiscriminatorTrainer(d, config.Optimizer(d), config);
@@ -158,7 +158,7 @@ public class DiscriminatorTests
     [Fact]
     public void From_student_copies_the_decoder_and_reads_the_question_only_when_asked()
     {
-        var policy = RilTests.TinyPolicy(31);
+        var policy = TinyModels.TextPolicy(31);
         var d = Discriminator.FromStudent(policy, new Rng(32), DiscriminatorInput.Response, maxResponseTokens: 4);
         var student = policy.Model.Text.Parameters().DistinctBy(p => p.Name).ToDictionary(p => p.Name!);
         foreach (var p in d.Model.Backbone.Parameters().DistinctBy(p => p.Name))

@@ -13,7 +13,7 @@ public class LoraTrainingTests
 
     static Policy StudentWithAdapters(out LoraAdapters adapters)
     {
-        var student = RilTests.TinyPolicy(5);
+        var student = TinyModels.TextPolicy(5);
         adapters = LoraAdapters.Attach(student.Model.Text, Lora, new Rng(1));
         var rng = new Rng(2);
         foreach (var a in adapters.All) rng.FillNormal(a.B.Data, 0.1f);   // a trained adapter: the student differs from its base
@@ -26,7 +26,7 @@ public class LoraTrainingTests
     public void The_base_view_is_the_reference_without_a_copy()
     {
         int[] ids = [5, 9, 14, 3, 7];
-        var fresh = Logits(RilTests.TinyPolicy(5).Model, ids);
+        var fresh = Logits(TinyModels.TextPolicy(5).Model, ids);
         var student = StudentWithAdapters(out var adapters);
         var reference = student.Model.BaseView();
         Assert.Same(student.Model.Text.Layers[0].DownProj, reference.Text.Layers[0].DownProj);
@@ -39,7 +39,7 @@ public class LoraTrainingTests
     [Fact]
     public void A_lora_discriminator_trains_its_adapters_and_head_over_the_students_base()
     {
-        Assert.Throws<InvalidOperationException>(() => Discriminator.FromStudentWithLora(RilTests.TinyPolicy(5), Lora, new Rng(3), DiscriminatorInput.Response, 16));
+        Assert.Throws<InvalidOperationException>(() => Discriminator.FromStudentWithLora(TinyModels.TextPolicy(5), Lora, new Rng(3), DiscriminatorInput.Response, 16));
 
         var student = StudentWithAdapters(out var studentAdapters);
         var d = Discriminator.FromStudentWithLora(student, Lora, new Rng(3), DiscriminatorInput.Response, 16);

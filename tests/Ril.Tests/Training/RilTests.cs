@@ -17,21 +17,10 @@ namespace Ril.Tests.Training;
 /// </summary>
 public class RilTests
 {
-    internal static Policy TinyPolicy(ulong seed)
-    {
-        var tokenizer = BpeTokenizer.Load(Path.Combine(RepoPaths.Fixtures, "tokenizer", "trained", "tokenizer.json"));
-        var config = new DecoderConfig { VocabSize = tokenizer.VocabSize, HiddenSize = 32, IntermediateSize = 64, NumLayers = 1, NumHeads = 2, NumKvHeadsField = 1 };
-        var model = VisionLanguageModel.Create(config, null, 1, -1, new Rng(seed));
-        return new Policy(model, tokenizer, new ChatTemplate());
-    }
-
-    static List<DatasetRow> Rows(int n) => Enumerable.Range(0, n)
-        .Select(i => new DatasetRow($"q{i}", $"Question number {i}?", "1", null, null, new JsonObject(), "memory.jsonl", i + 1)).ToList();
-
     /// <summary><paramref name="n"/> questions rendered into prompts for <paramref name="policy"/>.</summary>
     static (List<DatasetRow> Rows, List<Question> Questions) Rendered(Policy policy, int n)
     {
-        var rows = Rows(n);
+        var rows = TinyModels.NumberedQuestions(n);
         var flow = new DataFlow(rows, policy, null, 1);
         return (rows, rows.Select(flow.Render).ToList());
     }
@@ -132,7 +121,7 @@ public class RilTests
     [Fact]
     public void Teacher_responses_in_a_trajectory_get_advantages_like_student_ones()
     {
-        var policy = TinyPolicy(3);
+        var policy = TinyModels.TextPolicy(3);
         var config = new RlConfig { Objective = Objective.Ril, GroupSize = 2, MaxResponseTokens = 8, MicroBatchSize = 4, MiniBatchSize = 8 };
         var (rows, questions) = Rendered(policy, 2);
         var slots = new TeacherSlots(Cache(["q0", "q1"], ["a"], 1), policy, config.MaxResponseTokens);
@@ -211,7 +200,7 @@ public class RilTests
         var unknown = new Dictionary<string, int> { ["a"] = 3, ["zed"] = 1 };
         Assert.Contains("'zed'", Assert.Throws<KeyNotFoundException>(() => cache.Sample("q", 4, TeacherSampling.FixedQuota, new Random(0), unknown)).Message);
         Assert.Throws<ArgumentException>(() => cache.Sample("q", 4, TeacherSampling.FixedQuota, new Random(0)));
-        Assert.Throws<ArgumentException>(() => new TeacherSlots(cache, TinyPolicy(1), 8, TeacherSampling.FixedQuota));
+        Assert.Throws<ArgumentException>(() => new TeacherSlots(cache, TinyModels.TextPolicy(1), 8, TeacherSampling.FixedQuota));
     }
 
     [Fact]
@@ -232,7 +221,7 @@ public class RilTests
     [Fact]
     public void Teacher_draws_depend_only_on_seed_step_and_question()
     {
-        var policy = TinyPolicy(1);
+        var policy = TinyModels.TextPolicy(1);
         var (rows, questions) = Rendered(policy, 3);
         var slots = new TeacherSlots(Cache(rows.Select(r => r.Id), ["a", "b", "c"], 6), policy, 16);
         static string Key(List<Rollout> rs) => string.Join("|", rs.Select(r => $"{r.Question}:{r.Source}:{r.Text}"));
@@ -262,7 +251,7 @@ public class RilTests
     [Fact]
     public void The_teachers_filter_keeps_only_the_named_teachers()
     {
-        var policy = TinyPolicy(1);
+        var policy = TinyModels.TextPolicy(1);
         var (rows, questions) = Rendered(policy, 2);
         var cache = Cache(rows.Select(r => r.Id), ["a", "b", "c"], 3);
 
@@ -285,7 +274,7 @@ public class RilTests
     [Fact]
     public void A_teacher_response_longer_than_l_is_cut_to_l_tokens_with_finish_reason_length()
     {
-        var policy = TinyPolicy(1);
+        var policy = TinyModels.TextPolicy(1);
         const string text = "Step 1: group the terms.\nStep 2: compute the sum.\nTherefore, the answer is 12.";
         var body = policy.Tokenizer.Encode(text);
         Assert.True(body.Length > 8);
@@ -327,13 +316,13 @@ public class RilTests
 
     static (RilTrainer Trainer, RecordingAnswer Answer, Discriminator? D) BuildRil(RilConfig ril)
     {
-        var policy = TinyPolicy(5);
+        var policy = TinyModels.TextPolicy(5);
         var config = new RlConfig
         {
             Objective = Objective.Ril, QuestionsPerStep = Questions, GroupSize = G, MaxResponseTokens = 24, KlCoef = 0.01f,
             LearningRate = 1e-3f, MiniBatchSize = 8, MicroBatchSize = 4, Seed = 7,
         };
-        var rows = Rows(4);
+        var rows = TinyModels.NumberedQuestions(4);
         var cache = new TeacherCache();
         foreach (var row in rows)
             foreach (var teacher in new[] { "steps", "terse" })
@@ -347,7 +336,7 @@ public class RilTests
             dTrainer = new DiscriminatorTrainer(d, ril.DiscriminatorSettings.Optimizer(d), ril.DiscriminatorSettings);
         }
         var answer = new RecordingAnswer();
-        var trainer = new RilTrainer(config, ril, new DataFlow(rows, policy, null, 3), policy, TinyPolicy(5), slots, answer, dTrainer,
+        var trainer = new RilTrainer(config, ril, new DataFlow(rows, policy, null, 3), policy, TinyModels.TextPolicy(5), slots, answer, dTrainer,
             new PolicyUpdater(policy, new AdamW(policy.Parameters().ToList(), config.LearningRate, 0f), config));
         return (trainer, answer, d);
     }

@@ -21,28 +21,17 @@ public class RlLoopTests
             Task.FromResult(batch.Select(b => b.Response.Length > 0 && b.Response[0] % 2 == 0 ? 1f : 0f).ToArray());
     }
 
-    static Policy TinyPolicy(ulong seed)
-    {
-        var tokenizer = BpeTokenizer.Load(Path.Combine(RepoPaths.Fixtures, "tokenizer", "trained", "tokenizer.json"));
-        var config = new DecoderConfig { VocabSize = tokenizer.VocabSize, HiddenSize = 32, IntermediateSize = 64, NumLayers = 1, NumHeads = 2, NumKvHeadsField = 1 };
-        var model = VisionLanguageModel.Create(config, null, 1, -1, new Rng(seed));
-        return new Policy(model, tokenizer, new ChatTemplate());
-    }
-
-    static List<DatasetRow> Questions(int n) => Enumerable.Range(0, n)
-        .Select(i => new DatasetRow($"q{i}", $"Question number {i}?", "1", null, null, new JsonObject(), "memory.jsonl", i + 1)).ToList();
-
     (RlTrainer trainer, Policy policy) Build(Objective objective, float beta)
     {
-        var policy = TinyPolicy(1);
-        var reference = beta == 0 ? null : TinyPolicy(1);
+        var policy = TinyModels.TextPolicy(1);
+        var reference = beta == 0 ? null : TinyModels.TextPolicy(1);
         var config = new RlConfig
         {
             Objective = objective, QuestionsPerStep = 8, GroupSize = 4, MaxResponseTokens = 4, LearningRate = 1e-2f,
             MiniBatchSize = 16, MicroBatchSize = 8, KlCoef = beta, Seed = 3,
         };
         var rewards = new RewardSet([(new EvenFirstCharacter(), 1f)]);
-        var trainer = new RlTrainer(config, new DataFlow(Questions(16), policy, null, 5), new ResponseCollector(policy, config),
+        var trainer = new RlTrainer(config, new DataFlow(TinyModels.NumberedQuestions(16), policy, null, 5), new ResponseCollector(policy, config),
             new TrajectoryBuilder(policy, reference, rewards, config), new PolicyUpdater(policy, new AdamW(policy.Parameters().ToList(), config.LearningRate, 0f), config));
         return (trainer, policy);
     }

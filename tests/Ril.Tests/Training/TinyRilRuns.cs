@@ -50,8 +50,7 @@ public static class TinyRilRuns
         public float SftLearningRate { get; init; } = 3e-3f;
     }
 
-    public sealed record Result(float[] AccuracyBefore, float[] AccuracyAfter, DiscriminatorPretrainResult? Pretrain, List<StepMetrics> Steps, StyleSummary? StyleBefore, StyleSummary? StyleAfter,
-        IReadOnlyDictionary<string, int> SignatureSizes, double Seconds)
+    public sealed record Result(DiscriminatorPretrainResult? Pretrain, List<StepMetrics> Steps, StyleSummary? StyleBefore, StyleSummary? StyleAfter, double Seconds)
     {
         public double? Metric(int step, string name) => Steps[step].Extra!.FirstOrDefault(kv => kv.Key == name).Value;
         public double MeanMetric(IEnumerable<int> steps, string name) => steps.Select(s => Metric(s, name) ?? double.NaN).Average();
@@ -59,46 +58,30 @@ public static class TinyRilRuns
         public static float TeacherShare(StyleSummary s, IEnumerable<string> teachers) => teachers.Sum(t => s.NearestShare[t]);
     }
 
-    public static readonly string Tokenizer = Path.Combine(RepoPaths.Fixtures, "tokenizer", "trained", "tokenizer.json");
-
-    static VisionLanguageModel NewModel(VlmConfig c, ulong seed) => VisionLanguageModel.Create(c.Text, c.Vision, c.PixelShuffle, c.ImageTokenId, new Rng(seed));
-
     public static Result Run(string suiteDir, ulong seed, Options o, Action<string>? log = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         if (!File.Exists(Path.Combine(suiteDir, "train.jsonl")))
             SuiteWriter.Write(suiteDir, new SuiteOptions(Seed: 1, TrainRows: o.TrainRows, ValRows: o.EvalRows, TestRows: o.EvalRows, ImageSize: 32));
-        var tokenizer = BpeTokenizer.Load(Tokenizer);
-        var text = new DecoderConfig { VocabSize = tokenizer.VocabSize, HiddenSize = o.Hidden, IntermediateSize = 2 * o.Hidden, NumLayers = o.Layers, NumHeads = 4, NumKvHeadsField = 2, MaxPositions = 512 };
-        var vision = new VisionConfig { HiddenSize = 32, IntermediateSize = 64, NumLayers = 1, NumHeads = 2, ImageSize = 32, PatchSize = 8 };
-        var vlm = new VlmConfig { Text = text, Vision = vision, PixelShuffle = 2, ImageTokenId = tokenizer.TokenToId("<|image_pad|>")!.Value };
-        var model = NewModel(vlm, seed);
-        var policy = new Policy(model, tokenizer, new ChatTemplate());
+        var (policy, vlm) = TinyModels.SuiteStudent(o.Hidden, o.Layers, seed);
+        var model = policy.Model;
         var train = JsonlDataset.Load(Path.Combine(suiteDir, "train.jsonl"));
         var val = JsonlDataset.Load(Path.Combine(suiteDir, "val.jsonl"));
         var (cache, _) = ScriptedTeacher.WriteCache(train, o.Teachers.Select(t => ScriptedTeacher.Named(t)).ToList(), o.TeacherResponses, 1, Path.Combine(suiteDir, "teachers.jsonl"));
         var flow = new DataFlow(train, policy, vlm, seed);
 
         // 1. SFT warm-up on the gold solutions.
-        var sft = new SftTrainer(policy, new AdamW(policy.Parameters().ToList(), o.SftLearningRate, 0f));
-        var rng = new Rng(seed + 100);
-        for (int step = 0; step < o.SftSteps; step++)
-            sft.Step(Enumerable.Range(0, o.SftBatch).Select(_ => flow.Render(train[rng.NextInt(train.Count)]))
-                .Select(q => new SftExample(q.PromptIds, q.Pixels, SftTrainer.ResponseTokens(policy, q.Row.Solution!))).ToList());
-        var test = JsonlDataset.Load(Path.Combine(suiteDir, "test_ood.jsonl"));
-        var evaluator = new Evaluator(policy, new AnswerReward(), vlm, new EvaluatorOptions { MaxNewTokens = o.MaxResponseTokens, Seed = seed });
-        float[] Accuracy() => [(float)(evaluator.Evaluate("val", val, EvalSetting.Low).Summary.Accuracy ?? 0), (float)(evaluator.Evaluate("test", test, EvalSetting.Low).Summary.Accuracy ?? 0)];
-        var accuracyBefore = Accuracy();
-        log?.Invoke($"SFT done ({clock.Elapsed.TotalSeconds:F1} s): greedy accuracy val {accuracyBefore[0]:F3} test_ood {accuracyBefore[1]:F3}");
+        TinyModels.WarmUpOnGold(policy, flow, train, o.SftSteps, o.SftBatch, o.SftLearningRate, seed + 100);
+        log?.Invoke($"SFT done ({clock.Elapsed.TotalSeconds:F1} s)");
 
         // The frozen reference: a copy of the SFT student.
         Policy? reference = null;
         if (o.KlCoef != 0)
         {
-            var copy = NewModel(vlm, seed);
+            var copy = TinyModels.SuiteStudent(o.Hidden, o.Layers, seed).Policy.Model;
             var weights = model.Parameters().DistinctBy(p => p.Name).ToDictionary(p => p.Name!);
             foreach (var p in copy.Parameters().DistinctBy(p => p.Name)) weights[p.Name!].Data.CopyTo(p.Data);
-            reference = new Policy(copy, tokenizer, new ChatTemplate());
+            reference = new Policy(copy, policy.Tokenizer, new ChatTemplate());
         }
 
         var config = new RlConfig
@@ -149,8 +132,6 @@ public static class TinyRilRuns
         }
         var after = Style();
         if (after is not null) log?.Invoke($"style after: {after}");
-        var accuracyAfter = Accuracy();
-        log?.Invoke($"after: greedy accuracy val {accuracyAfter[0]:F3} test_ood {accuracyAfter[1]:F3} ({clock.Elapsed.TotalSeconds:F1} s)");
-        return new Result(accuracyBefore, accuracyAfter, pretrain, steps, before, after, style.SignatureSizes, clock.Elapsed.TotalSeconds);
+        return new Result(pretrain, steps, before, after, clock.Elapsed.TotalSeconds);
     }
 }

@@ -1,0 +1,54 @@
+using System.Text.Json.Nodes;
+using Ril.Data;
+using Ril.Models;
+using Ril.Tensors;
+using Ril.Tensors.Optim;
+using Ril.Tests.Data;
+using Ril.Text;
+using Ril.Training;
+
+namespace Ril.Tests;
+
+/// <summary>
+/// The tiny models tests train, made in one place: the fixture BPE vocabulary, a text-only decoder, a VLM for the
+/// built-in suite at 32 pixels, and the SFT warm-up on gold solutions that runs before RL.
+/// </summary>
+public static class TinyModels
+{
+    public static readonly string TokenizerPath = Path.Combine(RepoPaths.Fixtures, "tokenizer", "trained", "tokenizer.json");
+
+    /// <summary>A 1-layer width-32 decoder with no vision side, on the fixture vocabulary.</summary>
+    public static Policy TextPolicy(ulong seed)
+    {
+        var tokenizer = BpeTokenizer.Load(TokenizerPath);
+        var config = new DecoderConfig { VocabSize = tokenizer.VocabSize, HiddenSize = 32, IntermediateSize = 64, NumLayers = 1, NumHeads = 2, NumKvHeadsField = 1 };
+        return new Policy(VisionLanguageModel.Create(config, null, 1, -1, new Rng(seed)), tokenizer, new ChatTemplate());
+    }
+
+    /// <summary><paramref name="n"/> text-only rows "Question number i?", all answered "1".</summary>
+    public static List<DatasetRow> NumberedQuestions(int n) => Enumerable.Range(0, n)
+        .Select(i => new DatasetRow($"q{i}", $"Question number {i}?", "1", null, null, new JsonObject(), "memory.jsonl", i + 1)).ToList();
+
+    /// <summary>
+    /// A VLM for the built-in suite at 32 pixels: a SigLIP-layout tower of width 32 with 8-pixel patches, pixel shuffle 2,
+    /// and a decoder of the given width and depth (MLP twice as wide, 4 heads over 2 key-value heads).
+    /// </summary>
+    public static (Policy Policy, VlmConfig Config) SuiteStudent(int hidden, int layers, ulong seed)
+    {
+        var tokenizer = BpeTokenizer.Load(TokenizerPath);
+        var text = new DecoderConfig { VocabSize = tokenizer.VocabSize, HiddenSize = hidden, IntermediateSize = 2 * hidden, NumLayers = layers, NumHeads = 4, NumKvHeadsField = 2, MaxPositions = 512 };
+        var vision = new VisionConfig { HiddenSize = 32, IntermediateSize = 64, NumLayers = 1, NumHeads = 2, ImageSize = 32, PatchSize = 8 };
+        var config = new VlmConfig { Text = text, Vision = vision, PixelShuffle = 2, ImageTokenId = tokenizer.TokenToId("<|image_pad|>")!.Value };
+        return (new Policy(VisionLanguageModel.Create(text, vision, config.PixelShuffle, config.ImageTokenId, new Rng(seed)), tokenizer, new ChatTemplate()), config);
+    }
+
+    /// <summary>SFT warm-up: <paramref name="steps"/> batches of random training rows, each imitating its gold solution (AdamW, no decay).</summary>
+    public static void WarmUpOnGold(Policy policy, DataFlow flow, IReadOnlyList<DatasetRow> rows, int steps, int batch, float lr, ulong seed)
+    {
+        var sft = new SftTrainer(policy, new AdamW(policy.Parameters().ToList(), lr, 0f));
+        var rng = new Rng(seed);
+        for (int step = 0; step < steps; step++)
+            sft.Step(Enumerable.Range(0, batch).Select(_ => flow.Render(rows[rng.NextInt(rows.Count)]))
+                .Select(q => new SftExample(q.PromptIds, q.Pixels, SftTrainer.ResponseTokens(policy, q.Row.Solution!))).ToList());
+    }
+}
