@@ -139,11 +139,11 @@ public static class TrainCommand
             if (recipe.DiscriminatorInit is { } dir) d = Discriminator.Load(dir, policy);
             else if (recipe.Lora is { } lora)   // D shares the student's frozen base and trains its own adapters and head
                 d = Discriminator.FromStudentWithLora(policy, lora, new Tensors.Rng(rl.Seed + 200), settings.Input,
-                    settings.MaxResponseTokens == 0 ? rl.MaxResponseTokens : settings.MaxResponseTokens);
+                    settings.ResponseTokens(rl));
             else
             {
                 Console.WriteLine("note: ril.discriminator_init is not set, so the discriminator starts from the student untrained (the paper pre-trains it: `ril disc pretrain`)");
-                d = Discriminator.FromStudent(policy, new Tensors.Rng(rl.Seed + 200), settings.Input, settings.MaxResponseTokens == 0 ? rl.MaxResponseTokens : settings.MaxResponseTokens);
+                d = Discriminator.FromStudent(policy, new Tensors.Rng(rl.Seed + 200), settings.Input, settings.ResponseTokens(rl));
             }
             discriminator = new DiscriminatorTrainer(d, settings.Optimizer(d), settings);
         }

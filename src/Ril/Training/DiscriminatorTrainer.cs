@@ -35,6 +35,9 @@ public sealed record DiscriminatorConfig
         Require(MaxResponseTokens >= 0, "discriminator.max_response_tokens", "must be ≥ 0");
     }
 
+    /// <summary>The response tokens D reads: <see cref="MaxResponseTokens"/>, or the rollouts' limit L when that is 0.</summary>
+    public int ResponseTokens(RlConfig rollout) => MaxResponseTokens == 0 ? rollout.MaxResponseTokens : MaxResponseTokens;
+
     public AdamW Optimizer(Discriminator d) => new(d.Parameters().ToList(), LearningRate, WeightDecay, Beta1, Beta2, AdamEps);
 }
 
@@ -196,7 +199,7 @@ public sealed class DiscriminatorTrainer(Discriminator discriminator, Optimizer 
         RlConfig rollout, TeacherCache teachers, DiscriminatorConfig config, DiscriminatorPretrainOptions options, IReadOnlyCollection<string>? teacherNames,
         ulong seed, Action<string>? log = null, Action<int, int, float>? onStep = null)
     {
-        var d = Discriminator.FromStudent(student, new Rng(seed + 200), config.Input, config.MaxResponseTokens == 0 ? rollout.MaxResponseTokens : config.MaxResponseTokens);
+        var d = Discriminator.FromStudent(student, new Rng(seed + 200), config.Input, config.ResponseTokens(rollout));
         var trainer = new DiscriminatorTrainer(d, config.Optimizer(d), config);
         if (options.Questions > 0) questions = questions.Take(options.Questions).ToList();
         log?.Invoke($"sampling {options.Responses} student response(s) for each of {questions.Count} questions");

@@ -137,8 +137,7 @@ public sealed record Recipe
         ["ril.discriminator"] = (r, v, w) => r with { Ril = r.Ril with { Discriminator = OneOf(v, w, "updating", "frozen", "none") switch
             { "updating" => DiscriminatorMode.Updating, "frozen" => DiscriminatorMode.Frozen, _ => DiscriminatorMode.None } } },
         ["ril.discriminator_init"] = (r, v, w) => r with { DiscriminatorInit = Text(v, w) },
-        ["ril.similarity"] = (r, v, w) => r with { Ril = r.Ril with { Similarity = OneOf(v, w, "binary", "continuous", "11-level", "3-level") switch
-            { "binary" => Rewards.SimilarityKind.Binary, "continuous" => Rewards.SimilarityKind.Continuous, "11-level" => Rewards.SimilarityKind.Levels11, _ => Rewards.SimilarityKind.Levels3 } } },
+        ["ril.similarity"] = (r, v, w) => r with { Ril = r.Ril with { Similarity = Similarity(v, w) } },
         ["ril.similarity_weight"] = (r, v, w) => r with { Ril = r.Ril with { SimilarityWeight = Float(v, w, 0, 100) } },
         ["discriminator.lr"] = (r, v, w) => r with { Ril = r.Ril with { DiscriminatorSettings = r.Ril.DiscriminatorSettings with { LearningRate = Float(v, w, 0, 1, lowOpen: true) } } },
         ["discriminator.weight_decay"] = (r, v, w) => r with { Ril = r.Ril with { DiscriminatorSettings = r.Ril.DiscriminatorSettings with { WeightDecay = Float(v, w, 0, 1) } } },
@@ -291,6 +290,12 @@ public sealed record Recipe
         _ => new ConstantLr(Rl.LearningRate),
     };
 
+    static Rewards.SimilarityKind Similarity(string v, string where)
+    {
+        try { return Rewards.SimilarityReward.Parse(v); }
+        catch (ArgumentException e) { throw new RecipeException($"{where}: {e.Message}"); }
+    }
+
     static Objective Algo(string v, string where)
     {
         try { return Objectives.Parse(v); }
@@ -334,7 +339,7 @@ public sealed record Recipe
             ["teacher_cache"] = TeacherCache, ["teachers"] = Ril.Teachers is null ? null : new JsonArray(Ril.Teachers.Select(t => (JsonNode)t).ToArray()),
             ["teacher_sampling"] = Ril.TeacherSampling.ToString(), ["teacher_quota"] = Ril.TeacherQuota is null ? null : string.Join(",", Ril.TeacherQuota.Select(kv => $"{kv.Key}:{kv.Value}")),
             ["teachers_in_group"] = Ril.TeachersInGroup, ["discriminator"] = Ril.Discriminator.ToString().ToLowerInvariant(),
-            ["discriminator_init"] = DiscriminatorInit, ["similarity"] = Ril.Similarity.ToString(), ["similarity_weight"] = Ril.SimilarityWeight,
+            ["discriminator_init"] = DiscriminatorInit, ["similarity"] = Ril.Similarity.ToString().ToLowerInvariant(), ["similarity_weight"] = Ril.SimilarityWeight,
         },
         ["discriminator"] = new JsonObject
         {

@@ -90,7 +90,7 @@ public static class TinyRilRuns
             TopP = 0.95f, TopK = 50, RepetitionPenalty = 1.05f, KlCoef = o.KlCoef, LearningRate = o.LearningRate,
             MiniBatchSize = o.QuestionsPerStep * o.GroupSize * 2, MicroBatchSize = o.QuestionsPerStep * o.GroupSize, Seed = seed,
         };
-        var dConfig = o.Ril.DiscriminatorSettings with { LearningRate = o.DiscriminatorLearningRate };
+        var dConfig = o.Ril.DiscriminatorSettings with { LearningRate = o.RilDiscriminatorLearningRate };   // constant during RIL
         var ril = o.Ril with { DiscriminatorSettings = dConfig, Teachers = o.Teachers };
 
         // Style before RIL, on the val questions: the share of sampled responses nearest to each source's style.
@@ -108,13 +108,13 @@ public static class TinyRilRuns
         DiscriminatorPretrainResult? pretrain = null;
         if (ril.Discriminator != DiscriminatorMode.None)
         {
-            var d = Discriminator.FromStudent(policy, new Rng(seed + 200), dConfig.Input, dConfig.MaxResponseTokens == 0 ? o.MaxResponseTokens : dConfig.MaxResponseTokens);
-            dTrainer = new DiscriminatorTrainer(d, dConfig.Optimizer(d), dConfig);
-            var (dTrain, dHeld) = DiscriminatorTrainer.PretrainingExamples(train.Select(flow.Render).ToList(), policy, config, cache,
-                o.PretrainResponses, 0.25f, seed + 300, o.Teachers);
-            pretrain = dTrainer.Pretrain(dTrain, dHeld, new DiscriminatorPretrainOptions { Epochs = o.PretrainEpochs, BatchSize = 16, LearningRate = o.DiscriminatorLearningRate, FinalLearningRate = o.DiscriminatorLearningRate / 10 }, new Rng(seed + 400));
-            log?.Invoke($"D pre-trained on {dTrain.Count} ({clock.Elapsed.TotalSeconds:F1} s): held-out accuracy {pretrain.Before.Accuracy:F3} → {pretrain.After.Accuracy:F3}, AUC {pretrain.Before.Auc:F3} → {pretrain.After.Auc:F3}");
-            dTrainer.Optimizer.LearningRate = o.RilDiscriminatorLearningRate;   // constant during RIL
+            var options = new DiscriminatorPretrainOptions
+            {
+                Responses = o.PretrainResponses, Epochs = o.PretrainEpochs, BatchSize = 16, LearningRate = o.DiscriminatorLearningRate,
+                FinalLearningRate = o.DiscriminatorLearningRate / 10, HeldOutShare = 0.25f,
+            };
+            (dTrainer, pretrain) = DiscriminatorTrainer.PretrainFromStudent(policy, train.Select(flow.Render).ToList(), config, cache, dConfig, options, o.Teachers, seed, log);
+            log?.Invoke($"D pre-trained ({clock.Elapsed.TotalSeconds:F1} s): held-out accuracy {pretrain.Before.Accuracy:F3} → {pretrain.After.Accuracy:F3}, AUC {pretrain.Before.Auc:F3} → {pretrain.After.Auc:F3}");
         }
 
         // 3. The RIL loop.
