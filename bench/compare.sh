@@ -53,3 +53,10 @@ for SEED in $SEEDS; do
   fi
 done
 ril report "$OUT"/runs/* --out "$OUT/report.html" --markdown --title "SFT only, GRPO, Dr.GRPO, RIL (1 teacher), RIL (2 teachers): 3 seeds"
+# The picture in docs/RESULTS.md (the top of the report: accuracy, MAYE's table, rewards), where Chromium is installed.
+if command -v chromium > /dev/null; then
+  PROFILE=$(mktemp -d)
+  chromium --headless --no-sandbox --disable-gpu --no-first-run --hide-scrollbars --user-data-dir="$PROFILE" \
+    --window-size=1400,1480 --screenshot="$OUT/report.png" "file://$(cd "$OUT" && pwd)/report.html" 2> /dev/null
+  rm -rf "$PROFILE"
+fi
