@@ -76,7 +76,7 @@ public sealed class NamespacedHosts : IDisposable
             exec ip netns exec "$ns" /bin/sh -c "$*"
 
             """);
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         return path;
     }
 

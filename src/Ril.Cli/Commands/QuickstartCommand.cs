@@ -174,8 +174,8 @@ public static class QuickstartCommand
 
     /// <summary>
     /// Greedy accuracy on val and test_ood: the SFT start (both runs' step-0 evaluation), each run's last evaluation, and
-    /// what always giving the training set's most common answer scores (a gain that stops there is a learned prior, not
-    /// perception).
+    /// two blind baselines (<see cref="AnswerPrior"/>): the training set's most common answer, and its most common answer
+    /// to the same question text. A gain that stops at them is a learned prior, not perception.
     /// </summary>
     static string Table(RunData ril, RunData dr, string dataDir)
     {
@@ -186,14 +186,18 @@ public static class QuickstartCommand
             var series = run.Accuracy(split, setting);
             return series.Count == 0 ? Percent(null) : Percent(start ? series.First().Value : series.Last().Value);
         }
-        var (answer, val, test) = MajorityAnswer(dataDir);
+        List<DatasetRow> Rows(string split) => JsonlDataset.Load(Path.Combine(dataDir, split + ".jsonl"), ImageMode.TextOnly).ToList();
+        var prior = AnswerPrior.Fit(Rows("train"));
+        var (val, test) = (Rows("val"), Rows("test_ood"));
         return string.Join("\n",
             "                       val (greedy)   test_ood (greedy)",
             $"SFT start              {Cell(dr, "val", true)}         {Cell(dr, "test", true)}",
             $"Dr.GRPO                {Cell(dr, "val", false)}         {Cell(dr, "test", false)}",
             $"RIL                    {Cell(ril, "val", false)}         {Cell(ril, "test", false)}",
-            $"always \\boxed{{{answer}}}".PadRight(23) + $"{Percent(val)}         {Percent(test)}",
-            "(a gain that stops at the last row is the answer prior, not perception: docs/RESULTS.md)");
+            $"always \\boxed{{{prior.Overall}}}".PadRight(23) + $"{Percent(prior.OverallAccuracy(val))}         {Percent(prior.OverallAccuracy(test))}",
+            $"question prior         {Percent(prior.Accuracy(val))}         {Percent(prior.Accuracy(test))}",
+            "(the last two rows never see the image: the most common training answer, and the most common training answer",
+            " to the same question text; accuracy above them is perception, not a learned prior: docs/RESULTS.md)");
     }
 
     /// <summary>What RIL did besides accuracy: how likely the teachers' text became under the student, and how well D told them apart.</summary>
@@ -212,14 +216,5 @@ public static class QuickstartCommand
                $"discriminator accuracy on student / teacher responses {F(Mean("disc/accuracy_student", true), "P0")} / {F(Mean("disc/accuracy_teacher", true), "P0")}" +
                $" → {F(Mean("disc/accuracy_student", false), "P0")} / {F(Mean("disc/accuracy_teacher", false), "P0")}; " +
                $"response length {F(Mean("response/length_mean", true), "F0")} → {F(Mean("response/length_mean", false), "F0")} tokens.";
-    }
-
-    /// <summary>The most common answer of the training split, and the share of val and test_ood questions it answers.</summary>
-    static (string Answer, double Val, double Test) MajorityAnswer(string dataDir)
-    {
-        List<string> Answers(string split) => JsonlDataset.Load(Path.Combine(dataDir, split + ".jsonl"), ImageMode.TextOnly).Select(r => r.Answer).ToList();
-        var answer = Answers("train").GroupBy(a => a).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).First().Key;
-        double Share(string split) { var a = Answers(split); return a.Count(x => x == answer) / (double)Math.Max(1, a.Count); }
-        return (answer, Share("val"), Share("test_ood"));
     }
 }

@@ -70,7 +70,7 @@ public sealed unsafe class WorkerPool
         return Math.Max(1, Environment.ProcessorCount);
     }
 
-    /// <summary>Number of threads that run a <see cref="For"/>, the caller included.</summary>
+    /// <summary>Number of threads that run a <see cref="For(int, Action{int})"/>, the caller included.</summary>
     public int Threads { get; }
 
     // ---- dispatch state, written by the dispatching thread before the generation bump ----

@@ -121,7 +121,10 @@ internal static unsafe class AttentionKernels
         // Chunks of kv heads per batch row: enough tasks for ~4 per thread, whole rows when the batch suffices.
         int chunks = Math.Clamp((4 * threads + g.B - 1) / g.B, 1, g.Hkv);
         var job = new OneQueryJob { G = g, Q = q, K = k, V = v, O = o, Probs = probs, Chunks = chunks };
+        // The job lives in this frame until the synchronous For returns, so the GC keeps seeing G.KeyValid.
+#pragma warning disable CS8500
         WorkerPool.Shared.For(g.B * chunks, &OneQueryTask, &job);
+#pragma warning restore CS8500
     }
 
     struct OneQueryJob
@@ -134,7 +137,9 @@ internal static unsafe class AttentionKernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void OneQueryTask(void* state, int task)
     {
+#pragma warning disable CS8500
         ref OneQueryJob job = ref *(OneQueryJob*)state;
+#pragma warning restore CS8500
         var g = job.G;
         int bi = task / job.Chunks, chunk = task % job.Chunks;
         int kv0 = (int)((long)g.Hkv * chunk / job.Chunks), kv1 = (int)((long)g.Hkv * (chunk + 1) / job.Chunks);

@@ -9,7 +9,7 @@ namespace Ril.Training;
 /// </summary>
 public static class ResponseLogProbs
 {
-    /// <summary>Rows of one forward: each question's prompt and pixels with one response, padded to <paramref name="maxLen"/>.</summary>
+    /// <summary>Rows of one forward: each question's prompt and pixels with one response, padded to the longest of the forward.</summary>
     public sealed record Row(int[] PromptIds, Tensor? Pixels, int[] Response);
 
     /// <summary>Log-probs [rows·L] (positions past a response's end hold the log-prob of the pad token; mask them), and, on request, the entropy of each position's full distribution.</summary>

@@ -282,7 +282,7 @@ public class DiscriminatorTests
     }
 
     [Fact]
-    public void Similarity_reward_scores_with_the_discriminators_probabilities()
+    public async Task Similarity_reward_scores_with_the_discriminators_probabilities()
     {
         var probabilities = new Dictionary<string, float> { ["teacherish"] = 0.1f, ["borderline"] = 0.5f, ["studentish"] = 0.8f, ["unsure"] = 0.3f };
         var inputs = probabilities.Keys.Select(r => new RewardInput("q", "question", "1", r)).ToList();
@@ -297,7 +297,7 @@ public class DiscriminatorTests
         {
             var d = new ScriptedDiscriminator(probabilities);
             var similarity = new SimilarityReward(d, kind);
-            var scored = similarity.ScoreAsync(inputs).Result;
+            var scored = await similarity.ScoreAsync(inputs);
             Assert.Equal(probabilities.Keys, d.Asked);
             for (int i = 0; i < rewards.Length; i++) Assert.Equal(rewards[i], scored[i], 5);
             Assert.Equal(probabilities.Values, similarity.LastProbabilities);
