@@ -32,8 +32,13 @@ public static class EvalCommand
         var textOnly = new Option<bool>("--text-only") { Description = "Ignore the dataset's images" };
         var judge = new Option<string?>("--judge") { Description = "Judge answers with an LLM at BASE_URL,MODEL (OpenAI-compatible) instead of the math verifier" };
         var judgeCache = new Option<string?>("--judge-cache") { Description = "JSONL cache of the judge's verdicts (default: in memory)" };
+        var prior = new Option<string?>("--prior")
+        {
+            Description = "Training JSONL: also print two blind baselines fitted on it (its most common answer, and its most common answer to the " +
+                          "same question text), so accuracy can be read against what a model that never sees the image scores",
+        };
         var command = new Command("eval", "Evaluate a model on a dataset under MAYE's decoding settings; writes per-sample results and a summary.")
-            { model, dataset, settings, output, split, limit, maxTokens, batch, seed, textOnly, judge, judgeCache };
+            { model, dataset, settings, output, split, limit, maxTokens, batch, seed, textOnly, judge, judgeCache, prior };
         command.SetAction(parse => ErrorReporting.Run(() =>
         {
             var list = EvalSetting.ParseList(parse.GetValue(settings)!);
@@ -50,6 +55,12 @@ public static class EvalCommand
             var name = parse.GetValue(split) ?? Path.GetFileNameWithoutExtension(file);
             var outDir = parse.GetValue(output)!;
             Console.WriteLine($"{rows.Count} questions from {file}, judged by {verdict.Function.Name}");
+            if (parse.GetValue(prior) is { } trainFile)
+            {
+                var blind = AnswerPrior.Fit(JsonlDataset.Load(trainFile, ImageMode.TextOnly));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{"blind: always " + blind.Overall,-22} accuracy {blind.OverallAccuracy(rows):F3}\n{"blind: question prior",-22} accuracy {blind.Accuracy(rows):F3}  (fitted on {trainFile}; exact answers)"));
+            }
             foreach (var setting in list)
             {
                 var result = evaluator.Evaluate(name, rows, setting);
