@@ -63,7 +63,7 @@ public static class TrainCommand
         var optimizer = new AdamW([new ParameterGroup(trainable, rl.WeightDecay)], rl.LearningRate, rl.Beta1, rl.Beta2, rl.AdamEps);
         var updater = new PolicyUpdater(policy, optimizer, rl, recipe.Schedule());
         var flow = new DataFlow(train, policy, chat.Config, rl.Seed);
-        IStepTrainer trainer = rl.Objective == Objective.Ril
+        StepTrainer trainer = rl.Objective == Objective.Ril
             ? RilTrainerOf(recipe, policy, reference, flow, recorder, updater)
             : new RlTrainer(rl, flow, new ResponseCollector(policy, rl), new TrajectoryBuilder(policy, reference, new RewardSet(RewardsOf(recipe, recorder)), rl), updater);
         if (resume)

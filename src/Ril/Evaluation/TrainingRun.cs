@@ -24,7 +24,7 @@ public interface ITrainingView
 /// every process takes part in every step and evaluation; the step's responses are gathered from all of them before
 /// logging, and only rank 0 tells the <see cref="ITrainingView"/>.
 /// </summary>
-public sealed class TrainingRun(IStepTrainer trainer, RolloutRecorder recorder, RunLog log, int trainRows,
+public sealed class TrainingRun(StepTrainer trainer, RolloutRecorder recorder, RunLog log, int trainRows,
     Evaluator? evaluator = null, IReadOnlyList<EvalSplit>? splits = null, IReadOnlyList<EvalSetting>? settings = null, EvalSchedule? schedule = null)
 {
     readonly EvalSchedule _schedule = schedule ?? new EvalSchedule();

@@ -15,11 +15,9 @@ namespace Ril.Training;
 /// switches of <see cref="RilConfig"/>: no D (= Dr.GRPO when teachers are out of the group), a frozen D, the
 /// teachers used, the similarity reward's form, µ, β, the answer reward (judge or verifier), teachers in or out of the group.
 /// </summary>
-public sealed class RilTrainer : IStepTrainer
+public sealed class RilTrainer : StepTrainer
 {
-    public RlConfig Config { get; }
     public RilConfig Ril { get; }
-    public DataFlow Data { get; }
     public ResponseCollector Collector { get; }
     public TeacherSlots Teachers { get; }
     /// <summary>Null when <see cref="RilConfig.Discriminator"/> is None.</summary>
@@ -27,20 +25,18 @@ public sealed class RilTrainer : IStepTrainer
     public SimilarityReward? Similarity { get; }
     public TrajectoryBuilder Trajectories { get; }
     public PolicyUpdater Updater { get; }
-    public int Step { get; private set; }
     readonly IRewardFunction _answer;
-    readonly Rng _rng;
 
     /// <param name="answer">The answer reward: the verifier (<see cref="AnswerReward"/>) or the judge (<see cref="LlmJudge"/>), possibly inside a <c>RolloutRecorder</c>.</param>
     /// <param name="discriminator">D with its trainer; required unless the mode is None. A frozen D is never stepped.</param>
     public RilTrainer(RlConfig config, RilConfig ril, DataFlow data, Policy policy, Policy? reference, TeacherSlots teachers,
         IRewardFunction answer, DiscriminatorTrainer? discriminator, PolicyUpdater updater)
+        : base(config, data)
     {
-        config.Validate();
         ril.Validate(config);
         if (ril.Discriminator != DiscriminatorMode.None && discriminator is null)
             throw new ArgumentException($"RIL with a {ril.Discriminator.ToString().ToLowerInvariant()} discriminator needs one");
-        (Config, Ril, Data, Teachers, Updater, _answer) = (config, ril, data, teachers, updater, answer);
+        (Ril, Teachers, Updater, _answer) = (ril, teachers, updater, answer);
         Collector = new ResponseCollector(policy, config);
         var parts = new List<(IRewardFunction, float)>();
         if (ril.Discriminator != DiscriminatorMode.None)
@@ -51,27 +47,17 @@ public sealed class RilTrainer : IStepTrainer
         }
         parts.Add((answer, ril.AnswerWeight));
         Trajectories = new TrajectoryBuilder(policy, reference, new RewardSet(parts), config);
-        _rng = new Rng(config.Seed);
     }
 
     /// <summary>The responses per group: 2G with the teachers in it, else G.</summary>
     public int GroupSize => Ril.TeachersInGroup ? 2 * Config.GroupSize : Config.GroupSize;
 
-    /// <summary>Where the run stands, for a checkpoint (the teacher draws and D's updates need no state of their own).</summary>
-    public TrainingState State => new(Step, Data.Epoch, Data.Position, _rng.GetState());
-
     /// <summary>The discriminator and its optimizer, saved in the same checkpoint as the policy (none without D).</summary>
-    public IReadOnlyList<CheckpointPart> CheckpointParts => Discriminator is null ? []
+    /// <remarks>The teacher draws and D's updates need no state of their own: they follow the step and the seed.</remarks>
+    public override IReadOnlyList<CheckpointPart> CheckpointParts => Discriminator is null ? []
         : [new CheckpointPart("discriminator", Discriminator.Discriminator.Parameters(), Discriminator.Optimizer)];
 
-    public void Restore(TrainingState state)
-    {
-        Step = state.Step;
-        Data.Seek(state.Epoch, state.Position);
-        _rng.SetState(state.Rng);
-    }
-
-    public StepMetrics RunStep()
+    protected override StepMetrics TakeStep()
     {
         using var scope = TensorScope.Begin();
         int g = Config.GroupSize;
@@ -87,8 +73,7 @@ public sealed class RilTrainer : IStepTrainer
             dStats = Discriminator!.Update(all.Select(r => Example(questions, r)).ToList(), Ril.DiscriminatorSettings.Updates);
         var rollouts = Ril.TeachersInGroup ? all : students;
         var trajectory = Trajectories.Build(questions, rollouts, GroupSize);                           // 5. rewards by the updated D + answer; advantages
-        var update = Updater.Update(trajectory, _rng);                                                  // 6. policy update
-        Step++;
+        var update = Updater.Update(trajectory, Rng);                                                  // 6. policy update
         return Metrics(trajectory, teachers, update, dStats, rolloutSeconds);
     }
 
@@ -114,7 +99,7 @@ public sealed class RilTrainer : IStepTrainer
     {
         var world = Tensors.Distributed.World.Current;
         var s = RolloutStatistics.Of(tr, world, r => !r.IsTeacher);
-        return new StepMetrics(Step, s.Reward, s.RewardByName, s.ResponseLength, s.LengthClipRatio, s.EndTokenShare, s.Entropy, tr.ZeroVarianceShare,
+        return new StepMetrics(Step + 1, s.Reward, s.RewardByName, s.ResponseLength, s.LengthClipRatio, s.EndTokenShare, s.Entropy, tr.ZeroVarianceShare,
             update, rolloutSeconds, tr.LogProbSeconds, tr.RewardSeconds, s.GeneratedTokens / Math.Max(rolloutSeconds, 1e-9),
             update.Tokens / Math.Max(update.Seconds, 1e-9), RilMetrics(tr, teacherRollouts, dStats, world));
     }

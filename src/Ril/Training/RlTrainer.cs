@@ -12,55 +12,69 @@ public sealed record StepMetrics(int Step, float Reward, IReadOnlyDictionary<str
     double RolloutSeconds, double LogProbSeconds, double RewardSeconds, double RolloutTokensPerSecond, double UpdateTokensPerSecond,
     IReadOnlyList<KeyValuePair<string, double?>>? Extra = null);
 
-/// <summary>A training loop that takes one step at a time over a <see cref="DataFlow"/> (the RL loop, the RIL loop).</summary>
-public interface IStepTrainer
+/// <summary>
+/// A training loop that takes one step at a time over a <see cref="DataFlow"/> (the RL loop, the RIL loop). It keeps
+/// what a checkpoint must hold besides weights: the steps taken, the data flow's place and the loop's random stream.
+/// </summary>
+public abstract class StepTrainer
 {
-    RlConfig Config { get; }
-    DataFlow Data { get; }
+    public RlConfig Config { get; }
+    public DataFlow Data { get; }
     /// <summary>Steps taken so far.</summary>
-    int Step { get; }
-    StepMetrics RunStep();
+    public int Step { get; private set; }
+    /// <summary>The loop's random stream (mini-batch order), saved in checkpoints.</summary>
+    protected Rng Rng { get; }
+
+    protected StepTrainer(RlConfig config, DataFlow data)
+    {
+        config.Validate();
+        (Config, Data) = (config, data);
+        Rng = new Rng(config.Seed);
+    }
+
+    /// <summary>Takes one step; <see cref="Step"/> counts it once <see cref="TakeStep"/> returns.</summary>
+    public StepMetrics RunStep()
+    {
+        var metrics = TakeStep();
+        Step++;
+        return metrics;
+    }
+
+    /// <summary>One step of the loop, while <see cref="Step"/> still counts the steps before it; its metrics are numbered Step + 1.</summary>
+    protected abstract StepMetrics TakeStep();
+
     /// <summary>Where the run stands, for a checkpoint.</summary>
-    TrainingState State { get; }
+    public TrainingState State => new(Step, Data.Epoch, Data.Position, Rng.GetState());
+
     /// <summary>Continues from a checkpoint's state (weights and optimizers are loaded by <see cref="TrainingCheckpoint.Load"/>).</summary>
-    void Restore(TrainingState state);
+    public void Restore(TrainingState state)
+    {
+        Step = state.Step;
+        Data.Seek(state.Epoch, state.Position);
+        Rng.SetState(state.Rng);
+    }
+
     /// <summary>Models trained beside the policy (RIL's discriminator), saved in the same checkpoints.</summary>
-    IReadOnlyList<CheckpointPart> CheckpointParts { get; }
+    public virtual IReadOnlyList<CheckpointPart> CheckpointParts => [];
 }
 
 /// <summary>
 /// The RL loop, four steps per batch (spec/MAYE.md): questions → G responses each → trajectory (log-probs, masks,
 /// rewards, advantages) → policy update.
 /// </summary>
-public sealed class RlTrainer : IStepTrainer
+public sealed class RlTrainer : StepTrainer
 {
-    public RlConfig Config { get; }
-    public DataFlow Data { get; }
     public ResponseCollector Collector { get; }
     public TrajectoryBuilder Trajectories { get; }
     public PolicyUpdater Updater { get; }
-    public int Step { get; private set; }
-    readonly Rng _rng;
 
     public RlTrainer(RlConfig config, DataFlow data, ResponseCollector collector, TrajectoryBuilder trajectories, PolicyUpdater updater)
+        : base(config, data)
     {
-        config.Validate();
-        (Config, Data, Collector, Trajectories, Updater) = (config, data, collector, trajectories, updater);
-        _rng = new Rng(config.Seed);
+        (Collector, Trajectories, Updater) = (collector, trajectories, updater);
     }
 
-    public TrainingState State => new(Step, Data.Epoch, Data.Position, _rng.GetState());
-
-    public IReadOnlyList<CheckpointPart> CheckpointParts => [];
-
-    public void Restore(TrainingState state)
-    {
-        Step = state.Step;
-        Data.Seek(state.Epoch, state.Position);
-        _rng.SetState(state.Rng);
-    }
-
-    public StepMetrics RunStep()
+    protected override StepMetrics TakeStep()
     {
         using var scope = TensorScope.Begin();
         var questions = Data.Next(Config.QuestionsPerStep);                                       // 1. data flow
@@ -68,15 +82,14 @@ public sealed class RlTrainer : IStepTrainer
         var rollouts = Collector.Collect(questions, Config.Seed + (ulong)Step);                   // 2. response collection
         double rolloutSeconds = sw.Elapsed.TotalSeconds;
         var trajectory = Trajectories.Build(questions, rollouts, Config.GroupSize);               // 3. trajectory generation
-        var update = Updater.Update(trajectory, _rng);                                            // 4. policy update
-        Step++;
+        var update = Updater.Update(trajectory, Rng);                                             // 4. policy update
         return Metrics(trajectory, update, rolloutSeconds);
     }
 
     StepMetrics Metrics(Trajectory tr, UpdateStats update, double rolloutSeconds)
     {
         var s = RolloutStatistics.Of(tr, World.Current);                                          // over the global batch
-        return new StepMetrics(Step, s.Reward, s.RewardByName, s.ResponseLength, s.LengthClipRatio, s.EndTokenShare, s.Entropy,
+        return new StepMetrics(Step + 1, s.Reward, s.RewardByName, s.ResponseLength, s.LengthClipRatio, s.EndTokenShare, s.Entropy,
             tr.ZeroVarianceShare, update, rolloutSeconds, tr.LogProbSeconds, tr.RewardSeconds,
             s.GeneratedTokens / Math.Max(rolloutSeconds, 1e-9), update.Tokens / Math.Max(update.Seconds, 1e-9));
     }
