@@ -37,8 +37,12 @@ public static class EvalCommand
             Description = "Training JSONL: also print two blind baselines fitted on it (its most common answer, and its most common answer to the " +
                           "same question text), so accuracy can be read against what a model that never sees the image scores",
         };
+        var by = new Option<string?>("--by")
+        {
+            Description = "Also print accuracy per value of this row field (e.g. 'family' in the built-in suite, 'subject' or 'difficulty' elsewhere)",
+        };
         var command = new Command("eval", "Evaluate a model on a dataset under MAYE's decoding settings; writes per-sample results and a summary.")
-            { model, dataset, settings, output, split, limit, maxTokens, batch, seed, textOnly, judge, judgeCache, prior };
+            { model, dataset, settings, output, split, limit, maxTokens, batch, seed, textOnly, judge, judgeCache, prior, by };
         command.SetAction(parse => ErrorReporting.Run(() =>
         {
             var list = EvalSetting.ParseList(parse.GetValue(settings)!);
@@ -55,9 +59,10 @@ public static class EvalCommand
             var name = parse.GetValue(split) ?? Path.GetFileNameWithoutExtension(file);
             var outDir = parse.GetValue(output)!;
             Console.WriteLine($"{rows.Count} questions from {file}, judged by {verdict.Function.Name}");
+            AnswerPrior? blind = null;
             if (parse.GetValue(prior) is { } trainFile)
             {
-                var blind = AnswerPrior.Fit(JsonlDataset.Load(trainFile, ImageMode.TextOnly));
+                blind = AnswerPrior.Fit(JsonlDataset.Load(trainFile, ImageMode.TextOnly));
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{"blind: always " + blind.Overall,-22} accuracy {blind.OverallAccuracy(rows):F3}\n{"blind: question prior",-22} accuracy {blind.Accuracy(rows):F3}  (fitted on {trainFile}; exact answers)"));
             }
@@ -68,11 +73,24 @@ public static class EvalCommand
                 var s = result.Summary;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{s.Setting,-22} accuracy {s.Accuracy:F3} ({s.Solved}/{s.Questions})  mean length {s.MeanResponseTokens:F1}  {s.Seconds:F1} s  → {result.SamplesPath(outDir)}"));
+                if (parse.GetValue(by) is { } field) PrintBreakdown(rows, result, field, blind);
             }
             Console.WriteLine($"summary: {Path.Combine(outDir, "summary.jsonl")}");
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>Accuracy per value of a row field (rows without it count under "(none)"), beside the blind question prior's when given.</summary>
+    static void PrintBreakdown(IReadOnlyList<DatasetRow> rows, EvalResult result, string field, AnswerPrior? blind)
+    {
+        var rowOf = rows.ToDictionary(r => r.Id);
+        foreach (var group in result.Questions.GroupBy(q => rowOf[q.Id].Extra[field]?.ToString() ?? "(none)").OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            int solved = group.Count(q => q.Solved), n = group.Count();
+            var prior = blind is null ? "" : $"  question prior {blind.Accuracy(group.Select(q => rowOf[q.Id]).ToList()):F3}";
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {field} {group.Key,-20} accuracy {solved / (double)n:F3} ({solved}/{n}){prior}"));
+        }
     }
 
     internal sealed class VerdictSource(IRewardFunction function, IDisposable? owned) : IDisposable
