@@ -32,6 +32,28 @@ public static class Advantages
         return a;
     }
 
+    /// <summary>
+    /// RIL's <see cref="StudentBaseline.Students"/>: within each group, the advantages of the student's own responses
+    /// become R_i − mean(R of the group's student responses); teacher responses keep theirs. The baseline of an
+    /// on-policy sample does not change its expected policy gradient, E_{y∼π}[(R − b)∇log π(y)] = E[R ∇log π(y)] for any
+    /// b that does not depend on y; it changes the variance. Centred over all 2G (spec/RIL.md), the teachers' high rewards
+    /// make b large and every student sample is pushed down on average.
+    /// </summary>
+    public static void CentreStudentsOnTheirOwnMean(ReadOnlySpan<float> rewards, Span<float> advantages, ReadOnlySpan<bool> isTeacher, int groupSize)
+    {
+        if (groupSize < 1 || rewards.Length % groupSize != 0 || advantages.Length != rewards.Length || isTeacher.Length != rewards.Length)
+            throw new ArgumentException($"CentreStudentsOnTheirOwnMean: {rewards.Length} rewards, {advantages.Length} advantages and {isTeacher.Length} flags in groups of {groupSize}");
+        for (int g = 0; g < rewards.Length; g += groupSize)
+        {
+            double sum = 0;
+            int students = 0;
+            for (int i = g; i < g + groupSize; i++) if (!isTeacher[i]) { sum += rewards[i]; students++; }
+            if (students == 0) continue;
+            double mean = sum / students;
+            for (int i = g; i < g + groupSize; i++) if (!isTeacher[i]) advantages[i] = (float)(rewards[i] - mean);
+        }
+    }
+
     /// <summary>Groups whose rewards are all equal (zero advantage everywhere: no learning signal).</summary>
     public static bool[] ZeroVarianceGroups(ReadOnlySpan<float> rewards, int groupSize)
     {

@@ -134,6 +134,7 @@ public sealed record Recipe
             { "round_robin" => Data.TeacherSampling.RoundRobin, "fixed_quota" => Data.TeacherSampling.FixedQuota, _ => Data.TeacherSampling.Uniform } } },
         ["ril.teacher_quota"] = (r, v, w) => r with { Ril = r.Ril with { TeacherQuota = Quota(v, w) } },
         ["ril.teachers_in_group"] = (r, v, w) => r with { Ril = r.Ril with { TeachersInGroup = Bool(v, w) } },
+        ["ril.student_baseline"] = (r, v, w) => r with { Ril = r.Ril with { StudentBaseline = OneOf(v, w, "group", "students") == "group" ? StudentBaseline.Group : StudentBaseline.Students } },
         ["ril.discriminator"] = (r, v, w) => r with { Ril = r.Ril with { Discriminator = OneOf(v, w, "updating", "frozen", "none") switch
             { "updating" => DiscriminatorMode.Updating, "frozen" => DiscriminatorMode.Frozen, _ => DiscriminatorMode.None } } },
         ["ril.discriminator_init"] = (r, v, w) => r with { DiscriminatorInit = Text(v, w) },
@@ -338,7 +339,7 @@ public sealed record Recipe
         {
             ["teacher_cache"] = TeacherCache, ["teachers"] = Ril.Teachers is null ? null : new JsonArray(Ril.Teachers.Select(t => (JsonNode)t).ToArray()),
             ["teacher_sampling"] = Ril.TeacherSampling.ToString(), ["teacher_quota"] = Ril.TeacherQuota is null ? null : string.Join(",", Ril.TeacherQuota.Select(kv => $"{kv.Key}:{kv.Value}")),
-            ["teachers_in_group"] = Ril.TeachersInGroup, ["discriminator"] = Ril.Discriminator.ToString().ToLowerInvariant(),
+            ["teachers_in_group"] = Ril.TeachersInGroup, ["student_baseline"] = Ril.StudentBaseline.ToString().ToLowerInvariant(), ["discriminator"] = Ril.Discriminator.ToString().ToLowerInvariant(),
             ["discriminator_init"] = DiscriminatorInit, ["similarity"] = Ril.Similarity.ToString().ToLowerInvariant(), ["similarity_weight"] = Ril.SimilarityWeight,
         },
         ["discriminator"] = new JsonObject

@@ -14,6 +14,15 @@ public enum DiscriminatorMode
     None,
 }
 
+/// <summary>The baseline subtracted from the student's own responses' rewards when the teachers are in the group.</summary>
+public enum StudentBaseline
+{
+    /// <summary>The mean over all 2G responses, teachers' included (spec/RIL.md). The default.</summary>
+    Group,
+    /// <summary>The mean over the group's student responses (<see cref="Advantages.CentreStudentsOnTheirOwnMean"/>); teachers keep the 2G mean.</summary>
+    Students,
+}
+
 /// <summary>
 /// The RIL-specific part of a run (the recipe's `ril` section); the shared RL settings (G, L, ε, β, µ for the policy,
 /// optimizer) stay in <see cref="RlConfig"/>, whose objective must be <see cref="Objective.Ril"/>.
@@ -28,6 +37,8 @@ public sealed record RilConfig
     public float AnswerWeight { get; init; } = 1f;
     /// <summary>Whether the G teacher responses join the student's G in the group (advantages over 2G, and in the loss). The paper: yes.</summary>
     public bool TeachersInGroup { get; init; } = true;
+    /// <summary>With the teachers in the group: the baseline of the student's own responses (the paper: the 2G mean).</summary>
+    public StudentBaseline StudentBaseline { get; init; } = StudentBaseline.Group;
     public TeacherSampling TeacherSampling { get; init; } = TeacherSampling.RoundRobin;
     /// <summary>Teacher → responses per group, for <see cref="TeacherSampling.FixedQuota"/> (must add up to G).</summary>
     public IReadOnlyDictionary<string, int>? TeacherQuota { get; init; }
@@ -43,6 +54,8 @@ public sealed record RilConfig
         Require(TeacherSampling != TeacherSampling.FixedQuota || TeacherQuota?.Values.Sum() == rl.GroupSize,
             "ril.teacher_quota", $"must add up to G = {rl.GroupSize} for the fixed-quota policy");
         Require(Teachers is null || Teachers.Count > 0, "ril.teachers", "must name at least one teacher");
+        Require(StudentBaseline == StudentBaseline.Group || TeachersInGroup, "ril.student_baseline",
+            "'students' needs ril.teachers_in_group: true (without teachers in the group the baseline is the students' mean already)");
         DiscriminatorSettings.Validate();
     }
 }

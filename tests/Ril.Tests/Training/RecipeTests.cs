@@ -47,6 +47,8 @@ public class RecipeTests : IDisposable
               responses: 16
             """);
         var r = Recipe.Load(path, ["trainer.lr=2e-6", "run.name=ablation", "ril.discriminator=frozen"]);
+        Assert.Equal(StudentBaseline.Group, r.Ril.StudentBaseline);
+        Assert.Equal(StudentBaseline.Students, Recipe.Load(path, ["ril.teachers_in_group=true", "ril.student_baseline=students"]).Ril.StudentBaseline);
         Assert.Equal("data/teachers.jsonl", r.TeacherCache);
         Assert.Equal(["terse", "grouper"], r.Ril.Teachers!);
         Assert.Equal(Ril.Data.TeacherSampling.FixedQuota, r.Ril.TeacherSampling);
@@ -66,6 +68,8 @@ public class RecipeTests : IDisposable
     [InlineData("trainer:\n  algo: ril\n", "ril.teacher_cache")]
     [InlineData("trainer:\n  algo: ril\nril:\n  teacher_cache: t.jsonl\n  teacher_sampling: fixed_quota\n  teacher_quota: terse:1\n", "ril.teacher_quota")]
     [InlineData("trainer:\n  algo: ril\nril:\n  teacher_cache: t.jsonl\n  similarity: fuzzy\n", "ril.similarity")]
+    [InlineData("trainer:\n  algo: ril\nril:\n  teacher_cache: t.jsonl\n  student_baseline: teachers\n", "ril.student_baseline")]
+    [InlineData("trainer:\n  algo: ril\nril:\n  teacher_cache: t.jsonl\n  teachers_in_group: false\n  student_baseline: students\n", "ril.student_baseline")]
     [InlineData("trainer:\n  algo: ril\nril:\n  teacher_cache: t.jsonl\n  discriminator: none\nreward:\n  answer_weight: 0\n", "ril.answer_weight")]
     public void Ril_settings_that_cannot_work_are_errors_naming_the_key(string yaml, string key)
     {

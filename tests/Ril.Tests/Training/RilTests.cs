@@ -56,6 +56,23 @@ public class RilTests
         Assert.Equal([-1.25f, -0.25f, 0.75f, 0.75f, 0f, 0f, -1f, 1f], two);
     }
 
+    [Fact]
+    public void The_students_baseline_centres_student_responses_on_their_own_mean_and_leaves_the_teachers()
+    {
+        // Two groups of 2G = 4, students first: rewards [0, 1 | 2, 2] and [1, 0 | 0, 2].
+        float[] rewards = [0f, 1f, 2f, 2f, 1f, 0f, 0f, 2f];
+        bool[] teacher = [false, false, true, true, false, false, true, true];
+        var a = Advantages.GroupRelative(rewards, 4, scaleByStd: false);
+        Assert.Equal([-1.25f, -0.25f, 0.75f, 0.75f, 0.25f, -0.75f, -0.75f, 1.25f], a);   // the 2G means: 1.25 and 0.75
+        Advantages.CentreStudentsOnTheirOwnMean(rewards, a, teacher, 4);
+        Assert.Equal([-0.5f, 0.5f, 0.75f, 0.75f, 0.5f, -0.5f, -0.75f, 1.25f], a);       // the students' means: 0.5 and 0.5
+        // A group without student responses is left as it was; the lengths must agree.
+        float[] onlyTeachers = [1f, -1f];
+        Advantages.CentreStudentsOnTheirOwnMean([2f, 0f], onlyTeachers, [true, true], 2);
+        Assert.Equal([1f, -1f], onlyTeachers);
+        Assert.Throws<ArgumentException>(() => Advantages.CentreStudentsOnTheirOwnMean(rewards, a, teacher, 3));
+    }
+
     static (float Loss, float[] Grad) RilLoss(float[] logp, float[] old, float[]? reference, float beta, int accumulation = 1)
     {
         var adv = Advantages.GroupRelative(GroupRewards, Rows2G, scaleByStd: false);
