@@ -2,9 +2,10 @@
 # docs/RESULTS.md §7: a student that perceives (SFT long enough to beat the blind question prior), then what RL does to
 # it. From one SFT student (1500 steps of 16 gold solutions on 5,000 questions), the same budget of STEPS steps of 16
 # questions for: Dr.GRPO (G = 8), RIL with the terse teacher (8 student + 8 teacher responses), RIL with the teacher out
-# of the group (the similarity reward alone), and more SFT on as many gold solutions as the RL arms sample.
+# of the group (the similarity reward alone), RIL whose student responses are centred on their own mean
+# (ril.student_baseline: students), and more SFT on as many gold solutions as the RL arms sample.
 # Evaluation: MAYE's three settings on 300 val and 300 test_ood questions every STEPS/3 steps.
-#   bash bench/perceiving_student.sh [OUT]      (OUT defaults to runs/perceiving; STEPS=300: about 25 min on two cores)
+#   bash bench/perceiving_student.sh [OUT]      (OUT defaults to runs/perceiving; STEPS=300: about 50 min on two cores)
 set -euo pipefail
 OUT=${1:-runs/perceiving}
 STEPS=${STEPS:-300}
@@ -32,6 +33,7 @@ arm() { [ -f "$OUT/runs/$1/model/model.safetensors" ] || ril train --config "$RO
 arm dr_grpo --set trainer.algo=dr_grpo --set trainer.mini_batch_size=128
 arm ril --set "ril.discriminator_init=$DISC" --set trainer.mini_batch_size=256
 arm ril_teacher_out --set "ril.discriminator_init=$DISC" --set ril.teachers_in_group=false --set trainer.mini_batch_size=128
+arm ril_student_baseline --set "ril.discriminator_init=$DISC" --set ril.student_baseline=students --set trainer.mini_batch_size=256
 
 # More SFT: STEPS steps of 128 gold solutions (16 questions × G), lr 1e-4.
 SFT=$OUT/models/sft_more
