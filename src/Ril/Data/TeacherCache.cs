@@ -41,6 +41,23 @@ public sealed class TeacherCache
         Count++;
     }
 
+    /// <summary>
+    /// The responses of the named teachers only (this cache when <paramref name="teachers"/> is null); a name the cache
+    /// does not have is an error that lists the ones it has.
+    /// </summary>
+    public TeacherCache Only(IReadOnlyCollection<string>? teachers)
+    {
+        if (teachers is null) return this;
+        var unknown = teachers.Where(t => !_teachers.Contains(t)).ToList();
+        if (unknown.Count > 0)
+            throw new ArgumentException($"the teacher cache has no teacher {string.Join(", ", unknown.Select(t => $"'{t}'"))} (it has: {string.Join(", ", _teachers)})");
+        var kept = new TeacherCache();
+        foreach (var id in QuestionIds)
+            foreach (var t in teachers.Order(StringComparer.Ordinal))
+                foreach (var r in Get(id, t)) kept.Add(r);
+        return kept;
+    }
+
     /// <summary>All responses of <paramref name="teacher"/> to question <paramref name="id"/> (empty when none).</summary>
     public IReadOnlyList<TeacherResponse> Get(string id, string teacher) =>
         _byQuestion.TryGetValue(id, out var byTeacher) && byTeacher.TryGetValue(teacher, out var list) ? list : [];

@@ -260,6 +260,7 @@ public sealed class DiscriminatorTrainer(Discriminator discriminator, Optimizer 
         IReadOnlyCollection<string>? teacherNames = null, int questionsPerBatch = 8)
     {
         if (perSource < 1) throw new ArgumentException("discriminator pre-training: at least one response per question and source");
+        teachers = teachers.Only(teacherNames);
         var collector = new ResponseCollector(student, rollout with { GroupSize = perSource });
         var order = Enumerable.Range(0, questions.Count).ToArray();
         new Rng(seed).Shuffle(order);
@@ -275,7 +276,7 @@ public sealed class DiscriminatorTrainer(Discriminator discriminator, Optimizer 
                 var target = heldOut.Contains(start + q) ? held : train;
                 var row = batch[q].Row;
                 target.AddRange(rollouts.Where(r => r.Question == q).Select(r => new DiscriminatorExample(row.Question, r.Text, Rollout.Student)));
-                foreach (var teacher in teachers.TeachersOf(row.Id).Where(t => teacherNames is null || teacherNames.Contains(t)))
+                foreach (var teacher in teachers.TeachersOf(row.Id))
                 {
                     var draw = teachers.Sample(row.Id, perSource, TeacherSampling.FixedQuota, new Random(Data.Synth.StableSeed.Mix((long)seed, start + q)),
                         new Dictionary<string, int> { [teacher] = perSource });

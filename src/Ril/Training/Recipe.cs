@@ -243,8 +243,9 @@ public sealed record Recipe
 
     static string Text(string v, string where) => v.Length > 0 ? v : throw new RecipeException($"{where}: expected a value, got nothing");
 
+    /// <summary>A list as the YAML loader flattens it ("a, b"), or as --set gives it in flow style ("[a, b]").</summary>
     static IReadOnlyList<string> List(string v, string where) =>
-        v.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) is { Length: > 0 } items ? items : throw new RecipeException($"{where}: expected a list");
+        (v.StartsWith('[') && v.EndsWith(']') ? v[1..^1] : v).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) is { Length: > 0 } items ? items : throw new RecipeException($"{where}: expected a list");
 
     static bool Bool(string v, string where) => v.ToLowerInvariant() switch
     {

@@ -24,16 +24,7 @@ public sealed class TeacherSlots
     public TeacherSlots(TeacherCache cache, Policy policy, int maxTokens, TeacherSampling sampling = TeacherSampling.RoundRobin,
         IReadOnlyDictionary<string, int>? quota = null, IReadOnlyCollection<string>? teachers = null)
     {
-        if (teachers is not null)
-        {
-            var unknown = teachers.Where(t => !cache.Teachers.Contains(t)).ToList();
-            if (unknown.Count > 0) throw new ArgumentException($"the teacher cache has no teacher {string.Join(", ", unknown.Select(t => $"'{t}'"))} (it has: {string.Join(", ", cache.Teachers)})");
-            var kept = new TeacherCache();
-            foreach (var id in cache.QuestionIds)
-                foreach (var t in teachers.Order(StringComparer.Ordinal))
-                    foreach (var r in cache.Get(id, t)) kept.Add(r);
-            cache = kept;
-        }
+        cache = cache.Only(teachers);
         if (sampling == TeacherSampling.FixedQuota && quota is null) throw new ArgumentException("the fixed-quota teacher policy needs a quota per teacher");
         (_cache, _policy, _maxTokens, Sampling, Quota) = (cache, policy, maxTokens, sampling, quota);
     }

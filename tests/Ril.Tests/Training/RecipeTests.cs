@@ -48,6 +48,7 @@ public class RecipeTests : IDisposable
             """);
         var r = Recipe.Load(path, ["trainer.lr=2e-6", "run.name=ablation", "ril.discriminator=frozen"]);
         Assert.Equal(StudentBaseline.Group, r.Ril.StudentBaseline);
+        Assert.Equal(["grouper", "terse"], Recipe.Load(path, ["ril.teachers=[grouper, terse]"]).Ril.Teachers!);   // --set in YAML's flow style
         Assert.Equal(StudentBaseline.Students, Recipe.Load(path, ["ril.teachers_in_group=true", "ril.student_baseline=students"]).Ril.StudentBaseline);
         Assert.Equal("data/teachers.jsonl", r.TeacherCache);
         Assert.Equal(["terse", "grouper"], r.Ril.Teachers!);

@@ -286,6 +286,11 @@ public class RilTests
         Assert.Contains("'zed'", e.Message);
         Assert.DoesNotContain("'a'", e.Message);
         Assert.Equal(["a", "b", "c"], new TeacherSlots(cache, policy, 16).Teachers);
+        // The discriminator's pre-training examples take the same filter, and the same error for a name the cache lacks.
+        var (train, heldOut) = DiscriminatorTrainer.PretrainingExamples(questions, policy, new RlConfig { MaxResponseTokens = 4 }, cache, 1, 0.5f, 3, ["c"]);
+        Assert.Equal(["c", Rollout.Student], train.Concat(heldOut).Select(x => x.Source).Distinct().Order(StringComparer.Ordinal));
+        e = Assert.Throws<ArgumentException>(() => DiscriminatorTrainer.PretrainingExamples(questions, policy, new RlConfig(), cache, 1, 0.5f, 3, ["[c]"]));
+        Assert.Contains("'[c]'", e.Message);
     }
 
     [Fact]
