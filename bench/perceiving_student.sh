@@ -6,7 +6,7 @@
 # (the similarity reward alone); and RIL with the grouper teacher, whose responses list the scene before answering.
 # Greedy accuracy on 300 val and 300 test_ood questions every 50 steps; the SFT student's per-family accuracy beside
 # the blind question prior.
-#   bash bench/perceiving_student.sh [OUT]      (OUT defaults to runs/perceiving; STEPS=100: about 25 min on two cores)
+#   bash bench/perceiving_student.sh [OUT]      (OUT defaults to runs/perceiving; STEPS=100: about 30 min on two cores)
 set -euo pipefail
 OUT=${1:-runs/perceiving}
 STEPS=${STEPS:-100}
