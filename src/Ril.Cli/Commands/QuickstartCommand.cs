@@ -203,13 +203,7 @@ public static class QuickstartCommand
     /// <summary>What RIL did besides accuracy: how likely the teachers' text became under the student, and how well D told them apart.</summary>
     static string Imitation(RunData ril)
     {
-        double? Mean(string metric, bool first)
-        {
-            var values = ril.Series(metric).Values.Where(v => v is not null).Select(v => v!.Value).ToList();
-            if (values.Count == 0) return null;
-            int n = Math.Max(1, values.Count / 10);
-            return (first ? values.Take(n) : values.TakeLast(n)).Average();
-        }
+        double? Mean(string metric, bool first) => ril.FirstAndLastTenth(metric) is (var a, var b) ? (first ? a : b) : null;
         string F(double? v, string format) => v is { } x ? x.ToString(format, CultureInfo.InvariantCulture) : "-";
         return $"\nRIL, first → last tenth of its steps: log-prob per token of the teachers' responses under the student " +
                $"{F(Mean("ril/teacher_token_logprob", true), "F2")} → {F(Mean("ril/teacher_token_logprob", false), "F2")}; " +

@@ -11,7 +11,7 @@ public static class ReportCommand
         var runs = new Argument<string[]>("runs") { Description = "Run directories (config.json, metrics.jsonl, eval/)", Arity = ArgumentArity.OneOrMore };
         var output = new Option<string>("--out") { Description = "The HTML file to write", DefaultValueFactory = _ => "report.html" };
         var title = new Option<string?>("--title") { Description = "Page title (default: the runs' names)" };
-        var markdown = new Option<bool>("--markdown") { Description = "Also print MAYE's table (mean, max and last accuracy per group, split and setting) as Markdown" };
+        var markdown = new Option<bool>("--markdown") { Description = "Also print, as Markdown, MAYE's table (mean, max and last accuracy per group, split and setting) and the training dynamics (per run: sampled accuracy, entropy, response length and the teachers' token log-prob over the first → last tenth of its steps)" };
         var command = new Command("report",
             "Write one self-contained HTML page (inline SVG charts, no network needed) over one or more runs: accuracy per decoding setting, " +
             "rewards, response length, reflection, KL, entropy, throughput, MAYE's mean/max accuracy table and sample responses. " +
@@ -23,7 +23,7 @@ public static class ReportCommand
             try { RunReport.Write(dirs, path, parse.GetValue(title)); }
             catch (InvalidDataException e) { throw new ArgumentException(e.Message, e); }
             Console.WriteLine($"wrote {path} ({dirs.Length} run(s))");
-            if (parse.GetValue(markdown)) Console.WriteLine(RunReport.MarkdownTable(dirs));
+            if (parse.GetValue(markdown)) Console.WriteLine(RunReport.MarkdownTable(dirs) + "\n" + RunReport.DynamicsTable(dirs));
             return 0;
         }));
         return command;

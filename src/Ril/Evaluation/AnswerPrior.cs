@@ -28,12 +28,12 @@ public sealed class AnswerPrior
     public string Answer(string question) => _byQuestion.GetValueOrDefault(question, Overall);
 
     /// <summary>The share of <paramref name="rows"/> whose gold answer is the prior's answer (exact string match).</summary>
-    public double Accuracy(IReadOnlyCollection<DatasetRow> rows) =>
-        rows.Count == 0 ? 0 : rows.Count(r => Answer(r.Question) == r.Answer) / (double)rows.Count;
+    public double Accuracy(IReadOnlyCollection<DatasetRow> rows) => Share(rows, r => Answer(r.Question) == r.Answer);
 
     /// <summary>The share of <paramref name="rows"/> whose gold answer is <see cref="Overall"/>.</summary>
-    public double OverallAccuracy(IReadOnlyCollection<DatasetRow> rows) =>
-        rows.Count == 0 ? 0 : rows.Count(r => r.Answer == Overall) / (double)rows.Count;
+    public double OverallAccuracy(IReadOnlyCollection<DatasetRow> rows) => Share(rows, r => r.Answer == Overall);
+
+    static double Share(IReadOnlyCollection<DatasetRow> rows, Func<DatasetRow, bool> right) => rows.Count == 0 ? 0 : rows.Count(right) / (double)rows.Count;
 
     static string MostCommon(IEnumerable<string> answers) =>
         answers.GroupBy(a => a).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).First().Key;

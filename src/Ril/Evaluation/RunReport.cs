@@ -34,6 +34,18 @@ public sealed record RunData(string Directory, string Name, long? Seed, JsonObje
         return series;
     }
 
+    /// <summary>
+    /// A metric's mean over the first and over the last tenth of the steps that have it (at least one step each): how
+    /// training moved it, less noisy than its first and last values. Null where the run never logged it.
+    /// </summary>
+    public (double First, double Last)? FirstAndLastTenth(string metric)
+    {
+        var values = Series(metric).Values.Where(v => v is not null).Select(v => v!.Value).ToList();
+        if (values.Count == 0) return null;
+        int n = Math.Max(1, values.Count / 10);
+        return (values.Take(n).Average(), values.TakeLast(n).Average());
+    }
+
     /// <summary>An evaluation's accuracy by step.</summary>
     public SortedDictionary<long, double?> Accuracy(string split, string setting)
     {
@@ -246,6 +258,28 @@ public static class RunReport
             md.Append("| ").Append(g.Label).Append(" |");
             foreach (var (split, setting) in keys)
                 md.Append(Cell(g, split, setting) is { } c ? $" {c.Mean} | {c.Max} | {c.Last} |" : " – | – | – |");
+            md.Append('\n');
+        }
+        return md.ToString();
+    }
+
+    /// <summary>Training dynamics as Markdown: per run, metrics' means over the first → last tenth of its steps (<see cref="RunData.FirstAndLastTenth"/>).</summary>
+    public static string DynamicsTable(IReadOnlyList<string> runDirectories)
+    {
+        (string Metric, string Label, string Format)[] columns =
+        [
+            ("accuracy/train", "sampled accuracy", "F3"), ("train/entropy", "entropy (nats/token)", "F2"),
+            ("response/length_mean", "response length", "F1"), ("ril/teacher_token_logprob", "teachers' tokens, log-prob", "F2"),
+        ];
+        var md = new StringBuilder("| run (first → last tenth of its steps) |");
+        foreach (var c in columns) md.Append(' ').Append(c.Label).Append(" |");
+        md.Append("\n|---|").Append(string.Concat(Enumerable.Repeat("---|", columns.Length))).Append('\n');
+        foreach (var run in runDirectories.Select(RunData.Load))
+        {
+            md.Append("| ").Append(run.Name).Append(" |");
+            foreach (var c in columns)
+                md.Append(run.FirstAndLastTenth(c.Metric) is (var first, var last)
+                    ? $" {first.ToString(c.Format, CultureInfo.InvariantCulture)} → {last.ToString(c.Format, CultureInfo.InvariantCulture)} |" : " – |");
             md.Append('\n');
         }
         return md.ToString();

@@ -28,11 +28,10 @@ public sealed record DiscriminatorConfig
 
     public void Validate()
     {
-        void Require(bool ok, string key, string why) { if (!ok) throw new ArgumentException($"config key '{key}' {why}"); }
-        Require(LearningRate > 0, "discriminator.lr", "must be positive");
-        Require(MicroBatchSize > 0, "discriminator.micro_batch_size", "must be positive");
-        Require(Updates >= 0, "discriminator.updates", "must be ≥ 0");
-        Require(MaxResponseTokens >= 0, "discriminator.max_response_tokens", "must be ≥ 0");
+        ConfigKey.Require(LearningRate > 0, "discriminator.lr", "must be positive");
+        ConfigKey.Require(MicroBatchSize > 0, "discriminator.micro_batch_size", "must be positive");
+        ConfigKey.Require(Updates >= 0, "discriminator.updates", "must be ≥ 0");
+        ConfigKey.Require(MaxResponseTokens >= 0, "discriminator.max_response_tokens", "must be ≥ 0");
     }
 
     /// <summary>The response tokens D reads: <see cref="MaxResponseTokens"/>, or the rollouts' limit L when that is 0.</summary>

@@ -47,14 +47,13 @@ public sealed record RilConfig
 
     public void Validate(RlConfig rl)
     {
-        void Require(bool ok, string key, string why) { if (!ok) throw new ArgumentException($"config key '{key}' {why}"); }
-        Require(rl.Objective == Objective.Ril, "loss.objective", $"must be 'ril' for a RIL run (it is '{rl.Objective.Name()}')");
-        Require(SimilarityWeight >= 0 && AnswerWeight >= 0 && SimilarityWeight + AnswerWeight > 0, "ril.reward_weights", "must be ≥ 0 and not both 0");
-        Require(Discriminator != DiscriminatorMode.None || AnswerWeight > 0, "ril.answer_weight", "must be positive when there is no discriminator");
-        Require(TeacherSampling != TeacherSampling.FixedQuota || TeacherQuota?.Values.Sum() == rl.GroupSize,
+        ConfigKey.Require(rl.Objective == Objective.Ril, "loss.objective", $"must be 'ril' for a RIL run (it is '{rl.Objective.Name()}')");
+        ConfigKey.Require(SimilarityWeight >= 0 && AnswerWeight >= 0 && SimilarityWeight + AnswerWeight > 0, "ril.reward_weights", "must be ≥ 0 and not both 0");
+        ConfigKey.Require(Discriminator != DiscriminatorMode.None || AnswerWeight > 0, "ril.answer_weight", "must be positive when there is no discriminator");
+        ConfigKey.Require(TeacherSampling != TeacherSampling.FixedQuota || TeacherQuota?.Values.Sum() == rl.GroupSize,
             "ril.teacher_quota", $"must add up to G = {rl.GroupSize} for the fixed-quota policy");
-        Require(Teachers is null || Teachers.Count > 0, "ril.teachers", "must name at least one teacher");
-        Require(StudentBaseline == StudentBaseline.Group || TeachersInGroup, "ril.student_baseline",
+        ConfigKey.Require(Teachers is null || Teachers.Count > 0, "ril.teachers", "must name at least one teacher");
+        ConfigKey.Require(StudentBaseline == StudentBaseline.Group || TeachersInGroup, "ril.student_baseline",
             "'students' needs ril.teachers_in_group: true (without teachers in the group the baseline is the students' mean already)");
         DiscriminatorSettings.Validate();
     }

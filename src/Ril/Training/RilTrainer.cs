@@ -73,7 +73,7 @@ public sealed class RilTrainer : StepTrainer
             dStats = Discriminator!.Update(all.Select(r => Example(questions, r)).ToList(), Ril.DiscriminatorSettings.Updates);
         var rollouts = Ril.TeachersInGroup ? all : students;
         var trajectory = Trajectories.Build(questions, rollouts, GroupSize);                           // 5. rewards by the updated D + answer; advantages
-        if (Ril.TeachersInGroup && Ril.StudentBaseline == StudentBaseline.Students)
+        if (Ril.StudentBaseline == StudentBaseline.Students)                                           //    (validated: teachers are in the group)
             Advantages.CentreStudentsOnTheirOwnMean(trajectory.Rewards, trajectory.Advantages, rollouts.Select(r => r.IsTeacher).ToArray(), GroupSize);
         var update = Updater.Update(trajectory, Rng);                                                  // 6. policy update
         return Metrics(trajectory, teachers, update, dStats, rolloutSeconds);

@@ -48,15 +48,14 @@ public sealed record RlConfig
 
     public void Validate()
     {
-        void Require(bool ok, string key, string why) { if (!ok) throw new ArgumentException($"config key '{key}' {why}"); }
-        Require(QuestionsPerStep > 0, "trainer.questions_per_step", "must be positive");
-        Require(GroupSize > 0, "rollout.group_size", "must be positive");
-        Require(MaxResponseTokens > 0, "rollout.max_response_tokens", "must be positive");
-        Require(ClipLow >= 0 && ClipLow < 1 && ClipHigh >= 0, "loss.clip", "needs 0 ≤ ε_low < 1 and ε_high ≥ 0");
-        Require(KlCoef >= 0, "loss.kl_coef", "must be ≥ 0");
-        Require(PpoEpochs > 0, "trainer.ppo_epochs", "must be positive");
-        Require(MicroBatchSize > 0 && MiniBatchSize >= MicroBatchSize && MiniBatchSize % MicroBatchSize == 0,
+        ConfigKey.Require(QuestionsPerStep > 0, "trainer.questions_per_step", "must be positive");
+        ConfigKey.Require(GroupSize > 0, "rollout.group_size", "must be positive");
+        ConfigKey.Require(MaxResponseTokens > 0, "rollout.max_response_tokens", "must be positive");
+        ConfigKey.Require(ClipLow >= 0 && ClipLow < 1 && ClipHigh >= 0, "loss.clip", "needs 0 ≤ ε_low < 1 and ε_high ≥ 0");
+        ConfigKey.Require(KlCoef >= 0, "loss.kl_coef", "must be ≥ 0");
+        ConfigKey.Require(PpoEpochs > 0, "trainer.ppo_epochs", "must be positive");
+        ConfigKey.Require(MicroBatchSize > 0 && MiniBatchSize >= MicroBatchSize && MiniBatchSize % MicroBatchSize == 0,
             "trainer.mini_batch_size", $"({MiniBatchSize}) must be a positive multiple of trainer.micro_batch_size ({MicroBatchSize})");
-        Require(LearningRate > 0, "trainer.lr", "must be positive");
+        ConfigKey.Require(LearningRate > 0, "trainer.lr", "must be positive");
     }
 }
