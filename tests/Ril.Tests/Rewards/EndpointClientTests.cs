@@ -9,8 +9,9 @@ namespace Ril.Tests.Rewards;
 public class EndpointClientTests
 {
     /// <summary>Short backoff, so the tests stay fast; a timeout long enough for a busy 2-core machine.</summary>
-    /// <param name="timeoutSeconds">Per attempt: short so that "too slow" faults are quick, long enough that a loaded machine does not time out an ordinary reply.</param>
-    internal static EndpointOptions FastOptions(Uri baseUrl, int attempts = 4, int concurrency = 4, int timeoutSeconds = 3) => new()
+    /// <param name="timeoutSeconds">Per attempt. The default is far beyond any ordinary reply, even the first one of a
+    /// loaded CI machine (which took over 3 s once); tests of the "too slow" fault pass <see cref="TimeoutFaultSeconds"/>.</param>
+    internal static EndpointOptions FastOptions(Uri baseUrl, int attempts = 4, int concurrency = 4, int timeoutSeconds = 30) => new()
     {
         BaseUrl = baseUrl,
         Model = "fake-judge",
@@ -23,6 +24,10 @@ public class EndpointClientTests
         BackoffBase = TimeSpan.FromMilliseconds(1),
         BackoffMax = TimeSpan.FromMilliseconds(20),
     };
+
+    /// <summary>The per-attempt timeout of tests that script a "too slow" reply (which takes 30 s): long enough that
+    /// no ordinary reply of a loaded machine reaches it, short enough to keep the test quick.</summary>
+    internal const int TimeoutFaultSeconds = 10;
 
     static IReadOnlyList<ChatMessage> Ask(string key) => [new UserChatMessage(key)];
 
@@ -44,7 +49,7 @@ public class EndpointClientTests
         };
         await using var server = await FakeChatEndpoint.StartAsync(FakeChatEndpoint.LastUserText,
             (key, attempt) => scripts[key][Math.Min(attempt, scripts[key].Length) - 1]);
-        using var client = new EndpointClient(FastOptions(server.BaseUrl, attempts: 4), jitterSeed: 1);
+        using var client = new EndpointClient(FastOptions(server.BaseUrl, attempts: 4, timeoutSeconds: TimeoutFaultSeconds), jitterSeed: 1);
 
         var replies = await Task.WhenAll(scripts.Keys.Select(async key => (key, reply: await client.CompleteAsync(Ask(key)))));
         var byKey = replies.ToDictionary(r => r.key, r => r.reply);

@@ -33,7 +33,7 @@ public sealed class HttpTeacherCollectorTests : IDisposable
         return JsonlDataset.Load(path);
     }
 
-    static EndpointOptions Defaults => EndpointClientTests.FastOptions(new Uri("http://127.0.0.1:1/v1"), attempts: 6, concurrency: 3) with { Temperature = 1.0f };
+    static EndpointOptions Defaults => EndpointClientTests.FastOptions(new Uri("http://127.0.0.1:1/v1"), attempts: 6, concurrency: 3, timeoutSeconds: EndpointClientTests.TimeoutFaultSeconds) with { Temperature = 1.0f };
 
     /// <summary>Which teacher and question a request is for: "alpha/Question 3".</summary>
     static string KeyOf(JsonObject body) =>

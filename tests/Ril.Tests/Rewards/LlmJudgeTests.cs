@@ -181,8 +181,7 @@ public sealed class LlmJudgeTests : IDisposable
             return attempt <= plan.Length ? plan[attempt - 1] : HonestJudge(key);
         }
         await using var server = await FakeChatEndpoint.StartAsync(GeneratedText, Script);
-        // 10 s per attempt: 120 inputs over 6 connections while the other test assemblies run must not time out an honest reply.
-        using var endpoint = new EndpointClient(EndpointClientTests.FastOptions(server.BaseUrl, attempts: 4, concurrency: 6, timeoutSeconds: 10));
+        using var endpoint = new EndpointClient(EndpointClientTests.FastOptions(server.BaseUrl, attempts: 4, concurrency: 6, timeoutSeconds: EndpointClientTests.TimeoutFaultSeconds));
         using var cache = JudgeCache.Open(Path.Combine(_folder, "faults.jsonl"));
         var judge = new LlmJudge(endpoint, cache, JudgeFailurePolicy.ScoreZero);
 
