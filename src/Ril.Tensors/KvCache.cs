@@ -53,7 +53,7 @@ public sealed class KvCache
             valid = new bool[b * s];
             for (int bi = 0; bi < b; bi++) Array.Copy(keyValid, bi * Capacity, valid, bi * s, s);
         }
-        var geo = new AttentionGeometry(b, tNew, s, hq, KvHeads, d, Length, true, valid, qRow: hq * d, kvRow: row, kvBatch: Capacity * row);
+        var geo = new AttentionGeometry(b, tNew, s, hq, KvHeads, d, Length, true, valid, Segments: null, qRow: hq * d, kvRow: row, kvBatch: Capacity * row);
         var o = Tensor.Empty([b, tNew, hq, d]);
         fixed (float* pq = q.Buffer, pk = _keys[layer], pv = _values[layer], po = o.Buffer)
             AttentionKernels.Forward(geo, pq + q.Offset, pk, pv, po + o.Offset, null);

@@ -135,6 +135,30 @@ public class EngineTests
     }
 
     [Fact]
+    public void Packed_sequences_attend_as_if_alone()
+    {
+        // Three sequences of 5, 9 and 3 tokens end to end in one row (then 3 padding keys), against each one alone.
+        var rng = new Rng(9);
+        int[] lengths = [5, 9, 3];
+        int hq = 4, hkv = 2, d = 8, s = lengths.Sum() + 3;
+        var q = Tensor.Randn(rng, 1f, 1, s, hq, d);
+        var k = Tensor.Randn(rng, 1f, 1, s, hkv, d);
+        var v = Tensor.Randn(rng, 1f, 1, s, hkv, d);
+        var segments = lengths.SelectMany((n, i) => Enumerable.Repeat(i, n)).Concat(Enumerable.Repeat(-1, 3)).ToArray();
+        var valid = segments.Select(g => g >= 0).ToArray();
+        var packed = Ops.Attention(q, k, v, new AttentionMask(true, valid, Segments: segments));
+        int start = 0;
+        foreach (int n in lengths)
+        {
+            var alone = Ops.Attention(Ops.Slice(q, 1, start, n), Ops.Slice(k, 1, start, n), Ops.Slice(v, 1, start, n));
+            var part = Ops.Slice(packed, 1, start, n);
+            for (int i = 0; i < alone.Length; i++) Assert.True(Math.Abs(alone.Data[i] - part.Data[i]) < 1e-6f, $"sequence at {start}, element {i}: {alone.Data[i]} vs {part.Data[i]}");
+            start += n;
+        }
+        Assert.All(Ops.Slice(packed, 1, start, 3).ToArray(), x => Assert.Equal(0f, x));   // padding queries see nothing
+    }
+
+    [Fact]
     public void Fully_masked_query_outputs_zeros_not_nan()
     {
         var rng = new Rng(2);

@@ -194,6 +194,10 @@ public class OpGradientTests
         var valid = Enumerable.Range(0, b * s).Select(i => i % s >= (i / s)).ToArray();   // row r has r padding keys on the left
         Check("Attention padded, queries after cached keys", x => Ops.Attention(x[0], x[1], x[2], new AttentionMask(true, valid)),
             [Rand(rng, b, t, hq, d), Rand(rng, b, s, hkv, d), Rand(rng, b, s, hkv, d)]);
+        int packed = t + 4;
+        var segments = Enumerable.Range(0, b * packed).Select(i => i % packed < 1 + (i / packed) ? 0 : i % packed < t ? 1 : 2).ToArray();   // three sequences a row
+        Check("Attention packed sequences", x => Ops.Attention(x[0], x[1], x[2], new AttentionMask(true, Segments: segments)),
+            [Rand(rng, b, packed, hq, d), Rand(rng, b, packed, hkv, d), Rand(rng, b, packed, hkv, d)]);
     }
 
     [Fact]

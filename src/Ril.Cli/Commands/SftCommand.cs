@@ -29,11 +29,16 @@ public static class SftCommand
         var lr = new Option<float>("--lr") { Description = "Peak learning rate of AdamW (the default suits the tiny preset; about 1e-5 suits a pretrained model)", DefaultValueFactory = _ => 1e-3f };
         var warmup = new Option<int?>("--warmup") { Description = "Linear warm-up steps before the cosine decay to lr/10 at the last step (default: a tenth of --steps)" };
         var seed = new Option<ulong>("--seed") { Description = "Random seed: the fresh model's weights and the order of the examples", DefaultValueFactory = _ => 1UL };
+        var pack = new Option<bool>("--pack")
+        {
+            Description = "Pack each batch's examples end to end into rows as long as its longest one (each attends to itself alone, positions " +
+                          "restart): the same loss as one padded row per example, with fewer padded positions computed",
+        };
         var logEvery = new Option<int>("--log-every") { Description = "Print a progress line every N steps", DefaultValueFactory = _ => 10 };
         var command = new Command("sft",
             "Supervised fine-tuning: train a model (a --model directory or a fresh --init model) to imitate the gold solutions of a dataset, " +
             "or teachers' cached responses; the loss is on response tokens only. Prints progress and the final loss, and writes a model directory.")
-            { data, teachers, teacher, model, init, tokenizer, output, steps, batchSize, lr, warmup, seed, logEvery };
+            { data, teachers, teacher, model, init, tokenizer, output, steps, batchSize, lr, warmup, seed, pack, logEvery };
         command.SetAction(parse => ErrorReporting.Run(() =>
         {
             var chosen = parse.GetValue(teacher) ?? [];
@@ -44,6 +49,7 @@ public static class SftCommand
                 ModelDir = parse.GetValue(model), Init = parse.GetValue(init), TokenizerPath = parse.GetValue(tokenizer),
                 OutDir = parse.GetValue(output)!, Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batchSize),
                 LearningRate = parse.GetValue(lr), WarmupSteps = parse.GetValue(warmup), Seed = parse.GetValue(seed),
+                Pack = parse.GetValue(pack),
             };
             int every = Math.Max(1, parse.GetValue(logEvery));
             var result = SftRun.Run(options, p =>

@@ -8,11 +8,13 @@ using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Ril.Tensors;
 
-/// <summary>Where a query may look: causal order, left/right padding of keys.</summary>
+/// <summary>Where a query may look: causal order, left/right padding of keys, sequences packed into one row.</summary>
 /// <param name="Causal">Query t (at absolute position QueryOffset + t) sees keys j ≤ QueryOffset + t.</param>
 /// <param name="KeyValid">Optional [B·S] flags; false keys (padding) are never attended to.</param>
 /// <param name="QueryOffset">Position of the first query among the keys; −1 means S − T (queries are the last T keys).</param>
-public sealed record AttentionMask(bool Causal = true, bool[]? KeyValid = null, int QueryOffset = -1);
+/// <param name="Segments">Optional [B·S] sequence numbers of packed rows: query t sees only keys of its own position's
+/// number, so several sequences laid end to end in one row attend each to itself alone.</param>
+public sealed record AttentionMask(bool Causal = true, bool[]? KeyValid = null, int QueryOffset = -1, int[]? Segments = null);
 
 public static partial class Ops
 {
@@ -30,7 +32,9 @@ public static partial class Ops
         int b = q.Shape[0], t = q.Shape[1], hq = q.Shape[2], d = q.Shape[3], s = k.Shape[1], hkv = k.Shape[2];
         if (mask.KeyValid is not null && mask.KeyValid.Length != b * s)
             throw new ArgumentException($"Attention: KeyValid has {mask.KeyValid.Length} flags, expected B·S = {b * s}");
-        var geo = new AttentionGeometry(b, t, s, hq, hkv, d, mask.QueryOffset < 0 ? s - t : mask.QueryOffset, mask.Causal, mask.KeyValid,
+        if (mask.Segments is not null && mask.Segments.Length != b * s)
+            throw new ArgumentException($"Attention: Segments has {mask.Segments.Length} numbers, expected B·S = {b * s}");
+        var geo = new AttentionGeometry(b, t, s, hq, hkv, d, mask.QueryOffset < 0 ? s - t : mask.QueryOffset, mask.Causal, mask.KeyValid, mask.Segments,
             qRow: hq * d, kvRow: hkv * d, kvBatch: s * hkv * d);
         var o = Tensor.Empty([b, t, hq, d]);
         bool record = Tape.Needs([q, k, v]);
@@ -52,7 +56,7 @@ public static partial class Ops
 
 /// <summary>Sizes and strides of one attention call. Rows of q/o are qRow floats apart, rows of k/v kvRow apart.</summary>
 internal readonly record struct AttentionGeometry(int B, int T, int S, int Hq, int Hkv, int D, int QueryOffset, bool Causal,
-    bool[]? KeyValid, int qRow, int kvRow, int kvBatch)
+    bool[]? KeyValid, int[]? Segments, int qRow, int kvRow, int kvBatch)
 {
     public float Scale => 1f / MathF.Sqrt(D);
     public int Group => Hq / Hkv;
@@ -121,7 +125,7 @@ internal static unsafe class AttentionKernels
         // Chunks of kv heads per batch row: enough tasks for ~4 per thread, whole rows when the batch suffices.
         int chunks = Math.Clamp((4 * threads + g.B - 1) / g.B, 1, g.Hkv);
         var job = new OneQueryJob { G = g, Q = q, K = k, V = v, O = o, Probs = probs, Chunks = chunks };
-        // The job lives in this frame until the synchronous For returns, so the GC keeps seeing G.KeyValid.
+        // The job lives in this frame until the synchronous For returns, so the GC keeps seeing G.KeyValid and G.Segments.
 #pragma warning disable CS8500
         WorkerPool.Shared.For(g.B * chunks, &OneQueryTask, &job);
 #pragma warning restore CS8500
@@ -223,6 +227,12 @@ internal static unsafe class AttentionKernels
         var valid = g.KeyValid;
         if (valid is not null)
             for (int j = 0; j < visible; j++) if (!valid[bi * g.S + j]) row[j] = float.NegativeInfinity;
+        var segments = g.Segments;
+        if (segments is not null)
+        {
+            int own = segments[bi * g.S + g.QueryOffset + t];
+            for (int j = 0; j < visible; j++) if (segments[bi * g.S + j] != own) row[j] = float.NegativeInfinity;
+        }
         var live = row[..visible];
         if (visible == 0 || float.IsNegativeInfinity(TP.Max(live))) { live.Clear(); return; }
         TP.SoftMax(live, live);

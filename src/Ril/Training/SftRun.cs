@@ -37,6 +37,8 @@ public sealed record SftRunOptions
     public int? WarmupSteps { get; init; }
     /// <summary>Seeds the fresh model's weights and the order of the examples.</summary>
     public ulong Seed { get; init; } = 1;
+    /// <summary>Pack each batch's short examples into shared rows of the forward (<see cref="ResponseLogProbs"/>): the same loss, less padding computed.</summary>
+    public bool Pack { get; init; }
 }
 
 /// <summary>Progress of an <see cref="SftRun"/> after a step: the step (1-based), its loss, learning rate and token throughput so far.</summary>
@@ -123,7 +125,7 @@ public static class SftRun
 
         var optimizer = new AdamW(policy.Parameters().ToList(), options.LearningRate, 0f);
         var schedule = new WarmupCosineLr(options.LearningRate, options.WarmupSteps ?? Math.Max(1, options.Steps / 10), options.Steps, options.LearningRate / 10);
-        var trainer = new SftTrainer(policy, optimizer, gradClip: 1f, schedule);
+        var trainer = new SftTrainer(policy, optimizer, gradClip: 1f, schedule, options.Pack);
 
         var order = new ExampleOrder(fitting.Count, options.Seed);
         var losses = new List<float>(options.Steps);

@@ -10,9 +10,10 @@ public sealed record SftExample(int[] PromptIds, Tensor? Pixels, int[] Response)
 /// <summary>
 /// Supervised fine-tuning on gold solutions or teacher responses: next-token cross-entropy on response tokens only
 /// (the prompt is context, not target), averaged over the batch's response tokens. Uses the same response
-/// log-probs as the RL update.
+/// log-probs as the RL update. With <paramref name="pack"/>, short examples share rows of the forward (each attending to
+/// itself alone): the same loss, fewer padded positions computed.
 /// </summary>
-public sealed class SftTrainer(Policy policy, Optimizer optimizer, float gradClip = 1f, LrSchedule? schedule = null)
+public sealed class SftTrainer(Policy policy, Optimizer optimizer, float gradClip = 1f, LrSchedule? schedule = null, bool pack = false)
 {
     public Optimizer Optimizer { get; } = optimizer;
 
@@ -24,13 +25,7 @@ public sealed class SftTrainer(Policy policy, Optimizer optimizer, float gradCli
     public float Step(IReadOnlyList<SftExample> batch)
     {
         using var scope = TensorScope.Begin();
-        int maxLen = batch.Max(e => e.Response.Length);
-        var mask = new float[batch.Count * maxLen];
-        for (int i = 0; i < batch.Count; i++)
-            for (int t = 0; t < batch[i].Response.Length; t++) mask[i * maxLen + t] = 1f;
-        var rows = batch.Select(e => new ResponseLogProbs.Row(e.PromptIds, e.Pixels, e.Response)).ToList();
-        var logp = ResponseLogProbs.Compute(policy, rows, maxLen).LogProbs;
-        var loss = Ops.MulScalar(Ops.SumAll(Ops.Mul(logp, Tensor.FromArray(mask, mask.Length))), -1f / mask.Sum());   // −mean log p(response)
+        var loss = Loss(batch);
         loss.Backward();
         schedule?.Apply(Optimizer, Optimizer.StepCount);
         float norm = GradClip.ClipByGlobalNorm(Optimizer.AllParameters, gradClip);
@@ -38,5 +33,17 @@ public sealed class SftTrainer(Policy policy, Optimizer optimizer, float gradCli
         if (float.IsFinite(value) && float.IsFinite(norm)) Optimizer.Step();
         Optimizer.ZeroGrad();
         return value;
+    }
+
+    /// <summary>The batch's loss: −mean log p of its response tokens.</summary>
+    public Tensor Loss(IReadOnlyList<SftExample> batch)
+    {
+        int maxLen = batch.Max(e => e.Response.Length);
+        var mask = new float[batch.Count * maxLen];
+        for (int i = 0; i < batch.Count; i++)
+            for (int t = 0; t < batch[i].Response.Length; t++) mask[i * maxLen + t] = 1f;
+        var rows = batch.Select(e => new ResponseLogProbs.Row(e.PromptIds, e.Pixels, e.Response)).ToList();
+        var logp = ResponseLogProbs.Compute(policy, rows, maxLen, pack: pack).LogProbs;
+        return Ops.MulScalar(Ops.SumAll(Ops.Mul(logp, Tensor.FromArray(mask, mask.Length))), -1f / mask.Sum());   // −mean log p(response)
     }
 }

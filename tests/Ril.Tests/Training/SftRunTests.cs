@@ -59,6 +59,30 @@ public sealed class SftRunTests : IDisposable
     }
 
     [Fact]
+    public void Packed_rows_train_as_padded_ones_do()
+    {
+        // Gold solutions with a short teacher reply beside each: lengths differ, so packing has rows to share.
+        var data = WriteSuite(trainRows: 16);
+        var rows = JsonlDataset.Load(data);
+        var cachePath = Path.Combine(_dir, "short.jsonl");
+        new TeacherCache().Append(cachePath, rows.SelectMany(r => new[]
+        {
+            new TeacherResponse(r.Id, "gold", r.Solution!, []), new TeacherResponse(r.Id, "short", $"\\boxed{{{r.Answer}}}", []),
+        }));
+        List<float> Losses(bool pack)
+        {
+            var losses = new List<float>();
+            SftRun.Run(Tiny(data, Path.Combine(_dir, pack ? "packed" : "padded"), steps: 15) with { TeachersPath = cachePath, Pack = pack }, p => losses.Add(p.Loss));
+            return losses;
+        }
+        var padded = Losses(pack: false);
+        var packed = Losses(pack: true);
+        for (int i = 0; i < padded.Count; i++)
+            Assert.True(Math.Abs(padded[i] - packed[i]) <= 1e-3f * padded[i], $"step {i + 1}: loss {padded[i]} padded, {packed[i]} packed");
+        Assert.True(padded[^1] < 0.8f * padded[0], $"loss {padded[0]} → {padded[^1]}: the runs compared must learn");
+    }
+
+    [Fact]
     public void Teacher_mode_imitates_only_the_named_teacher()
     {
         var data = WriteSuite(trainRows: 8);
