@@ -32,9 +32,10 @@ public static partial class Ops
         int b = q.Shape[0], t = q.Shape[1], hq = q.Shape[2], d = q.Shape[3], s = k.Shape[1], hkv = k.Shape[2];
         if (mask.KeyValid is not null && mask.KeyValid.Length != b * s)
             throw new ArgumentException($"Attention: KeyValid has {mask.KeyValid.Length} flags, expected B·S = {b * s}");
-        if (mask.Segments is not null && mask.Segments.Length != b * s)
-            throw new ArgumentException($"Attention: Segments has {mask.Segments.Length} numbers, expected B·S = {b * s}");
-        var geo = new AttentionGeometry(b, t, s, hq, hkv, d, mask.QueryOffset < 0 ? s - t : mask.QueryOffset, mask.Causal, mask.KeyValid, mask.Segments,
+        int queryOffset = mask.QueryOffset < 0 ? s - t : mask.QueryOffset;
+        if (mask.Segments is not null && (mask.Segments.Length != b * s || queryOffset < 0 || queryOffset + t > s))
+            throw new ArgumentException($"Attention: Segments has {mask.Segments.Length} numbers for B·S = {b * s} keys; each query must be one of the keys (T {t}, S {s}, query offset {queryOffset})");
+        var geo = new AttentionGeometry(b, t, s, hq, hkv, d, queryOffset, mask.Causal, mask.KeyValid, mask.Segments,
             qRow: hq * d, kvRow: hkv * d, kvBatch: s * hkv * d);
         var o = Tensor.Empty([b, t, hq, d]);
         bool record = Tape.Needs([q, k, v]);

@@ -44,7 +44,7 @@ public class PackingTests
             Assert.Equal([.. rows[i].PromptIds, .. rows[i].Response], at.Select(j => packed.Ids[j]));
         }
         Assert.Equal(5, packed.ImageRows.Count);
-        Assert.Equal(packed.ImageSlots.Count, 5 * policy.Model.TokensPerImage);
+        Assert.Equal(5 * policy.Model.TokensPerImage, packed.ImageSlots.Count);
     }
 
     [Fact]
