@@ -15,8 +15,10 @@ namespace Ril.Bench;
 /// SFT steps of the quickstart's tiny student on the built-in suite (512 training questions at 32 pixels), one padded
 /// row per example against packed rows (<see cref="ResponseLogProbs"/>), on two kinds of targets: the gold solutions
 /// and the scripted teachers' responses (terse and grouper, whose lengths differ more). The same batches and a model
-/// from the same seed in both layouts; per layout the median step time over 30 steps (after a pass over every run that warms the JIT), the tokens trained per
-/// second, the positions the forward computes per real token, and the loss of the last step (equal up to rounding).
+/// from the same seed in both layouts; per layout the median step time over 30 steps (after a pass over every run that
+/// warms the JIT), the tokens trained per second, the rows of the forward per step and the positions it computes per real
+/// token, and the loss of the
+/// last step (equal up to rounding).
 /// </summary>
 public static class SftBench
 {
@@ -28,13 +30,12 @@ public static class SftBench
         {
             SuiteWriter.Write(dir, new SuiteOptions(Seed: 1, TrainRows: 512, ValRows: 8, TestRows: 8, ImageSize: 32));
             var trainPath = Path.Combine(dir, "train.jsonl");
-            var rows = JsonlDataset.Load(trainPath, ImageMode.TextOnly);
+            var imageRows = JsonlDataset.Load(trainPath, ImageMode.Require);
             var teachersPath = Path.Combine(dir, "teachers.jsonl");
-            ScriptedTeacher.WriteCache(rows, [ScriptedTeacher.Named("terse"), ScriptedTeacher.Named("grouper")], 2, 1, teachersPath);
+            ScriptedTeacher.WriteCache(imageRows, [ScriptedTeacher.Named("terse"), ScriptedTeacher.Named("grouper")], 2, 1, teachersPath);
             var tokenizerPath = SftRun.TrainTokenizer(trainPath, teachersPath, Path.Combine(dir, "tokenizer.json"));
             var tokenizer = BpeTokenizer.Load(tokenizerPath);
             var config = ModelPresets.Create("tiny", tokenizer, tokenizerPath);
-            var imageRows = JsonlDataset.Load(trainPath, ImageMode.Require);
             var cache = TeacherCache.Load(teachersPath);
             long parameters = VisionLanguageModel.Create(config.Text, config.Vision, config.PixelShuffle, config.ImageTokenId, new Rng(1)).Parameters().Sum(p => (long)p.Length);
             Console.WriteLine($"# sft: tiny preset ({parameters / 1e6:F2}M parameters), batch {batchSize}, threads={WorkerPool.Shared.Threads}");
@@ -45,14 +46,14 @@ public static class SftBench
             };
             // A first pass over every run warms the JIT and the buffer pool for all of them; the second is measured.
             foreach (var run in runs) Measure(run.Targets, run.Pack);
-            Console.WriteLine("targets   layout  step_ms  tok_s  positions_per_token  last_loss");
+            Console.WriteLine("targets   layout  step_ms  tok_s  rows_per_step  positions_per_token  last_loss");
             foreach (var run in runs)
             {
-                var (stepSeconds, tokensPerSecond, positionsPerToken, loss) = Measure(run.Targets, run.Pack);
-                Console.WriteLine($"{run.Name,-9} {(run.Pack ? "packed" : "padded"),-7} {stepSeconds * 1e3,7:F1}  {tokensPerSecond,5:F0}  {positionsPerToken,19:F2}  {loss,9:F4}");
+                var (stepSeconds, tokensPerSecond, rowsPerStep, positionsPerToken, loss) = Measure(run.Targets, run.Pack);
+                Console.WriteLine($"{run.Name,-9} {(run.Pack ? "packed" : "padded"),-7} {stepSeconds * 1e3,7:F1}  {tokensPerSecond,5:F0}  {rowsPerStep,13:F1}  {positionsPerToken,19:F2}  {loss,9:F4}");
             }
 
-            (double StepSeconds, double TokensPerSecond, double PositionsPerToken, float Loss) Measure(Func<DatasetRow, IEnumerable<string>> targets, bool pack)
+            (double StepSeconds, double TokensPerSecond, double RowsPerStep, double PositionsPerToken, float Loss) Measure(Func<DatasetRow, IEnumerable<string>> targets, bool pack)
             {
                 var model = VisionLanguageModel.Create(config.Text, config.Vision, config.PixelShuffle, config.ImageTokenId, new Rng(1));
                 var policy = new Policy(model, tokenizer, new ChatTemplate());
@@ -61,7 +62,7 @@ public static class SftBench
                 var trainer = new SftTrainer(policy, new AdamW(policy.Parameters().ToList(), 1e-3f, 0f), pack: pack);
                 var rng = new Rng(7);
                 var times = new List<double>();
-                long tokens = 0, positions = 0;
+                long tokens = 0, positions = 0, forwardRows = 0;
                 float loss = 0;
                 for (int step = 0; step < 30; step++)
                 {
@@ -74,20 +75,22 @@ public static class SftBench
                     loss = trainer.Step(batch);
                     times.Add(clock.Elapsed.TotalSeconds);
                     tokens += batch.Sum(e => e.PromptIds.Length + e.Response.Length);
-                    positions += ForwardPositions(policy, batch, pack);
+                    var layout = ForwardLayout(policy, batch, pack);
+                    forwardRows += layout.Rows;
+                    positions += layout.Ids.Length;
                 }
                 times.Sort();
-                return (times[times.Count / 2], tokens / times.Sum(), positions / (double)tokens, loss);
+                return (times[times.Count / 2], tokens / times.Sum(), forwardRows / (double)times.Count, positions / (double)tokens, loss);
             }
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
 
-    /// <summary>Positions (real and padding) in the forward of a batch in the given layout.</summary>
-    static long ForwardPositions(Policy policy, IReadOnlyList<SftExample> batch, bool pack)
+    /// <summary>The forward's layout of a batch (its rows, and its positions real and padding), as the trainer builds it.</summary>
+    static ResponseLogProbs.Layout ForwardLayout(Policy policy, IReadOnlyList<SftExample> batch, bool pack)
     {
         var rows = batch.Select(e => new ResponseLogProbs.Row(e.PromptIds, e.Pixels, e.Response)).ToList();
         int maxLen = rows.Max(r => r.Response.Length);
-        return (pack ? ResponseLogProbs.Layout.Packed(policy, rows, maxLen) : ResponseLogProbs.Layout.Padded(policy, rows, maxLen)).Ids.Length;
+        return pack ? ResponseLogProbs.Layout.Packed(policy, rows, maxLen) : ResponseLogProbs.Layout.Padded(policy, rows, maxLen);
     }
 }
