@@ -8,7 +8,7 @@ using Ril.Training;
 namespace Ril.Cli.Commands;
 
 /// <summary>
-/// `ril disc pretrain --config RECIPE`: RIL's stage 2 (spec/RIL.md). The discriminator starts from the recipe's student,
+/// `ril disc pretrain --config RECIPE`: RIL's stage 2 (docs/spec/RIL.md). The discriminator starts from the recipe's student,
 /// sees N student responses per training question (sampled with the recipe's rollout settings) and N per teacher from
 /// the recipe's teacher cache, trains with BCE (student 1, teacher 0), and reports accuracy and AUC on held-out
 /// questions, overall and per teacher. Writes a folder that a RIL recipe names in ril.discriminator_init.

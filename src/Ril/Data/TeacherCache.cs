@@ -7,7 +7,7 @@ namespace Ril.Data;
 /// <summary>One cached teacher response; <see cref="Extra"/> keeps any other fields of its line (correct, model, latency, …).</summary>
 public sealed record TeacherResponse(string Id, string Teacher, string Response, JsonObject Extra);
 
-/// <summary>How the G teacher slots of a group are filled (spec/RIL.md, "Multiple teachers").</summary>
+/// <summary>How the G teacher slots of a group are filled (docs/spec/RIL.md, "Multiple teachers").</summary>
 public enum TeacherSampling
 {
     /// <summary>Evenly across teachers: whole rounds over a shuffled teacher order, the remainder to teachers drawn at random. The default.</summary>
@@ -19,7 +19,7 @@ public enum TeacherSampling
 }
 
 /// <summary>
-/// Teacher responses collected once and reused through RIL (spec/RIL.md, stage 2): JSONL lines of
+/// Teacher responses collected once and reused through RIL (docs/spec/RIL.md, stage 2): JSONL lines of
 /// <c>{"id", "teacher", "response", …}</c>, looked up by question id and teacher. Within a teacher,
 /// responses are drawn without replacement until that teacher's responses run out, then again.
 /// </summary>

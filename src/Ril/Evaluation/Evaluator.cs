@@ -19,7 +19,7 @@ public sealed record EvalSetting(string Name, float Temperature, float TopP, int
     public static readonly EvalSetting Medium = Of(0.6f, 1f, 1);
     public static readonly EvalSetting HighPass8 = Of(1.0f, 1f, 8);
 
-    /// <summary>spec/MAYE.md: T = 0.01 top-p 0.001 pass@1, T = 0.6 pass@1, T = 1.0 pass@8.</summary>
+    /// <summary>docs/spec/MAYE.md: T = 0.01 top-p 0.001 pass@1, T = 0.6 pass@1, T = 1.0 pass@8.</summary>
     public static IReadOnlyList<EvalSetting> Maye => [Low, Medium, HighPass8];
 
     /// <summary>The setting named by its numbers: "t0.6_pass@1", "t0.01_p0.001_pass@1" (top-p shown when below 1).</summary>
@@ -124,7 +124,7 @@ public sealed record EvaluatorOptions
 }
 
 /// <summary>
-/// Accuracy of a policy on a dataset under decoding settings (spec/MAYE.md evaluation scheme): K samples per
+/// Accuracy of a policy on a dataset under decoding settings (docs/spec/MAYE.md evaluation scheme): K samples per
 /// question, each judged by the verifier (<see cref="AnswerReward"/>) or the judge (<see cref="LlmJudge"/>) — any
 /// <see cref="IRewardFunction"/> whose score ≥ 0.5 means correct. In a data-parallel run the questions are shared out over
 /// the processes (<paramref name="world"/>) and the results gathered, so every process returns the whole evaluation.

@@ -1,7 +1,7 @@
 namespace Ril.Evaluation;
 
 /// <summary>
-/// Reflection over a batch of responses (spec/MAYE.md "reflection"): N responses, N+ correct, N_ref containing any
+/// Reflection over a batch of responses (docs/spec/MAYE.md "reflection"): N responses, N+ correct, N_ref containing any
 /// reflective word, N_ref+ reflective and correct, and the total count of each reflective word.
 /// Each ratio is null when its denominator is 0 ("missing", not 0 and not NaN).
 /// </summary>
@@ -31,7 +31,7 @@ public sealed record ReflectionStats(int Responses, int Correct, int Reflective,
     static double? Ratio(int numerator, int denominator) => denominator == 0 ? null : (double)numerator / denominator;
 }
 
-/// <summary>The 15 reflective words of MAYE, matched as lower-case substrings (spec/MAYE.md).</summary>
+/// <summary>The 15 reflective words of MAYE, matched as lower-case substrings (docs/spec/MAYE.md).</summary>
 public static class ReflectionMetrics
 {
     public static readonly IReadOnlyList<string> Words =

@@ -36,7 +36,7 @@ public sealed class RolloutRecorder(IRewardFunction accuracy) : IRewardFunction
 }
 
 /// <summary>
-/// The per-step metrics of spec/MAYE.md under their logged names: rewards by component, losses, clip fraction, ratio,
+/// The per-step metrics of docs/spec/MAYE.md under their logged names: rewards by component, losses, clip fraction, ratio,
 /// approximate policy KL, full-vocabulary entropy, KL to the reference, learning rate, gradient norm, response length
 /// (mean and quantiles), length-clip ratio, end-token share, throughput, training accuracy, and the reflection word
 /// counts and ratios. A metric that was not measured (KL with no reference, a ratio with an empty denominator) is null.

@@ -6,7 +6,7 @@ namespace Ril.Rewards;
 public enum FormatRule
 {
     /// <summary>
-    /// MAYE's format reward: exactly one <c>&lt;think&gt;…&lt;/think&gt;</c> block (spec/MAYE.md "Score per
+    /// MAYE's format reward: exactly one <c>&lt;think&gt;…&lt;/think&gt;</c> block (docs/spec/MAYE.md "Score per
     /// response": accuracy + format + language).
     /// </summary>
     ThinkBlock,

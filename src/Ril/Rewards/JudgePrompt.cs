@@ -4,7 +4,7 @@ using OpenAI.Chat;
 namespace Ril.Rewards;
 
 /// <summary>
-/// RIL's LLM-as-a-judge prompt (spec/RIL.md "The judge prompt", restated from the paper's Fig. 4): the
+/// RIL's LLM-as-a-judge prompt (docs/spec/RIL.md "The judge prompt", restated from the paper's Fig. 4): the
 /// judge reads the question, the ground truth and the generated text — never the image — explains briefly,
 /// and answers 1 when the generated text fully and correctly captures the ground truth's core point, else 0,
 /// inside &lt;answer&gt;&lt;/answer&gt;.

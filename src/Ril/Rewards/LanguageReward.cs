@@ -2,7 +2,7 @@ namespace Ril.Rewards;
 
 /// <summary>
 /// MAYE's language reward, a penalty for drifting into Chinese: −coefficient × (share of the response's
-/// characters that are CJK unified ideographs U+4E00–U+9FFF); 0 for an empty response (spec/MAYE.md
+/// characters that are CJK unified ideographs U+4E00–U+9FFF); 0 for an empty response (docs/spec/MAYE.md
 /// "Score per response"; coefficient 0.1 there).
 /// </summary>
 public sealed class LanguageReward(float coefficient = 0.1f) : IRewardFunction

@@ -3,7 +3,7 @@ namespace Ril.Rewards;
 /// <summary>
 /// MAYE's length penalty: a response that never emitted an end token (it hit the length limit), or that
 /// is shorter than <see cref="MinResponseTokens"/>, has its whole score replaced by <see cref="Penalty"/>
-/// (spec/MAYE.md "Score per response"; −0.1 there, min_response_length 18 in MAYE's recipe).
+/// (docs/spec/MAYE.md "Score per response"; −0.1 there, min_response_length 18 in MAYE's recipe).
 /// It replaces rather than adds, so it is applied to the summed score, after the other rewards.
 /// </summary>
 public sealed record LengthPenalty

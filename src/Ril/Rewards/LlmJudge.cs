@@ -5,7 +5,7 @@ namespace Ril.Rewards;
 /// <summary>What a judged response scores when the judge gives no verdict (its reply has no 0/1, or every attempt failed).</summary>
 public enum JudgeFailurePolicy
 {
-    /// <summary>Score 0: an unjudged response earns nothing (never 1; spec/RIL.md "A parse failure is not a 1").</summary>
+    /// <summary>Score 0: an unjudged response earns nothing (never 1; docs/spec/RIL.md "A parse failure is not a 1").</summary>
     ScoreZero,
     /// <summary>Score by the rule-based <see cref="AnswerReward"/> instead.</summary>
     FallBackToVerifier,
@@ -31,7 +31,7 @@ public sealed record JudgeStatisticsSnapshot(
 }
 
 /// <summary>
-/// RIL's answer reward a_i = Judge(q, ground truth, o_i) ∈ {0, 1} (spec/RIL.md "Reward for each of the 2G
+/// RIL's answer reward a_i = Judge(q, ground truth, o_i) ∈ {0, 1} (docs/spec/RIL.md "Reward for each of the 2G
 /// responses"): an LLM over an OpenAI-compatible endpoint, asked with <see cref="JudgePrompt"/>, its verdicts
 /// cached by <see cref="JudgeCache"/>. Never throws for the judge's faults: a missing verdict is counted
 /// and scored by <see cref="JudgeFailurePolicy"/>, so a training run never stops for it.

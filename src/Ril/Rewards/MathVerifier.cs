@@ -50,7 +50,7 @@ public sealed record MathVerifierOptions
 /// order matters: the gold answer is taken as written, the prediction may be a whole response (its final
 /// answer is extracted), a choice letter in the gold accepts a prediction that names that choice, and the
 /// tolerance is relative to the gold value. (MAYE's judge passed its arguments the other way round; see
-/// spec/MAYE.md "known defects".)
+/// docs/spec/MAYE.md "known defects".)
 /// </summary>
 public sealed class MathVerifier(MathVerifierOptions? options = null)
 {

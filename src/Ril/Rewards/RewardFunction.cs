@@ -15,7 +15,7 @@ public sealed record RewardInput(string QuestionId, string Question, string Grou
 
 /// <summary>
 /// A named reward over a batch of responses. The training loop composes several of these, each with a
-/// weight (spec/MAYE.md: score = accuracy + format + language; spec/RIL.md: R = similarity + answer).
+/// weight (docs/spec/MAYE.md: score = accuracy + format + language; docs/spec/RIL.md: R = similarity + answer).
 /// </summary>
 public interface IRewardFunction
 {
@@ -28,7 +28,7 @@ public interface IRewardFunction
 
 /// <summary>
 /// The rule-based answer reward: 1 when the response's final answer is equivalent to the ground truth
-/// under <see cref="MathVerifier"/>, else 0 (MAYE's accuracy reward; spec/MAYE.md "Score per response").
+/// under <see cref="MathVerifier"/>, else 0 (MAYE's accuracy reward; docs/spec/MAYE.md "Score per response").
 /// </summary>
 public sealed class AnswerReward(MathVerifier? verifier = null) : IRewardFunction
 {

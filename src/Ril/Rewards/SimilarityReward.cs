@@ -7,7 +7,7 @@ public interface IResponseDiscriminator
     float[] StudentProbability(IReadOnlyList<RewardInput> batch);
 }
 
-/// <summary>How D's probability becomes a similarity reward (spec/RIL.md, "Reward for each of the 2G responses").</summary>
+/// <summary>How D's probability becomes a similarity reward (docs/spec/RIL.md, "Reward for each of the 2G responses").</summary>
 public enum SimilarityKind
 {
     /// <summary>1[D &lt; 0.5]: 1 when the response looks like a teacher's, else 0 (D = 0.5 exactly is not a teacher). The paper's choice and the default.</summary>

@@ -2,12 +2,12 @@ using Ril.Tensors.Distributed;
 
 namespace Ril.Training;
 
-/// <summary>Advantages from rewards (spec/LOSSES.md, spec/MAYE.md).</summary>
+/// <summary>Advantages from rewards (docs/spec/LOSSES.md, docs/spec/MAYE.md).</summary>
 public static class Advantages
 {
     /// <summary>
     /// Per response, over consecutive groups of <paramref name="groupSize"/>: A_i = R_i − mean_g R, divided by
-    /// (std_g R + 1e-4) with the Bessel-corrected std when <paramref name="scaleByStd"/> (spec/LOSSES.md).
+    /// (std_g R + 1e-4) with the Bessel-corrected std when <paramref name="scaleByStd"/> (docs/spec/LOSSES.md).
     /// </summary>
     public static float[] GroupRelative(ReadOnlySpan<float> rewards, int groupSize, bool scaleByStd)
     {
@@ -36,7 +36,7 @@ public static class Advantages
     /// RIL's <see cref="StudentBaseline.Students"/>: within each group, the advantages of the student's own responses
     /// become R_i − mean(R of the group's student responses); teacher responses keep theirs. The baseline of an
     /// on-policy sample does not change its expected policy gradient, E_{y∼π}[(R − b)∇log π(y)] = E[R ∇log π(y)] for any
-    /// b that does not depend on y; it changes the variance. Centred over all 2G (spec/RIL.md), the teachers' high rewards
+    /// b that does not depend on y; it changes the variance. Centred over all 2G (docs/spec/RIL.md), the teachers' high rewards
     /// make b large and every student sample is pushed down on average.
     /// </summary>
     public static void CentreStudentsOnTheirOwnMean(ReadOnlySpan<float> rewards, Span<float> advantages, ReadOnlySpan<bool> isTeacher, int groupSize)
@@ -70,7 +70,7 @@ public static class Advantages
     /// <summary>
     /// MAYE's Reinforce++ advantages, per token [rows, L]: the score sits on each response's last valid token (γ = 1,
     /// so every earlier token's return is the same score), then returns are whitened over all valid tokens of the batch
-    /// with the mean shifted back: A = (G − μ)/√(σ² + 1e-8) + μ, σ² Bessel-corrected (spec/MAYE.md). In a data-parallel
+    /// with the mean shifted back: A = (G − μ)/√(σ² + 1e-8) + μ, σ² Bessel-corrected (docs/spec/MAYE.md). In a data-parallel
     /// run μ and σ² are those of the global batch (pooled over <paramref name="world"/>), unlike MAYE's per-rank whitening.
     /// </summary>
     public static float[] ReinforcePlusPlus(ReadOnlySpan<float> scores, ReadOnlySpan<float> mask, int maxLen, ICommunicator? world = null)

@@ -7,7 +7,7 @@ using Ril.Text;
 
 namespace Ril.Training;
 
-/// <summary>What the discriminator sees (spec/RIL.md, "The discriminator prompt", Decision): the response alone, or the question too.</summary>
+/// <summary>What the discriminator sees (docs/spec/RIL.md, "The discriminator prompt", Decision): the response alone, or the question too.</summary>
 public enum DiscriminatorInput { Response, QuestionAndResponse }
 
 /// <summary>One response for the discriminator: its question, its text and who wrote it ("student" or a teacher's name).</summary>
@@ -19,7 +19,7 @@ public sealed record DiscriminatorExample(string Question, string Response, stri
 }
 
 /// <summary>
-/// RIL's discriminator D_φ (spec/RIL.md): the student's decoder with its LM head replaced by a linear d→1 head read at
+/// RIL's discriminator D_φ (docs/spec/RIL.md): the student's decoder with its LM head replaced by a linear d→1 head read at
 /// the prompt's last token, D = sigmoid(score) = the probability that a response is the student's. It starts from the
 /// student's weights (the SFT checkpoint) and sees the response inside its own prompt, tokenised with the student's
 /// tokenizer and chat template; the image is not given to it.

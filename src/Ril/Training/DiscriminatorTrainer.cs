@@ -66,7 +66,7 @@ public sealed record TeacherDiscrimination(int Count, float Accuracy, float Auc,
 /// <summary>What a discriminator update did: mean BCE over its steps, and accuracy on the batch before the first step.</summary>
 public sealed record DiscriminatorUpdateStats(float Loss, float AccuracyBefore, int Steps, int SkippedSteps, float GradNorm, double Seconds);
 
-/// <summary>Settings of discriminator pre-training (spec/RIL.md, stage 2; the recipe's `disc_pretrain` section).</summary>
+/// <summary>Settings of discriminator pre-training (docs/spec/RIL.md, stage 2; the recipe's `disc_pretrain` section).</summary>
 public sealed record DiscriminatorPretrainOptions
 {
     /// <summary>N: responses per training question from the student, and as many from each teacher.</summary>
@@ -96,7 +96,7 @@ public sealed record DiscriminatorPretrainResult(DiscriminatorReport Before, Dis
 
 /// <summary>
 /// Trains RIL's discriminator with Eq. 1 (BCE, student = 1, teacher = 0): pre-training on cached responses
-/// (spec/RIL.md stage 2) and µ steps on each RIL batch (Algorithm 2, step 4). Has its own optimizer.
+/// (docs/spec/RIL.md stage 2) and µ steps on each RIL batch (Algorithm 2, step 4). Has its own optimizer.
 /// </summary>
 public sealed class DiscriminatorTrainer(Discriminator discriminator, Optimizer optimizer, DiscriminatorConfig config, LrSchedule? schedule = null)
 {
@@ -250,7 +250,7 @@ public sealed class DiscriminatorTrainer(Discriminator discriminator, Optimizer 
     }
 
     /// <summary>
-    /// Pre-training data (spec/RIL.md stage 2): <paramref name="perSource"/> student responses per question sampled
+    /// Pre-training data (docs/spec/RIL.md stage 2): <paramref name="perSource"/> student responses per question sampled
     /// with the student's rollout settings, and as many per teacher from the cache (of the named teachers, or all);
     /// questions split into train and held-out by a seeded shuffle.
     /// </summary>

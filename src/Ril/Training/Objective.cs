@@ -1,6 +1,6 @@
 namespace Ril.Training;
 
-/// <summary>The policy-gradient loss variants of spec/LOSSES.md; each fixes its advantage and its aggregation.</summary>
+/// <summary>The policy-gradient loss variants of docs/spec/LOSSES.md; each fixes its advantage and its aggregation.</summary>
 public enum Objective
 {
     /// <summary>A = (R − mean_g R)/(std_g R + 1e-4); loss = (1/B) Σ_i (Σ_t m ℓ)/max(M_i, 1).</summary>

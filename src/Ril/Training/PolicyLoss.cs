@@ -16,11 +16,11 @@ namespace Ril.Training;
 public sealed record PolicyBatch(float[] OldLogProbs, float[]? RefLogProbs, float[] Mask, float[] Advantages, int Rows, int MaxLength,
     int AccumulationSteps = 1, float BatchValidTokens = 0, int MicroBatchRows = 0, float? MicroBatchTokens = null);
 
-/// <summary>Scalars of one loss evaluation, for the metrics of spec/MAYE.md.</summary>
+/// <summary>Scalars of one loss evaluation, for the metrics of docs/spec/MAYE.md.</summary>
 public sealed record PolicyLossStats(float Loss, float PolicyLoss, float Kl, float ClipFraction, float MeanRatio, float ApproxKl);
 
 /// <summary>
-/// The clipped policy-gradient loss of spec/LOSSES.md:
+/// The clipped policy-gradient loss of docs/spec/LOSSES.md:
 /// ℓ_{i,t} = −min(ρ·A, clip(ρ, 1−ε_low, 1+ε_high)·A) + β·k3,  ρ = exp(logp − logp_old),
 /// k3 = exp(ref − logp) − (ref − logp) − 1, aggregated per <see cref="Objective"/>.
 /// </summary>
@@ -57,7 +57,7 @@ public static class PolicyLoss
     }
 
     /// <summary>
-    /// The variant's reduction of masked per-token terms [B, L] (spec/LOSSES.md table). B and Σ M are the whole
+    /// The variant's reduction of masked per-token terms [B, L] (docs/spec/LOSSES.md table). B and Σ M are the whole
     /// micro-batch's, so that the parts of a micro-batch shared by processes sum to the loss of the micro-batch.
     /// </summary>
     static Tensor Aggregate(Objective objective, Tensor masked, PolicyBatch b)

@@ -17,7 +17,7 @@ public enum DiscriminatorMode
 /// <summary>The baseline subtracted from the student's own responses' rewards when the teachers are in the group.</summary>
 public enum StudentBaseline
 {
-    /// <summary>The mean over all 2G responses, teachers' included (spec/RIL.md). The default.</summary>
+    /// <summary>The mean over all 2G responses, teachers' included (docs/spec/RIL.md). The default.</summary>
     Group,
     /// <summary>The mean over the group's student responses (<see cref="Advantages.CentreStudentsOnTheirOwnMean"/>); teachers keep the 2G mean.</summary>
     Students,

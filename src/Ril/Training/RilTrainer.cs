@@ -7,7 +7,7 @@ using Ril.Tensors.Memory;
 namespace Ril.Training;
 
 /// <summary>
-/// The RIL loop (spec/RIL.md, Algorithm 2), per batch of questions:
+/// The RIL loop (docs/spec/RIL.md, Algorithm 2), per batch of questions:
 /// 1. data flow; 2. G student responses from π_old; 3. G teacher responses from the cache — the group is 2G;
 /// 4. µ discriminator updates on those 2G (student = 1, teacher = 0); 5. every response scored by the updated D
 /// (similarity) and the answer reward; 6. advantages R − mean over the 2G and the `ril` policy loss.

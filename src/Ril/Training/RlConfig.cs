@@ -17,7 +17,7 @@ public sealed record RlConfig
     public int TopK { get; init; }
     public float RepetitionPenalty { get; init; } = 1f;
 
-    // Loss (spec/LOSSES.md).
+    // Loss (docs/spec/LOSSES.md).
     public float ClipLow { get; init; } = 0.2f;
     public float ClipHigh { get; init; } = 0.2f;
     /// <summary>β of the k3 KL to the frozen reference; 0 skips the reference entirely.</summary>

@@ -5,7 +5,7 @@ using Ril.Tensors.Memory;
 
 namespace Ril.Training;
 
-/// <summary>Metrics of one RL step (spec/MAYE.md's per-step scheme, the part the pipeline itself knows).</summary>
+/// <summary>Metrics of one RL step (docs/spec/MAYE.md's per-step scheme, the part the pipeline itself knows).</summary>
 /// <param name="Extra">Further named metrics of a variant's own (RIL's discriminator and per-teacher statistics), logged as they are.</param>
 public sealed record StepMetrics(int Step, float Reward, IReadOnlyDictionary<string, float> RewardByName, float ResponseLength,
     float LengthClipRatio, float EndTokenShare, float Entropy, float ZeroVarianceShare, UpdateStats Update,
@@ -59,7 +59,7 @@ public abstract class StepTrainer
 }
 
 /// <summary>
-/// The RL loop, four steps per batch (spec/MAYE.md): questions → G responses each → trajectory (log-probs, masks,
+/// The RL loop, four steps per batch (docs/spec/MAYE.md): questions → G responses each → trajectory (log-probs, masks,
 /// rewards, advantages) → policy update.
 /// </summary>
 public sealed class RlTrainer : StepTrainer

@@ -5,7 +5,7 @@ namespace Ril.Training;
 
 /// <summary>
 /// The teacher half of a RIL group (Algorithm 2, step 3): G cached teacher responses per question, spread across the
-/// chosen teachers by the configured policy (spec/RIL.md, "Multiple teachers": round-robin by default), turned into
+/// chosen teachers by the configured policy (docs/spec/RIL.md, "Multiple teachers": round-robin by default), turned into
 /// rollouts the policy can score: the text tokenised with the student's tokenizer, the end-of-turn token appended,
 /// cut to L. A cut response keeps only the text of its first L tokens (its rewards and D see what the policy trains on).
 /// Draws depend only on the seed, the step and the question's place, so a resumed run draws the same responses.

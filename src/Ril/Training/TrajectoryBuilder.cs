@@ -5,7 +5,7 @@ using Ril.Tensors.Memory;
 
 namespace Ril.Training;
 
-/// <summary>Everything the update needs about a step's responses, rows padded to L (spec/MAYE.md step 3).</summary>
+/// <summary>Everything the update needs about a step's responses, rows padded to L (docs/spec/MAYE.md step 3).</summary>
 public sealed class Trajectory
 {
     public required List<Question> Questions { get; init; }

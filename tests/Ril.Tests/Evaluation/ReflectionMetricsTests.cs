@@ -2,7 +2,7 @@ using Ril.Evaluation;
 
 namespace Ril.Tests.Evaluation;
 
-/// <summary>spec/MAYE.md's five reflection ratios and the word counts, on hand-made batches.</summary>
+/// <summary>docs/spec/MAYE.md's five reflection ratios and the word counts, on hand-made batches.</summary>
 public class ReflectionMetricsTests
 {
     // N = 5, N+ = 3, N_ref = 3 (responses 0, 1, 3), N_ref+ = 2 (responses 0 and 1).

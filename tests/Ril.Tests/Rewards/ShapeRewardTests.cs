@@ -2,7 +2,7 @@ using Ril.Rewards;
 
 namespace Ril.Tests.Rewards;
 
-/// <summary>Format, language and length rewards (spec/MAYE.md "Score per response"), and the rule-based answer reward.</summary>
+/// <summary>Format, language and length rewards (docs/spec/MAYE.md "Score per response"), and the rule-based answer reward.</summary>
 public class ShapeRewardTests
 {
     [Theory]

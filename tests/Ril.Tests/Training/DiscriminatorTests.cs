@@ -5,7 +5,7 @@ using Ril.Training;
 namespace Ril.Tests.Training;
 
 /// <summary>
-/// RIL's discriminator (spec/RIL.md, Eq. 1): BCE with student = 1 and teacher = 0, its gradient, learning to separate two
+/// RIL's discriminator (docs/spec/RIL.md, Eq. 1): BCE with student = 1 and teacher = 0, its gradient, learning to separate two
 /// styles; the AUC and report conventions; the similarity rewards made from D's probability.
 /// </summary>
 public class DiscriminatorTests

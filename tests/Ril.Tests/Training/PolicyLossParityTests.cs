@@ -9,7 +9,7 @@ namespace Ril.Tests.Training;
 
 /// <summary>
 /// Parity of the policy-gradient losses with an independent PyTorch reference: tests/fixtures/make_loss_fixtures.py
-/// (run with Debian's python3-torch) writes, per variant of spec/LOSSES.md, random rewards, masks of varied lengths
+/// (run with Debian's python3-torch) writes, per variant of docs/spec/LOSSES.md, random rewards, masks of varied lengths
 /// (an empty row, single-token rows, a full row), current / old / reference log-probs with ratios clipped on both
 /// sides (ε_low = 0.2, ε_high = 0.28), β = 0.04, one micro-batch of k = 2 accumulation steps, and the advantages, the
 /// loss and d loss / d logp computed in float64 by autograd. The test recomputes the advantages from the rewards

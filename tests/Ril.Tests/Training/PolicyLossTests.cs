@@ -3,7 +3,7 @@ using Ril.Training;
 
 namespace Ril.Tests.Training;
 
-/// <summary>spec/LOSSES.md: the hand-computed case, gradients with respect to logp, and a finite-difference check off-policy.</summary>
+/// <summary>docs/spec/LOSSES.md: the hand-computed case, gradients with respect to logp, and a finite-difference check off-policy.</summary>
 public class PolicyLossTests
 {
     // One group, n = 2, L = 4, on-policy (ρ = 1), R = [1, 0], M_1 = 2, M_2 = 4.

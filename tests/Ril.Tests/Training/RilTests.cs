@@ -12,7 +12,7 @@ using Ril.Training;
 namespace Ril.Tests.Training;
 
 /// <summary>
-/// The RIL loop's parts (spec/RIL.md): advantages and the `ril` loss over a group of 2G (spec/LOSSES.md), the teacher-slot
+/// The RIL loop's parts (docs/spec/RIL.md): advantages and the `ril` loss over a group of 2G (docs/spec/LOSSES.md), the teacher-slot
 /// spreading policies, and a RilTrainer step on a tiny policy with a scripted teacher cache.
 /// </summary>
 public class RilTests
@@ -90,7 +90,7 @@ public class RilTests
         var logp = (float[])old.Clone();
         logp[4] = logp[5] = logp[8] = -5f;                    // padding: never counts, whatever its log-prob
         var (loss, grad) = RilLoss(logp, old, null, 0f);
-        // −Σ_i A_i·M_i / (B·L) with M = [3, 1, 2, 3]: −(−3.75 − 0.25 + 1.5 + 2.25) / 12 (spec/LOSSES.md, `ril` = dr_grpo's aggregation)
+        // −Σ_i A_i·M_i / (B·L) with M = [3, 1, 2, 3]: −(−3.75 − 0.25 + 1.5 + 2.25) / 12 (docs/spec/LOSSES.md, `ril` = dr_grpo's aggregation)
         Assert.Equal(0.25f / 12, loss, 6);
         Assert.NotEqual(0.25f / 9, loss, 4);                   // not divided by the valid tokens Σ M = 9
         // d loss / d logp = −A_i / (B·L) on valid tokens, 0 on padding; teachers' rows like students'.

@@ -38,7 +38,7 @@ public sealed record TeacherCollectionReport(
 }
 
 /// <summary>
-/// Collects RIL's teacher responses over HTTP (spec/RIL.md stage 2: N responses per question from each
+/// Collects RIL's teacher responses over HTTP (docs/spec/RIL.md stage 2: N responses per question from each
 /// teacher, cached for reuse): every question goes to every teacher N times, one request a response, with
 /// the question's image sent as a base64 data URL. Each response is appended to the teacher cache the
 /// moment it arrives, so an interrupted run loses nothing, and a rerun asks only for what the cache lacks
@@ -47,7 +47,7 @@ public sealed record TeacherCollectionReport(
 /// </summary>
 public sealed class HttpTeacherCollector(IReadOnlyList<HttpTeacher> teachers, string? instruction = null)
 {
-    /// <summary>MAYE's instruction, in our words: solve, show the work in the question's LaTeX style, box the final answer (spec/MAYE.md "Data format").</summary>
+    /// <summary>MAYE's instruction, in our words: solve, show the work in the question's LaTeX style, box the final answer (docs/spec/MAYE.md "Data format").</summary>
     public const string DefaultInstruction =
         "Solve the problem step by step, writing mathematics in LaTeX in the same style as the question, " +
         "and put the final answer in \\boxed{}.";
