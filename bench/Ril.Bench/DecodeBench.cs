@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using Ril.Models;
+using Ril.Models.Families.Llama;
+using Ril.Models.Families.RilVlm;
 using Ril.Models.Generation;
 using Ril.Tensors;
 using Ril.Tensors.Kernels;
@@ -23,7 +25,7 @@ public static class DecodeBench
     public static void Run(string[] args)
     {
         var rng = new Rng(0);
-        var model = new VisionLanguageModel(new DecoderLM(Config, rng), null, null, imageTokenId: -1);
+        var model = new DecoderLM(Config, rng);
         long parameters = model.Parameters().Sum(p => (long)p.Length);
         Console.WriteLine($"# decode: {parameters / 1e6:F1}M parameters, prompt {PromptLength}, {NewTokens} new tokens, greedy, threads={WorkerPool.Shared.Threads}");
         var generator = new Generator(model);

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Ril.Data;
 using Ril.Models;
+using Ril.Models.Families.Llama;
+using Ril.Models.Families.RilVlm;
 using Ril.Models.Generation;
 using Ril.Tensors;
 using Ril.Tensors.Autograd;
@@ -48,7 +50,7 @@ public static class LoraBench
         var tokenizer = BpeTokenizer.Load(Path.Combine(root, "tests", "fixtures", "tokenizer", "trained", "tokenizer.json"));
         var vlm = VisionLanguageModel.Create(config, null, 1, -1, rng);
         vlm.Text.RecomputeActivations = recompute;
-        var policy = new Policy(vlm, tokenizer, new ChatTemplate());
+        var policy = RilVlmFamily.Chat(vlm, tokenizer);
         var lora = new LoraConfig { Rank = rank, Alpha = 2 * rank, Dropout = 0.05f };
         var studentAdapters = LoraAdapters.Attach(vlm.Text, lora, rng);
         var backbone = vlm.Text.SharingWeights();
@@ -137,7 +139,7 @@ public static class LoraBench
         }
 
         var memory = MemoryBreakdown.Measure(vlm.Parameters().Concat(studentAdapters.Parameters()).Concat(dTrained), [updater.Optimizer, dOptimizer],
-            activations, MemoryBreakdown.KvCacheBytes(config, Questions * Group, PromptTokens + ResponseTokens));
+            activations, vlm.KvCacheBytes(Questions * Group, PromptTokens + ResponseTokens));
         Console.WriteLine($"# memory: {memory}");
         // Full fine-tuning of both models: float32 weights, gradients and AdamW's two moments (16 bytes per parameter) for the
         // student and the discriminator, plus a float32 copy of the student as the KL reference (4 bytes per parameter).

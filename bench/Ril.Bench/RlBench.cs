@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using Ril.Data;
 using Ril.Models;
+using Ril.Models.Families.Llama;
+using Ril.Models.Families.RilVlm;
 using Ril.Rewards;
 using Ril.Tensors;
 using Ril.Tensors.Distributed;
@@ -30,10 +32,10 @@ public static class RlBench
         while (!File.Exists(Path.Combine(root, "Ril.sln"))) root = Path.GetDirectoryName(root) ?? throw new DirectoryNotFoundException("Ril.sln not found above the benchmark");
         var tokenizer = BpeTokenizer.Load(Path.Combine(root, "tests", "fixtures", "tokenizer", "trained", "tokenizer.json"));
         var text = new DecoderConfig { VocabSize = tokenizer.VocabSize, HiddenSize = 256, IntermediateSize = 688, NumLayers = 4, NumHeads = 4, NumKvHeadsField = 2 };
-        var policy = new Policy(VisionLanguageModel.Create(text, null, 1, -1, new Rng(1)), tokenizer, new ChatTemplate());
+        var policy = RilVlmFamily.Chat(VisionLanguageModel.Create(text, null, 1, -1, new Rng(1)), tokenizer);
         var config = new RlConfig { Objective = Objective.DrGrpo, QuestionsPerStep = 8, GroupSize = 4, MaxResponseTokens = 64, MiniBatchSize = 16, MicroBatchSize = 8, LearningRate = 1e-5f };
         var rows = Enumerable.Range(0, 64).Select(i => new DatasetRow($"q{i}", $"What is {i} plus {i + 1}? Think step by step.", $"{2 * i + 1}", null, null, new JsonObject(), "bench", i + 1)).ToList();
-        var trainer = new RlTrainer(config, new DataFlow(rows, policy, null, 1), new ResponseCollector(policy, config),
+        var trainer = new RlTrainer(config, new DataFlow(rows, policy, 1), new ResponseCollector(policy, config),
             new TrajectoryBuilder(policy, null, new RewardSet(args.Contains("--signal") ? [(new AnswerReward(), 1f), (new DigitShare(), 1f)] : [(new AnswerReward(), 1f)]), config),
             new PolicyUpdater(policy, new AdamW(policy.Parameters().ToList(), config.LearningRate), config));
         long parameters = policy.Parameters().Sum(p => (long)p.Length);

@@ -3,6 +3,7 @@ using Ril.Data;
 using Ril.Data.Synth;
 using Ril.Data.Teachers;
 using Ril.Models;
+using Ril.Models.Families.RilVlm;
 using Ril.Tensors;
 using Ril.Tensors.Kernels;
 using Ril.Tensors.Optim;
@@ -56,8 +57,8 @@ public static class SftBench
             (double StepSeconds, double TokensPerSecond, double RowsPerStep, double PositionsPerToken, float Loss) Measure(Func<DatasetRow, IEnumerable<string>> targets, bool pack)
             {
                 var model = VisionLanguageModel.Create(config.Text, config.Vision, config.PixelShuffle, config.ImageTokenId, new Rng(1));
-                var policy = new Policy(model, tokenizer, new ChatTemplate());
-                var flow = new DataFlow(imageRows, policy, config, 1);
+                var policy = RilVlmFamily.Chat(model, tokenizer);
+                var flow = new DataFlow(imageRows, policy, 1);
                 var examples = imageRows.SelectMany(r => targets(r).Select(text => (Row: r, Text: text))).ToList();
                 var trainer = new SftTrainer(policy, new AdamW(policy.Parameters().ToList(), 1e-3f, 0f), pack: pack);
                 var rng = new Rng(7);
@@ -76,8 +77,8 @@ public static class SftBench
                     times.Add(clock.Elapsed.TotalSeconds);
                     tokens += batch.Sum(e => e.PromptIds.Length + e.Response.Length);
                     var layout = ForwardLayout(policy, batch, pack);
-                    forwardRows += layout.Rows;
-                    positions += layout.Ids.Length;
+                    forwardRows += layout.Inputs.Rows;
+                    positions += layout.Inputs.Ids.Length;
                 }
                 times.Sort();
                 return (times[times.Count / 2], tokens / times.Sum(), forwardRows / (double)times.Count, positions / (double)tokens, loss);
@@ -87,7 +88,7 @@ public static class SftBench
     }
 
     /// <summary>The forward's layout of a batch (its rows, and its positions real and padding), as the trainer builds it.</summary>
-    static ResponseLogProbs.Layout ForwardLayout(Policy policy, IReadOnlyList<SftExample> batch, bool pack)
+    static ResponseLogProbs.Layout ForwardLayout(ChatModel policy, IReadOnlyList<SftExample> batch, bool pack)
     {
         var rows = batch.Select(e => new ResponseLogProbs.Row(e.PromptIds, e.Pixels, e.Response)).ToList();
         int maxLen = rows.Max(r => r.Response.Length);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Ril.Models;
+using Ril.Models.Families.Llama;
 using Ril.Tensors;
 using Ril.Tensors.Kernels;
 using Ril.Tensors.Memory;

@@ -191,7 +191,7 @@ public sealed class RilServer : IAsyncDisposable
         http.Response.ContentType = "text/event-stream";
         http.Response.Headers.CacheControl = "no-cache";
         http.Response.Headers["X-Accel-Buffering"] = "no";
-        var texts = Enumerable.Range(0, request.N).Select(_ => new StreamingText(_model.Decode, request.Stop)).ToArray();
+        var texts = Enumerable.Range(0, request.N).Select(_ => new StreamingText(ids => _model.Decode(ids), request.Stop)).ToArray();
         for (int i = 0; i < request.N; i++)
             await Event(CompletionJson.Chunk(id, created, ModelName, i, new JsonObject { ["role"] = "assistant", ["content"] = "" })).ConfigureAwait(false);
         await http.Response.Body.FlushAsync(aborted).ConfigureAwait(false);

@@ -1,6 +1,8 @@
 using System.Globalization;
 using Ril.Data.Synth;
 using Ril.Models;
+using Ril.Models.Families.Llama;
+using Ril.Models.Families.RilVlm;
 using Ril.Tensors;
 using Ril.Tensors.Optim;
 using Ril.Text;
@@ -31,16 +33,16 @@ public sealed class TinyRecipe
         var vision = new VisionConfig { HiddenSize = 32, IntermediateSize = 64, NumLayers = 1, NumHeads = 2, ImageSize = 32, PatchSize = 8 };
         var config = new VlmConfig { Text = text, Vision = vision, PixelShuffle = 2, ImageTokenId = tokenizer.SpecialTokenId("<|image_pad|>") };
         var model = VisionLanguageModel.Create(text, vision, config.PixelShuffle, config.ImageTokenId, new Rng(3));
-        var policy = new Policy(model, tokenizer, new ChatTemplate());
+        var policy = RilVlmFamily.Chat(model, tokenizer);
 
         var train = Data.JsonlDataset.Load(Path.Combine(recipe.SuiteDirectory, "train.jsonl"));
-        var flow = new DataFlow(train, policy, config, seed: 3);
+        var flow = new DataFlow(train, policy, seed: 3);
         var sft = new SftTrainer(policy, new AdamW(policy.Parameters().ToList(), 3e-3f, 0f));
         var rng = new Rng(4);
         for (int step = 0; step < sftSteps; step++)
             sft.Step(Enumerable.Range(0, 8).Select(_ => flow.Render(train[rng.NextInt(train.Count)]))
                 .Select(q => new SftExample(q.PromptIds, q.Pixels, SftTrainer.ResponseTokens(policy, $"\\boxed{{{q.Row.Answer}}}"))).ToList());
-        Models.ModelDirectory.Save(recipe.ModelDirectory, model, config);
+        Models.Checkpoint.Save(recipe.ModelDirectory, model.ConfigJson(), model.Parameters());
         File.Copy(tokenizerPath, Path.Combine(recipe.ModelDirectory, "tokenizer.json"), overwrite: true);
         return recipe;
     }

@@ -2,6 +2,8 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
 using Ril.Models;
+using Ril.Models.Families.Llama;
+using Ril.Models.Families.RilVlm;
 using Ril.Tensors;
 using Ril.Text;
 
@@ -33,8 +35,8 @@ public static class TinyModel
             PixelShuffle = 2,
             ImageTokenId = tokenizer.SpecialTokenId("<|image_pad|>"),
         };
-        var model = VisionLanguageModel.Create(config.Text, config.Vision, config.PixelShuffle, config.ImageTokenId, new Rng(5));
-        ModelDirectory.Save(dir, model, config);
+        var model = VisionLanguageModel.Create(config, new Rng(5));
+        Checkpoint.Save(dir, model.ConfigJson(), model.Parameters());
         return dir;
     }
 

@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using Ril.Data;
 using Ril.Models;
+using Ril.Models.Families.Llama;
+using Ril.Models.Families.RilVlm;
 using Ril.Tensors;
 using Ril.Tensors.Optim;
 using Ril.Tests.Data;
@@ -18,11 +20,11 @@ public static class TinyModels
     public static readonly string TokenizerPath = Path.Combine(RepoPaths.Fixtures, "tokenizer", "trained", "tokenizer.json");
 
     /// <summary>A 1-layer width-32 decoder with no vision side, on the fixture vocabulary.</summary>
-    public static Policy TextPolicy(ulong seed)
+    public static ChatModel TextPolicy(ulong seed)
     {
         var tokenizer = BpeTokenizer.Load(TokenizerPath);
         var config = new DecoderConfig { VocabSize = tokenizer.VocabSize, HiddenSize = 32, IntermediateSize = 64, NumLayers = 1, NumHeads = 2, NumKvHeadsField = 1 };
-        return new Policy(VisionLanguageModel.Create(config, null, 1, -1, new Rng(seed)), tokenizer, new ChatTemplate());
+        return RilVlmFamily.Chat(VisionLanguageModel.Create(config, null, 1, -1, new Rng(seed)), tokenizer);
     }
 
     /// <summary><paramref name="n"/> text-only rows "Question number i?", all answered "1".</summary>
@@ -33,17 +35,20 @@ public static class TinyModels
     /// A VLM for the built-in suite at 32 pixels: a SigLIP-layout tower of width 32 with 8-pixel patches, pixel shuffle 2,
     /// and a decoder of the given width and depth (MLP twice as wide, 4 heads over 2 key-value heads).
     /// </summary>
-    public static (Policy Policy, VlmConfig Config) SuiteStudent(int hidden, int layers, ulong seed)
+    public static (ChatModel Policy, VlmConfig Config) SuiteStudent(int hidden, int layers, ulong seed)
     {
         var tokenizer = BpeTokenizer.Load(TokenizerPath);
         var text = new DecoderConfig { VocabSize = tokenizer.VocabSize, HiddenSize = hidden, IntermediateSize = 2 * hidden, NumLayers = layers, NumHeads = 4, NumKvHeadsField = 2, MaxPositions = 512 };
         var vision = new VisionConfig { HiddenSize = 32, IntermediateSize = 64, NumLayers = 1, NumHeads = 2, ImageSize = 32, PatchSize = 8 };
         var config = new VlmConfig { Text = text, Vision = vision, PixelShuffle = 2, ImageTokenId = tokenizer.TokenToId("<|image_pad|>")!.Value };
-        return (new Policy(VisionLanguageModel.Create(text, vision, config.PixelShuffle, config.ImageTokenId, new Rng(seed)), tokenizer, new ChatTemplate()), config);
+        return (RilVlmFamily.Chat(VisionLanguageModel.Create(text, vision, config.PixelShuffle, config.ImageTokenId, new Rng(seed)), tokenizer), config);
     }
 
+    /// <summary>The model of Ril's own layout under a chat model these tests built.</summary>
+    public static VisionLanguageModel Vlm(this ChatModel chat) => (VisionLanguageModel)chat.Model;
+
     /// <summary>SFT warm-up: <paramref name="steps"/> batches of random training rows, each imitating its gold solution (AdamW, no decay).</summary>
-    public static void WarmUpOnGold(Policy policy, DataFlow flow, IReadOnlyList<DatasetRow> rows, int steps, int batch, float lr, ulong seed)
+    public static void WarmUpOnGold(ChatModel policy, DataFlow flow, IReadOnlyList<DatasetRow> rows, int steps, int batch, float lr, ulong seed)
     {
         var sft = new SftTrainer(policy, new AdamW(policy.Parameters().ToList(), lr, 0f));
         var rng = new Rng(seed);

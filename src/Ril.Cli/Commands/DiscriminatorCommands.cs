@@ -34,10 +34,9 @@ public static class DiscriminatorCommands
     {
         if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
             throw new ArgumentException($"{outDir} already exists: choose another --out");
-        var chat = ChatModel.Load(recipe.Model);
-        var policy = new Policy(chat.Model, chat.Tokenizer, new ChatTemplate());
+        var policy = ChatModel.Load(recipe.Model);
         var train = JsonlDataset.Load(recipe.TrainData, recipe.TextOnly ? ImageMode.TextOnly : ImageMode.Require);
-        var flow = new DataFlow(train, policy, chat.Config, recipe.Rl.Seed);
+        var flow = new DataFlow(train, policy, recipe.Rl.Seed);
         var cache = TeacherCache.Load(recipe.TeacherCache!);
         var questions = (recipe.Pretrain.Questions > 0 ? train.Take(recipe.Pretrain.Questions) : train).Select(flow.Render).ToList();
         var (trainer, result) = DiscriminatorTrainer.PretrainFromStudent(policy, questions, recipe.Rl, cache, recipe.Ril.DiscriminatorSettings,

@@ -50,9 +50,8 @@ public static class EvalCommand
             var file = parse.GetValue(dataset)!;
             var rows = JsonlDataset.Load(file, parse.GetValue(textOnly) ? ImageMode.TextOnly : ImageMode.Require);
             if (parse.GetValue(limit) is > 0 and var n) rows = rows.Take(n).ToList();
-            var policy = new Policy(chat.Model, chat.Tokenizer, new Text.ChatTemplate());
             using var verdict = Verdict(parse.GetValue(judge), parse.GetValue(judgeCache));
-            var evaluator = new Evaluator(policy, verdict.Function, chat.Config, new EvaluatorOptions
+            var evaluator = new Evaluator(chat, verdict.Function, new EvaluatorOptions
             {
                 MaxNewTokens = parse.GetValue(maxTokens), QuestionsPerBatch = parse.GetValue(batch), Seed = parse.GetValue(seed),
             });

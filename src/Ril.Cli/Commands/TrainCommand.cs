@@ -44,8 +44,7 @@ public static class TrainCommand
         if (!resume && Directory.Exists(runDir) && Directory.EnumerateFileSystemEntries(runDir).Any())
             throw new ArgumentException($"{runDir} already exists: pass --resume to continue it, or choose another --name");
 
-        var chat = ChatModel.Load(recipe.Model);
-        var policy = new Policy(chat.Model, chat.Tokenizer, new ChatTemplate());
+        var policy = ChatModel.Load(recipe.Model);
         var trainable = TrainableParts.Apply(policy.Parameters(), recipe.TrainableParts);
         var (adapters, reference) = LeanTraining(recipe, policy, ref trainable);
         // What a checkpoint holds of the policy: everything, or with LoRA only what trains (not the frozen base).
@@ -62,7 +61,7 @@ public static class TrainCommand
         var rl = recipe.Rl;
         var optimizer = new AdamW([new ParameterGroup(trainable, rl.WeightDecay)], rl.LearningRate, rl.Beta1, rl.Beta2, rl.AdamEps);
         var updater = new PolicyUpdater(policy, optimizer, rl, recipe.Schedule());
-        var flow = new DataFlow(train, policy, chat.Config, rl.Seed);
+        var flow = new DataFlow(train, policy, rl.Seed);
         StepTrainer trainer = rl.Objective == Objective.Ril
             ? RilTrainerOf(recipe, policy, reference, flow, recorder, updater)
             : new RlTrainer(rl, flow, new ResponseCollector(policy, rl), new TrajectoryBuilder(policy, reference, new RewardSet(RewardsOf(recipe, recorder)), rl), updater);
@@ -72,14 +71,14 @@ public static class TrainCommand
             Console.WriteLine($"resuming {runDir} at step {trainer.Step} from {checkpoints[^1]}");
         }
 
-        var evaluator = new Evaluator(policy, verdict.Function, chat.Config, new EvaluatorOptions { MaxNewTokens = recipe.EvalMaxTokens, Seed = rl.Seed });
+        var evaluator = new Evaluator(policy, verdict.Function, new EvaluatorOptions { MaxNewTokens = recipe.EvalMaxTokens, Seed = rl.Seed });
         using var log = RunLog.Open(runDir, recipe.ToJson());
         // Memory per step: the models' weights, gradients and optimizer states, the step's activation peak, and the KV
         // caches of one step's rollouts (Q·G sequences of the longest prompt plus L tokens).
         var models = policy.Parameters().Concat(adapters?.Parameters() ?? []).Concat(trainer.CheckpointParts.SelectMany(p => p.Parameters)).ToList();
         var optimizers = trainer.CheckpointParts.Select(p => p.Optimizer).Prepend(optimizer).ToList();
-        int longestPrompt = train.Max(r => policy.Prompt(r.Question, chat.Config.Vision is not null && r.HasImage).Length);
-        long kvCaches = MemoryBreakdown.KvCacheBytes(chat.Config.Text, rl.QuestionsPerStep * rl.GroupSize, longestPrompt + rl.MaxResponseTokens);
+        int longestPrompt = train.Max(r => policy.Prompt(r.Question, policy.AcceptsImages && r.HasImage).Length);
+        long kvCaches = policy.Model.KvCacheBytes(rl.QuestionsPerStep * rl.GroupSize, longestPrompt + rl.MaxResponseTokens);
         MemoryBreakdown.ResetPeakResident();
         var run = new TrainingRun(trainer, recorder, log, train.Count, evaluator, splits, EvalSetting.ParseList(recipe.EvalSettings),
             new EvalSchedule(recipe.EvalEvery, recipe.EvalEachEpoch, AtStart: !resume))
@@ -105,8 +104,7 @@ public static class TrainCommand
             PeftAdapter.Save(modelDir = Path.Combine(runDir, "adapter"), adapters, PeftAdapter.CausalLm, baseModel: recipe.Model);
         else
         {
-            ModelDirectory.Save(modelDir = Path.Combine(runDir, "model"), policy.Model, chat.Config);
-            File.Copy(Path.Combine(recipe.Model, "tokenizer.json"), Path.Combine(modelDir, "tokenizer.json"), overwrite: true);
+            policy.Save(modelDir = Path.Combine(runDir, "model"));
         }
         Console.WriteLine($"done: {trainer.Step} steps; metrics {log.MetricsPath}; {(adapters is null ? "model" : "LoRA adapter (PEFT layout)")} {modelDir}; report: ril report {runDir} --out {Path.Combine(runDir, "report.html")}");
         return 0;
@@ -124,7 +122,7 @@ public static class TrainCommand
     /// The RIL loop of a recipe: teacher slots from the cache, the discriminator (pre-trained by `ril disc pretrain`, or
     /// started from the student when ril.discriminator_init is not set) with its own optimizer, similarity + answer reward.
     /// </summary>
-    static RilTrainer RilTrainerOf(Recipe recipe, Policy policy, Policy? reference, DataFlow flow, IRewardFunction answer, PolicyUpdater updater)
+    static RilTrainer RilTrainerOf(Recipe recipe, ChatModel policy, ChatModel? reference, DataFlow flow, IRewardFunction answer, PolicyUpdater updater)
     {
         if (recipe.FormatWeight != 0) throw new RecipeException("reward.format_weight: RIL's reward is similarity + answer; set the format weight to 0");
         var rl = recipe.Rl;
@@ -157,35 +155,35 @@ public static class TrainCommand
     /// adapters off (no second copy); otherwise a copy of the starting weights. <paramref name="trainable"/> becomes what
     /// the optimizer steps.
     /// </summary>
-    static (LoraAdapters? Adapters, Policy? Reference) LeanTraining(Recipe recipe, Policy policy, ref List<Tensor> trainable)
+    static (LoraAdapters? Adapters, ChatModel? Reference) LeanTraining(Recipe recipe, ChatModel policy, ref List<Tensor> trainable)
     {
         LoraAdapters? adapters = null;
         if (recipe.Lora is { } lora)
         {
-            adapters = LoraAdapters.Attach(policy.Model.Text, lora, new Tensors.Rng(recipe.Rl.Seed + 11));
+            adapters = policy.Model.AttachLora(lora, new Tensors.Rng(recipe.Rl.Seed + 11));
             trainable = [.. trainable.Where(p => p.RequiresGrad), .. adapters.Parameters()];
         }
-        policy.Model.Text.RecomputeActivations = recipe.RecomputeActivations;
-        Policy? reference = null;
+        policy.Model.RecomputeActivations = recipe.RecomputeActivations;
+        ChatModel? reference = null;
         if (recipe.Rl.KlCoef != 0)
             reference = adapters is not null && !trainable.Except(adapters.Parameters()).Any()
-                ? new Policy(policy.Model.BaseView(), policy.Tokenizer, policy.Template)
+                ? policy.With(policy.Model.BaseView())
                 : ReferenceOf(recipe.Model);
         if (recipe.FrozenBf16)
         {
-            FrozenWeights.StoreInBf16(policy.Model.Text.Parameters().Where(p => !p.RequiresGrad));   // the decoder: its matrices feed Linear and Embedding only
-            bool ownCopy = reference is not null && !ReferenceEquals(reference.Model.Text.EmbedTokens, policy.Model.Text.EmbedTokens);
-            if (ownCopy) FrozenWeights.StoreInBf16(reference!.Model.Text.Parameters());
+            FrozenWeights.StoreInBf16(policy.Model.DecoderParameters().Where(p => !p.RequiresGrad));
+            bool ownCopy = reference is not null && !ReferenceEquals(reference.Model.DecoderParameters().First(), policy.Model.DecoderParameters().First());
+            if (ownCopy) FrozenWeights.StoreInBf16(reference!.Model.DecoderParameters());
         }
         return (adapters, reference);
     }
 
     /// <summary>The frozen reference: a second copy of the starting weights.</summary>
-    static Policy ReferenceOf(string modelDir)
+    static ChatModel ReferenceOf(string modelDir)
     {
         var chat = ChatModel.Load(modelDir);
         foreach (var p in chat.Model.Parameters()) p.RequiresGrad = false;
-        return new Policy(chat.Model, chat.Tokenizer, new ChatTemplate());
+        return chat;
     }
 
     static IReadOnlyList<DatasetRow> Limit(List<DatasetRow> rows, int limit) => limit > 0 ? rows.Take(limit).ToList() : rows;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Ril.Data;
+using Ril.Data.Images;
 using Ril.Models;
 using Ril.Models.Generation;
 using Ril.Rewards;
@@ -129,7 +130,7 @@ public sealed record EvaluatorOptions
 /// <see cref="IRewardFunction"/> whose score ≥ 0.5 means correct. In a data-parallel run the questions are shared out over
 /// the processes (<paramref name="world"/>) and the results gathered, so every process returns the whole evaluation.
 /// </summary>
-public sealed class Evaluator(Policy policy, IRewardFunction verdict, VlmConfig? imageConfig, EvaluatorOptions? options = null, ICommunicator? world = null)
+public sealed class Evaluator(ChatModel policy, IRewardFunction verdict, EvaluatorOptions? options = null, ICommunicator? world = null)
 {
     readonly EvaluatorOptions _options = options ?? new EvaluatorOptions();
     readonly ICommunicator _world = world ?? World.Current;
@@ -149,8 +150,8 @@ public sealed class Evaluator(Policy policy, IRewardFunction verdict, VlmConfig?
             var batch = rows.Skip(start).Take(Math.Min(_options.QuestionsPerBatch, first + share - start)).ToList();
             var requests = batch.Select((row, i) =>
             {
-                bool image = row.HasImage && imageConfig?.Vision is not null;
-                var pixels = image ? ModelDirectory.LoadPixels(row.ImagePath!, imageConfig!) : null;
+                bool image = row.HasImage && policy.AcceptsImages;
+                var pixels = image ? policy.Pixels([ImageFile.Load(row.ImagePath!)]) : null;
                 return new GenerationRequest(policy.Prompt(row.Question, image), setting.K, _options.Seed * 1_000_003UL + (ulong)(start + i) * 7919UL, pixels);
             }).ToList();
             var generated = _generator.Generate(requests, sampling);

@@ -6,70 +6,88 @@ using Ril.Text;
 namespace Ril.Models;
 
 /// <summary>
-/// A model directory ready to chat: the model, its tokenizer, and the ChatML template with one placeholder per image
-/// embedding. Turns a conversation and its images into a <see cref="GenerationRequest"/>, the one way `ril generate`
-/// and `ril serve` both do it.
+/// A model with its processor: what every verb, trainer and the server hold. Turns a question or a conversation and its
+/// images into prompt ids and pixels and replies back into text, the one way `ril generate`, `ril serve`, evaluation,
+/// SFT and RL all do it, whatever the family.
 /// </summary>
-public sealed class ChatModel
+public sealed class ChatModel(ICausalLM model, IProcessor processor, string source = "", GenerationDefaults? defaults = null)
 {
-    public string Source { get; }
-    public VisionLanguageModel Model { get; }
-    public VlmConfig Config { get; }
-    public BpeTokenizer Tokenizer { get; }
-    public ChatTemplate Template { get; }
-    /// <summary>The ids that end a reply: the template's turn end and the tokenizer's end of text, where it has them.</summary>
-    public IReadOnlyList<int> StopTokens { get; }
-    public bool AcceptsImages => Model.Vision is not null;
+    /// <summary>Where it was loaded from (empty for a model built in memory).</summary>
+    public string Source { get; } = source;
+    public ICausalLM Model { get; } = model;
+    public IProcessor Processor { get; } = processor;
+    /// <summary>The checkpoint's generation_config.json defaults (<see cref="GenerationDefaults.None"/> when it has none).</summary>
+    public GenerationDefaults Defaults { get; } = defaults ?? GenerationDefaults.None;
+
+    public BpeTokenizer Tokenizer => Processor.Tokenizer;
+    public IReadOnlyList<int> StopTokens => Processor.StopTokens;
+    public int PadId => Processor.PadId;
+    public bool AcceptsImages => Model.AcceptsImages;
     /// <summary>Prompt and reply together fit in this many positions.</summary>
-    public int ContextLength => Config.Text.MaxPositions;
-
-    public ChatModel(VisionLanguageModel model, VlmConfig config, BpeTokenizer tokenizer, string source)
-    {
-        Model = model; Config = config; Tokenizer = tokenizer; Source = source;
-        Template = new ChatTemplate { ImagePlaceholderCount = Math.Max(1, model.TokensPerImage) };
-        var stops = new List<int>();
-        if (tokenizer.TokenToId(Template.TurnEnd) is { } end) stops.Add(end);
-        if (tokenizer.EosTokenId is { } eos && !stops.Contains(eos)) stops.Add(eos);
-        StopTokens = stops;
-    }
-
-    /// <summary>A model directory: config.json, weights (model.safetensors or shards) and tokenizer.json.</summary>
-    public static ChatModel Load(string dir)
-    {
-        var (model, config) = ModelDirectory.Load(dir);
-        var tokenizerPath = Path.Combine(dir, "tokenizer.json");
-        if (!File.Exists(tokenizerPath)) throw new FileNotFoundException($"{dir}: no tokenizer.json", tokenizerPath);
-        return new ChatModel(model, config, BpeTokenizer.Load(tokenizerPath), dir);
-    }
+    public int ContextLength => Model.ContextLength;
 
     /// <summary>
-    /// Checks that the tokenizer has the template's turn tokens and, for a model with a vision tower, that its image
-    /// placeholder is the token the model puts images on: a server checks once at start, not on its first request.
+    /// A model directory or a Hub snapshot: config.json (its model_type picks the family), weights (model.safetensors
+    /// or shards), tokenizer.json, and where present generation_config.json.
     /// </summary>
-    public void CheckTemplate()
+    public static ChatModel Load(string dir)
     {
-        Template.Encode(Tokenizer, [ChatMessage.User("")]);
-        if (AcceptsImages) CheckImageToken();
+        var config = ModelFamilies.ReadConfig(dir, out var configPath);
+        var family = ModelFamilies.Of(config, configPath);
+        var tokenizerPath = Path.Combine(dir, "tokenizer.json");
+        if (!File.Exists(tokenizerPath)) throw new FileNotFoundException($"{dir}: no tokenizer.json", tokenizerPath);
+        var (model, processor) = family.Load(dir, config, configPath, BpeTokenizer.Load(tokenizerPath));
+        return new ChatModel(model, processor, dir, GenerationDefaults.Load(dir));
     }
 
-    void CheckImageToken()
+    /// <summary>The same processor over another model of the family (e.g. <see cref="ICausalLM.BaseView"/>, the KL reference).</summary>
+    public ChatModel With(ICausalLM other) => new(other, Processor, Source, Defaults);
+
+    /// <summary>Writes config.json and model.safetensors into <paramref name="dir"/>, each atomically.</summary>
+    public void SaveWeights(string dir) => Checkpoint.Save(dir, Model.ConfigJson(), Model.Parameters());
+
+    /// <summary>A model directory that <see cref="Load"/> reads back: the weights, and the processor's files from <see cref="Source"/>.</summary>
+    public void Save(string dir)
     {
-        if (Template.ImagePlaceholderId(Tokenizer) != Config.ImageTokenId)
-            throw new InvalidDataException($"{Source}: config.json's image_token_id {Config.ImageTokenId} is not the tokenizer's id of {Template.ImagePlaceholder} ({Template.ImagePlaceholderId(Tokenizer)})");
+        SaveWeights(dir);
+        if (Directory.Exists(Source)) CopyProcessorFiles(Source, dir);
     }
+
+    /// <summary>What a processor reads besides the weights: the tokenizer, its config, the chat template, generation and image settings.</summary>
+    public static readonly IReadOnlyList<string> ProcessorFiles =
+    [
+        "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "chat_template.json",
+        "generation_config.json", "preprocessor_config.json", "processor_config.json",
+    ];
+
+    /// <summary>Copies <see cref="ProcessorFiles"/> that <paramref name="from"/> has into <paramref name="to"/>.</summary>
+    public static void CopyProcessorFiles(string from, string to)
+    {
+        foreach (var name in ProcessorFiles)
+            if (File.Exists(Path.Combine(from, name))) File.Copy(Path.Combine(from, name), Path.Combine(to, name), overwrite: true);
+    }
+
+    public IEnumerable<Tensor> Parameters() => Model.Parameters();
+
+    /// <summary>Checks that the tokenizer has the template's turn tokens and the model's image placeholder: a server checks once at start.</summary>
+    public void CheckTemplate() => Processor.Check();
 
     /// <summary>A generator that decodes replies without special tokens.</summary>
-    public Generator NewGenerator() => new(Model, Decode, Tokenizer.PadTokenId ?? 0);
+    public Generator NewGenerator() => new(Model, ids => Processor.Decode(ids), PadId);
 
-    /// <summary>Reply text of token ids: special tokens (the turn end, image tokens) left out.</summary>
-    public string Decode(int[] ids) => Tokenizer.Decode(ids, skipSpecialTokens: true);
+    public string Decode(ReadOnlySpan<int> ids) => Processor.Decode(ids);
 
-    /// <summary>The conversation in ChatML, ending with an open assistant turn; each image marker becomes the image's placeholders.</summary>
-    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages) => Template.Encode(Tokenizer, messages);
+    /// <summary>The prompt of a question: the user turn (image first, when there is one), then an open assistant turn.</summary>
+    public int[] Prompt(string question, bool hasImage) => Processor.EncodeChat([ChatMessage.User(question, hasImage ? 1 : 0)]);
 
-    /// <summary>Plain text to continue, after the placeholders of <paramref name="images"/> images.</summary>
-    public int[] EncodeRaw(string text, int images = 0) =>
-        Tokenizer.Encode(string.Concat(Enumerable.Repeat(Template.ImageText(), images)) + text);
+    /// <summary>The conversation in the model's chat format, ending with an open assistant turn.</summary>
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages) => Processor.EncodeChat(messages);
+
+    /// <summary>Plain text to continue, after the image text of <paramref name="images"/> images.</summary>
+    public int[] EncodeRaw(string text, int images = 0) => Processor.EncodeRaw(text, images);
+
+    /// <summary>Pixel inputs of images for the model, or null when there are none.</summary>
+    public Tensor? Pixels(IReadOnlyList<Image> images) => Processor.Pixels(images);
 
     /// <summary>
     /// A prompt and the images its placeholders stand for, in order. Throws <see cref="ArgumentException"/> when they
@@ -78,21 +96,11 @@ public sealed class ChatModel
     public GenerationRequest Request(int[] promptIds, IReadOnlyList<Image> images, int numSamples = 1, ulong seed = 0)
     {
         if (images.Count > 0 && !AcceptsImages) throw new ArgumentException($"this model has no vision tower: it cannot take an image ({images.Count} given)");
-        if (images.Count > 0) CheckImageToken();
-        int placeholders = AcceptsImages ? promptIds.Count(id => id == Config.ImageTokenId) : 0;
-        if (placeholders != images.Count * Template.ImagePlaceholderCount)
-            throw new ArgumentException($"the prompt has {placeholders} image placeholder tokens, but {images.Count} image(s) of {Template.ImagePlaceholderCount} need {images.Count * Template.ImagePlaceholderCount}");
+        if (images.Count > 0) CheckTemplate();
+        int placeholders = AcceptsImages ? promptIds.Count(id => id == Model.ImageTokenId) : 0;
+        int needed = Processor.PlaceholdersFor(images);
+        if (placeholders != needed)
+            throw new ArgumentException($"the prompt has {placeholders} image placeholder tokens, but its {images.Count} image(s) need {needed}");
         return new GenerationRequest(promptIds, numSamples, seed, Pixels(images));
-    }
-
-    /// <summary>Images as one [images, 3, S, S] tensor for the vision tower, or null when there are none.</summary>
-    public Tensor? Pixels(IReadOnlyList<Image> images)
-    {
-        if (images.Count == 0) return null;
-        var each = images.Select(image => ModelDirectory.PixelsFromImage(image, Config)).ToList();
-        var shape = each[0].Shape;
-        var data = new float[each.Sum(t => t.Length)];
-        for (int i = 0, at = 0; i < each.Count; at += each[i].Length, i++) each[i].Data.CopyTo(data.AsSpan(at));
-        return Tensor.FromArray(data, images.Count, shape[1], shape[2], shape[3]);
     }
 }

@@ -66,6 +66,18 @@ public static class Checkpoint
         return tensors.Keys.Where(k => !used.Contains(k)).OrderBy(k => k).ToList();
     }
 
+    /// <summary>
+    /// Loads a model directory's weights into <paramref name="parameters"/>: every parameter must be there with its shape,
+    /// and every tensor of the checkpoint must find its parameter (a leftover means config.json does not match the weights).
+    /// </summary>
+    public static void LoadAll(IEnumerable<Tensor> parameters, string dir)
+    {
+        var unused = LoadInto(parameters, ReadTensors(dir), dir)
+            .Where(name => !name.EndsWith("rotary_emb.inv_freq")).ToList();   // a buffer some exports include; Ril recomputes it
+        if (unused.Count > 0)
+            throw new InvalidDataException($"{dir}: {unused.Count} tensors fit no parameter of the configured model (first: '{unused[0]}'); does config.json match the weights?");
+    }
+
     /// <summary>Writes config.json and model.safetensors into <paramref name="dir"/>, each atomically.</summary>
     public static void Save(string dir, JsonNode config, IEnumerable<Tensor> parameters)
     {

@@ -1,3 +1,4 @@
+using Ril.Models.Families.Llama;
 using Ril.Tensors;
 using Ril.Tensors.Autograd;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Ril.Models.Families.Llama;
 using Ril.Tensors;
 using Ril.Tensors.IO;
 
@@ -98,12 +99,12 @@ public static class PeftAdapter
     /// Attaches the adapters of <paramref name="dir"/> to <paramref name="model"/> (freezing its base) and loads their
     /// weights, and those of <paramref name="modulesToSave"/>. A missing or mis-shaped tensor is an error naming it.
     /// </summary>
-    public static LoraAdapters Load(string dir, DecoderLM model, IReadOnlyList<Tensor>? modulesToSave = null)
+    public static LoraAdapters Load(string dir, ICausalLM model, IReadOnlyList<Tensor>? modulesToSave = null)
     {
         var config = ReadConfig(dir);
         var path = Path.Combine(dir, WeightsFile);
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no adapter_model.safetensors in the adapter directory");
-        var adapters = LoraAdapters.Attach(model, config, new Rng(0));
+        var adapters = model.AttachLora(config, new Rng(0));
         var tensors = SafeTensors.Read(path).Tensors;
         var misnamed = tensors.FirstOrDefault(t => !t.Name.StartsWith(Prefix, StringComparison.Ordinal));
         if (misnamed is not null) throw new InvalidDataException($"{path}: tensor '{misnamed.Name}' does not start with '{Prefix}', as PEFT's names do");

@@ -1,4 +1,5 @@
 using Ril.Data;
+using Ril.Data.Images;
 using Ril.Models;
 using Ril.Tensors;
 using Ril.Tensors.Distributed;
@@ -21,8 +22,7 @@ public sealed record Question(DatasetRow Row, int[] PromptIds, Tensor? Pixels)
 public sealed class DataFlow
 {
     readonly IReadOnlyList<DatasetRow> _rows;
-    readonly Policy _policy;
-    readonly VlmConfig? _imageConfig;
+    readonly ChatModel _policy;
     readonly ulong _seed;
     readonly ICommunicator _world;
     int[] _order;
@@ -32,10 +32,10 @@ public sealed class DataFlow
     public int Position { get; private set; }
 
     /// <param name="world">The processes sharing each batch (default <see cref="World.Current"/>).</param>
-    public DataFlow(IReadOnlyList<DatasetRow> rows, Policy policy, VlmConfig? imageConfig, ulong seed, ICommunicator? world = null)
+    public DataFlow(IReadOnlyList<DatasetRow> rows, ChatModel policy, ulong seed, ICommunicator? world = null)
     {
         if (rows.Count == 0) throw new ArgumentException("DataFlow: the dataset is empty");
-        (_rows, _policy, _imageConfig, _seed, _world) = (rows, policy, imageConfig, seed, world ?? World.Current);
+        (_rows, _policy, _seed, _world) = (rows, policy, seed, world ?? World.Current);
         _order = OrderOf(0);
     }
 
@@ -67,8 +67,8 @@ public sealed class DataFlow
 
     public Question Render(DatasetRow row)
     {
-        bool image = row.HasImage && _imageConfig?.Vision is not null;
-        var pixels = image ? ModelDirectory.LoadPixels(row.ImagePath!, _imageConfig!) : null;
+        bool image = row.HasImage && _policy.AcceptsImages;
+        var pixels = image ? _policy.Pixels([ImageFile.Load(row.ImagePath!)]) : null;
         return new Question(row, _policy.Prompt(row.Question, image), pixels);
     }
 

@@ -34,43 +34,38 @@ public sealed class Discriminator : IResponseDiscriminator
     const string Slot = "\u0001RESPONSE\u0001";
 
     public ScalarHeadModel Model { get; }
-    public BpeTokenizer Tokenizer { get; }
-    public ChatTemplate Template { get; }
+    /// <summary>The student's processor: D's prompt is written in the student's chat format and tokenised by its tokenizer.</summary>
+    public IProcessor Processor { get; }
+    public BpeTokenizer Tokenizer => Processor.Tokenizer;
     public DiscriminatorInput Input { get; }
     /// <summary>The most response tokens D reads (longer responses are cut, student's and teacher's alike).</summary>
     public int MaxResponseTokens { get; }
     /// <summary>Rows per forward when scoring.</summary>
     public int MicroBatchSize { get; init; } = 16;
 
-    public Discriminator(ScalarHeadModel model, BpeTokenizer tokenizer, ChatTemplate template, DiscriminatorInput input, int maxResponseTokens)
+    public Discriminator(ScalarHeadModel model, IProcessor processor, DiscriminatorInput input, int maxResponseTokens)
     {
         if (maxResponseTokens < 1) throw new ArgumentException("Discriminator: the response limit must be at least one token");
-        (Model, Tokenizer, Template, Input, MaxResponseTokens) = (model, tokenizer, template, input, maxResponseTokens);
+        (Model, Processor, Input, MaxResponseTokens) = (model, processor, input, maxResponseTokens);
     }
 
     /// <summary>A discriminator with the student's architecture and a copy of its decoder's weights; the scalar head starts at N(0, 0.02²).</summary>
-    public static Discriminator FromStudent(Policy student, Rng rng, DiscriminatorInput input, int maxResponseTokens)
-    {
-        var text = student.Model.Text;
-        var backbone = new DecoderLM(text.Config, rng);
-        var source = text.Parameters().DistinctBy(p => p.Name).ToDictionary(p => p.Name!);
-        foreach (var p in backbone.Parameters().DistinctBy(p => p.Name)) source[p.Name!].ToArray().CopyTo(p.Data);   // ToArray: the student may hold bf16 weights
-        return new Discriminator(new ScalarHeadModel(backbone, rng), student.Tokenizer, student.Template, input, maxResponseTokens);
-    }
+    public static Discriminator FromStudent(ChatModel student, Rng rng, DiscriminatorInput input, int maxResponseTokens) =>
+        new(new ScalarHeadModel(student.Model.LanguageModel(shareWeights: false, rng), rng), student.Processor, input, maxResponseTokens);
 
     /// <summary>
-    /// A discriminator over the student's own frozen base (<see cref="DecoderLM.SharingWeights"/>: no copy) that trains
+    /// A discriminator over the student's own frozen base (<see cref="ICausalLM.LanguageModel"/> sharing weights: no copy) that trains
     /// LoRA adapters of its own and its scalar head. The student must train through adapters too, so the shared base
     /// never moves; RIL starts D from the student's weights, which is exactly this base.
     /// </summary>
-    public static Discriminator FromStudentWithLora(Policy student, LoraConfig lora, Rng rng, DiscriminatorInput input, int maxResponseTokens)
+    public static Discriminator FromStudentWithLora(ChatModel student, LoraConfig lora, Rng rng, DiscriminatorInput input, int maxResponseTokens)
     {
-        if (student.Model.Text.Adapters is null)
+        if (student.Model.Adapters is null)
             throw new InvalidOperationException("Discriminator: sharing the student's base needs the student to train through LoRA adapters (its base must stay frozen)");
-        var backbone = student.Model.Text.SharingWeights();
+        var backbone = student.Model.LanguageModel(shareWeights: true, rng);
         var model = new ScalarHeadModel(backbone, rng);
-        LoraAdapters.Attach(backbone, lora, rng);
-        return new Discriminator(model, student.Tokenizer, student.Template, input, maxResponseTokens);
+        backbone.AttachLora(lora, rng);
+        return new Discriminator(model, student.Processor, input, maxResponseTokens);
     }
 
     /// <summary>D's LoRA adapters when it trains through them (<see cref="FromStudentWithLora"/>); null when it trains in full.</summary>
@@ -90,13 +85,13 @@ public sealed class Discriminator : IResponseDiscriminator
         Checkpoint.Save(dir, new System.Text.Json.Nodes.JsonObject
         {
             ["architecture"] = "ril-discriminator", ["input"] = Input == DiscriminatorInput.Response ? "response" : "question_and_response",
-            ["max_response_tokens"] = MaxResponseTokens, ["hidden_size"] = Model.Backbone.Config.HiddenSize,
-            ["num_layers"] = Model.Backbone.Config.NumLayers, ["report"] = report,
+            ["max_response_tokens"] = MaxResponseTokens, ["backbone"] = Model.Backbone.ConfigJson(),
+            ["report"] = report,
         }, Parameters());
     }
 
     /// <summary>A discriminator saved by <see cref="Save"/>, with the student's architecture and tokenizer.</summary>
-    public static Discriminator Load(string dir, Policy student)
+    public static Discriminator Load(string dir, ChatModel student)
     {
         var configPath = Path.Combine(dir, "config.json");
         if (!File.Exists(configPath)) throw new FileNotFoundException($"{dir}: not a discriminator folder (no config.json; `ril disc pretrain` writes one)", configPath);
@@ -120,7 +115,7 @@ public sealed class Discriminator : IResponseDiscriminator
     {
         string user = (Input == DiscriminatorInput.QuestionAndResponse ? $"<question>{question}</question>\n" : "") +
                       $"<response>{Slot}</response>\nWas this response written by the teacher (0) or the student (1)? Answer 0 or 1.";
-        var text = Template.Format([ChatMessage.System(SystemPrompt), ChatMessage.User(user)]);
+        var text = Processor.Render([ChatMessage.System(SystemPrompt), ChatMessage.User(user)]);
         int at = text.IndexOf(Slot, StringComparison.Ordinal);
         var body = Tokenizer.Encode(response);
         return [.. Tokenizer.Encode(text[..at]), .. body.Length > MaxResponseTokens ? body[..MaxResponseTokens] : body,
@@ -131,11 +126,10 @@ public sealed class Discriminator : IResponseDiscriminator
     public Tensor Logits(IReadOnlyList<DiscriminatorExample> batch)
     {
         var rows = batch.Select(e => Encode(e.Question, e.Response)).ToList();
-        int t = rows.Max(r => r.Length), pad = Tokenizer.PadTokenId ?? 0;
+        int t = rows.Max(r => r.Length);
         var ids = new int[rows.Count * t];
-        Array.Fill(ids, pad);
         for (int i = 0; i < rows.Count; i++) rows[i].CopyTo(ids, i * t);
-        return Model.Forward(ids, rows.Count, rows.Select(r => r.Length).ToArray());
+        return Model.Forward(ids, rows.Count, rows.Select(r => r.Length).ToArray(), Processor.PadId);
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using Ril.Data;
+using Ril.Models;
 using Ril.Tensors;
 using Ril.Tensors.Memory;
 using Ril.Tensors.Optim;
@@ -194,7 +195,7 @@ public sealed class DiscriminatorTrainer(Discriminator discriminator, Optimizer 
     /// question sampled with <paramref name="rollout"/>'s settings, N per teacher from the cache), pre-training, and the
     /// held-out report. <paramref name="onStep"/> sees (step, total, loss).
     /// </summary>
-    public static (DiscriminatorTrainer Trainer, DiscriminatorPretrainResult Result) PretrainFromStudent(Policy student, IReadOnlyList<Question> questions,
+    public static (DiscriminatorTrainer Trainer, DiscriminatorPretrainResult Result) PretrainFromStudent(ChatModel student, IReadOnlyList<Question> questions,
         RlConfig rollout, TeacherCache teachers, DiscriminatorConfig config, DiscriminatorPretrainOptions options, IReadOnlyCollection<string>? teacherNames,
         ulong seed, Action<string>? log = null, Action<int, int, float>? onStep = null)
     {
@@ -255,7 +256,7 @@ public sealed class DiscriminatorTrainer(Discriminator discriminator, Optimizer 
     /// questions split into train and held-out by a seeded shuffle.
     /// </summary>
     public static (List<DiscriminatorExample> Train, List<DiscriminatorExample> HeldOut) PretrainingExamples(
-        IReadOnlyList<Question> questions, Policy student, RlConfig rollout, TeacherCache teachers, int perSource, float heldOutShare, ulong seed,
+        IReadOnlyList<Question> questions, ChatModel student, RlConfig rollout, TeacherCache teachers, int perSource, float heldOutShare, ulong seed,
         IReadOnlyCollection<string>? teacherNames = null, int questionsPerBatch = 8)
     {
         if (perSource < 1) throw new ArgumentException("discriminator pre-training: at least one response per question and source");

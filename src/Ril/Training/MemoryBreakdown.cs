@@ -31,10 +31,6 @@ public sealed record MemoryBreakdown(long Weights, long Gradients, long Optimize
         return BufferPool.PeakRentedBytes - before;
     }
 
-    /// <summary>Keys and values, float32, of every layer for <paramref name="rows"/> sequences of up to <paramref name="capacity"/> tokens.</summary>
-    public static long KvCacheBytes(DecoderConfig config, int rows, int capacity) =>
-        2L * config.NumLayers * rows * capacity * config.NumKvHeads * config.HeadDim * sizeof(float);
-
     /// <summary>The process's peak resident memory (VmHWM on Linux); 0 where the system does not report it.</summary>
     public static long PeakResidentBytes() => ProcStatusBytes("VmHWM");
 

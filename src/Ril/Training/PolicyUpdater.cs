@@ -1,3 +1,4 @@
+using Ril.Models;
 using Ril.Tensors;
 using Ril.Tensors.Distributed;
 using Ril.Tensors.Memory;
@@ -21,7 +22,7 @@ public sealed record UpdateStats(float Loss, float PolicyLoss, float Kl, float C
 /// (<see cref="GradientBuckets"/>), and every process takes the same optimizer step. Statistics are pooled token sums,
 /// so they are those of the global batch.
 /// </summary>
-public sealed class PolicyUpdater(Policy policy, Optimizer optimizer, RlConfig config, LrSchedule? schedule = null, ICommunicator? world = null)
+public sealed class PolicyUpdater(ChatModel policy, Optimizer optimizer, RlConfig config, LrSchedule? schedule = null, ICommunicator? world = null)
 {
     readonly ICommunicator _world = world ?? World.Current;
     GradientBuckets? _buckets;                  // made by the first update of a data-parallel run

@@ -1,3 +1,4 @@
+using Ril.Models;
 using Ril.Models.Generation;
 
 namespace Ril.Training;
@@ -12,7 +13,7 @@ public sealed record Rollout(int Question, string Source, int[] Tokens, string T
 }
 
 /// <summary>Step 2 of the pipeline: G responses per question from the current policy (π_old), sampled together.</summary>
-public sealed class ResponseCollector(Policy policy, RlConfig config)
+public sealed class ResponseCollector(ChatModel policy, RlConfig config)
 {
     readonly Generator _generator = new(policy.Model, ids => policy.Decode(ids), policy.PadId);
 

@@ -1,4 +1,5 @@
 using Ril.Data;
+using Ril.Models;
 using Ril.Models.Generation;
 using Ril.Rewards;
 using Ril.Tensors;
@@ -29,7 +30,7 @@ public sealed class RilTrainer : StepTrainer
 
     /// <param name="answer">The answer reward: the verifier (<see cref="AnswerReward"/>) or the judge (<see cref="LlmJudge"/>), possibly inside a <c>RolloutRecorder</c>.</param>
     /// <param name="discriminator">D with its trainer; required unless the mode is None. A frozen D is never stepped.</param>
-    public RilTrainer(RlConfig config, RilConfig ril, DataFlow data, Policy policy, Policy? reference, TeacherSlots teachers,
+    public RilTrainer(RlConfig config, RilConfig ril, DataFlow data, ChatModel policy, ChatModel? reference, TeacherSlots teachers,
         IRewardFunction answer, DiscriminatorTrainer? discriminator, PolicyUpdater updater)
         : base(config, data)
     {

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using Ril.Data;
 using Ril.Models;
+using Ril.Models.Families.Llama;
+using Ril.Models.Families.RilVlm;
 using Ril.Tensors;
 using Ril.Tensors.Optim;
 using Ril.Text;
@@ -102,17 +104,15 @@ public static class SftRun
         var outDir = Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.OutDir));
         RefuseToOverwrite(outDir);
 
-        var (model, config, tokenizer, tokenizerPath) = LoadOrCreate(options);
-        var policy = new Policy(model, tokenizer, new ChatTemplate());
-        var imageConfig = model.Vision is null ? null : config;
-        var rows = JsonlDataset.Load(options.DataPath, imageConfig is null ? ImageMode.TextOnly : ImageMode.Require);
+        var (policy, tokenizerPath) = LoadOrCreate(options);
+        var rows = JsonlDataset.Load(options.DataPath, policy.AcceptsImages ? ImageMode.Require : ImageMode.TextOnly);
         if (rows.Count == 0) throw new ArgumentException($"{options.DataPath}: no questions");
         var targets = options.TeachersPath is null ? GoldSolutions(rows) : TeacherResponses(rows, options.TeachersPath, options.Teachers, options.DataPath);
 
         // Examples longer than the model's context cannot be trained on whole; leave them out rather than cut them.
-        var flow = new DataFlow(rows, policy, imageConfig, options.Seed);
-        int context = config.Text.MaxPositions;
-        var fitting = targets.Where(t => policy.Prompt(t.Row.Question, imageConfig is not null && t.Row.HasImage).Length
+        var flow = new DataFlow(rows, policy, options.Seed);
+        int context = policy.ContextLength;
+        var fitting = targets.Where(t => policy.Prompt(t.Row.Question, policy.AcceptsImages && t.Row.HasImage).Length
                                          + SftTrainer.ResponseTokens(policy, t.Text).Length <= context).ToList();
         if (fitting.Count == 0) throw new ArgumentException($"{options.DataPath}: no example fits the model's {context} positions");
 
@@ -144,12 +144,12 @@ public static class SftRun
             progress?.Invoke(new SftProgress(step + 1, options.Steps, losses[^1], lr, tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds), clock.Elapsed));
         }
 
-        WriteModelDirectory(outDir, model, config, tokenizerPath);
+        WriteModelDirectory(outDir, policy, tokenizerPath);
         return new SftRunResult(losses[0], losses.TakeLast(FinalLossWindow).Average(), options.Steps, fitting.Count,
             targets.Count - fitting.Count, outDir, clock.Elapsed);
     }
 
-    static (VisionLanguageModel Model, VlmConfig Config, BpeTokenizer Tokenizer, string TokenizerPath) LoadOrCreate(SftRunOptions options)
+    static (ChatModel Policy, string TokenizerPath) LoadOrCreate(SftRunOptions options)
     {
         if ((options.ModelDir is null) == (options.Init is null))
             throw new ArgumentException("give either --model DIR (a model directory to fine-tune) or --init PRESET (a fresh model, with --tokenizer FILE or a tokenizer trained on the data)");
@@ -158,14 +158,14 @@ public static class SftRun
             if (options.TokenizerPath is not null) throw new ArgumentException("--tokenizer goes with --init: a --model directory brings its own tokenizer.json");
             var chat = ChatModel.Load(dir);
             if (chat.AcceptsImages) chat.CheckTemplate();
-            return (chat.Model, chat.Config, chat.Tokenizer, Path.Combine(dir, "tokenizer.json"));
+            return (chat, Path.Combine(dir, "tokenizer.json"));
         }
         var tokenizerPath = options.TokenizerPath ?? TrainTokenizer(options.DataPath, options.TeachersPath,
             Path.Combine(Path.GetTempPath(), $"ril-tokenizer-{Guid.NewGuid():N}.json"));
         var tokenizer = BpeTokenizer.Load(tokenizerPath);
         var config = ModelPresets.Create(options.Init!, tokenizer, tokenizerPath);
-        var model = VisionLanguageModel.Create(config.Text, config.Vision, config.PixelShuffle, config.ImageTokenId, new Rng(options.Seed));
-        return (model, config, tokenizer, tokenizerPath);
+        var model = VisionLanguageModel.Create(config, new Rng(options.Seed));
+        return (RilVlmFamily.Chat(model, tokenizer), tokenizerPath);
     }
 
     /// <summary>Vocabulary of the tokenizer <see cref="TrainTokenizer"/> makes: enough for the built-in suite's words.</summary>
@@ -217,17 +217,23 @@ public static class SftRun
             throw new IOException($"{outDir} already exists and is not empty: choose another --out, or remove it first");
     }
 
-    /// <summary>config.json, model.safetensors and tokenizer.json (with its tokenizer_config.json, if any) into OUT.tmp, then renamed to OUT, so OUT is never half-written.</summary>
-    static void WriteModelDirectory(string outDir, VisionLanguageModel model, VlmConfig config, string tokenizerPath)
+    /// <summary>
+    /// config.json, model.safetensors and the processor's files (tokenizer.json with its tokenizer_config.json, chat
+    /// template and generation defaults, where the source has them) into OUT.tmp, then renamed to OUT, so OUT is never half-written.
+    /// </summary>
+    static void WriteModelDirectory(string outDir, ChatModel policy, string tokenizerPath)
     {
         RefuseToOverwrite(outDir);   // again: something may have appeared there while training
         var temporary = outDir + ".tmp";
         if (Directory.Exists(temporary)) Directory.Delete(temporary, recursive: true);   // left by an interrupted run
-        ModelDirectory.Save(temporary, model, config);
-        File.Copy(tokenizerPath, Path.Combine(temporary, "tokenizer.json"));
-        // The tokenizer reads its end and pad tokens from a tokenizer_config.json beside it: keep that pair together.
-        var tokenizerConfig = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(tokenizerPath))!, "tokenizer_config.json");
-        if (File.Exists(tokenizerConfig)) File.Copy(tokenizerConfig, Path.Combine(temporary, "tokenizer_config.json"));
+        policy.Save(temporary);   // from a model directory: its processor files too
+        if (!File.Exists(Path.Combine(temporary, "tokenizer.json")))
+        {
+            File.Copy(tokenizerPath, Path.Combine(temporary, "tokenizer.json"));
+            // The tokenizer reads its end and pad tokens from a tokenizer_config.json beside it: keep that pair together.
+            var tokenizerConfig = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(tokenizerPath))!, "tokenizer_config.json");
+            if (File.Exists(tokenizerConfig)) File.Copy(tokenizerConfig, Path.Combine(temporary, "tokenizer_config.json"));
+        }
         if (Directory.Exists(outDir)) Directory.Delete(outDir);   // empty, checked above
         Directory.Move(temporary, outDir);
     }

@@ -1,3 +1,4 @@
+using Ril.Models;
 using Ril.Tensors;
 using Ril.Tensors.Memory;
 using Ril.Tensors.Optim;
@@ -13,12 +14,12 @@ public sealed record SftExample(int[] PromptIds, Tensor? Pixels, int[] Response)
 /// log-probs as the RL update. With <paramref name="pack"/>, short examples share rows of the forward (each attending to
 /// itself alone): the same loss, fewer padded positions computed.
 /// </summary>
-public sealed class SftTrainer(Policy policy, Optimizer optimizer, float gradClip = 1f, LrSchedule? schedule = null, bool pack = false)
+public sealed class SftTrainer(ChatModel policy, Optimizer optimizer, float gradClip = 1f, LrSchedule? schedule = null, bool pack = false)
 {
     public Optimizer Optimizer { get; } = optimizer;
 
     /// <summary>The example's response tokens: the text, then the end of the assistant turn.</summary>
-    public static int[] ResponseTokens(Policy policy, string text) =>
+    public static int[] ResponseTokens(ChatModel policy, string text) =>
         [.. policy.Tokenizer.Encode(text), .. policy.StopTokens.Take(1)];
 
     /// <summary>One optimizer step on a batch; returns the mean response-token loss.</summary>

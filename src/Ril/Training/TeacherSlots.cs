@@ -1,4 +1,5 @@
 using Ril.Data;
+using Ril.Models;
 using Ril.Models.Generation;
 
 namespace Ril.Training;
@@ -13,7 +14,7 @@ namespace Ril.Training;
 public sealed class TeacherSlots
 {
     readonly TeacherCache _cache;
-    readonly Policy _policy;
+    readonly ChatModel _policy;
     readonly int _maxTokens;
 
     public TeacherSampling Sampling { get; }
@@ -21,7 +22,7 @@ public sealed class TeacherSlots
     public IReadOnlyCollection<string> Teachers => _cache.Teachers;
 
     /// <param name="teachers">The teachers to draw from (the ablation of one teacher against several); all of the cache's when null.</param>
-    public TeacherSlots(TeacherCache cache, Policy policy, int maxTokens, TeacherSampling sampling = TeacherSampling.RoundRobin,
+    public TeacherSlots(TeacherCache cache, ChatModel policy, int maxTokens, TeacherSampling sampling = TeacherSampling.RoundRobin,
         IReadOnlyDictionary<string, int>? quota = null, IReadOnlyCollection<string>? teachers = null)
     {
         cache = cache.Only(teachers);

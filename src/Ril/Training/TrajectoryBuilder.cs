@@ -1,3 +1,4 @@
+using Ril.Models;
 using Ril.Rewards;
 using Ril.Tensors.Autograd;
 using Ril.Tensors.Distributed;
@@ -38,7 +39,7 @@ public sealed class Trajectory
 /// Step 3 of the pipeline, with no gradient: masks, π_old and π_ref log-probs, rewards and advantages. In a data-parallel
 /// run each process builds the rows of its own questions; whitening and the zero-variance share are global.
 /// </summary>
-public sealed class TrajectoryBuilder(Policy policy, Policy? reference, RewardSet rewards, RlConfig config, ICommunicator? world = null)
+public sealed class TrajectoryBuilder(ChatModel policy, ChatModel? reference, RewardSet rewards, RlConfig config, ICommunicator? world = null)
 {
     readonly ICommunicator _world = world ?? World.Current;
 

@@ -40,7 +40,7 @@ public class EvaluatorTests : IDisposable
     public void The_judge_decides_and_a_question_is_solved_when_any_of_its_samples_is()
     {
         var judge = new EvenLengthJudge();
-        var evaluator = new Evaluator(TinyModels.TextPolicy(1), judge, null, new EvaluatorOptions { MaxNewTokens = 6, QuestionsPerBatch = 3, Seed = 4 });
+        var evaluator = new Evaluator(TinyModels.TextPolicy(1), judge, new EvaluatorOptions { MaxNewTokens = 6, QuestionsPerBatch = 3, Seed = 4 });
         var result = evaluator.Evaluate("val", Rows(7, "v"), EvalSetting.HighPass8, step: 5, epoch: 1);
         Assert.Equal(3, judge.Calls);                                             // one call per batch of questions
         Assert.Equal(7, result.Questions.Count);
@@ -53,7 +53,7 @@ public class EvaluatorTests : IDisposable
         Assert.Equal(result.Questions.SelectMany(q => q.Samples).Average(x => x.Correct ? 1.0 : 0.0), s.SampleAccuracy!.Value, 12);
 
         // Batching does not change what is sampled.
-        var one = new Evaluator(TinyModels.TextPolicy(1), new EvenLengthJudge(), null, new EvaluatorOptions { MaxNewTokens = 6, QuestionsPerBatch = 1, Seed = 4 })
+        var one = new Evaluator(TinyModels.TextPolicy(1), new EvenLengthJudge(), new EvaluatorOptions { MaxNewTokens = 6, QuestionsPerBatch = 1, Seed = 4 })
             .Evaluate("val", Rows(7, "v"), EvalSetting.HighPass8);
         Assert.Equal(result.Questions.SelectMany(q => q.Samples.Select(x => x.Response)), one.Questions.SelectMany(q => q.Samples.Select(x => x.Response)));
 
@@ -70,10 +70,10 @@ public class EvaluatorTests : IDisposable
         var config = new RlConfig { QuestionsPerStep = 3, GroupSize = 2, MaxResponseTokens = 4, MiniBatchSize = 6, MicroBatchSize = 6, LearningRate = 1e-3f, Seed = 2 };
         var recorder = new RolloutRecorder(new AnswerReward());
         var train = Rows(8, "t");
-        var trainer = new RlTrainer(config, new DataFlow(train, policy, null, 3), new ResponseCollector(policy, config),
+        var trainer = new RlTrainer(config, new DataFlow(train, policy, 3), new ResponseCollector(policy, config),
             new TrajectoryBuilder(policy, null, new RewardSet([(recorder, 1f)]), config),
             new PolicyUpdater(policy, new AdamW(policy.Parameters().ToList(), config.LearningRate, 0f), config));
-        var evaluator = new Evaluator(policy, new AnswerReward(), null, new EvaluatorOptions { MaxNewTokens = 4 });
+        var evaluator = new Evaluator(policy, new AnswerReward(), new EvaluatorOptions { MaxNewTokens = 4 });
         using (var log = RunLog.Open(_dir, new JsonObject { ["name"] = "schedule", ["seed"] = 2 }))
         {
             var run = new TrainingRun(trainer, recorder, log, train.Count, evaluator, [new EvalSplit("val", Rows(2, "v"))], [EvalSetting.Of(0, 1, 1)]);

@@ -50,7 +50,7 @@ public static class TinySuiteRuns
         var train = JsonlDataset.Load(Path.Combine(suiteDir, "train.jsonl"));
         var val = JsonlDataset.Load(Path.Combine(suiteDir, "val.jsonl"));
         var test = JsonlDataset.Load(Path.Combine(suiteDir, "test_ood.jsonl"));
-        var flow = new DataFlow(train, policy, vlm, seed);
+        var flow = new DataFlow(train, policy, seed);
 
         // Warm-up: SFT on the gold solutions, so that responses end in \boxed{} and RL has some reward to work with.
         TinyModels.WarmUpOnGold(policy, flow, train, o.SftSteps, batch: 8, lr: 3e-3f, seed + 100);
@@ -65,7 +65,7 @@ public static class TinySuiteRuns
         var rewards = new RewardSet([(recorder, 1f), (new FormatReward(FormatRule.BoxedAnswer), 0.5f)]);
         var trainer = new RlTrainer(config, flow, new ResponseCollector(policy, config), new TrajectoryBuilder(policy, null, rewards, config),
             new PolicyUpdater(policy, new AdamW(policy.Parameters().ToList(), config.LearningRate, 0f), config));
-        var evaluator = new Evaluator(policy, new AnswerReward(), vlm, new EvaluatorOptions { MaxNewTokens = o.MaxResponseTokens, Seed = seed });
+        var evaluator = new Evaluator(policy, new AnswerReward(), new EvaluatorOptions { MaxNewTokens = o.MaxResponseTokens, Seed = seed });
 
         var runConfig = new JsonObject
         {
@@ -80,7 +80,7 @@ public static class TinySuiteRuns
         run.Run(o.RlSteps, view);
         // The trained model, as a model directory `ril eval` can load.
         var modelDir = Path.Combine(runDir, "model");
-        ModelDirectory.Save(modelDir, model, vlm);
+        Checkpoint.Save(modelDir, model.ConfigJson(), model.Parameters());
         File.Copy(Path.Combine(RepoPaths.Fixtures, "tokenizer", "trained", "tokenizer.json"), Path.Combine(modelDir, "tokenizer.json"), overwrite: true);
         return run;
     }

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Ril.Models;
+using Ril.Models.Families.Llama;
 using Ril.Tensors;
 using Ril.Tensors.Autograd;
 using Ril.Tensors.IO;

@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
 using Ril.Models;
+using Ril.Models.Families.Llama;
+using Ril.Models.Families.RilVlm;
 using Ril.Models.Generation;
 using Ril.Tensors;
 using Ril.Tensors.Autograd;
@@ -69,7 +71,7 @@ public class ModelTests
         var seq = together[0][1];
         var ids = new[] { 1, 2, 3 }.Concat(seq.TokenIds).ToArray();
         using var _ = NoGrad.Begin();
-        var logits = gen.Model.Text.Logits(ids, 1);
+        var logits = ((VisionLanguageModel)gen.Model).Logits(ids, 1);
         for (int t = 0; t < seq.TokenIds.Length; t++)
         {
             var row = logits.Data.Slice((2 + t) * Tiny.VocabSize, Tiny.VocabSize);
@@ -187,13 +189,14 @@ public class ModelTests
                 Vision = new VisionConfig { HiddenSize = 16, IntermediateSize = 24, NumLayers = 1, NumHeads = 2, ImageSize = 8, PatchSize = 2 },
             };
             var a = VisionLanguageModel.Create(config.Text, config.Vision, config.PixelShuffle, config.ImageTokenId, new Rng(11));
-            ModelDirectory.Save(dir, a, config);
-            var (b, loaded) = ModelDirectory.Load(dir);
+            Checkpoint.Save(dir, a.ConfigJson(), a.Parameters());
+            var b = RilVlmFamily.LoadModel(dir);
+            var loaded = b.Config;
             Assert.Equal(config.Vision, loaded.Vision);
             Assert.Equal(2, loaded.PixelShuffle);
             foreach (var (pa, pb) in a.Parameters().Zip(b.Parameters())) Assert.Equal(pa.ToArray(), pb.ToArray());
             File.WriteAllText(Path.Combine(dir, "config.json"), """{"text_config": {"hidden_size": 30, "num_attention_heads": 4}}""");
-            var e = Assert.Throws<InvalidDataException>(() => ModelDirectory.Load(dir));
+            var e = Assert.Throws<InvalidDataException>(() => RilVlmFamily.LoadModel(dir));
             Assert.Contains("hidden_size", e.Message);
             Assert.Contains("config.json", e.Message);
         }

@@ -160,7 +160,7 @@ public class DiscriminatorTests
     {
         var policy = TinyModels.TextPolicy(31);
         var d = Discriminator.FromStudent(policy, new Rng(32), DiscriminatorInput.Response, maxResponseTokens: 4);
-        var student = policy.Model.Text.Parameters().DistinctBy(p => p.Name).ToDictionary(p => p.Name!);
+        var student = policy.Model.Parameters().DistinctBy(p => p.Name).ToDictionary(p => p.Name!);
         foreach (var p in d.Model.Backbone.Parameters().DistinctBy(p => p.Name))
         {
             Assert.Equal(student[p.Name!].ToArray(), p.ToArray());

@@ -1,4 +1,6 @@
 using Ril.Models;
+using Ril.Models.Families.Llama;
+using Ril.Models.Families.RilVlm;
 using Ril.Models.Generation;
 using Ril.Tensors;
 using Ril.Tensors.Autograd;
@@ -19,9 +21,9 @@ public class ImageTokenInResponseTests
         var rng = new Rng(5);
         foreach (var p in text.Parameters()) if (p.Rank == 2) rng.FillNormal(p.Data, 0.5f);
         var options = new SamplingOptions { Temperature = 0, MaxNewTokens = 6 };
-        var free = new Generator(new VisionLanguageModel(text, null, null, imageTokenId: -1)).Generate([new GenerationRequest([1, 2, 3])], options)[0][0];
+        var free = new Generator(new VisionLanguageModel(new VlmConfig { Text = config, ImageTokenId = -1 }, text, null, null)).Generate([new GenerationRequest([1, 2, 3])], options)[0][0];
         int favourite = free.TokenIds[0];
-        var banned = new Generator(new VisionLanguageModel(text, null, null, imageTokenId: favourite)).Generate([new GenerationRequest([1, 2, 3])], options)[0][0];
+        var banned = new Generator(new VisionLanguageModel(new VlmConfig { Text = config, ImageTokenId = favourite }, text, null, null)).Generate([new GenerationRequest([1, 2, 3])], options)[0][0];
         Assert.DoesNotContain(favourite, banned.TokenIds);
     }
 
@@ -32,7 +34,7 @@ public class ImageTokenInResponseTests
         int image = tokenizer.SpecialTokenId("<|image_pad|>");
         var text = new DecoderConfig { VocabSize = tokenizer.VocabSize, HiddenSize = 32, IntermediateSize = 48, NumLayers = 1, NumHeads = 2 };
         var vision = new VisionConfig { HiddenSize = 16, IntermediateSize = 16, NumLayers = 1, NumHeads = 2, ImageSize = 8, PatchSize = 2 };
-        var policy = new Policy(VisionLanguageModel.Create(text, vision, 2, image, new Rng(1)), tokenizer, new ChatTemplate());
+        var policy = RilVlmFamily.Chat(VisionLanguageModel.Create(text, vision, 2, image, new Rng(1)), tokenizer);
         var prompt = policy.Prompt("What is shown?", hasImage: true);
         var pixels = Tensor.Randn(new Rng(2), 1f, 1, 3, 8, 8);
         int[] response = [.. tokenizer.Encode("a <|image_pad|> b"), .. policy.StopTokens.Take(1)];

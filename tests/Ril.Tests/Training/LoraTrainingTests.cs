@@ -1,4 +1,6 @@
 using Ril.Models;
+using Ril.Models.Families.Llama;
+using Ril.Models.Families.RilVlm;
 using Ril.Tensors;
 using Ril.Tensors.Autograd;
 using Ril.Tensors.Optim;
@@ -11,10 +13,10 @@ public class LoraTrainingTests
 {
     static readonly LoraConfig Lora = new() { Rank = 2, Alpha = 4 };
 
-    static Policy StudentWithAdapters(out LoraAdapters adapters)
+    static ChatModel StudentWithAdapters(out LoraAdapters adapters)
     {
         var student = TinyModels.TextPolicy(5);
-        adapters = LoraAdapters.Attach(student.Model.Text, Lora, new Rng(1));
+        adapters = LoraAdapters.Attach(student.Vlm().Text, Lora, new Rng(1));
         var rng = new Rng(2);
         foreach (var a in adapters.All) rng.FillNormal(a.B.Data, 0.1f);   // a trained adapter: the student differs from its base
         return student;
@@ -26,14 +28,14 @@ public class LoraTrainingTests
     public void The_base_view_is_the_reference_without_a_copy()
     {
         int[] ids = [5, 9, 14, 3, 7];
-        var fresh = Logits(TinyModels.TextPolicy(5).Model, ids);
+        var fresh = Logits(TinyModels.TextPolicy(5).Vlm(), ids);
         var student = StudentWithAdapters(out var adapters);
-        var reference = student.Model.BaseView();
-        Assert.Same(student.Model.Text.Layers[0].DownProj, reference.Text.Layers[0].DownProj);
-        Assert.Same(student.Model.Text.EmbedTokens, reference.Text.EmbedTokens);
+        var reference = student.Vlm().BaseView();
+        Assert.Same(student.Vlm().Text.Layers[0].DownProj, reference.Text.Layers[0].DownProj);
+        Assert.Same(student.Vlm().Text.EmbedTokens, reference.Text.EmbedTokens);
         Assert.Equal(fresh, Logits(reference, ids));
-        using (adapters.Disabled()) Assert.Equal(fresh, Logits(student.Model, ids));
-        Assert.NotEqual(fresh, Logits(student.Model, ids));
+        using (adapters.Disabled()) Assert.Equal(fresh, Logits(student.Vlm(), ids));
+        Assert.NotEqual(fresh, Logits(student.Vlm(), ids));
     }
 
     [Fact]
@@ -43,7 +45,7 @@ public class LoraTrainingTests
 
         var student = StudentWithAdapters(out var studentAdapters);
         var d = Discriminator.FromStudentWithLora(student, Lora, new Rng(3), DiscriminatorInput.Response, 16);
-        Assert.Same(student.Model.Text.Layers[0].QProj, d.Model.Backbone.Layers[0].QProj);
+        Assert.Same(student.Vlm().Text.Layers[0].QProj, ((DecoderLM)d.Model.Backbone).Layers[0].QProj);
         var trained = d.Parameters().ToList();
         Assert.Equal(d.Adapters!.Parameters().Append(d.Model.Score), trained);
         var optimizer = new AdamW(trained, 1e-3f);   // every trained tensor requires grad, names are unique

@@ -1,3 +1,4 @@
+using Ril.Models;
 using Ril.Tensors;
 using Ril.Tensors.Optim;
 using Ril.Text;
@@ -9,7 +10,7 @@ namespace Ril.Tests.Training;
 public class PackingTests
 {
     /// <summary>Six examples of the suite's student, with images, prompts and responses of different lengths.</summary>
-    static (Policy Policy, List<SftExample> Examples) SixExamples()
+    static (ChatModel Policy, List<SftExample> Examples) SixExamples()
     {
         var (policy, config) = TinyModels.SuiteStudent(hidden: 32, layers: 2, seed: 3);
         var rng = new Rng(4);
@@ -27,8 +28,8 @@ public class PackingTests
         var (policy, examples) = SixExamples();
         var rows = examples.Select(e => new ResponseLogProbs.Row(e.PromptIds, e.Pixels, e.Response)).ToList();
         int maxLen = rows.Max(r => r.Response.Length);
-        var packed = ResponseLogProbs.Layout.Packed(policy, rows, maxLen);
-        var padded = ResponseLogProbs.Layout.Padded(policy, rows, maxLen);
+        var packed = ResponseLogProbs.Layout.Packed(policy, rows, maxLen).Inputs;
+        var padded = ResponseLogProbs.Layout.Padded(policy, rows, maxLen).Inputs;
         int longest = rows.Max(r => r.PromptIds.Length + r.Response.Length);
         Assert.Equal(longest, packed.Ids.Length / packed.Rows);
         Assert.True(packed.Rows < rows.Count, $"{rows.Count} sequences of {string.Join(", ", rows.Select(r => r.PromptIds.Length + r.Response.Length))} tokens took {packed.Rows} rows of {longest}");
@@ -43,8 +44,8 @@ public class PackingTests
             Assert.Equal(Enumerable.Range(0, at.Count), at.Select(j => packed.Positions[j]));
             Assert.Equal([.. rows[i].PromptIds, .. rows[i].Response], at.Select(j => packed.Ids[j]));
         }
-        Assert.Equal(5, packed.ImageRows.Count);
-        Assert.Equal(5 * policy.Model.TokensPerImage, packed.ImageSlots.Count);
+        Assert.Equal(5, packed.Pixels!.Shape[0]);
+        Assert.Equal(5 * policy.Vlm().TokensPerImage, packed.ImageSlots.Count);
     }
 
     [Fact]

@@ -18,10 +18,10 @@ namespace Ril.Tests.Training;
 public class RilTests
 {
     /// <summary><paramref name="n"/> questions rendered into prompts for <paramref name="policy"/>.</summary>
-    static (List<DatasetRow> Rows, List<Question> Questions) Rendered(Policy policy, int n)
+    static (List<DatasetRow> Rows, List<Question> Questions) Rendered(ChatModel policy, int n)
     {
         var rows = TinyModels.NumberedQuestions(n);
-        var flow = new DataFlow(rows, policy, null, 1);
+        var flow = new DataFlow(rows, policy, 1);
         return (rows, rows.Select(flow.Render).ToList());
     }
 
@@ -358,7 +358,7 @@ public class RilTests
             dTrainer = new DiscriminatorTrainer(d, ril.DiscriminatorSettings.Optimizer(d), ril.DiscriminatorSettings);
         }
         var answer = new RecordingAnswer();
-        var trainer = new RilTrainer(config, ril, new DataFlow(rows, policy, null, 3), policy, TinyModels.TextPolicy(5), slots, answer, dTrainer,
+        var trainer = new RilTrainer(config, ril, new DataFlow(rows, policy, 3), policy, TinyModels.TextPolicy(5), slots, answer, dTrainer,
             new PolicyUpdater(policy, new AdamW(policy.Parameters().ToList(), config.LearningRate, 0f), config));
         return (trainer, answer, d);
     }

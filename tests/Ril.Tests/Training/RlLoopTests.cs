@@ -21,7 +21,7 @@ public class RlLoopTests
             Task.FromResult(batch.Select(b => b.Response.Length > 0 && b.Response[0] % 2 == 0 ? 1f : 0f).ToArray());
     }
 
-    (RlTrainer trainer, Policy policy) Build(Objective objective, float beta)
+    (RlTrainer trainer, ChatModel policy) Build(Objective objective, float beta)
     {
         var policy = TinyModels.TextPolicy(1);
         var reference = beta == 0 ? null : TinyModels.TextPolicy(1);
@@ -31,7 +31,7 @@ public class RlLoopTests
             MiniBatchSize = 16, MicroBatchSize = 8, KlCoef = beta, Seed = 3,
         };
         var rewards = new RewardSet([(new EvenFirstCharacter(), 1f)]);
-        var trainer = new RlTrainer(config, new DataFlow(TinyModels.NumberedQuestions(16), policy, null, 5), new ResponseCollector(policy, config),
+        var trainer = new RlTrainer(config, new DataFlow(TinyModels.NumberedQuestions(16), policy, 5), new ResponseCollector(policy, config),
             new TrajectoryBuilder(policy, reference, rewards, config), new PolicyUpdater(policy, new AdamW(policy.Parameters().ToList(), config.LearningRate, 0f), config));
         return (trainer, policy);
     }

@@ -2,6 +2,7 @@ using Ril.Data;
 using Ril.Data.Images;
 using Ril.Data.Synth;
 using Ril.Models;
+using Ril.Models.Families.RilVlm;
 using Ril.Models.Generation;
 using Ril.Tests.Data;
 using Ril.Text;
@@ -50,7 +51,7 @@ public sealed class SftRunTests : IDisposable
         var chat = ChatModel.Load(outDir);
         chat.CheckTemplate();
         Assert.True(chat.AcceptsImages);
-        Assert.Equal(4, chat.Model.TokensPerImage);
+        Assert.Equal(4, ((VisionLanguageModel)chat.Model).TokensPerImage);
 
         // A second run never writes over the first, and says so before training.
         var again = Assert.Throws<IOException>(() => SftRun.Run(Tiny(data, outDir, steps: 1)));

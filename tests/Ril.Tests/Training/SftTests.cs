@@ -1,4 +1,6 @@
 using Ril.Models;
+using Ril.Models.Families.Llama;
+using Ril.Models.Families.RilVlm;
 using Ril.Models.Generation;
 using Ril.Tensors;
 using Ril.Tensors.Optim;
@@ -15,7 +17,7 @@ public class SftTests
     {
         var tokenizer = BpeTokenizer.Load(Path.Combine(RepoPaths.Fixtures, "tokenizer", "trained", "tokenizer.json"));
         var config = new DecoderConfig { VocabSize = tokenizer.VocabSize, HiddenSize = 48, IntermediateSize = 96, NumLayers = 2, NumHeads = 4, NumKvHeadsField = 2 };
-        var policy = new Policy(VisionLanguageModel.Create(config, null, 1, -1, new Rng(2)), tokenizer, new ChatTemplate());
+        var policy = RilVlmFamily.Chat(VisionLanguageModel.Create(config, null, 1, -1, new Rng(2)), tokenizer);
         string[] questions = ["How many red shapes?", "What colour is the star?", "Sum of the numbers?"];
         string[] answers = ["There are \\boxed{3}.", "It is \\boxed{blue}.", "The sum is \\boxed{12}."];
         var examples = questions.Select((q, i) => new SftExample(policy.Prompt(q, false), null, SftTrainer.ResponseTokens(policy, answers[i]))).ToList();

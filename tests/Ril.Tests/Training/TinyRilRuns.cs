@@ -3,6 +3,7 @@ using Ril.Data.Synth;
 using Ril.Data.Teachers;
 using Ril.Evaluation;
 using Ril.Models;
+using Ril.Models.Families.RilVlm;
 using Ril.Rewards;
 using Ril.Tensors;
 using Ril.Tensors.Optim;
@@ -68,20 +69,20 @@ public static class TinyRilRuns
         var train = JsonlDataset.Load(Path.Combine(suiteDir, "train.jsonl"));
         var val = JsonlDataset.Load(Path.Combine(suiteDir, "val.jsonl"));
         var (cache, _) = ScriptedTeacher.WriteCache(train, o.Teachers.Select(t => ScriptedTeacher.Named(t)).ToList(), o.TeacherResponses, 1, Path.Combine(suiteDir, "teachers.jsonl"));
-        var flow = new DataFlow(train, policy, vlm, seed);
+        var flow = new DataFlow(train, policy, seed);
 
         // 1. SFT warm-up on the gold solutions.
         TinyModels.WarmUpOnGold(policy, flow, train, o.SftSteps, o.SftBatch, o.SftLearningRate, seed + 100);
         log?.Invoke($"SFT done ({clock.Elapsed.TotalSeconds:F1} s)");
 
         // The frozen reference: a copy of the SFT student.
-        Policy? reference = null;
+        ChatModel? reference = null;
         if (o.KlCoef != 0)
         {
-            var copy = TinyModels.SuiteStudent(o.Hidden, o.Layers, seed).Policy.Model;
+            var copy = TinyModels.SuiteStudent(o.Hidden, o.Layers, seed).Policy;
             var weights = model.Parameters().DistinctBy(p => p.Name).ToDictionary(p => p.Name!);
             foreach (var p in copy.Parameters().DistinctBy(p => p.Name)) weights[p.Name!].Data.CopyTo(p.Data);
-            reference = new Policy(copy, policy.Tokenizer, new ChatTemplate());
+            reference = copy;
         }
 
         var config = new RlConfig

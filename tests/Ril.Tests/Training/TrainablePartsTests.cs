@@ -1,4 +1,6 @@
 using Ril.Models;
+using Ril.Models.Families.Llama;
+using Ril.Models.Families.RilVlm;
 using Ril.Tensors;
 using Ril.Training;
 

@@ -1,3 +1,4 @@
+using Ril.Models;
 using Ril.Tensors;
 using Ril.Tensors.Autograd;
 using Ril.Tensors.Memory;
@@ -13,9 +14,9 @@ public delegate void TokenSampled(int request, int sample, int token);
 /// samples decode together one token per step. Every sample has its own random stream, so a result does not depend
 /// on what else was in the batch.
 /// </summary>
-public sealed class Generator(VisionLanguageModel model, Func<int[], string>? detokenize = null, int padId = 0)
+public sealed class Generator(ICausalLM model, Func<int[], string>? detokenize = null, int padId = 0)
 {
-    public VisionLanguageModel Model { get; } = model;
+    public ICausalLM Model { get; } = model;
 
     /// <param name="onToken">called on this thread with every token as it is sampled (for streaming)</param>
     public IReadOnlyList<IReadOnlyList<GeneratedSequence>> Generate(IReadOnlyList<GenerationRequest> requests, SamplingOptions options,
@@ -27,37 +28,33 @@ public sealed class Generator(VisionLanguageModel model, Func<int[], string>? de
         if (requests.Count == 0) return [];
         using var noGrad = NoGrad.Begin();
         using var scope = TensorScope.Begin();
-        var lm = Model.Text;
+        var lm = Model;
         int prompts = requests.Count, promptLen = requests.Max(r => r.PromptIds.Length);
         if (requests.Any(r => r.PromptIds.Length == 0)) throw new ArgumentException("Generator: an empty prompt");
         int capacity = promptLen + options.MaxNewTokens;
 
-        // Prefill: left-padded prompts, positions counted from each prompt's first real token.
-        var ids = new int[prompts * promptLen];
-        var positions = new int[prompts * promptLen];
+        // Prefill: left-padded prompts, each sequence's positions from its first real token.
+        var builder = new ModelInputs.Builder(lm, prompts, promptLen, padId);
         var keyValid = new bool[prompts * capacity];
+        var nextPositions = new int[prompts];
         for (int b = 0; b < prompts; b++)
         {
             var p = requests[b].PromptIds;
             int pad = promptLen - p.Length;
-            for (int t = 0; t < promptLen; t++)
-            {
-                ids[b * promptLen + t] = t < pad ? padId : p[t - pad];
-                positions[b * promptLen + t] = Math.Max(0, t - pad);
-                keyValid[b * capacity + t] = t >= pad;
-            }
+            builder.Place(b * promptLen + pad, p, p.Length, requests[b].Pixels);
+            for (int t = pad; t < promptLen; t++) keyValid[b * capacity + t] = true;
         }
-        var pixels = requests.Where(r => r.Pixels is not null).Select(r => r.Pixels!).ToList();
-        var features = pixels.Count == 0 ? null : Model.ImageFeatures(pixels.Count == 1 ? pixels[0] : Ops.Concat(pixels, 0));
+        var inputs = builder.Build();
+        for (int b = 0; b < prompts; b++) nextPositions[b] = LargestPosition(inputs, b) + 1;
         var promptCache = lm.NewCache(prompts, capacity);
-        var hidden = lm.Forward(Model.Embed(ids, prompts, features), positions, cache: promptCache, cacheKeyValid: keyValid);
+        var hidden = lm.Hidden(inputs, promptCache, keyValid);
         var lastRows = Enumerable.Range(0, prompts).Select(b => b * promptLen + promptLen - 1).ToArray();
-        var promptLogits = lm.Head(Ops.Embedding(Ops.Reshape(hidden, -1, lm.Config.HiddenSize), lastRows));
+        var promptLogits = lm.Head(Ops.Embedding(Ops.Reshape(hidden, -1, lm.HiddenSize), lastRows));
 
         // Fork: sample s of prompt b becomes row Σ_{b'<b} n_b' + s.
         var counts = requests.Select(r => r.NumSamples).ToArray();
         var cache = promptCache.Repeat(counts);
-        int rows = counts.Sum(), vocab = lm.Config.VocabSize;
+        int rows = counts.Sum(), vocab = lm.VocabSize;
         var samples = new List<Sample>(rows);
         var sampleIndex = new int[rows];
         var rowValid = new bool[rows * capacity];
@@ -65,7 +62,7 @@ public sealed class Generator(VisionLanguageModel model, Func<int[], string>? de
             for (int s = 0; s < counts[b]; s++, row++)
             {
                 sampleIndex[row] = s;
-                samples.Add(new Sample(b, new Rng(requests[b].Seed + (ulong)s), requests[b].PromptIds, positions[b * promptLen + promptLen - 1] + 1));
+                samples.Add(new Sample(b, new Rng(requests[b].Seed + (ulong)s), requests[b].PromptIds, nextPositions[b]));
                 Array.Copy(keyValid, b * capacity, rowValid, row * capacity, promptLen);
             }
         var logits = new float[rows * vocab];
@@ -94,7 +91,7 @@ public sealed class Generator(VisionLanguageModel model, Func<int[], string>? de
             if (samples.All(s => s.Finished)) break;
             if (step == options.MaxNewTokens - 1) break;
             using var stepScope = TensorScope.Begin();
-            var h = lm.Forward(lm.Embed(next, rows), stepPositions, cache: cache, cacheKeyValid: rowValid);
+            var h = lm.Hidden(ModelInputs.Decode(next, stepPositions, lm.PositionRank), cache, rowValid);
             lm.Head(h).Data.CopyTo(logits);
         }
 
@@ -106,6 +103,15 @@ public sealed class Generator(VisionLanguageModel model, Func<int[], string>? de
             result.Add(list);
         }
         return result;
+    }
+
+    /// <summary>The largest position id of row <paramref name="row"/>'s prompt on any plane: generated text continues after it.</summary>
+    static int LargestPosition(ModelInputs inputs, int row)
+    {
+        int n = inputs.Rows * inputs.Length, largest = 0;
+        for (int r = 0; r < inputs.PositionRank; r++)
+            for (int t = 0; t < inputs.Length; t++) largest = Math.Max(largest, inputs.Positions[r * n + row * inputs.Length + t]);
+        return largest;
     }
 
     /// <summary>One response being generated.</summary>

@@ -1,6 +1,6 @@
 using Ril.Tensors;
 
-namespace Ril.Models;
+namespace Ril.Models.Families.RilVlm;
 
 /// <summary>
 /// SigLIP vision encoder: patch embedding (a stride-p convolution, done as a linear map of flattened patches),

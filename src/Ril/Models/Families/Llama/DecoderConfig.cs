@@ -1,11 +1,13 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Ril.Models;
+namespace Ril.Models.Families.Llama;
 
 /// <summary>A Llama/Qwen2-layout decoder, configured by the fields of a Hugging Face config.json.</summary>
 public sealed record DecoderConfig
 {
+    /// <summary>"llama", "qwen2", "mistral": the text family's model types (kept when the model is saved).</summary>
+    [JsonPropertyName("model_type")] public string ModelType { get; init; } = "llama";
     [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 32000;
     [JsonPropertyName("hidden_size")] public int HiddenSize { get; init; } = 512;
     [JsonPropertyName("intermediate_size")] public int IntermediateSize { get; init; } = 1376;

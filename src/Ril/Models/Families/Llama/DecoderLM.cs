@@ -1,12 +1,16 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Ril.Models;
 using Ril.Tensors;
 
-namespace Ril.Models;
+namespace Ril.Models.Families.Llama;
 
 /// <summary>
 /// Llama/Qwen2 decoder: embed → N × [x + attn(rmsnorm(x)); x + mlp(rmsnorm(x))] → rmsnorm → lm_head.
-/// Parameter names are Hugging Face's, so real checkpoints of those families map one to one.
+/// Parameter names are Hugging Face's, so real checkpoints of those families map one to one. The text family's model,
+/// and the language model inside Ril's own VLM layout.
 /// </summary>
-public sealed class DecoderLM
+public sealed class DecoderLM : ICausalLM
 {
     public DecoderConfig Config { get; }
     public Tensor EmbedTokens { get; }
@@ -90,6 +94,42 @@ public sealed class DecoderLM
 
     /// <summary>A KV cache sized for this model.</summary>
     public KvCache NewCache(int batch, int capacity) => new(Config.NumLayers, batch, Config.NumKvHeads, Config.HeadDim, capacity);
+
+    // The family seam (ICausalLM): a text model with 1-D RoPE positions.
+    public int HiddenSize => Config.HiddenSize;
+    public int VocabSize => Config.VocabSize;
+    public int ContextLength => Config.MaxPositions;
+    public int ImageTokenId => -1;
+    public bool AcceptsImages => false;
+    public int PositionRank => 1;
+    public Tensor? UntiedHead => Config.TieWordEmbeddings ? null : LmHead;
+
+    /// <summary>0, 1, …, n − 1: a sequence's positions count its tokens.</summary>
+    public int[] SequencePositions(ReadOnlySpan<int> ids) => Enumerable.Range(0, ids.Length).ToArray();
+
+    public Tensor Hidden(ModelInputs inputs, KvCache? cache = null, bool[]? cacheKeyValid = null)
+    {
+        if (inputs.Pixels is not null) throw new ArgumentException("this model has no vision tower: it cannot take images");
+        return Forward(Embed(inputs.Ids, inputs.Rows), inputs.Positions1D, cache is null ? inputs.Mask : null, cache, cacheKeyValid);
+    }
+
+    public long KvCacheBytes(int rows, int capacity) => 2L * Config.NumLayers * rows * capacity * Config.NumKvHeads * Config.HeadDim * sizeof(float);
+    public IEnumerable<Tensor> DecoderParameters() => Parameters();
+
+    public LoraAdapters AttachLora(LoraConfig config, Rng rng) => LoraAdapters.Attach(this, config, rng);
+
+    ICausalLM ICausalLM.BaseView() => SharingWeights();
+
+    public ICausalLM LanguageModel(bool shareWeights, Rng rng)
+    {
+        if (shareWeights) return SharingWeights();
+        var copy = new DecoderLM(Config, rng);
+        var source = Parameters().DistinctBy(p => p.Name).ToDictionary(p => p.Name!);
+        foreach (var p in copy.Parameters().DistinctBy(p => p.Name)) source[p.Name!].ToArray().CopyTo(p.Data);   // ToArray: these may be bf16
+        return copy;
+    }
+
+    public JsonObject ConfigJson() => (JsonObject)JsonSerializer.SerializeToNode(Config)!;
 }
 
 /// <summary>One pre-norm block: grouped-query attention with RoPE, then a SwiGLU MLP.</summary>

@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace Ril.Models;
+namespace Ril.Models.Families.RilVlm;
 
 /// <summary>A SigLIP-layout vision encoder, configured by the fields of Hugging Face's SiglipVisionConfig.</summary>
 public sealed record VisionConfig

@@ -1,38 +1,47 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Ril.Models;
+using Ril.Models.Families.Llama;
 using Ril.Tensors;
 
-namespace Ril.Models;
+namespace Ril.Models.Families.RilVlm;
 
 /// <summary>
 /// Vision encoder + projector + decoder LM. Every image placeholder token in the prompt is replaced, in order, by one
 /// row of the projected image features; a prompt with no image (or a model with no vision tower) is plain text.
 /// The LM keeps the plain Llama/Qwen2 names ("model.*", "lm_head.weight") so text checkpoints load into it directly.
 /// </summary>
-public sealed class VisionLanguageModel
+public sealed class VisionLanguageModel : ICausalLM
 {
+    public VlmConfig Config { get; }
     public DecoderLM Text { get; }
     public VisionEncoder? Vision { get; }
     public Projector? Projector { get; }
-    public int ImageTokenId { get; }
+    public int ImageTokenId => Config.ImageTokenId;
 
-    public VisionLanguageModel(DecoderLM text, VisionEncoder? vision, Projector? projector, int imageTokenId)
+    public VisionLanguageModel(VlmConfig config, DecoderLM text, VisionEncoder? vision, Projector? projector)
     {
         if ((vision is null) != (projector is null)) throw new ArgumentException("VisionLanguageModel: a vision tower needs a projector and vice versa");
-        (Text, Vision, Projector, ImageTokenId) = (text, vision, projector, imageTokenId);
+        (Config, Text, Vision, Projector) = (config, text, vision, projector);
     }
 
-    public static VisionLanguageModel Create(DecoderConfig text, VisionConfig? vision, int pixelShuffle, int imageTokenId, Rng rng)
+    /// <summary>A model of the layout with random weights (N(0, 0.02²) matrices, unit norms).</summary>
+    public static VisionLanguageModel Create(VlmConfig config, Rng rng)
     {
-        var lm = new DecoderLM(text, rng);
-        if (vision is null) return new VisionLanguageModel(lm, null, null, imageTokenId);
+        var lm = new DecoderLM(config.Text, rng);
+        if (config.Vision is not { } vision) return new VisionLanguageModel(config, lm, null, null);
         var encoder = new VisionEncoder(vision, rng, "vision_tower.vision_model.");
-        return new VisionLanguageModel(lm, encoder, new Projector(vision.HiddenSize, text.HiddenSize, pixelShuffle, rng), imageTokenId);
+        return new VisionLanguageModel(config, lm, encoder, new Projector(vision.HiddenSize, config.Text.HiddenSize, config.PixelShuffle, rng));
     }
+
+    public static VisionLanguageModel Create(DecoderConfig text, VisionConfig? vision, int pixelShuffle, int imageTokenId, Rng rng) =>
+        Create(new VlmConfig { Text = text, Vision = vision, PixelShuffle = pixelShuffle, ImageTokenId = imageTokenId }, rng);
 
     /// <summary>
     /// The base under this model's LoRA adapters, over the very same tensors (nothing copied): with the policy training
     /// through adapters, this is the KL reference at no memory cost. Sound only while the shared weights stay frozen.
     /// </summary>
-    public VisionLanguageModel BaseView() => new(Text.SharingWeights(), Vision, Projector, ImageTokenId);
+    public VisionLanguageModel BaseView() => new(Config, Text.SharingWeights(), Vision, Projector);
 
     /// <summary>Image tokens each image occupies in a prompt (0 for a text-only model).</summary>
     public int TokensPerImage => Vision is null ? 0 : Projector!.TokensPerImage(Vision.Config.GridSize);
@@ -72,4 +81,32 @@ public sealed class VisionLanguageModel
     /// <summary>Logits [B·T, vocab] of a batch of prompts with their images.</summary>
     public Tensor Logits(int[] ids, int batch, Tensor? pixels = null, int[]? positions = null, AttentionMask? mask = null) =>
         Text.Head(Text.Forward(Embed(ids, batch, pixels is null ? null : ImageFeatures(pixels)), positions, mask));
+
+    // The family seam (ICausalLM): the decoder's, with image features on the prompts' placeholders and 1-D positions.
+    public int HiddenSize => Text.HiddenSize;
+    public int VocabSize => Text.VocabSize;
+    public int ContextLength => Text.ContextLength;
+    public bool AcceptsImages => Vision is not null;
+    public int PositionRank => 1;
+    public Tensor? UntiedHead => Text.UntiedHead;
+    public LoraAdapters? Adapters => Text.Adapters;
+    public bool RecomputeActivations { get => Text.RecomputeActivations; set => Text.RecomputeActivations = value; }
+
+    /// <summary>Image placeholders count like any token: 0, 1, …, n − 1.</summary>
+    public int[] SequencePositions(ReadOnlySpan<int> ids) => Text.SequencePositions(ids);
+
+    public Tensor Hidden(ModelInputs inputs, KvCache? cache = null, bool[]? cacheKeyValid = null)
+    {
+        var features = inputs.Pixels is null ? null : ImageFeatures(inputs.Pixels);
+        return Text.Forward(Embed(inputs.Ids, inputs.Rows, features, inputs.ImageSlots), inputs.Positions1D, cache is null ? inputs.Mask : null, cache, cacheKeyValid);
+    }
+
+    public Tensor Head(Tensor hidden) => Text.Head(hidden);
+    public KvCache NewCache(int batch, int capacity) => Text.NewCache(batch, capacity);
+    public long KvCacheBytes(int rows, int capacity) => Text.KvCacheBytes(rows, capacity);
+    public IEnumerable<Tensor> DecoderParameters() => Text.Parameters();
+    public LoraAdapters AttachLora(LoraConfig config, Rng rng) => LoraAdapters.Attach(Text, config, rng);
+    ICausalLM ICausalLM.BaseView() => BaseView();
+    public ICausalLM LanguageModel(bool shareWeights, Rng rng) => Text.LanguageModel(shareWeights, rng);
+    public JsonObject ConfigJson() => (JsonObject)JsonSerializer.SerializeToNode(Config)!;
 }

@@ -1,6 +1,6 @@
 using Ril.Tensors;
 
-namespace Ril.Models;
+namespace Ril.Models.Families.RilVlm;
 
 /// <summary>
 /// Maps vision features into the LM's hidden size: optional pixel shuffle (each s×s block of neighbouring patches

@@ -1,0 +1,24 @@
+using System.Text.Json.Nodes;
+using Ril.Models;
+using Ril.Tensors;
+using Ril.Text;
+
+namespace Ril.Models.Families.Llama;
+
+/// <summary>
+/// Plain Hugging Face text decoders of the Llama layout (Llama, Qwen2, Mistral without sliding windows): config.json of
+/// the LM itself, weights under model.* and lm_head (tied or not), ChatML prompts.
+/// </summary>
+public sealed class LlamaFamily : IModelFamily
+{
+    public string Name => "llama";
+    public IReadOnlyList<string> ModelTypes { get; } = ["llama", "qwen2", "mistral"];
+
+    public (ICausalLM Model, IProcessor Processor) Load(string dir, JsonObject config, string configPath, BpeTokenizer tokenizer)
+    {
+        var decoder = DecoderConfig.Parse(config.ToJsonString(), configPath);
+        var model = new DecoderLM(decoder, new Rng(0));
+        Checkpoint.LoadAll(model.Parameters(), dir);
+        return (model, new ChatMlProcessor(tokenizer));
+    }
+}

@@ -1,0 +1,198 @@
+using Ril.Models;
+using Ril.Models.Generation;
+using Ril.Tensors;
+using Ril.Tensors.Autograd;
+using Ril.Tensors.IO;
+using Ril.Tests.Data;
+using Ril.Text;
+using Ril.Training;
+
+namespace Ril.Tests.Models;
+
+/// <summary>
+/// The one contract every registered model family keeps, run over a tiny checkpoint of each in its Hugging Face layout
+/// (tests/fixtures/models, written by make_model_fixtures.py with an independent float64 PyTorch reference): it loads
+/// through the registry; its forward equals the reference; cached greedy decoding equals recomputing the whole sequence;
+/// log-probs (padded and packed) equal the forward's; LoRA attaches as a no-op that trains only the adapters and whose
+/// base view is the model; the scalar head reads the last real token, whatever the padding. A new family adds a
+/// checkpoint to <see cref="Checkpoints"/>; <see cref="Every_registered_family_has_a_checkpoint_here"/> makes it.
+/// </summary>
+public sealed class FamilyContractTests
+{
+    /// <summary>Tiny checkpoints under tests/fixtures/models, at least one per registered family.</summary>
+    static readonly string[] CheckpointNames = ["vlm-tiny", "qwen2-tiny", "llama-tied-tiny"];
+    public static TheoryData<string> Checkpoints => new(CheckpointNames);
+
+    const double Tolerance = 1e-4;
+
+    static string Dir(string name) => Path.Combine(RepoPaths.Fixtures, "models", name);
+
+    sealed record Loaded(IModelFamily Family, ChatModel Chat, SafeTensorFile Parity, int Rows, int Length, int[] Ids, Tensor? Pixels);
+
+    static Loaded Load(string name)
+    {
+        var dir = Dir(name);
+        var json = ModelFamilies.ReadConfig(dir, out var path);
+        var family = ModelFamilies.Of(json, path);
+        var (model, processor) = family.Load(dir, json, path, BpeTokenizer.Load(TinyModels.TokenizerPath));
+        var parity = SafeTensors.Read(Path.Combine(dir, "parity.safetensors"));
+        var ids = parity["input_ids"];
+        Tensor? pixels = parity.Tensors.Any(t => t.Name == "pixel_values") ? Tensor.FromArray(parity["pixel_values"].Data, parity["pixel_values"].Shape) : null;
+        return new Loaded(family, new ChatModel(model, new FixtureVocabulary(processor), dir), parity, ids.Shape[0], ids.Shape[1],
+            ids.Data.Select(v => (int)MathF.Round(v)).ToArray(), pixels);
+    }
+
+    /// <summary>Logits [rows·T, vocab] of whole rows (row 0 carries the images), through the model inputs' one builder.</summary>
+    static Tensor Logits(ICausalLM model, int[] ids, int rows, Tensor? pixels)
+    {
+        int t = ids.Length / rows;
+        var builder = new ModelInputs.Builder(model, rows, t, padId: 0);
+        for (int r = 0; r < rows; r++) builder.Place(r * t, ids.AsSpan(r * t, t), t, r == 0 ? pixels : null);
+        return model.Head(model.Hidden(builder.Build()));
+    }
+
+    /// <summary>The family's processor, padding with id 0: the fixtures' 97-token vocabulary is not the test tokenizer's.</summary>
+    sealed class FixtureVocabulary(IProcessor processor) : IProcessor
+    {
+        public BpeTokenizer Tokenizer => processor.Tokenizer;
+        public IReadOnlyList<int> StopTokens => [];
+        public int PadId => 0;
+        public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true) => processor.Render(messages, addGenerationPrompt);
+        public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true) => processor.EncodeChat(messages, addGenerationPrompt);
+        public int[] EncodeRaw(string text, int images = 0) => processor.EncodeRaw(text, images);
+        public Tensor? Pixels(IReadOnlyList<Ril.Data.Images.Image> images) => processor.Pixels(images);
+        public int PlaceholdersFor(IReadOnlyList<Ril.Data.Images.Image> images) => processor.PlaceholdersFor(images);
+        public string Decode(ReadOnlySpan<int> ids) => processor.Decode(ids);
+        public void Check() => processor.Check();
+    }
+
+    static double WorstRelative(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
+    {
+        float scale = 0;
+        foreach (var v in expected) scale = Math.Max(scale, Math.Abs(v));
+        double worst = 0;
+        for (int i = 0; i < actual.Length; i++)
+            worst = Math.Max(worst, Math.Abs(actual[i] - expected[i]) / Math.Max(Math.Abs(expected[i]), 0.01 * scale));
+        return worst;
+    }
+
+    [Fact]
+    public void Every_registered_family_has_a_checkpoint_here()
+    {
+        var covered = CheckpointNames.Select(name => ModelFamilies.Of(ModelFamilies.ReadConfig(Dir(name), out var p), p).Name).ToHashSet();
+        foreach (var family in ModelFamilies.All) Assert.Contains(family.Name, covered);
+    }
+
+    [Fact]
+    public void An_unknown_model_type_names_the_file_and_the_known_ones()
+    {
+        var e = Assert.Throws<InvalidDataException>(() => ModelFamilies.Of(new System.Text.Json.Nodes.JsonObject { ["model_type"] = "gpt_neo" }, "x/config.json"));
+        Assert.Contains("x/config.json", e.Message);
+        Assert.Contains("gpt_neo", e.Message);
+        Assert.Contains("qwen2", e.Message);
+    }
+
+    [Theory, MemberData(nameof(Checkpoints))]
+    public void The_forward_equals_the_float64_reference(string name)
+    {
+        var m = Load(name);
+        using var _ = NoGrad.Begin();
+        var logits = Logits(m.Chat.Model, m.Ids, m.Rows, m.Pixels);
+        Assert.Equal(m.Parity["logits"].Shape, logits.Shape);
+        double worst = WorstRelative(logits.Data, m.Parity["logits"].Data);
+        Assert.True(worst <= Tolerance, $"{name} ({m.Family.Name}): worst relative error {worst:E2}");
+    }
+
+    [Theory, MemberData(nameof(Checkpoints))]
+    public void Cached_greedy_decoding_equals_recomputing_the_whole_sequence(string name)
+    {
+        var m = Load(name);
+        var model = m.Chat.Model;
+        var prompt = m.Ids[..m.Length];
+        var generated = new Generator(model, padId: 0).Generate([new GenerationRequest(prompt, Pixels: m.Pixels)],
+            new SamplingOptions { Temperature = 0, MaxNewTokens = 6 })[0][0];
+        Assert.Equal(6, generated.TokenIds.Length);
+        using var _ = NoGrad.Begin();
+        int[] sequence = [.. prompt];
+        for (int k = 0; k < generated.TokenIds.Length; k++)
+        {
+            var last = Logits(model, sequence, 1, m.Pixels).ToArray().AsSpan((sequence.Length - 1) * model.VocabSize, model.VocabSize).ToArray();
+            if (model.ImageTokenId >= 0) last[model.ImageTokenId] = float.NegativeInfinity;   // a response never holds an image slot
+            int argmax = Array.IndexOf(last, last.Max());
+            Assert.Equal(argmax, generated.TokenIds[k]);
+            Assert.Equal(last[argmax] - Ops.LogSumExp(Logits(model, sequence, 1, m.Pixels).ToArray().AsSpan((sequence.Length - 1) * model.VocabSize, model.VocabSize)),
+                generated.LogProbs[k], 3);
+            sequence = [.. sequence, argmax];
+        }
+    }
+
+    [Theory, MemberData(nameof(Checkpoints))]
+    public void Log_probs_padded_and_packed_equal_the_forwards(string name)
+    {
+        var m = Load(name);
+        var model = m.Chat.Model;
+        // Two rows of different lengths: the fixture's first row (with its images) answered by 4 tokens, and its
+        // shortened text answered by 2.
+        int[] prompt0 = m.Ids[..m.Length], response0 = [5, 17, 3, 9];
+        int[] prompt1 = [.. m.Ids[..3].Where(id => id != model.ImageTokenId)], response1 = [11, 2];
+        var rows = new List<ResponseLogProbs.Row> { new(prompt0, m.Pixels, response0), new(prompt1, null, response1) };
+        using var _ = NoGrad.Begin();
+        var expected = new List<float>();
+        foreach (var (prompt, pixels, response) in new[] { (prompt0, m.Pixels, response0), (prompt1, (Tensor?)null, response1) })
+        {
+            var logits = Logits(model, [.. prompt, .. response], 1, pixels).ToArray();
+            int v = model.VocabSize;
+            for (int k = 0; k < 4; k++)
+            {
+                if (k >= response.Length) { expected.Add(float.NaN); continue; }
+                var row = logits.AsSpan((prompt.Length - 1 + k) * v, v);
+                expected.Add(row[response[k]] - Ops.LogSumExp(row));
+            }
+        }
+        foreach (bool pack in new[] { false, true })
+        {
+            var actual = ResponseLogProbs.Compute(m.Chat, rows, maxLen: 4, pack: pack).LogProbs.ToArray();
+            for (int i = 0; i < expected.Count; i++)
+                if (!float.IsNaN(expected[i])) Assert.True(Math.Abs(actual[i] - expected[i]) < 1e-4, $"{name} pack={pack} slot {i}: {actual[i]} vs {expected[i]}");
+        }
+    }
+
+    [Theory, MemberData(nameof(Checkpoints))]
+    public void Lora_attaches_as_a_no_op_trains_only_adapters_and_keeps_a_base_view(string name)
+    {
+        var m = Load(name);
+        var model = m.Chat.Model;
+        Tensor Forward(ICausalLM x) { using (NoGrad.Begin()) return Logits(x, m.Ids, m.Rows, m.Pixels); }
+        var before = Forward(model).ToArray();
+        var adapters = model.AttachLora(new LoraConfig { Rank = 2, Alpha = 4 }, new Rng(1));
+        Assert.Same(adapters, model.Adapters);
+        Assert.Equal(before, Forward(model).ToArray());                                   // B starts at zero
+        Assert.All(model.DecoderParameters(), p => Assert.False(p.RequiresGrad));        // the decoder's base is frozen
+        Assert.All(adapters.Parameters(), p => Assert.True(p.RequiresGrad));
+        var rng = new Rng(2);
+        foreach (var a in adapters.All) rng.FillNormal(a.B.Data, 0.1f);
+        Assert.NotEqual(before, Forward(model).ToArray());
+        Assert.Equal(before, Forward(model.BaseView()).ToArray());                      // the reference, no copy
+    }
+
+    [Theory, MemberData(nameof(Checkpoints))]
+    public void The_scalar_head_reads_the_last_real_token_whatever_the_padding(string name)
+    {
+        var m = Load(name);
+        var text = m.Chat.Model.LanguageModel(shareWeights: false, new Rng(3));
+        Assert.False(text.AcceptsImages);
+        var head = new ScalarHeadModel(text, new Rng(4));
+        Assert.DoesNotContain(head.Parameters(), p => text.UntiedHead is { } lmHead && ReferenceEquals(p, lmHead));
+        int[] a = [4, 8, 15, 16, 23], b = [42, 7, 1];
+        using var _ = NoGrad.Begin();
+        var together = head.Forward([.. a, .. b, 0, 0], 2, [5, 3]).ToArray();
+        var alone = head.Forward(b, 1, [3]).ToArray();
+        Assert.Equal(alone[0], together[1], 4);
+        // The score is the head's dot product with the last real token's final hidden state.
+        var builder = new ModelInputs.Builder(text, 1, a.Length, 0).Place(0, a, 0, null);
+        var hidden = text.Hidden(builder.Build()).ToArray().AsSpan((a.Length - 1) * text.HiddenSize, text.HiddenSize);
+        float dot = 0;
+        for (int i = 0; i < text.HiddenSize; i++) dot += hidden[i] * head.Score.Data[i];
+        Assert.Equal(dot, together[0], 4);
+    }
+}
