@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Net;
+using Ril.Hub;
 using Ril.Models;
 using Ril.Server;
 
@@ -11,7 +12,7 @@ public static class ServeCommand
     public static Command Create()
     {
         var defaults = new ServerOptions();
-        var model = new Option<string>("--model") { Description = "Model directory: config.json, model.safetensors (or shards) and tokenizer.json", Required = true };
+        var model = new Option<string>("--model") { Description = $"Model: {ModelLocation.ArgumentDescription}, holding config.json, model.safetensors (or shards) and tokenizer.json", Required = true };
         var host = new Option<string>("--host") { Description = "Address to listen on (an IP address or localhost); other machines can reach it only if it is not loopback", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port to listen on; 0 picks a free one", DefaultValueFactory = _ => defaults.Port };
         var name = new Option<string?>("--name") { Description = "The model id clients use (default: the directory's name)" };
@@ -33,7 +34,7 @@ public static class ServeCommand
             if (parse.GetValue(window) < 0) throw new ArgumentException($"--batch-window-ms must be at least 0 (got {parse.GetValue(window)})");
             var dir = parse.GetValue(model)!;
             Console.WriteLine($"loading {dir}");
-            var chat = ChatModel.Load(dir);
+            var chat = ChatModel.Load(ModelArgument.Resolve(dir));
             var options = new ServerOptions
             {
                 Host = address, Port = parse.GetValue(port), ModelName = parse.GetValue(name),

@@ -19,7 +19,7 @@ public static class TrainCommand
 {
     public static Command Create()
     {
-        var config = new Option<string>("--config") { Description = "YAML recipe (see configs/)", Required = true };
+        var config = new Option<string>("--config") { Description = "YAML recipe (see configs/); its model.path is a model directory or a Hub id Org/Name[@revision]", Required = true };
         var set = new Option<string[]>("--set") { Description = "Override a recipe key: --set trainer.lr=1e-6 (repeatable)", AllowMultipleArgumentsPerToken = false };
         var algo = new Option<string?>("--algo") { Description = "Objective: grpo, bnpo, dr_grpo, dapo, reinforce_pp, ril (same as --set trainer.algo=…)" };
         var name = new Option<string?>("--name") { Description = "Run name: the run goes to runs/NAME (same as --set run.name=…)" };
@@ -44,6 +44,7 @@ public static class TrainCommand
         if (!resume && Directory.Exists(runDir) && Directory.EnumerateFileSystemEntries(runDir).Any())
             throw new ArgumentException($"{runDir} already exists: pass --resume to continue it, or choose another --name");
 
+        recipe = recipe with { Model = ModelArgument.Resolve(recipe.Model) };   // a Hub id in model.path becomes its cached snapshot
         var chat = ChatModel.Load(recipe.Model);
         var policy = new Policy(chat.Model, chat.Tokenizer, new ChatTemplate());
         var trainable = TrainableParts.Apply(policy.Parameters(), recipe.TrainableParts);
