@@ -66,12 +66,14 @@ public sealed class HubTests : IAsyncLifetime
         CacheDirectory = Cache, Endpoint = _hub.Url, FirstRetryDelay = TimeSpan.FromMilliseconds(10), Timeout = TimeSpan.FromSeconds(20),
     };
 
-    static string GenerateText(string model, Dictionary<string, string> environment)
+    static string GenerateText(string model, Dictionary<string, string> environment) => RunGenerate(model, environment).StandardOutput;
+
+    static Processes.Result RunGenerate(string model, Dictionary<string, string> environment)
     {
         var result = Processes.Run([.. Processes.Ril, .. Generate, "--model", model], environment);
         Assert.True(result.ExitCode == 0, result.Output);
         Assert.False(string.IsNullOrWhiteSpace(result.StandardOutput), result.Output);
-        return result.StandardOutput;
+        return result;
     }
 
     [Fact]
@@ -80,7 +82,11 @@ public sealed class HubTests : IAsyncLifetime
         var expected = GenerateText(ModelFolder, Environment());
         Assert.Empty(_hub.Requests);
 
-        Assert.Equal(expected, GenerateText(Repo, Environment()));
+        var viaHub = RunGenerate(Repo, Environment());
+        Assert.Equal(expected, viaHub.StandardOutput);
+        // Not a terminal: plain progress lines, on stderr.
+        Assert.Contains($"downloading {Repo}@main [4/4] model.safetensors (", viaHub.Output);
+        Assert.Contains($"downloaded {Repo}@main [4/4] model.safetensors", viaHub.Output);
 
         Assert.Equal(_commit, File.ReadAllText(Path.Combine(RepoCache, "refs", "main")));
         var snapshot = Path.Combine(RepoCache, "snapshots", _commit);

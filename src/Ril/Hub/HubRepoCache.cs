@@ -102,7 +102,8 @@ public sealed class HubRepoCache(string cacheDirectory, HubModelId id)
         while (true)
         {
             try { return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
-            catch (IOException) when (!cancel.IsCancellationRequested) { Thread.Sleep(100); }
+            // Held by another process: wait. Anything else (a read-only disk) leaves no lock file and is thrown.
+            catch (IOException) when (!cancel.IsCancellationRequested && File.Exists(path)) { Thread.Sleep(100); }
         }
     }
 }

@@ -19,7 +19,8 @@ public static class ModelLocation
     /// <exception cref="DirectoryNotFoundException">Neither an existing path nor a Hub id.</exception>
     /// <exception cref="HubException">The Hub id could not be resolved; the message says why and names the repository and revision.</exception>
     public static string Resolve(string dirOrHubId, HubOptions? options = null) =>
-        ResolveAsync(dirOrHubId, options).GetAwaiter().GetResult();
+        // On the thread pool, so that a caller's synchronization context cannot deadlock the wait.
+        Task.Run(() => ResolveAsync(dirOrHubId, options)).GetAwaiter().GetResult();
 
     /// <inheritdoc cref="Resolve"/>
     public static async Task<string> ResolveAsync(string dirOrHubId, HubOptions? options = null, CancellationToken cancel = default)
