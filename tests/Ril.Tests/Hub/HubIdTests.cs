@@ -59,6 +59,18 @@ public class HubIdTests
         Assert.Equal(Path.Combine("/x", "huggingface", "hub"), xdg.CacheDirectory);
     }
 
+    [Fact]
+    public void A_full_disk_is_named_as_such_with_the_model_and_revision()
+    {
+        using var client = new HubClient(HubModelId.Parse("org/name@v1"), new HubOptions { CacheDirectory = Path.GetTempPath() });
+        // ENOSPC as .NET reports it on Linux and macOS: the errno in HResult.
+        var e = Assert.Throws<HubException>(() => client.Write("blobs/x.incomplete", () => throw new IOException("No space left on device", 28)));
+        Assert.Equal(HubErrorKind.DiskFull, e.Kind);
+        Assert.StartsWith("Hub model org/name@v1: no space left on the disk of the Hub cache while writing blobs/x.incomplete", e.Message);
+        var other = Assert.Throws<HubException>(() => client.Write("refs/main", () => throw new UnauthorizedAccessException("denied")));
+        Assert.Equal(HubErrorKind.CacheNotWritable, other.Kind);
+    }
+
     [Theory]
     [InlineData("1", true)] [InlineData("ON", true)] [InlineData("true", true)] [InlineData("Yes", true)]
     [InlineData("0", false)] [InlineData("", false)] [InlineData(null, false)] [InlineData("false", false)] [InlineData("2", false)]
