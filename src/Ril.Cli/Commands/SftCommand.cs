@@ -37,7 +37,7 @@ public static class SftCommand
         };
         var logEvery = new Option<int>("--log-every") { Description = "Print a progress line every N steps", DefaultValueFactory = _ => 10 };
         var command = new Command("sft",
-            "Supervised fine-tuning: train a model (a --model directory or a fresh --init model) to imitate the gold solutions of a dataset, " +
+            "Supervised fine-tuning: train a model (--model, a directory or a Hub id; or a fresh --init model) to imitate the gold solutions of a dataset, " +
             "or teachers' cached responses; the loss is on response tokens only. Prints progress and the final loss, and writes a model directory.")
             { data, teachers, teacher, model, init, tokenizer, output, steps, batchSize, lr, warmup, seed, pack, logEvery };
         command.SetAction(parse => ErrorReporting.Run(() =>
