@@ -6,7 +6,11 @@ namespace Ril.Cli.Tests;
 /// <summary>Runs a command to completion with a time limit, capturing stdout and stderr together.</summary>
 public static class Processes
 {
-    public sealed record Result(int ExitCode, string Output);
+    /// <summary>The exit code, stdout and stderr interleaved, and stdout alone (what a command prints as its result).</summary>
+    public sealed record Result(int ExitCode, string Output)
+    {
+        public string StandardOutput { get; init; } = "";
+    }
 
     /// <summary>The `ril` command as this test build has it (Ril.Cli.dll is copied beside the tests).</summary>
     public static string[] Ril => ["dotnet", Path.Combine(AppContext.BaseDirectory, "Ril.Cli.dll")];
@@ -23,7 +27,8 @@ public static class Processes
         using (process)
         {
             var output = new StringBuilder();
-            process.OutputDataReceived += (_, e) => { if (e.Data != null) lock (output) output.AppendLine(e.Data); };
+            var standardOutput = new StringBuilder();
+            process.OutputDataReceived += (_, e) => { if (e.Data != null) lock (output) { output.AppendLine(e.Data); standardOutput.AppendLine(e.Data); } };
             process.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (output) output.AppendLine(e.Data); };
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
@@ -34,7 +39,7 @@ public static class Processes
                 lock (output) return new Result(-1, $"timed out after {timeoutSeconds} s: {string.Join(' ', args)}\n{output}");
             }
             process.WaitForExit();
-            lock (output) return new Result(process.ExitCode, output.ToString());
+            lock (output) return new Result(process.ExitCode, output.ToString()) { StandardOutput = standardOutput.ToString() };
         }
     }
 

@@ -17,7 +17,7 @@ public static class DiscriminatorCommands
 {
     public static Command Create()
     {
-        var config = new Option<string>("--config") { Description = "YAML recipe: model, data.train, ril.teacher_cache, and the discriminator / disc_pretrain sections", Required = true };
+        var config = new Option<string>("--config") { Description = "YAML recipe: model (a directory or a Hub id Org/Name[@revision]), data.train, ril.teacher_cache, and the discriminator / disc_pretrain sections", Required = true };
         var set = new Option<string[]>("--set") { Description = "Override a recipe key: --set disc_pretrain.epochs=4 (repeatable)", AllowMultipleArgumentsPerToken = false };
         var output = new Option<string?>("--out") { Description = "Folder for the discriminator (default: OUT/NAME-discriminator of the recipe)" };
         var pretrain = new Command("pretrain", "Pre-train RIL's discriminator on student and teacher responses; report held-out accuracy and AUC per teacher.")
@@ -34,7 +34,7 @@ public static class DiscriminatorCommands
     {
         if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
             throw new ArgumentException($"{outDir} already exists: choose another --out");
-        var policy = ChatModel.Load(recipe.Model);
+        var policy = ChatModel.Load(ModelArgument.Resolve(recipe.Model));   // a directory, or a Hub id's cached snapshot
         var train = JsonlDataset.Load(recipe.TrainData, recipe.TextOnly ? ImageMode.TextOnly : ImageMode.Require);
         var flow = new DataFlow(train, policy, recipe.Rl.Seed);
         var cache = TeacherCache.Load(recipe.TeacherCache!);

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Ril.Data;
 using Ril.Evaluation;
+using Ril.Hub;
 using Ril.Models;
 using Ril.Rewards;
 using Ril.Training;
@@ -16,7 +17,7 @@ public static class EvalCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Model directory: config.json, weights and tokenizer.json", Required = true };
+        var model = new Option<string>("--model") { Description = $"Model: {ModelLocation.ArgumentDescription}, holding config.json, weights and tokenizer.json", Required = true };
         var dataset = new Option<string>("--dataset") { Description = "MAYE-format JSONL file", Required = true };
         var settings = new Option<string>("--settings")
         {
@@ -46,7 +47,7 @@ public static class EvalCommand
         command.SetAction(parse => ErrorReporting.Run(() =>
         {
             var list = EvalSetting.ParseList(parse.GetValue(settings)!);
-            var chat = ChatModel.Load(parse.GetValue(model)!);
+            var chat = ChatModel.Load(ModelArgument.Resolve(parse.GetValue(model)!));
             var file = parse.GetValue(dataset)!;
             var rows = JsonlDataset.Load(file, parse.GetValue(textOnly) ? ImageMode.TextOnly : ImageMode.Require);
             if (parse.GetValue(limit) is > 0 and var n) rows = rows.Take(n).ToList();

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Ril.Data.Images;
+using Ril.Hub;
 using Ril.Models;
 using Ril.Models.Generation;
 using Ril.Text;
@@ -11,7 +12,7 @@ public static class GenerateCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Model directory: config.json, model.safetensors (or shards) and tokenizer.json", Required = true };
+        var model = new Option<string>("--model") { Description = $"Model: {ModelLocation.ArgumentDescription}, holding config.json, model.safetensors (or shards) and tokenizer.json", Required = true };
         var prompt = new Option<string>("--prompt") { Description = "The user's message", Required = true };
         var image = new Option<string?>("--image") { Description = "An image (PNG, JPEG, PPM) shown before the message; needs a model with a vision tower" };
         var system = new Option<string?>("--system") { Description = "A system message" };
@@ -22,11 +23,11 @@ public static class GenerateCommand
         var penalty = new Option<float>("--repetition-penalty") { Description = "Above 1 discourages repeating tokens", DefaultValueFactory = _ => 1f };
         var maxTokens = new Option<int>("--max-new-tokens") { Description = "Most tokens to generate", DefaultValueFactory = _ => 256 };
         var seed = new Option<ulong>("--seed") { Description = "Random seed of the sampler", DefaultValueFactory = _ => 0UL };
-        var command = new Command("generate", "Answer a prompt (and an image) with a model directory; prints the generated text.")
+        var command = new Command("generate", "Answer a prompt (and an image) with a model (a directory or a Hub id); prints the generated text.")
             { model, prompt, image, system, raw, temperature, topP, topK, penalty, maxTokens, seed };
         command.SetAction(parse => ErrorReporting.Run(() =>
         {
-            var chat = ChatModel.Load(parse.GetValue(model)!);
+            var chat = ChatModel.Load(ModelArgument.Resolve(parse.GetValue(model)!));
             var imagePath = parse.GetValue(image);
             var images = imagePath is null ? new List<Image>() : [ImageFile.Load(imagePath)];
             var text = parse.GetValue(prompt)!;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Net;
+using Ril.Hub;
 using Ril.Models;
 using Ril.Server;
 
@@ -11,10 +12,10 @@ public static class ServeCommand
     public static Command Create()
     {
         var defaults = new ServerOptions();
-        var model = new Option<string>("--model") { Description = "Model directory: config.json, model.safetensors (or shards) and tokenizer.json", Required = true };
+        var model = new Option<string>("--model") { Description = $"Model: {ModelLocation.ArgumentDescription}, holding config.json, model.safetensors (or shards) and tokenizer.json", Required = true };
         var host = new Option<string>("--host") { Description = "Address to listen on (an IP address or localhost); other machines can reach it only if it is not loopback", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port to listen on; 0 picks a free one", DefaultValueFactory = _ => defaults.Port };
-        var name = new Option<string?>("--name") { Description = "The model id clients use (default: the directory's name)" };
+        var name = new Option<string?>("--name") { Description = "The model id clients use (default: the directory's name, or the Hub id)" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Reply length when a request sets no max_tokens", DefaultValueFactory = _ => defaults.DefaultMaxTokens };
         var maxBatch = new Option<int>("--max-batch") { Description = "Most samples generated together in one call", DefaultValueFactory = _ => defaults.MaxBatchSequences };
         var window = new Option<int>("--batch-window-ms") { Description = "How long an idle server waits for more requests to batch with the first", DefaultValueFactory = _ => (int)defaults.BatchWindow.TotalMilliseconds };
@@ -33,10 +34,11 @@ public static class ServeCommand
             if (parse.GetValue(window) < 0) throw new ArgumentException($"--batch-window-ms must be at least 0 (got {parse.GetValue(window)})");
             var dir = parse.GetValue(model)!;
             Console.WriteLine($"loading {dir}");
-            var chat = ChatModel.Load(dir);
+            var folder = ModelArgument.Resolve(dir);
+            var chat = ChatModel.Load(folder);
             var options = new ServerOptions
             {
-                Host = address, Port = parse.GetValue(port), ModelName = parse.GetValue(name),
+                Host = address, Port = parse.GetValue(port), ModelName = parse.GetValue(name) ?? (folder != dir ? dir : null),   // a Hub id names the model, not its snapshot folder
                 DefaultMaxTokens = parse.GetValue(maxTokens), MaxBatchSequences = parse.GetValue(maxBatch),
                 BatchWindow = TimeSpan.FromMilliseconds(parse.GetValue(window)), MaxBodyBytes = (long)parse.GetValue(maxBody) << 20,
                 Limits = defaults.Limits with { MaxChoices = parse.GetValue(maxN) },

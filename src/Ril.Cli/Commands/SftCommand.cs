@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Ril.Hub;
 using Ril.Training;
 
 namespace Ril.Cli.Commands;
@@ -16,7 +17,7 @@ public static class SftCommand
         var data = new Option<string>("--data") { Description = "MAYE-format JSONL with the questions (and images); its 'solution' fields are the targets unless --teachers is given", Required = true };
         var teachers = new Option<string?>("--teachers") { Description = "Teacher cache (JSONL: id, teacher, response): imitate its responses to the questions of --data instead of the gold solutions" };
         var teacher = new Option<string[]>("--teacher") { Description = "With --teachers: imitate only this teacher (repeatable; default: every teacher in the cache)" };
-        var model = new Option<string?>("--model") { Description = "Model directory to fine-tune: config.json, model.safetensors (or shards), tokenizer.json" };
+        var model = new Option<string?>("--model") { Description = $"Model to fine-tune: {ModelLocation.ArgumentDescription}, holding config.json, model.safetensors (or shards), tokenizer.json" };
         var init = new Option<string?>("--init")
         {
             Description = "Start from a fresh model of this preset instead of --model. 'tiny': 32-pixel images in 8-pixel patches, 1-layer vision tower " +
@@ -36,7 +37,7 @@ public static class SftCommand
         };
         var logEvery = new Option<int>("--log-every") { Description = "Print a progress line every N steps", DefaultValueFactory = _ => 10 };
         var command = new Command("sft",
-            "Supervised fine-tuning: train a model (a --model directory or a fresh --init model) to imitate the gold solutions of a dataset, " +
+            "Supervised fine-tuning: train a model (--model, a directory or a Hub id; or a fresh --init model) to imitate the gold solutions of a dataset, " +
             "or teachers' cached responses; the loss is on response tokens only. Prints progress and the final loss, and writes a model directory.")
             { data, teachers, teacher, model, init, tokenizer, output, steps, batchSize, lr, warmup, seed, pack, logEvery };
         command.SetAction(parse => ErrorReporting.Run(() =>
@@ -46,7 +47,7 @@ public static class SftCommand
             var options = new SftRunOptions
             {
                 DataPath = parse.GetValue(data)!, TeachersPath = parse.GetValue(teachers), Teachers = chosen,
-                ModelDir = parse.GetValue(model), Init = parse.GetValue(init), TokenizerPath = parse.GetValue(tokenizer),
+                ModelDir = parse.GetValue(model) is { } m ? ModelArgument.Resolve(m) : null, Init = parse.GetValue(init), TokenizerPath = parse.GetValue(tokenizer),
                 OutDir = parse.GetValue(output)!, Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batchSize),
                 LearningRate = parse.GetValue(lr), WarmupSteps = parse.GetValue(warmup), Seed = parse.GetValue(seed),
                 Pack = parse.GetValue(pack),

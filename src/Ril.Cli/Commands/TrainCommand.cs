@@ -19,7 +19,7 @@ public static class TrainCommand
 {
     public static Command Create()
     {
-        var config = new Option<string>("--config") { Description = "YAML recipe (see configs/)", Required = true };
+        var config = new Option<string>("--config") { Description = "YAML recipe (see configs/); its model.path is a model directory or a Hub id Org/Name[@revision]", Required = true };
         var set = new Option<string[]>("--set") { Description = "Override a recipe key: --set trainer.lr=1e-6 (repeatable)", AllowMultipleArgumentsPerToken = false };
         var algo = new Option<string?>("--algo") { Description = "Objective: grpo, bnpo, dr_grpo, dapo, reinforce_pp, ril (same as --set trainer.algo=…)" };
         var name = new Option<string?>("--name") { Description = "Run name: the run goes to runs/NAME (same as --set run.name=…)" };
@@ -44,7 +44,8 @@ public static class TrainCommand
         if (!resume && Directory.Exists(runDir) && Directory.EnumerateFileSystemEntries(runDir).Any())
             throw new ArgumentException($"{runDir} already exists: pass --resume to continue it, or choose another --name");
 
-        var policy = ChatModel.Load(recipe.Model);
+        var studentDir = ModelArgument.Resolve(recipe.Model);   // a directory, or a Hub id's cached snapshot
+        var policy = ChatModel.Load(studentDir);
         var trainable = TrainableParts.Apply(policy.Parameters(), recipe.TrainableParts);
         var (adapters, reference) = LeanTraining(recipe, policy, ref trainable);
         // What a checkpoint holds of the policy: everything, or with LoRA only what trains (not the frozen base).
@@ -168,7 +169,7 @@ public static class TrainCommand
         if (recipe.Rl.KlCoef != 0)
             reference = adapters is not null && !trainable.Except(adapters.Parameters()).Any()
                 ? policy.With(policy.Model.BaseView())
-                : ReferenceOf(recipe.Model);
+                : ReferenceOf(policy.Source);
         if (recipe.FrozenBf16)
         {
             FrozenWeights.StoreInBf16(policy.Model.DecoderParameters().Where(p => !p.RequiresGrad));
