@@ -27,12 +27,13 @@ public sealed record ChatCompletionRequest
     public string? Model { get; init; }
     public required IReadOnlyList<ChatMessage> Messages { get; init; }
     public IReadOnlyList<Image> Images { get; init; } = [];
-    public float Temperature { get; init; } = 1f;
-    public float TopP { get; init; } = 1f;
+    // Sampling settings the request leaves out are null: the model's generation_config.json decides, as in vLLM.
+    public float? Temperature { get; init; }
+    public float? TopP { get; init; }
     /// <summary>0 keeps every token (vLLM's extension; -1 means the same there).</summary>
-    public int TopK { get; init; }
+    public int? TopK { get; init; }
     /// <summary>vLLM's extension; 1 is off.</summary>
-    public float RepetitionPenalty { get; init; } = 1f;
+    public float? RepetitionPenalty { get; init; }
     /// <summary>max_completion_tokens, or the older max_tokens; null: the server's default.</summary>
     public int? MaxTokens { get; init; }
     public int N { get; init; } = 1;
@@ -70,14 +71,14 @@ public sealed record ChatCompletionRequest
                     throw ApiError.Unsupported("response_format.type", $"'{type}' is not supported (only 'text')");
             }
 
-            float temperature = Number(root, "temperature") ?? 1f;
-            if (temperature is < 0 or > 2 || float.IsNaN(temperature)) throw ApiError.Invalid("temperature", $"must be between 0 and 2, got {temperature}");
-            float topP = Number(root, "top_p") ?? 1f;
-            if (topP is <= 0 or > 1 || float.IsNaN(topP)) throw ApiError.Invalid("top_p", $"must be in (0, 1], got {topP}");
-            long topK = Integer(root, "top_k") ?? 0;
+            float? temperature = Number(root, "temperature");
+            if (temperature is < 0 or > 2 || temperature is float.NaN) throw ApiError.Invalid("temperature", $"must be between 0 and 2, got {temperature}");
+            float? topP = Number(root, "top_p");
+            if (topP is <= 0 or > 1 || topP is float.NaN) throw ApiError.Invalid("top_p", $"must be in (0, 1], got {topP}");
+            long? topK = Integer(root, "top_k");
             if (topK < -1 || topK > int.MaxValue) throw ApiError.Invalid("top_k", $"must be -1, 0 (all tokens) or a positive count, got {topK}");
-            float penalty = Number(root, "repetition_penalty") ?? 1f;
-            if (penalty <= 0 || float.IsNaN(penalty)) throw ApiError.Invalid("repetition_penalty", $"must be positive, got {penalty}");
+            float? penalty = Number(root, "repetition_penalty");
+            if (penalty is <= 0 or float.NaN) throw ApiError.Invalid("repetition_penalty", $"must be positive, got {penalty}");
 
             int? maxTokens = null;
             foreach (var name in new[] { "max_tokens", "max_completion_tokens" })   // the newer name wins when both are given
@@ -102,7 +103,7 @@ public sealed record ChatCompletionRequest
                 Model = String(root, "model"),
                 Messages = messages,
                 Images = images,
-                Temperature = temperature, TopP = topP, TopK = (int)Math.Max(0, topK), RepetitionPenalty = penalty,
+                Temperature = temperature, TopP = topP, TopK = topK is { } k ? (int)Math.Max(0, k) : null, RepetitionPenalty = penalty,
                 MaxTokens = maxTokens, N = (int)n, Stop = ReadStop(root, limits), Seed = ReadSeed(root),
                 Stream = stream, IncludeUsage = includeUsage,
             };

@@ -157,11 +157,8 @@ public sealed class RilServer : IAsyncDisposable
                 throw new ApiError(400, $"this model's context is {_model.ContextLength} tokens; the messages take {prompt.Length}" +
                                         (request.MaxTokens is null ? ", leaving no room for a reply" : $" and max_tokens asks for {maxTokens} more"),
                                    "messages", "context_length_exceeded");
-            var options = new SamplingOptions
-            {
-                Temperature = request.Temperature, TopP = request.TopP, TopK = request.TopK, RepetitionPenalty = request.RepetitionPenalty,
-                MaxNewTokens = maxTokens, StopTokens = _model.StopTokens, StopStrings = request.Stop,
-            };
+            var options = _model.Defaults.Resolve(request.Temperature, request.TopP, request.TopK, request.RepetitionPenalty, maxTokens,
+                _model.StopTokens) with { StopStrings = request.Stop };
             var pending = _queue.Enqueue(generation, options, request.Stream, aborted);
             var id = $"chatcmpl-{Guid.NewGuid():N}";
             long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();

@@ -83,7 +83,7 @@ public sealed class ChatCompletionRequestTests
     public void Settings_are_read_with_openais_defaults_and_names()
     {
         var plain = Parse(WithMessages(""));
-        Assert.Equal((1f, 1f, 0, 1f, null, 1, false, false), (plain.Temperature, plain.TopP, plain.TopK, plain.RepetitionPenalty, plain.MaxTokens, plain.N, plain.Stream, plain.IncludeUsage));
+        Assert.Equal(((float?)null, (float?)null, (int?)null, (float?)null, (int?)null, 1, false, false), (plain.Temperature, plain.TopP, plain.TopK, plain.RepetitionPenalty, plain.MaxTokens, plain.N, plain.Stream, plain.IncludeUsage));
         Assert.Null(plain.Seed);
         Assert.Empty(plain.Stop);
 
@@ -93,7 +93,7 @@ public sealed class ChatCompletionRequestTests
               "presence_penalty": 0, "frequency_penalty": null, "user": "someone", "logprobs": false, "tools": []
             """));
         Assert.Equal("m", full.Model);
-        Assert.Equal((0f, 0.5f, 0, 1.1f, 7, 3), (full.Temperature, full.TopP, full.TopK, full.RepetitionPenalty, full.MaxTokens, full.N));
+        Assert.Equal(((float?)0f, (float?)0.5f, (int?)0, (float?)1.1f, (int?)7, 3), (full.Temperature, full.TopP, full.TopK, full.RepetitionPenalty, full.MaxTokens, full.N));
         Assert.Equal(["\n\n"], full.Stop);
         Assert.Equal(ulong.MaxValue, full.Seed);
         Assert.True(full.Stream && full.IncludeUsage);

@@ -17,11 +17,13 @@ public static class GenerateCommand
         var image = new Option<string?>("--image") { Description = "An image (PNG, JPEG, PPM) shown before the message; needs a model with a vision tower" };
         var system = new Option<string?>("--system") { Description = "A system message" };
         var raw = new Option<bool>("--raw") { Description = "Continue the prompt text as it is, without the ChatML template" };
-        var temperature = new Option<float>("--temperature") { Description = "Sampling temperature; 0 is greedy", DefaultValueFactory = _ => 0f };
-        var topP = new Option<float>("--top-p") { Description = "Nucleus sampling mass", DefaultValueFactory = _ => 1f };
-        var topK = new Option<int>("--top-k") { Description = "Keep only the k most likely tokens; 0 keeps all", DefaultValueFactory = _ => 0 };
-        var penalty = new Option<float>("--repetition-penalty") { Description = "Above 1 discourages repeating tokens", DefaultValueFactory = _ => 1f };
-        var maxTokens = new Option<int>("--max-new-tokens") { Description = "Most tokens to generate", DefaultValueFactory = _ => 256 };
+        // Unset sampling options take the model's generation_config.json, else greedy decoding of up to 256 tokens.
+        const string Default = " (default: the model's generation_config.json, else ";
+        var temperature = new Option<float?>("--temperature") { Description = "Sampling temperature; 0 is greedy" + Default + "0)" };
+        var topP = new Option<float?>("--top-p") { Description = "Nucleus sampling mass" + Default + "1)" };
+        var topK = new Option<int?>("--top-k") { Description = "Keep only the k most likely tokens; 0 keeps all" + Default + "0)" };
+        var penalty = new Option<float?>("--repetition-penalty") { Description = "Above 1 discourages repeating tokens" + Default + "1)" };
+        var maxTokens = new Option<int?>("--max-new-tokens") { Description = "Most tokens to generate" + Default + "256)" };
         var seed = new Option<ulong>("--seed") { Description = "Random seed of the sampler", DefaultValueFactory = _ => 0UL };
         var command = new Command("generate", "Answer a prompt (and an image) with a model (a directory or a Hub id); prints the generated text.")
             { model, prompt, image, system, raw, temperature, topP, topK, penalty, maxTokens, seed };
@@ -40,11 +42,8 @@ public static class GenerateCommand
                 messages.Add(ChatMessage.User(text, images.Count));
                 ids = chat.EncodeChat(messages);
             }
-            var options = new SamplingOptions
-            {
-                Temperature = parse.GetValue(temperature), TopP = parse.GetValue(topP), TopK = parse.GetValue(topK),
-                RepetitionPenalty = parse.GetValue(penalty), MaxNewTokens = parse.GetValue(maxTokens), StopTokens = chat.StopTokens,
-            };
+            var options = chat.Defaults.Resolve(parse.GetValue(temperature), parse.GetValue(topP), parse.GetValue(topK), parse.GetValue(penalty),
+                parse.GetValue(maxTokens), chat.StopTokens, new SamplingOptions { Temperature = 0f, MaxNewTokens = 256 });
             var request = chat.Request(ids, images, 1, parse.GetValue(seed));
             var result = chat.NewGenerator().Generate([request], options)[0][0];
             Console.WriteLine(result.Text);

@@ -139,10 +139,8 @@ public sealed class Evaluator(ChatModel policy, IRewardFunction verdict, Evaluat
     public EvalResult Evaluate(string split, IReadOnlyList<DatasetRow> rows, EvalSetting setting, long step = 0, int epoch = 0)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var sampling = new SamplingOptions
-        {
-            Temperature = setting.Temperature, TopP = setting.TopP, MaxNewTokens = _options.MaxNewTokens, StopTokens = policy.StopTokens,
-        };
+        // The setting's temperature and top-p; top-k, repetition penalty and end ids from the model's generation_config.json.
+        var sampling = policy.Defaults.Resolve(setting.Temperature, setting.TopP, null, null, _options.MaxNewTokens, policy.StopTokens);
         var (first, share) = _world.ShareOf(rows.Count);
         var questions = new List<EvalQuestion>(share);
         for (int start = first; start < first + share; start += _options.QuestionsPerBatch)
