@@ -38,7 +38,7 @@ public sealed class ChatMlProcessor : IProcessor
 
     public int[] EncodeRaw(string text, int images = 0) => Tokenizer.Encode(string.Concat(Enumerable.Repeat(Template.ImageText(), images)) + text);
 
-    public Tensor? Pixels(IReadOnlyList<Image> images)
+    public PixelInputs? Pixels(IReadOnlyList<Image> images)
     {
         if (images.Count == 0) return null;
         if (_pixelsOf is null) throw new ArgumentException($"this model has no vision tower: it cannot take an image ({images.Count} given)");

@@ -87,7 +87,7 @@ public sealed class ChatModel(ICausalLM model, IProcessor processor, string sour
     public int[] EncodeRaw(string text, int images = 0) => Processor.EncodeRaw(text, images);
 
     /// <summary>Pixel inputs of images for the model, or null when there are none.</summary>
-    public Tensor? Pixels(IReadOnlyList<Image> images) => Processor.Pixels(images);
+    public PixelInputs? Pixels(IReadOnlyList<Image> images) => Processor.Pixels(images);
 
     /// <summary>
     /// A prompt and the images its placeholders stand for, in order. Throws <see cref="ArgumentException"/> when they

@@ -20,8 +20,11 @@ public interface ICausalLM
     /// <summary>Components of a position id: 1 for RoPE, 3 for multimodal RoPE.</summary>
     int PositionRank { get; }
 
-    /// <summary>Position ids of one sequence (a prompt with its image placeholders, then generated text), plane by plane: [rank·n].</summary>
-    int[] SequencePositions(ReadOnlySpan<int> ids);
+    /// <summary>
+    /// Position ids of one sequence (a prompt with its image placeholders, then generated text), plane by plane: [rank·n].
+    /// <paramref name="images"/> are the prompt's images (their grids place multimodal RoPE's image tokens).
+    /// </summary>
+    int[] SequencePositions(ReadOnlySpan<int> ids, PixelInputs? images);
 
     /// <summary>
     /// Final hidden states [Rows, Length, d]. With a <paramref name="cache"/> (inference only) the new tokens attend to the

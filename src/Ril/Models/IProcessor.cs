@@ -27,7 +27,7 @@ public interface IProcessor
     int[] EncodeRaw(string text, int images = 0);
 
     /// <summary>Pixel inputs of images, in order, for the model's vision tower; null when there are none.</summary>
-    Tensor? Pixels(IReadOnlyList<Image> images);
+    PixelInputs? Pixels(IReadOnlyList<Image> images);
 
     /// <summary>Placeholder tokens in a prompt for these images (what <see cref="Pixels"/> of them fills).</summary>
     int PlaceholdersFor(IReadOnlyList<Image> images);

@@ -23,7 +23,7 @@ public sealed class ModelInputs
     /// <summary>Flat positions whose embedding is an image feature row, in order.</summary>
     public IReadOnlyList<int> ImageSlots => _imageSlots;
     /// <summary>Pixels of the images whose features fill <see cref="ImageSlots"/>, in the same order; null when none.</summary>
-    public Tensor? Pixels { get; private set; }
+    public PixelInputs? Pixels { get; private set; }
 
     readonly List<int> _imageSlots = [];
 
@@ -59,7 +59,7 @@ public sealed class ModelInputs
     {
         readonly ModelInputs _inputs;
         readonly ICausalLM _model;
-        readonly List<Tensor> _pixels = [];
+        readonly List<PixelInputs> _pixels = [];
         int _lastSlotEnd = -1;
 
         /// <param name="packed">several sequences may share a row (each attends only to itself)</param>
@@ -81,13 +81,13 @@ public sealed class ModelInputs
         /// <paramref name="promptLength"/> tokens, the image slots its <paramref name="pixels"/> fill: a placeholder id
         /// inside a response is plain text. Sequences with images must be placed in position order.
         /// </summary>
-        public Builder Place(int at, ReadOnlySpan<int> sequence, int promptLength, Tensor? pixels, int segment = 0)
+        public Builder Place(int at, ReadOnlySpan<int> sequence, int promptLength, PixelInputs? pixels, int segment = 0)
         {
             var m = _inputs;
             int n = m.Rows * m.Length;
             if (at < 0 || at + sequence.Length > n || (at % m.Length) + sequence.Length > m.Length)
                 throw new ArgumentException($"ModelInputs: a sequence of {sequence.Length} at {at} does not fit a row of {m.Length}");
-            var positions = _model.SequencePositions(sequence);
+            var positions = _model.SequencePositions(sequence, pixels);
             for (int j = 0; j < sequence.Length; j++)
             {
                 m.Ids[at + j] = sequence[j];
@@ -116,7 +116,7 @@ public sealed class ModelInputs
 
         public ModelInputs Build()
         {
-            _inputs.Pixels = _pixels.Count switch { 0 => null, 1 => _pixels[0], _ => Ops.Concat(_pixels, 0) };
+            _inputs.Pixels = _pixels.Count == 0 ? null : PixelInputs.Concat(_pixels);
             return _inputs;
         }
     }

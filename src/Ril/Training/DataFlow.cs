@@ -7,7 +7,7 @@ using Ril.Tensors.Distributed;
 namespace Ril.Training;
 
 /// <summary>A question ready for the model: its prompt tokens and pixels, and what rewards need.</summary>
-public sealed record Question(DatasetRow Row, int[] PromptIds, Tensor? Pixels)
+public sealed record Question(DatasetRow Row, int[] PromptIds, PixelInputs? Pixels)
 {
     /// <summary>Its index in the step's global batch (the same on every process; it seeds its rollouts), or null outside a step.</summary>
     public int? BatchIndex { get; init; }

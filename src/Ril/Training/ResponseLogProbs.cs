@@ -15,7 +15,7 @@ namespace Ril.Training;
 public static class ResponseLogProbs
 {
     /// <summary>Rows of one forward: each question's prompt and pixels with one response.</summary>
-    public sealed record Row(int[] PromptIds, Tensor? Pixels, int[] Response);
+    public sealed record Row(int[] PromptIds, PixelInputs? Pixels, int[] Response);
 
     /// <summary>
     /// Log-probs [rows·L] of each row's response tokens, then positions past a response's end (their values are not

@@ -6,7 +6,7 @@ using Ril.Tensors.Optim;
 namespace Ril.Training;
 
 /// <summary>One supervised example: a question's prompt (and pixels) and the response to imitate, end token included.</summary>
-public sealed record SftExample(int[] PromptIds, Tensor? Pixels, int[] Response);
+public sealed record SftExample(int[] PromptIds, PixelInputs? Pixels, int[] Response);
 
 /// <summary>
 /// Supervised fine-tuning on gold solutions or teacher responses: next-token cross-entropy on response tokens only

@@ -60,7 +60,7 @@ public sealed class FamilyContractTests
         public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true) => processor.Render(messages, addGenerationPrompt);
         public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true) => processor.EncodeChat(messages, addGenerationPrompt);
         public int[] EncodeRaw(string text, int images = 0) => processor.EncodeRaw(text, images);
-        public Tensor? Pixels(IReadOnlyList<Ril.Data.Images.Image> images) => processor.Pixels(images);
+        public PixelInputs? Pixels(IReadOnlyList<Ril.Data.Images.Image> images) => processor.Pixels(images);
         public int PlaceholdersFor(IReadOnlyList<Ril.Data.Images.Image> images) => processor.PlaceholdersFor(images);
         public string Decode(ReadOnlySpan<int> ids) => processor.Decode(ids);
         public void Check() => processor.Check();

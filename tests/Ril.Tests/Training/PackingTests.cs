@@ -44,7 +44,7 @@ public class PackingTests
             Assert.Equal(Enumerable.Range(0, at.Count), at.Select(j => packed.Positions[j]));
             Assert.Equal([.. rows[i].PromptIds, .. rows[i].Response], at.Select(j => packed.Ids[j]));
         }
-        Assert.Equal(5, packed.Pixels!.Shape[0]);
+        Assert.Equal(5, packed.Pixels!.Values.Shape[0]);
         Assert.Equal(5 * policy.Vlm().TokensPerImage, packed.ImageSlots.Count);
     }
 

@@ -32,7 +32,7 @@ public sealed record SamplingOptions
 /// <summary>One prompt (token ids with its image placeholders, and its images) and how many samples to draw from it.</summary>
 /// <param name="Pixels">[images, C, H, W] for the prompt's image placeholders, or null.</param>
 /// <param name="Seed">Sample i of this request draws from Rng(Seed + i): results do not depend on batching.</param>
-public sealed record GenerationRequest(int[] PromptIds, int NumSamples = 1, ulong Seed = 0, Ril.Tensors.Tensor? Pixels = null);
+public sealed record GenerationRequest(int[] PromptIds, int NumSamples = 1, ulong Seed = 0, PixelInputs? Pixels = null);
 
 /// <summary>A sampled response: its token ids, the model's log-probability of each (before any sampling transform), and why it ended.</summary>
 public sealed record GeneratedSequence(int[] TokenIds, float[] LogProbs, string FinishReason, string? Text)

@@ -105,7 +105,7 @@ public sealed class DecoderLM : ICausalLM
     public Tensor? UntiedHead => Config.TieWordEmbeddings ? null : LmHead;
 
     /// <summary>0, 1, …, n − 1: a sequence's positions count its tokens.</summary>
-    public int[] SequencePositions(ReadOnlySpan<int> ids) => Enumerable.Range(0, ids.Length).ToArray();
+    public int[] SequencePositions(ReadOnlySpan<int> ids, PixelInputs? images) => Enumerable.Range(0, ids.Length).ToArray();
 
     public Tensor Hidden(ModelInputs inputs, KvCache? cache = null, bool[]? cacheKeyValid = null)
     {

@@ -93,11 +93,11 @@ public sealed class VisionLanguageModel : ICausalLM
     public bool RecomputeActivations { get => Text.RecomputeActivations; set => Text.RecomputeActivations = value; }
 
     /// <summary>Image placeholders count like any token: 0, 1, …, n − 1.</summary>
-    public int[] SequencePositions(ReadOnlySpan<int> ids) => Text.SequencePositions(ids);
+    public int[] SequencePositions(ReadOnlySpan<int> ids, PixelInputs? images) => Text.SequencePositions(ids, null);
 
     public Tensor Hidden(ModelInputs inputs, KvCache? cache = null, bool[]? cacheKeyValid = null)
     {
-        var features = inputs.Pixels is null ? null : ImageFeatures(inputs.Pixels);
+        var features = inputs.Pixels is null ? null : ImageFeatures(inputs.Pixels.Values);
         return Text.Forward(Embed(inputs.Ids, inputs.Rows, features, inputs.ImageSlots), inputs.Positions1D, cache is null ? inputs.Mask : null, cache, cacheKeyValid);
     }
 
