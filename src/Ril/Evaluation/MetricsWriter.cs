@@ -16,7 +16,7 @@ public sealed class MetricsWriter : IDisposable
 
     public MetricsWriter(string path)
     {
-        JsonlAppender.RepairTornLastLine(path);
+        JsonlAppender.RepairTornLastLine(path, ownFile: true);
         _file = new JsonlAppender(path);
     }
 
