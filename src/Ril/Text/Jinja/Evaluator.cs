@@ -180,7 +180,7 @@ public sealed class Evaluator
             case LoopControlNode control:
                 if (_loopDepth == 0) throw new TemplateException($"'{(control.IsBreak ? "break" : "continue")}' outside of a loop");
                 return control.IsBreak ? Flow.Break : Flow.Continue;
-            case GenerationNode generation: return Run(generation.Body, scope, output);
+            case GenerationNode generation: return Run(generation.Body, new Scope(scope), output);   // a call block in jinja2: what it sets stays inside
             default: throw new TemplateException($"cannot run {node.GetType().Name}");
         }
     }

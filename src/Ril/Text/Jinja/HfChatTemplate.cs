@@ -18,6 +18,8 @@ public sealed class HfChatTemplate
     public string Name => _template.Name;
     public string? BosToken { get; }
     public string? EosToken { get; }
+    /// <summary>The time <c>strftime_now</c> formats (Llama 3 and Granite print today's date); the local time unless set.</summary>
+    public Func<DateTime> Clock { get; set; } = () => DateTime.Now;
 
     HfChatTemplate(string source, Template template, Template? toolUse, string? bos, string? eos)
     {
@@ -29,7 +31,7 @@ public sealed class HfChatTemplate
         foreach (var t in new[] { template, toolUse }.OfType<Template>())
         {
             t.AddGlobal("raise_exception", Template.RaiseException);
-            t.AddGlobal("strftime_now", Template.StrftimeNow);
+            t.AddGlobal("strftime_now", Template.StrftimeNow(() => Clock()));
         }
     }
 

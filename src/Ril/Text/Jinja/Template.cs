@@ -53,9 +53,9 @@ public sealed class Template
     public static NativeFunction RaiseException { get; } = new("raise_exception", (args, _) =>
         throw new TemplateException(args.Count > 0 ? PythonValues.Str(args[0]) : "", raisedByTemplate: true));
 
-    /// <summary>The global <c>strftime_now(format)</c> of transformers: the local time formatted as Python's strftime does.</summary>
-    public static NativeFunction StrftimeNow { get; } = new("strftime_now", (args, _) =>
-        Strftime(DateTime.Now, args.Count > 0 ? PythonValues.Str(args[0]) : throw new TemplateException("strftime_now() missing required argument 'format'")));
+    /// <summary>The global <c>strftime_now(format)</c> of transformers: the time <paramref name="clock"/> gives, formatted as Python's strftime does.</summary>
+    public static NativeFunction StrftimeNow(Func<DateTime> clock) => new("strftime_now", (args, _) =>
+        Strftime(clock(), args.Count > 0 ? PythonValues.Str(args[0]) : throw new TemplateException("strftime_now() missing required argument 'format'")));
 
     /// <summary>Python's time.strftime for the directives chat templates use (%d %b %Y %B %m %H %M %S ...; %-d unpadded).</summary>
     public static string Strftime(DateTime time, string format)
