@@ -62,7 +62,7 @@ static partial class Builtins
             a.Done(0);
             return v switch
             {
-                long i => Math.Abs(i),
+                long i => (object)Math.Abs(i),   // object: a long must not widen to double
                 double d => Math.Abs(d),
                 bool b => b ? 1L : 0L,
                 _ => throw new TemplateException($"bad operand type for abs(): '{PythonValues.TypeName(v)}'"),
@@ -284,7 +284,7 @@ static partial class Builtins
         var method = PythonValues.Str(a.Optional(1, "method", "common"));
         a.Done(2);
         double x = value switch { long i => i, double d => d, bool b => b ? 1 : 0, _ => throw new TemplateException($"type {PythonValues.TypeName(value)} doesn't define __round__ method") };
-        if (method == "common") return value is long or bool ? (object)(long)x : Math.Round(x, Math.Clamp(precision, 0, 15), MidpointRounding.ToEven);
+        if (method == "common") return value is long or bool ? (object)(long)x : RoundHalfEven(x, precision);
         double scale = Math.Pow(10, precision);
         return method switch
         {
@@ -292,6 +292,26 @@ static partial class Builtins
             "floor" => Math.Floor(x * scale) / scale,
             _ => throw new TemplateException("method must be common, ceil or floor"),
         };
+    }
+
+    /// <summary>Python's round(x, digits): the double's exact value rounded half to even at that decimal digit.</summary>
+    static double RoundHalfEven(double x, int digits)
+    {
+        if (!double.IsFinite(x) || digits > 300) return x;
+        long bits = BitConverter.DoubleToInt64Bits(x);
+        int exponent = (int)((bits >> 52) & 0x7FF);
+        long fraction = bits & 0xFFFFFFFFFFFFFL;
+        var mantissa = new System.Numerics.BigInteger(exponent == 0 ? fraction : fraction | (1L << 52));
+        int power = (exponent == 0 ? 1 : exponent) - 1075;   // |x| = mantissa * 2^power exactly
+        var numerator = mantissa * System.Numerics.BigInteger.Pow(10, Math.Max(digits, 0));
+        var denominator = System.Numerics.BigInteger.Pow(10, Math.Max(-digits, 0));
+        if (power >= 0) numerator <<= power; else denominator <<= -power;
+        var quotient = System.Numerics.BigInteger.DivRem(numerator, denominator, out var remainder);
+        int half = (remainder * 2).CompareTo(denominator);
+        if (half > 0 || (half == 0 && !quotient.IsEven)) quotient += 1;
+        var text = quotient.ToString(CultureInfo.InvariantCulture) + "E" + (-digits).ToString(CultureInfo.InvariantCulture);
+        double rounded = double.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture);
+        return x < 0 || (x == 0 && double.IsNegative(x)) ? -rounded : rounded;
     }
 
     static object? Sort(object? value, CallArguments a)

@@ -10,13 +10,14 @@ readonly record struct Token(TokenKind Kind, string Value, int Line, object? Lit
     public bool Is(TokenKind kind, string value) => Kind == kind && Value == value;
     public bool IsName(string name) => Kind == TokenKind.Name && Value == name;
     public bool IsOperator(string op) => Kind == TokenKind.Operator && Value == op;
-    public override string ToString() => Kind switch
+    /// <summary>How jinja2 names the token in errors, quoted: 'end of print statement', 'foo'.</summary>
+    public override string ToString() => "'" + Kind switch
     {
         TokenKind.End => "end of template",
         TokenKind.BlockEnd => "end of statement block",
         TokenKind.VariableEnd => "end of print statement",
-        _ => $"'{Value}'",
-    };
+        _ => Value,
+    } + "'";
 }
 
 /// <summary>
@@ -197,7 +198,7 @@ static class Lexer
         int i = pos + 1;
         while (true)
         {
-            if (i >= s.Length) throw new TemplateException("unexpected end of string", line);
+            if (i >= s.Length) throw new TemplateException($"unexpected char {PythonValues.Repr(quote.ToString())} at {pos}", line);
             char c = s[i];
             if (c == quote) break;
             if (c != '\\' || i + 1 >= s.Length) { sb.Append(c); i++; continue; }

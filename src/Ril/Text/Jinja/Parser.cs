@@ -25,14 +25,14 @@ sealed class Parser
         var t = Current;
         if (t.Kind != kind || (value != null && t.Value != value))
         {
-            string wanted = value != null ? $"'{value}'" : kind switch
+            string wanted = value ?? kind switch
             {
                 TokenKind.Name => "name",
                 TokenKind.BlockEnd => "end of statement block",
                 TokenKind.VariableEnd => "end of print statement",
                 _ => kind.ToString().ToLowerInvariant(),
             };
-            throw Error($"expected token {wanted}, got {t}", t.Line);
+            throw Error($"expected token '{wanted}', got {t}", t.Line);
         }
         _pos++;
         return t;
