@@ -86,8 +86,9 @@ static partial class Builtins
             string s => s.EnumerateRunes().Select(r => (object?)r.ToString()).ToList(),
             List<object?> l => l,
             object?[] t => t.ToList(),
-            _ => throw new TemplateException($"'{PythonValues.TypeName(obj)}' object is not subscriptable"),
+            _ => null,
         };
+        if (items == null) return Undefined.Member(obj, new SliceKey(start, stop, step));   // jinja2 turns the TypeError into Undefined
         int n = items.Count;
         long Clamp(object? bound, long fallback, bool isStart)
         {
@@ -106,6 +107,12 @@ static partial class Builtins
             object?[] => result.ToArray(),
             _ => result,
         };
+    }
+
+    /// <summary>The slice a failed <c>x[a:b]</c> names in its Undefined: slice(1, None, None).</summary>
+    internal sealed record SliceKey(object? Start, object? Stop, object? Step)
+    {
+        public override string ToString() => $"slice({PythonValues.Repr(Start)}, {PythonValues.Repr(Stop)}, {PythonValues.Repr(Step)})";
     }
 
     static long SliceIndex(object? v) => v switch
@@ -243,7 +250,7 @@ static partial class Builtins
             case "title": call.Done(0); return PythonTitle(s);
             case "capitalize": call.Done(0); return s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s[1..].ToLowerInvariant();
             case "find" or "rfind" or "index" or "rindex" or "count":
-                var sub = RequireString(call.Required(0, "sub"), $"{name}() argument");
+                var sub = call.Required(0, "sub") as string ?? throw new TemplateException($"must be str, not {PythonValues.TypeName(call.Required(0, "sub"))}");
                 var (start, end) = (call.Optional(1, "start", null), call.Optional(2, "end", null));
                 call.Done(3);
                 int from = start is long f ? (int)Math.Clamp(f < 0 ? f + s.Length : f, 0, s.Length) : 0;

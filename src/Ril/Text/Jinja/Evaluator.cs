@@ -92,7 +92,7 @@ public sealed class Macro : ITemplateCallable
             else frame.Set(name, defaultValue != null ? _evaluator.Evaluate(defaultValue, frame)
                                                       : Undefined.WithHint($"parameter {PythonValues.Repr(name)} was not provided"));
         }
-        frame.Set("varargs", args.Skip(parameters.Count).ToList());
+        frame.Set("varargs", args.Skip(parameters.Count).ToArray());
         frame.Set("kwargs", extraKeywords);
         if (Caller != null) frame.Set("caller", Caller);
         var output = new StringBuilder();
@@ -198,8 +198,7 @@ public sealed class Evaluator
             }
             items.Add(item);
         }
-        var outerLoop = scope.Lookup("loop") as LoopContext;
-        var loop = new LoopContext(items, outerLoop == null ? 0 : outerLoop.Depth0 + 1);
+        var loop = new LoopContext(items, depth0: 0);   // depth counts recursive loops only, which templates here do not use
         _loopDepth++;
         try
         {

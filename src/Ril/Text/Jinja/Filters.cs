@@ -22,7 +22,14 @@ static partial class Builtins
         ["default"] = Default,
         ["d"] = Default,
         ["first"] = (v, a) => { a.Done(0); var items = Evaluator.Iterate(v).Take(1).ToList(); return items.Count > 0 ? items[0] : Undefined.WithHint("No first item, sequence was empty."); },
-        ["last"] = (v, a) => { a.Done(0); var items = Evaluator.Iterate(v).ToList(); return items.Count > 0 ? items[^1] : Undefined.WithHint("No last item, sequence was empty."); },
+        ["last"] = (v, a) =>
+        {
+            a.Done(0);
+            if (v is not (string or List<object?> or object?[] or Dictionary<object, object?> or Undefined))
+                throw new TemplateException($"'{PythonValues.TypeName(v)}' object is not reversible");
+            var items = Evaluator.Iterate(v).ToList();
+            return items.Count > 0 ? items[^1] : Undefined.WithHint("No last item, sequence was empty.");
+        },
         ["join"] = Join,
         ["replace"] = (v, a) =>
         {
@@ -75,7 +82,8 @@ static partial class Builtins
             return v switch
             {
                 string s => string.Concat(s.EnumerateRunes().Reverse().Select(r => r.ToString())),
-                _ => Evaluator.Iterate(v).Reverse().ToList(),
+                List<object?> or object?[] or Dictionary<object, object?> or Undefined => Evaluator.Iterate(v).Reverse().ToList(),
+                _ => throw new TemplateException("argument must be iterable"),
             };
         },
         ["batch"] = Batch,
@@ -164,6 +172,7 @@ static partial class Builtins
         a.Done(2);
         switch (value)
         {
+            case Undefined u: throw u.Error();
             case long or bool: return value is bool flag ? (flag ? 1L : 0L) : value;
             case double d: return double.IsFinite(d) ? (long)Math.Truncate(d) : fallback;
             case string s:
@@ -181,6 +190,7 @@ static partial class Builtins
         a.Done(1);
         return value switch
         {
+            Undefined u => throw u.Error(),
             double d => d,
             long i => (double)i,
             bool b => b ? 1.0 : 0.0,
@@ -205,6 +215,7 @@ static partial class Builtins
         if (byAttribute) attribute = a.Required(next++, "attr");
         var testName = a.Optional(next++, "test", null);
         var testArgs = a.Rest(next);
+        if (!PythonValues.Truthy(value)) return new List<object?>();   // jinja2 skips a falsy sequence without iterating it
         Func<object?, bool> passes = testName == null ? PythonValues.Truthy
             : v => PythonValues.Truthy(Test(PythonValues.Str(testName), v, testArgs, new Dictionary<string, object?>()));
         return Evaluator.Iterate(value).Where(item => passes(byAttribute ? AttributeByPath(item, attribute) : item) == keep).ToList();
@@ -212,6 +223,7 @@ static partial class Builtins
 
     static object? Map(object? value, CallArguments a)
     {
+        if (!PythonValues.Truthy(value)) return new List<object?>();
         var attribute = a.Optional(int.MaxValue, "attribute", null);
         if (attribute != null)
         {
@@ -325,15 +337,20 @@ static partial class Builtins
             var key = attribute == null ? item : AttributeByPath(item, attribute);
             return !caseSensitive && key is string s ? s.ToLowerInvariant() : key;
         }
-        var items = Evaluator.Iterate(value).ToList();
-        var sorted = items.Select((item, index) => (item, index, key: Key(item)))
-            .OrderBy(e => e, Comparer<(object? item, int index, object? key)>.Create((x, y) =>
-            {
-                int c = PythonValues.Compare(x.key, y.key);
-                return c != 0 ? (reverse ? -c : c) : x.index.CompareTo(y.index);
-            }))
-            .Select(e => e.item).ToList();
-        return sorted;
+        var entries = Evaluator.Iterate(value).Select((item, index) => (item, index, key: Key(item))).ToList();
+        SortPython(entries, (x, y) =>
+        {
+            int c = PythonValues.Compare(x.key, y.key);
+            return c != 0 ? (reverse ? -c : c) : x.index.CompareTo(y.index);
+        });
+        return entries.Select(e => e.item).ToList();
+    }
+
+    /// <summary>Sorts in place; a TypeError from comparing two values comes out as itself, not wrapped by List.Sort.</summary>
+    internal static void SortPython<T>(List<T> items, Comparison<T> comparison)
+    {
+        try { items.Sort(comparison); }
+        catch (InvalidOperationException e) when (e.InnerException is TemplateException inner) { throw inner; }
     }
 
     static object? DictSort(object? value, CallArguments a)
@@ -342,7 +359,8 @@ static partial class Builtins
         var by = PythonValues.Str(a.Optional(1, "by", "key"));
         bool reverse = PythonValues.Truthy(a.Optional(2, "reverse", false));
         a.Done(3);
-        if (value is not Dictionary<object, object?> dict) throw new TemplateException("dictsort needs a mapping");
+        if (value is Undefined u) throw u.Error();
+        if (value is not Dictionary<object, object?> dict) throw new TemplateException($"'{PythonValues.TypeName(value)}' object has no attribute 'items'");
         var pairs = dict.Select(e => (object?)new object?[] { e.Key, e.Value }).ToList();
         return Sort(pairs, new CallArguments("sort", [reverse, caseSensitive, by == "value" ? 1L : 0L], new Dictionary<string, object?>()));
     }
@@ -382,7 +400,7 @@ static partial class Builtins
         var best = items[0];
         foreach (var item in items.Skip(1))
         {
-            int c = PythonValues.Compare(Key(item), Key(best));
+            int c = PythonValues.Compare(Key(item), Key(best), wantMax ? ">" : "<");
             if (wantMax ? c > 0 : c < 0) best = item;
         }
         return best;
@@ -407,13 +425,13 @@ static partial class Builtins
         ["mapping"] = (v, _) => v is Dictionary<object, object?>,
         ["iterable"] = (v, _) => v is string or List<object?> or object?[] or Dictionary<object, object?> or Undefined,
         ["sequence"] = (v, _) => v is string or List<object?> or object?[] or Dictionary<object, object?> or Undefined,
-        ["callable"] = (v, _) => v is ITemplateCallable,
-        ["sameas"] = (v, a) => ReferenceEquals(v, Arg(a, 0)) || (v is bool or null && PythonValues.Equal(v, Arg(a, 0)) && Arg(a, 0) is bool or null),
+        ["callable"] = (v, _) => v is ITemplateCallable or Undefined,
+        ["sameas"] = (v, a) => SameObject(v, Arg(a, 0)),
         ["escaped"] = (_, _) => false,
         ["in"] = (v, a) => Operators.Contains(Arg(a, 0), v),
-        ["odd"] = (v, _) => Integer(v) % 2 != 0,
-        ["even"] = (v, _) => Integer(v) % 2 == 0,
-        ["divisibleby"] = (v, a) => Integer(v) % Integer(Arg(a, 0)) == 0,
+        ["odd"] = (v, _) => PythonValues.Equal(Operators.Binary("%", v, 2L), 1L),
+        ["even"] = (v, _) => PythonValues.Equal(Operators.Binary("%", v, 2L), 0L),
+        ["divisibleby"] = (v, a) => PythonValues.Equal(Operators.Binary("%", v, Arg(a, 0)), 0L),
         ["eq"] = (v, a) => PythonValues.Equal(v, Arg(a, 0)),
         ["equalto"] = (v, a) => PythonValues.Equal(v, Arg(a, 0)),
         ["=="] = (v, a) => PythonValues.Equal(v, Arg(a, 0)),
@@ -436,6 +454,16 @@ static partial class Builtins
     };
 
     static Dictionary<string, TestFunction> TestsByName => Tests;
+
+    /// <summary>Python's "is": None, booleans, equal strings (interned) and small ints are one object each.</summary>
+    static bool SameObject(object? x, object? y) => ReferenceEquals(x, y) || (x, y) switch
+    {
+        (null, null) => true,
+        (bool p, bool q) => p == q,
+        (string s, string t) => s == t,
+        (long i, long j) => i == j && i is >= -5 and <= 256,
+        _ => false,
+    };
 
     static object? Arg(IReadOnlyList<object?> args, int i) =>
         i < args.Count ? args[i] : throw new TemplateException($"the test needs {i + 1} argument{(i == 0 ? "" : "s")}");

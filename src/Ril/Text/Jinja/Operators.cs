@@ -26,6 +26,7 @@ static class Operators
 
     public static object? Binary(string op, object? a, object? b)
     {
+        if (op == "%" && a is string text && b is Undefined) return PrintfFormat(text, b);   // str % x never looks at a mapping-like x
         if (a is Undefined u) throw u.Error();
         if (b is Undefined w) throw w.Error();
         bool numbers = PythonValues.IsNumber(a) && PythonValues.IsNumber(b);
@@ -48,15 +49,15 @@ static class Operators
             case "*":
                 if (integers) return Int(a) * Int(b);
                 if (numbers) return Float(a) * Float(b);
-                if (IsInteger(b) && a is string or List<object?> or object?[]) return Repeat(a, Int(b));
-                if (IsInteger(a) && b is string or List<object?> or object?[]) return Repeat(b, Int(a));
-                if (a is string or List<object?> or object?[] && b is not null)
-                    throw new TemplateException($"can't multiply sequence by non-int of type '{PythonValues.TypeName(b)}'");
+                if (IsInteger(b) && IsSequence(a)) return Repeat(a, Int(b));
+                if (IsInteger(a) && IsSequence(b)) return Repeat(b, Int(a));
+                if (IsSequence(a) || IsSequence(b))
+                    throw new TemplateException($"can't multiply sequence by non-int of type '{PythonValues.TypeName(IsSequence(a) ? b : a)}'");
                 break;
             case "/":
                 if (numbers)
                 {
-                    if (Float(b) == 0) throw new TemplateException("division by zero");
+                    if (Float(b) == 0) throw new TemplateException(integers ? "division by zero" : "float division by zero");
                     return Float(a) / Float(b);
                 }
                 break;
@@ -69,7 +70,7 @@ static class Operators
                 if (numbers)
                 {
                     if (Float(b) == 0) throw new TemplateException("float floor division by zero");
-                    return Math.Floor(Float(a) / Float(b));
+                    return FloatDivMod(Float(a), Float(b)).Quotient;
                 }
                 break;
             case "%":
@@ -81,8 +82,7 @@ static class Operators
                 if (numbers)
                 {
                     if (Float(b) == 0) throw new TemplateException("float modulo");
-                    var r = Float(a) % Float(b);
-                    return r != 0 && (r < 0) != (Float(b) < 0) ? r + Float(b) : r;
+                    return FloatDivMod(Float(a), Float(b)).Remainder;
                 }
                 if (a is string format) return PrintfFormat(format, b);
                 break;
@@ -93,11 +93,37 @@ static class Operators
                     for (long e = Int(b); e > 0; e--) result = checked(result * baseValue);
                     return result;
                 }
-                if (numbers) return Math.Pow(Float(a), Float(b));
+                if (numbers)
+                {
+                    if (Float(a) == 0 && Float(b) < 0) throw new TemplateException("0.0 cannot be raised to a negative power");
+                    return Math.Pow(Float(a), Float(b));
+                }
                 break;
         }
         string symbol = op == "**" ? "** or pow()" : op;
         throw new TemplateException($"unsupported operand type(s) for {symbol}: '{PythonValues.TypeName(a)}' and '{PythonValues.TypeName(b)}'");
+    }
+
+    static bool IsSequence(object? v) => v is string or List<object?> or object?[];
+
+    /// <summary>CPython's float divmod: the remainder takes the divisor's sign, the quotient is rounded to the nearest whole.</summary>
+    static (double Quotient, double Remainder) FloatDivMod(double a, double b)
+    {
+        double mod = a % b;
+        double div = (a - mod) / b;
+        if (mod != 0)
+        {
+            if ((b < 0) != (mod < 0)) { mod += b; div -= 1.0; }
+        }
+        else mod = b < 0 ? -0.0 : 0.0;
+        double floor = div;
+        if (div != 0)
+        {
+            floor = Math.Floor(div);
+            if (div - floor > 0.5) floor += 1.0;
+        }
+        else floor = a / b < 0 ? -0.0 : 0.0;
+        return (floor, mod);
     }
 
     static long FloorDivide(long a, long b)
@@ -121,6 +147,7 @@ static class Operators
     static string PrintfFormat(string format, object? values)
     {
         var args = values is object?[] tuple ? tuple : [values];
+        bool mapping = values is List<object?> or Dictionary<object, object?> or Undefined;   // Python skips the unused-argument check for these
         var sb = new StringBuilder();
         int next = 0;
         for (int i = 0; i < format.Length; i++)
@@ -141,7 +168,7 @@ static class Operators
                 _ => throw new TemplateException($"unsupported format character '{spec}'"),
             });
         }
-        if (next < args.Length) throw new TemplateException("not all arguments converted during string formatting");
+        if (next < args.Length && !mapping) throw new TemplateException("not all arguments converted during string formatting");
         return sb.ToString();
     }
 
@@ -164,7 +191,9 @@ static class Operators
             : throw new TemplateException($"'in <string>' requires string as left operand, not {PythonValues.TypeName(item)}"),
         List<object?> l => l.Any(x => PythonValues.Equal(x, item)),
         object?[] t => t.Any(x => PythonValues.Equal(x, item)),
-        Dictionary<object, object?> d => item != null && item is not Undefined && d.ContainsKey(item),
+        Dictionary<object, object?> d => item is List<object?> or Dictionary<object, object?>
+            ? throw new TemplateException($"unhashable type: '{PythonValues.TypeName(item)}'")
+            : item != null && item is not Undefined && d.ContainsKey(item),
         Undefined => false,
         _ => throw new TemplateException($"argument of type '{PythonValues.TypeName(container)}' is not iterable"),
     };

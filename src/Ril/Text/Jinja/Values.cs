@@ -155,6 +155,7 @@ public static class PythonValues
                 break;
             case NativeFunction f: sb.Append("<function ").Append(f.Name).Append('>'); break;
             case Macro m: sb.Append("<Macro '").Append(m.Name).Append("'>"); break;
+            case Builtins.SliceKey slice: sb.Append(slice); break;
             default: sb.Append('<').Append(TypeName(v)).Append(" object>"); break;
         }
     }
@@ -347,8 +348,8 @@ public static class PythonValues
                 break;
             case Dictionary<object, object?> dict:
                 if (dict.Count == 0) { sb.Append("{}"); break; }
-                IEnumerable<KeyValuePair<object, object?>> entries = dict;
-                if (sortKeys) entries = dict.OrderBy(e => e.Key, Comparer<object>.Create((x, y) => Compare(x, y)));
+                var entries = dict.ToList();
+                if (sortKeys) Builtins.SortPython(entries, (x, y) => Compare(x.Key, y.Key));
                 sb.Append('{');
                 bool first = true;
                 foreach (var (key, item) in entries)

@@ -73,6 +73,37 @@ public class JinjaEngineTests
     public void Fails_with_jinja2s_message(string source, string message) =>
         Assert.Equal(message, Assert.Throws<TemplateException>(() => Render(source)).Reason);
 
+    const string Conversation = """
+        {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo", "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}]}, {"role": "user", "content": [{"type": "text", "text": "t"}, {"type": "image"}]}]}
+        """;
+
+    /// <summary>Statements over a conversation: scoping of set in if/for/macro, loop filters, unpacking, macros, generation blocks.</summary>
+    [Theory]
+    [InlineData("{% set ns = namespace(n=0) %}{% for a in [1,2] %}{% for b in [1,2,3] %}{% if b > a %}{% set ns.n = ns.n + 1 %}{% endif %}{% endfor %}{% endfor %}{{ ns.n }}", "3")]
+    [InlineData("{% set x = 'top' %}{% macro m() %}{{ x }}{% endmacro %}{% set x = 'later' %}{{ m() }}", "later")]
+    [InlineData("{% macro m(a, b=2) %}{{ a }}{{ b }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ m(1) }}|{{ m(1, 3, 4, 5) }}|{{ m(1, c=9) }}", "12(){}|13(4, 5){}|12(){'c': 9}")]
+    [InlineData("{% for m in messages %}{{ loop.cycle('odd', 'even') }}{{ loop.depth }}{% for p in [1] %}{{ loop.depth }}{% endfor %};{% endfor %}", "odd11;even11;odd11;even11;")]
+    [InlineData("{% for m in messages if m.role != 'system' %}{{ loop.index }}{{ m.role[0] }}{% endfor %}", "1u2a3u")]
+    [InlineData("{% for m in messages %}{% if m.tool_calls is defined %}{% for tc in m.tool_calls %}{% set tc = tc.function %}{{ tc.name }}{{ tc.arguments | tojson }}{% endfor %}{% endif %}{% endfor %}", "f{\"a\": 1}")]
+    [InlineData("{% for m in messages %}{% if m.content is string %}{{ m.content }}{% else %}{% for c in m.content %}{{ c.type }}{% if c.text is defined %}={{ c.text }}{% endif %},{% endfor %}{% endif %}|{% endfor %}", "s|hi|yo|text=t,image,|")]
+    [InlineData("{% set sys = messages[0] if messages[0].role == 'system' else none %}{{ sys.content if sys else 'none' }}{% set rest = messages[1:] %}{{ rest | length }}{{ messages | map(attribute='role') | join(',') }}", "s3system,user,assistant,user")]
+    [InlineData("{{ messages | selectattr('tool_calls', 'defined') | list | length }}{{ messages | rejectattr('tool_calls') | map(attribute='role') | unique | list }}{{ messages | map(attribute='missing', default='d') | list }}", "1['system', 'user']['d', 'd', 'd', 'd']")]
+    [InlineData("{%- for m in messages -%}\n  {%- if loop.first -%}\n    [{{ m.role }}]\n  {%- endif %}\n  {{ m.role }}\n{% endfor %}", "[system]  system\n  user\n  assistant\n  user\n")]
+    [InlineData("{% for i in range(3) %}{{ i }}{% if loop.changed(i // 2) %}*{% endif %}{% endfor %}", "0*12*")]
+    [InlineData("{% for a, b in [(1, 2), (3, 4)] %}{{ a + b }}{% endfor %}{% for (a, b) in [[5, 6]] %}{{ a * b }}{% endfor %}", "3730")]
+    [InlineData("{% set d = {'x': 1} %}{% for k in d %}{{ k }}{% endfor %}{% for c in 'héllo' %}{{ c }}.{% endfor %}", "xh.é.l.l.o.")]
+    [InlineData("{{ messages[1:] | map(attribute='role') | list }}{{ messages[-2:][0].role }}{{ (messages | last).content[1].type }}", "['user', 'assistant', 'user']assistantimage")]
+    [InlineData("{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% else %}{% set loop_messages = messages %}{% endif %}{% for message in loop_messages %}{{ loop.index0 }}{{ message.role }}{% endfor %}", "0user1assistant2user")]
+    [InlineData("{% set content = messages[2]['content'] %}{% if '</think>' in content %}x{% endif %}{{ content.split('y')[-1] }}{{ 'a</think>\\n\\nb'.split('</think>')[-1].lstrip('\\n') }}", "ob")]
+    [InlineData("{{ '{\"a\": 1}' }}{{ {'a': 1} }}{{ {'a': 'b'}['a'] }}{{ {'a': {'b': 2}}.a.b }}", "{\"a\": 1}{'a': 1}b2")]
+    [InlineData("{% set x = 1 %}{% if true %}{% set x = 2 %}{% endif %}{{ x }}{% for i in [1] %}{% set x = 3 %}{% endfor %}{{ x }}", "22")]
+    [InlineData("{%- macro render(m) -%}\n<{{ m.role }}>\n{%- endmacro -%}\n{% for m in messages %}{{ render(m) }}{% endfor %}", "<system><user><assistant><user>")]
+    [InlineData("{{ 'Hello' | replace('l', 'L', 1) }}{{ 'x' | center(5) }}|{{ 'abc' | wordcount }}{{ [1, [2]] | tojson }}{{ ('a', 1) | tojson }}{{ 'tab\\tq' | tojson }}", "HeLlo  x  |1[1, [2]][\"a\", 1]\"tab\\tq\"")]
+    [InlineData("{{ 3 is divisibleby 3 }}{{ 'a' is sameas 'a' }}{{ none is sameas none }}{{ [] is iterable }}{{ 'A' is upper }}{{ 'tojson' is filter }}{{ 'odd' is test }}", "TrueTrueTrueTrueTrueTrueTrue")]
+    [InlineData("{% generation %}gen {{ 1 }}{% set inner = 5 %}{% endgeneration %}[{{ inner }}]", "gen 1[]")]
+    public void Runs_statements_like_jinja2(string source, string expected) =>
+        Assert.Equal(expected, Template.Parse(source, "snippet.jinja").Render(JsonNode.Parse(Conversation)!.AsObject()));
+
     [Fact]
     public void A_runtime_error_names_the_template_and_the_line()
     {
