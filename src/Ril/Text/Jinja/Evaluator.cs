@@ -18,16 +18,14 @@ sealed class Scope(Scope? parent)
     public void Set(string name, object? value) => _variables[name] = value;
 }
 
-/// <summary>The <c>loop</c> variable of a for loop.</summary>
-public sealed class LoopContext
+/// <summary>The <c>loop</c> variable of a for loop (not recursive, so its depth is always 1).</summary>
+sealed class LoopContext
 {
     readonly IReadOnlyList<object?> _items;
     object? _lastChanged = Undefined.WithHint("loop.changed has not been called");
     internal int Index0 { get; set; }
 
-    internal LoopContext(IReadOnlyList<object?> items, int depth0) { _items = items; Depth0 = depth0; }
-
-    internal int Depth0 { get; }
+    internal LoopContext(IReadOnlyList<object?> items) { _items = items; }
 
     internal object? Attribute(string name) => name switch
     {
@@ -38,8 +36,8 @@ public sealed class LoopContext
         "first" => Index0 == 0,
         "last" => Index0 == _items.Count - 1,
         "length" => (long)_items.Count,
-        "depth" => (long)Depth0 + 1,
-        "depth0" => (long)Depth0,
+        "depth" => 1L,
+        "depth0" => 0L,
         "previtem" => Index0 > 0 ? _items[Index0 - 1] : Undefined.WithHint("there is no previous item"),
         "nextitem" => Index0 + 1 < _items.Count ? _items[Index0 + 1] : Undefined.WithHint("there is no next item"),
         "cycle" => new NativeFunction("cycle", (args, _) =>
@@ -56,7 +54,7 @@ public sealed class LoopContext
 }
 
 /// <summary>A <c>{% macro %}</c>: called like a function, it renders its body with the arguments bound.</summary>
-public sealed class Macro : ITemplateCallable
+sealed class Macro : ITemplateCallable
 {
     readonly Evaluator _evaluator;
     readonly MacroNode _node;
@@ -109,7 +107,7 @@ sealed class BoundMethod(object target, string name) : ITemplateCallable
 }
 
 /// <summary>Renders parsed templates: statements write to a buffer, expressions have Python's semantics.</summary>
-public sealed class Evaluator
+sealed class Evaluator
 {
     enum Flow { Normal, Break, Continue }
 
@@ -137,6 +135,10 @@ public sealed class Evaluator
             Flow flow;
             try { flow = RunNode(node, scope, output); }
             catch (TemplateException e) { throw e.Locate(node.Line, _templateName); }
+            catch (Exception e) when (e is InvalidCastException or OverflowException or ArgumentException or FormatException)
+            {
+                throw new TemplateException(e.Message, node.Line, _templateName);   // a value of the wrong kind where C# expected another
+            }
             if (flow != Flow.Normal) return flow;
         }
         return Flow.Normal;
@@ -198,7 +200,7 @@ public sealed class Evaluator
             }
             items.Add(item);
         }
-        var loop = new LoopContext(items, depth0: 0);   // depth counts recursive loops only, which templates here do not use
+        var loop = new LoopContext(items);
         _loopDepth++;
         try
         {

@@ -450,10 +450,8 @@ static partial class Builtins
         ["lower"] = (v, _) => PythonValues.Str(v) is var s && s.Any(char.IsLetter) && !s.Any(char.IsUpper),
         ["upper"] = (v, _) => PythonValues.Str(v) is var s && s.Any(char.IsLetter) && !s.Any(char.IsLower),
         ["filter"] = (v, _) => v is string s && Filters.ContainsKey(s),
-        ["test"] = (v, _) => v is string s && TestsByName.ContainsKey(s),
+        ["test"] = (v, _) => v is string s && HasTest(s),
     };
-
-    static Dictionary<string, TestFunction> TestsByName => Tests;
 
     /// <summary>Python's "is": None, booleans, equal strings (interned) and small ints are one object each.</summary>
     static bool SameObject(object? x, object? y) => ReferenceEquals(x, y) || (x, y) switch

@@ -7,7 +7,6 @@ enum TokenKind { Text, VariableBegin, VariableEnd, BlockBegin, BlockEnd, Name, S
 
 readonly record struct Token(TokenKind Kind, string Value, int Line, object? Literal = null)
 {
-    public bool Is(TokenKind kind, string value) => Kind == kind && Value == value;
     public bool IsName(string name) => Kind == TokenKind.Name && Value == name;
     public bool IsOperator(string op) => Kind == TokenKind.Operator && Value == op;
     /// <summary>How jinja2 names the token in errors, quoted: 'end of print statement', 'foo'.</summary>

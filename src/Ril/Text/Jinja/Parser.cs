@@ -294,7 +294,7 @@ sealed class Parser
     {
         var t = Current;
         return t.Kind is TokenKind.VariableEnd or TokenKind.BlockEnd or TokenKind.End
-               || t.IsOperator(")") || (extraEnd != null && t.IsName(extraEnd)) || t.IsName("if") && extraEnd != null;
+               || t.IsOperator(")") || (extraEnd != null && t.IsName(extraEnd));
     }
 
     Expr ParseExpression()
