@@ -355,15 +355,15 @@ static partial class Builtins
                 while (i < s.Length && !IsPythonSpace(s[i])) i++;
                 words.Add((start, i));
             }
-            if (maxSplit < 0 || words.Count <= maxSplit + 1) return words.Select(w => (object?)s[w.Start..w.End]).ToList();
+            if (maxSplit < 0 || words.Count <= maxSplit) return words.Select(w => (object?)s[w.Start..w.End]).ToList();
             if (!fromRight)
             {
                 var head = words.Take((int)maxSplit).Select(w => (object?)s[w.Start..w.End]).ToList();
-                head.Add(s[words[(int)maxSplit].Start..].TrimEnd(IsPythonSpaceChars));
+                head.Add(s[words[(int)maxSplit].Start..]);   // the rest keeps its trailing whitespace, as in Python
                 return head;
             }
             int keep = words.Count - (int)maxSplit;
-            var tail = new List<object?> { s[..words[keep - 1].End].TrimStart(IsPythonSpaceChars) };
+            var tail = new List<object?> { s[..words[keep - 1].End] };
             tail.AddRange(words.Skip(keep).Select(w => (object?)s[w.Start..w.End]));
             return tail;
         }
@@ -382,8 +382,6 @@ static partial class Builtins
         result.AddRange(all.Skip(cut).Select(p => (object?)p));
         return result;
     }
-
-    static readonly char[] IsPythonSpaceChars = [' ', '\t', '\n', '\r', '\v', '\f', '\x1c', '\x1d', '\x1e', '\x1f', '\x85', '\u00a0', '\u2028', '\u2029', '\u3000'];
 
     /// <summary>Python's str.title: a letter after a non-letter is upper case, any other lower case.</summary>
     static string PythonTitle(string s)

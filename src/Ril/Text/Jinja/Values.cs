@@ -123,7 +123,7 @@ public static class PythonValues
             case long i: sb.Append(i.ToString(CultureInfo.InvariantCulture)); break;
             case double d: sb.Append(FloatRepr(d)); break;
             case string s: AppendStringRepr(sb, s); break;
-            case Undefined: break;
+            case Undefined: sb.Append("Undefined"); break;
             case List<object?> list:
                 sb.Append('[');
                 for (int i = 0; i < list.Count; i++) { if (i > 0) sb.Append(", "); AppendRepr(sb, list[i]); }
