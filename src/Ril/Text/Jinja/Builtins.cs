@@ -173,6 +173,15 @@ static partial class Builtins
             return kwargs.TryGetValue(name, out var v) ? v : fallback;
         }
 
+        /// <summary>A keyword-only argument.</summary>
+        public object? Keyword(string name, object? fallback)
+        {
+            _used.Add(name);
+            return kwargs.TryGetValue(name, out var v) ? v : fallback;
+        }
+
+        public bool HasKeyword(string name) => kwargs.ContainsKey(name);
+
         public object? Required(int position, string name)
         {
             if (position >= args.Count && !kwargs.ContainsKey(name))
@@ -414,8 +423,7 @@ static partial class Builtins
             if (field.Length == 0) value = auto < args.Count ? args[auto++] : throw new TemplateException("Replacement index out of range");
             else if (int.TryParse(field, NumberStyles.None, CultureInfo.InvariantCulture, out int n))
                 value = n < args.Count ? args[n] : throw new TemplateException($"Replacement index {n} out of range");
-            else value = call.Optional(int.MaxValue, field, Undefined.Variable(field)) is var named && named is Undefined
-                ? throw new TemplateException($"'{field}'") : named;
+            else value = call.HasKeyword(field) ? call.Keyword(field, null) : throw new TemplateException($"'{field}'");   // Python's KeyError
             sb.Append(PythonValues.Str(value));
             i = close;
         }

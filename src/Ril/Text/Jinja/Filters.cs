@@ -224,10 +224,10 @@ static partial class Builtins
     static object? Map(object? value, CallArguments a)
     {
         if (!PythonValues.Truthy(value)) return new List<object?>();
-        var attribute = a.Optional(int.MaxValue, "attribute", null);
+        var attribute = a.Keyword("attribute", null);
         if (attribute != null)
         {
-            var fallback = a.Optional(int.MaxValue, "default", null);
+            var fallback = a.Keyword("default", null);
             a.Done(0);
             return Evaluator.Iterate(value).Select(item =>
             {
