@@ -109,7 +109,7 @@ static partial class Builtins
 
     public static object? Filter(string name, object? value, IReadOnlyList<object?> args, IReadOnlyDictionary<string, object?> kwargs) =>
         Filters.TryGetValue(name, out var filter) ? filter(value, new CallArguments(name, args, kwargs))
-            : throw new TemplateException($"No filter named '{name}'.");
+            : throw new TemplateException($"No filter named '{name}' found.");   // reached only where jinja2 defers the check
 
     static object? Length(object? v) => v switch
     {
@@ -479,7 +479,7 @@ static partial class Builtins
 
     public static bool Test(string name, object? value, IReadOnlyList<object?> args, IReadOnlyDictionary<string, object?> kwargs) =>
         Tests.TryGetValue(name, out var test) ? test(value, args.Concat(kwargs.Values).ToList())
-            : throw new TemplateException($"No test named '{name}'.");
+            : throw new TemplateException($"No test named '{name}' found.");
 
     // ---------------------------------------------------------------- globals
 

@@ -12,6 +12,7 @@ sealed class Parser
     {
         var parser = new Parser(Lexer.Tokenize(source));
         var body = parser.ParseBody([], null);
+        UnknownNames.Check(body);
         return body;
     }
 
@@ -545,7 +546,6 @@ sealed class Parser
         var t = Expect(TokenKind.Name);
         var name = t.Value;
         while (SkipOperator(".")) name += "." + Expect(TokenKind.Name).Value;
-        if (!Builtins.HasFilter(name)) throw Error($"No filter named '{name}'.", t.Line);
         var args = Current.IsOperator("(") ? ParseArguments() : Arguments.None;
         return new FilterExpr(t.Line, value, name, args);
     }
@@ -556,7 +556,6 @@ sealed class Parser
         var t = Expect(TokenKind.Name);
         var name = t.Value;
         while (SkipOperator(".")) name += "." + Expect(TokenKind.Name).Value;
-        if (!Builtins.HasTest(name)) throw Error($"No test named '{name}'.", t.Line);
         var args = Arguments.None;
         var c = Current;
         if (c.IsOperator("(")) args = ParseArguments();
@@ -570,4 +569,73 @@ sealed class Parser
         Expr test = new TestExpr(line, value, name, args);
         return negated ? new UnaryExpr(line, "not", test) : test;
     }
+}
+
+/// <summary>
+/// jinja2 refuses an unknown filter or test when it compiles the template, except inside an {% if %} (its test and
+/// branches, not loops or macros within) or an inline if-expression, where the error waits until the name is used.
+/// </summary>
+static class UnknownNames
+{
+    public static void Check(List<Node> body, bool deferred = false)
+    {
+        foreach (var node in body) Check(node, deferred);
+    }
+
+    static void Check(Node node, bool deferred)
+    {
+        switch (node)
+        {
+            case OutputNode output: Check(output.Value, deferred); break;
+            case IfNode ifNode:
+                foreach (var (test, branch) in ifNode.Branches) { Check(test, true); Check(branch, true); }
+                if (ifNode.Else != null) Check(ifNode.Else, true);
+                break;
+            case ForNode forNode:
+                Check(forNode.Iterable, deferred);
+                if (forNode.Condition != null) Check(forNode.Condition, false);
+                Check(forNode.Body);
+                if (forNode.Else != null) Check(forNode.Else);
+                break;
+            case SetNode set: Check(set.Value, deferred); Check(set.Target, deferred); break;
+            case SetBlockNode setBlock: Check(setBlock.Body); foreach (var f in setBlock.Filters) Check(f, deferred); break;
+            case MacroNode macro: Check(macro.Body); foreach (var (_, d) in macro.Parameters) if (d != null) Check(d, false); break;
+            case CallBlockNode call: Check(call.Call, deferred); Check(call.Body); break;
+            case FilterBlockNode filter: foreach (var f in filter.Filters) Check(f, deferred); Check(filter.Body); break;
+            case GenerationNode generation: Check(generation.Body); break;
+        }
+    }
+
+    static void Check(Expr expr, bool deferred)
+    {
+        switch (expr)
+        {
+            case FilterExpr f when !deferred && !Builtins.HasFilter(f.Name): throw new TemplateException($"No filter named '{f.Name}'.", f.Line);
+            case TestExpr t when !deferred && !Builtins.HasTest(t.Name): throw new TemplateException($"No test named '{t.Name}'.", t.Line);
+            case ConditionalExpr: deferred = true; break;
+        }
+        foreach (var child in Children(expr)) Check(child, deferred);
+    }
+
+    static IEnumerable<Expr> Children(Expr expr) => expr switch
+    {
+        ListExpr list => list.Items,
+        TupleExpr tuple => tuple.Items,
+        DictExpr dict => dict.Items.SelectMany(e => new[] { e.Key, e.Value }),
+        AttributeExpr attribute => [attribute.Target],
+        ItemExpr item => [item.Target, item.Index],
+        SliceExpr slice => new[] { slice.Start, slice.Stop, slice.Step }.OfType<Expr>(),
+        CallExpr call => Arguments(call.Arguments).Prepend(call.Function),
+        FilterExpr filter => filter.Value == null ? Arguments(filter.Arguments) : Arguments(filter.Arguments).Prepend(filter.Value),
+        TestExpr test => Arguments(test.Arguments).Prepend(test.Value),
+        UnaryExpr unary => [unary.Operand],
+        BinaryExpr binary => [binary.Left, binary.Right],
+        CompareExpr compare => compare.Rest.Select(r => r.Operand).Prepend(compare.First),
+        ConcatExpr concat => concat.Parts,
+        ConditionalExpr conditional => new[] { conditional.Test, conditional.Then, conditional.Else }.OfType<Expr>(),
+        _ => [],
+    };
+
+    static IEnumerable<Expr> Arguments(Arguments a) =>
+        a.Positional.Concat(a.Named.Select(n => n.Value)).Concat(new[] { a.Star, a.DoubleStar }.OfType<Expr>());
 }

@@ -104,6 +104,21 @@ public class JinjaEngineTests
     public void Runs_statements_like_jinja2(string source, string expected) =>
         Assert.Equal(expected, Template.Parse(source, "snippet.jinja").Render(JsonNode.Parse(Conversation)!.AsObject()));
 
+    [Theory]
+    [InlineData("{% if false %}{{ x | nofilter }}{% endif %}ok", "ok")]
+    [InlineData("{{ x | nofilter if false else 1 }}", "1")]
+    [InlineData("{% if true %}{{ x | nofilter }}{% endif %}", "error: No filter named 'nofilter' found.")]
+    [InlineData("{% if true %}{{ x is notest }}{% endif %}", "error: No test named 'notest' found.")]
+    [InlineData("{% for i in [] %}{{ x | nofilter }}{% endfor %}ok", "error: No filter named 'nofilter'.")]
+    [InlineData("{% if true %}\n{% for i in [1] %}\n{{ 1 | nofilter }}{% endfor %}{% endif %}", "error: No filter named 'nofilter'.")]
+    public void Unknown_filters_fail_when_jinja2_fails(string source, string expected)
+    {
+        string result;
+        try { result = Render(source); }
+        catch (TemplateException e) { result = "error: " + e.Reason; }
+        Assert.Equal(expected, result);
+    }
+
     [Fact]
     public void A_runtime_error_names_the_template_and_the_line()
     {
