@@ -11,7 +11,7 @@ public static class TemplateCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "A model folder with chat_template.jinja, chat_template.json or a chat_template in tokenizer_config.json", Required = true };
+        var model = new Option<string>("--model") { Description = "A model folder (or Hub id Org/Name[@revision]) with chat_template.jinja, chat_template.json or a chat_template in tokenizer_config.json", Required = true };
         var messages = new Option<string>("--messages") { Description = "A JSON file: the list of messages, or an object with \"messages\" and other variables (tools, enable_thinking, ...)", Required = true };
         var generationPrompt = new Option<bool>("--generation-prompt") { Description = "End with the opening of the assistant's turn (add_generation_prompt=True)" };
         var render = new Command("render",
@@ -19,7 +19,7 @@ public static class TemplateCommand
             "A template error, or the template rejecting the conversation (raise_exception), exits with 1.") { model, messages, generationPrompt };
         render.SetAction(parse => ErrorReporting.Run(() =>
         {
-            var dir = parse.GetValue(model)!;
+            var dir = ModelArgument.Resolve(parse.GetValue(model)!);
             var template = HfChatTemplate.FromModelDirectory(dir)
                            ?? throw new ArgumentException($"{dir} has no chat template (chat_template.jinja, chat_template.json, or chat_template in tokenizer_config.json)");
             var (conversation, context) = ReadConversation(parse.GetValue(messages)!);
