@@ -196,3 +196,27 @@ public sealed class FamilyContractTests
         Assert.Equal(dot, together[0], 4);
     }
 }
+
+/// <summary>
+/// config.json values that decide sizes or divide are checked before anything is allocated. Before these tests, zero
+/// attention heads threw DivideByZeroException, rope_theta 0 and max_position_embeddings ≤ 0 were accepted, and a huge
+/// vocabulary allocated until the kernel killed the process.
+/// </summary>
+public sealed class HostileConfigTests
+{
+    [Theory]
+    [InlineData("""{"model_type":"qwen2","num_attention_heads":0}""", "num_attention_heads")]
+    [InlineData("""{"model_type":"qwen2","rope_theta":0}""", "rope_theta")]
+    [InlineData("""{"model_type":"qwen2","max_position_embeddings":-1}""", "max_position_embeddings")]
+    [InlineData("""{"model_type":"qwen2","rms_norm_eps":-1e-6}""", "rms_norm_eps")]
+    [InlineData("""{"model_type":"qwen2","num_key_value_heads":0}""", "num_key_value_heads")]
+    [InlineData("""{"model_type":"qwen2","vocab_size":2000000000,"hidden_size":4096,"num_attention_heads":32}""", "vocab_size")]
+    [InlineData("""{"model_type":"qwen2","num_hidden_layers":2000000000}""", "num_hidden_layers")]
+    [InlineData("""{"model_type":"qwen2","hidden_size":"wide"}""", "config.json:1")]
+    public void A_bad_value_is_refused_naming_the_file_and_field(string json, string named)
+    {
+        var e = Assert.Throws<InvalidDataException>(() => Ril.Models.Families.Llama.DecoderConfig.Parse(json, "m/config.json"));
+        Assert.Contains("m/config.json", e.Message);
+        Assert.Contains(named, e.Message);
+    }
+}
