@@ -33,6 +33,16 @@ public sealed class ResumeAfterKillTests
             KillAfterFirstCheckpoint([.. Processes.Ril, "train", "--config", killed], runDir);
             var output = Processes.Check([.. Processes.Ril, "train", "--config", killed, "--resume"]);
             Assert.Contains("resuming", output);
+            if (algo == "dr_grpo")
+            {
+                // Another learning rate is another run: refused, naming the key, and the run's config.json is kept.
+                // (Before, --resume took any recipe and rewrote config.json.)
+                var config = File.ReadAllText(Path.Combine(runDir, "config.json"));
+                var refused = Processes.Run([.. Processes.Ril, "train", "--config", killed, "--resume", "--set", "trainer.lr=0.5"]);
+                Assert.NotEqual(0, refused.ExitCode);
+                Assert.Contains("trainer.lr", refused.Output);
+                Assert.Equal(config, File.ReadAllText(Path.Combine(runDir, "config.json")));
+            }
 
             var expected = MetricsByStep(tiny.RunDirectory("straight"));
             var resumed = MetricsByStep(runDir);

@@ -42,14 +42,18 @@ public sealed class RunLog : IDisposable
     /// Opens (or creates) a run directory and writes its config.json (replaced atomically); on ranks other than 0, a log
     /// that writes nothing. Collective in a data-parallel run: every process calls it.
     /// </summary>
-    public static RunLog Open(string directory, JsonObject config, Func<double>? clock = null)
+    /// <param name="config">written as config.json, the run's provenance; null on a resume, which keeps the run's own</param>
+    public static RunLog Open(string directory, JsonObject? config, Func<double>? clock = null)
     {
         World.Current.Barrier();   // every process has checked the run directory (exists? resume?) before rank 0 creates it
         if (!World.IsRoot) return new RunLog(directory, clock, writes: false);
         System.IO.Directory.CreateDirectory(directory);
-        var path = Path.Combine(directory, "config.json");
-        File.WriteAllText(path + ".tmp", config.ToJsonString(new() { WriteIndented = true }) + "\n");
-        File.Move(path + ".tmp", path, overwrite: true);
+        if (config is not null)
+        {
+            var path = Path.Combine(directory, "config.json");
+            File.WriteAllText(path + ".tmp", config.ToJsonString(new() { WriteIndented = true }) + "\n");
+            File.Move(path + ".tmp", path, overwrite: true);
+        }
         return new RunLog(directory, clock, writes: true);
     }
 
