@@ -46,6 +46,8 @@ public sealed class ResumeAfterKillTests
 
             var expected = MetricsByStep(tiny.RunDirectory("straight"));
             var resumed = MetricsByStep(runDir);
+            // One row per step: the rows logged after the checkpoint and before the kill were dropped, not repeated.
+            Assert.Equal(Steps, File.ReadAllLines(Path.Combine(runDir, "metrics.jsonl")).Count(l => l.Length > 0));
             Assert.Equal(Steps, expected.Count);
             Assert.True(expected[Steps]["reward/total"]!.GetValue<double>() > 0 || expected.Values.Any(m => m["reward/total"]!.GetValue<double>() > 0),
                 "the run should see some reward, or resuming would be trivially exact");

@@ -80,7 +80,7 @@ public static class TrainCommand
         }
 
         var evaluator = new Evaluator(policy, verdict.Function, new EvaluatorOptions { MaxNewTokens = recipe.EvalMaxTokens, Seed = rl.Seed });
-        using var log = RunLog.Open(runDir, resume ? null : recipe.ToJson());
+        using var log = RunLog.Open(runDir, resume ? null : recipe.ToJson(), resumedAt: resume ? trainer.Step : null);
         // Memory per step: the models' weights, gradients and optimizer states, the step's activation peak, and the KV
         // caches of one step's rollouts (Q·G sequences of the longest prompt plus L tokens).
         var models = policy.Parameters().Concat(adapters?.Parameters() ?? []).Concat(trainer.CheckpointParts.SelectMany(p => p.Parameters)).ToList();

@@ -30,11 +30,11 @@ public sealed class RunLog : IDisposable
     /// <summary>What the last <see cref="LogStep"/> logged.</summary>
     public IReadOnlyList<KeyValuePair<string, double?>> LastStep { get; private set; } = [];
 
-    RunLog(string directory, Func<double>? clock, bool writes)
+    RunLog(string directory, Func<double>? clock, bool writes, long? resumedAt = null)
     {
         Directory = directory;
         if (!writes) return;
-        _metrics = new MetricsWriter(MetricsPath);
+        _metrics = new MetricsWriter(MetricsPath, resumedAt);
         _events = new TensorBoardWriter(directory, clock);
     }
 
@@ -43,7 +43,8 @@ public sealed class RunLog : IDisposable
     /// that writes nothing. Collective in a data-parallel run: every process calls it.
     /// </summary>
     /// <param name="config">written as config.json, the run's provenance; null on a resume, which keeps the run's own</param>
-    public static RunLog Open(string directory, JsonObject? config, Func<double>? clock = null)
+    /// <param name="resumedAt">on a resume, the step of the checkpoint it continues from (later rows of metrics.jsonl go)</param>
+    public static RunLog Open(string directory, JsonObject? config, Func<double>? clock = null, long? resumedAt = null)
     {
         World.Current.Barrier();   // every process has checked the run directory (exists? resume?) before rank 0 creates it
         if (!World.IsRoot) return new RunLog(directory, clock, writes: false);
@@ -54,7 +55,7 @@ public sealed class RunLog : IDisposable
             File.WriteAllText(path + ".tmp", config.ToJsonString(new() { WriteIndented = true }) + "\n");
             File.Move(path + ".tmp", path, overwrite: true);
         }
-        return new RunLog(directory, clock, writes: true);
+        return new RunLog(directory, clock, writes: true, resumedAt);
     }
 
     /// <summary>Logs one RL step: metrics.jsonl, TensorBoard scalars, and one of the step's responses as a text sample.</summary>
