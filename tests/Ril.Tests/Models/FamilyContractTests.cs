@@ -65,6 +65,7 @@ public sealed class FamilyContractTests
         public int[] EncodeRaw(string text, int images = 0) => processor.EncodeRaw(text, images);
         public PixelInputs? Pixels(IReadOnlyList<Ril.Data.Images.Image> images) => processor.Pixels(images);
         public int PlaceholdersFor(IReadOnlyList<Ril.Data.Images.Image> images) => processor.PlaceholdersFor(images);
+        public int[] ExpandImages(int[] promptIds, IReadOnlyList<Ril.Data.Images.Image> images) => processor.ExpandImages(promptIds, images);
         public string Decode(ReadOnlySpan<int> ids) => processor.Decode(ids);
         public void Check() => processor.Check();
     }

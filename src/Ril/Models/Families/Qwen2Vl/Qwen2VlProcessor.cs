@@ -41,7 +41,7 @@ public sealed class Qwen2VlProcessor : IProcessor
 
     public int[] EncodeRaw(string text, int images = 0) => Tokenizer.Encode(string.Concat(Enumerable.Repeat(Template.ImageText(), images)) + text);
 
-    /// <summary>Placeholders of one image: merged tokens of its resized grid (§5.3).</summary>
+    /// <summary>Placeholders of one image: merged tokens of its resized grid (docs/spec/QWEN2_VL.md §5).</summary>
     public int PlaceholdersFor(Image image)
     {
         var (h, w) = Images.SmartResize(image.Height, image.Width);
