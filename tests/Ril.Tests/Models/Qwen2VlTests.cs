@@ -101,6 +101,19 @@ public sealed class Qwen2VlTests
         processor.Check();
     }
 
+    [Fact]
+    public void A_questions_prompt_and_a_request_size_the_placeholders_to_the_image()
+    {
+        var chat = ChatModel.Load(Dir("qwen2-vl-tiny"));                      // its tokenizer.json: the trained test tokenizer
+        var image = ImageFile.Load(Path.Combine(ProcessorDir, "wide.png"));   // 200 × 150 → grid [1, 10, 14]
+        var (prompt, pixels) = chat.Prompt("How many?", image);                // what DataFlow and Evaluator build
+        Assert.Equal(35, prompt.Count(id => id == chat.Model.ImageTokenId));
+        Assert.Equal([1, 10, 14], pixels!.Grids.Single());
+        Assert.Equal(prompt, chat.Request(chat.Prompt("How many?", hasImage: true), [image]).PromptIds);
+        var e = Assert.Throws<ArgumentException>(() => chat.Request(chat.Prompt("How many?", hasImage: true), [image, image]));
+        Assert.Contains("placeholder", e.Message);
+    }
+
     [Theory]
     [InlineData("qwen2-vl-tiny")]
     [InlineData("qwen2.5-vl-tiny")]
