@@ -80,6 +80,13 @@ public sealed class ChatModel(ICausalLM model, IProcessor processor, string sour
     /// <summary>The prompt of a question: the user turn (image first, when there is one), then an open assistant turn.</summary>
     public int[] Prompt(string question, bool hasImage) => Processor.EncodeChat([ChatMessage.User(question, hasImage ? 1 : 0)]);
 
+    /// <summary>A question's prompt, its image's placeholders sized to the image, and the image's pixels.</summary>
+    public (int[] Prompt, PixelInputs? Pixels) Prompt(string question, Image? image)
+    {
+        Image[] images = image is null ? [] : [image];
+        return (Processor.ExpandImages(Prompt(question, image is not null), images), Pixels(images));
+    }
+
     /// <summary>The conversation in the model's chat format, ending with an open assistant turn.</summary>
     public int[] EncodeChat(IReadOnlyList<ChatMessage> messages) => Processor.EncodeChat(messages);
 
@@ -97,6 +104,7 @@ public sealed class ChatModel(ICausalLM model, IProcessor processor, string sour
     {
         if (images.Count > 0 && !AcceptsImages) throw new ArgumentException($"this model has no vision tower: it cannot take an image ({images.Count} given)");
         if (images.Count > 0) CheckTemplate();
+        promptIds = Processor.ExpandImages(promptIds, images);
         int placeholders = AcceptsImages ? promptIds.Count(id => id == Model.ImageTokenId) : 0;
         int needed = Processor.PlaceholdersFor(images);
         if (placeholders != needed)

@@ -32,6 +32,13 @@ public interface IProcessor
     /// <summary>Placeholder tokens in a prompt for these images (what <see cref="Pixels"/> of them fills).</summary>
     int PlaceholdersFor(IReadOnlyList<Image> images);
 
+    /// <summary>
+    /// The prompt with each image's placeholders as many as <see cref="Pixels"/> of that image fills: for a processor
+    /// whose count depends on the image's size (Qwen2-VL), whose <see cref="EncodeChat"/> writes one per image. Others
+    /// return the prompt as it is.
+    /// </summary>
+    int[] ExpandImages(int[] promptIds, IReadOnlyList<Image> images) => promptIds;
+
     /// <summary>Reply text of token ids, special tokens left out.</summary>
     string Decode(ReadOnlySpan<int> ids);
 

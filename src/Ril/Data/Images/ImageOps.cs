@@ -15,9 +15,9 @@ public sealed record Patches(float[] Data, int Count, int Dimension, int GridHei
 public static class ImageOps
 {
     /// <summary>
-    /// Separable resampling the way PIL's Image.resize does it (so preprocessing matches Python
-    /// pipelines within one level): when shrinking, the filter is widened by the scale factor, which
-    /// anti-aliases; the horizontal pass runs first and is rounded to 8 bits before the vertical one.
+    /// Separable resampling the way PIL's Image.resize does it, bit for bit (Pillow 9.4's Resample.c with its 22-bit
+    /// fixed-point weights), so preprocessing matches Python pipelines: when shrinking, the filter is widened by the
+    /// scale factor, which anti-aliases; the horizontal pass runs first and is rounded to 8 bits before the vertical one.
     /// </summary>
     public static Image Resize(Image image, int width, int height, ResizeFilter filter = ResizeFilter.Bicubic)
     {
@@ -38,6 +38,9 @@ public static class ImageOps
         return 0;
     }
 
+    /// <summary>Fractional bits of PIL's fixed-point resampling weights (Resample.c's PRECISION_BITS).</summary>
+    const int PrecisionBits = 32 - 8 - 2;
+
     static Image ResamplePass(Image source, int outSize, ResizeFilter filter, bool horizontal)
     {
         int inSize = horizontal ? source.Width : source.Height;
@@ -47,7 +50,7 @@ public static class ImageOps
 
         // For every output position: the first input index and the normalised weights.
         var first = new int[outSize];
-        var weights = new double[outSize][];
+        var weights = new int[outSize][];
         for (int o = 0; o < outSize; o++)
         {
             double centre = (o + 0.5) * scale;
@@ -55,9 +58,13 @@ public static class ImageOps
             int hi = Math.Min((int)(centre + support + 0.5), inSize);
             var w = new double[Math.Max(hi - lo, 0)];
             double total = 0;
-            for (int i = 0; i < w.Length; i++) { w[i] = Kernel(filter, (i + lo - centre + 0.5) / filterScale); total += w[i]; }
+            double reciprocal = 1.0 / filterScale;   // PIL multiplies by the reciprocal
+            for (int i = 0; i < w.Length; i++) { w[i] = Kernel(filter, (i + lo - centre + 0.5) * reciprocal); total += w[i]; }
             if (total != 0) for (int i = 0; i < w.Length; i++) w[i] /= total;
-            first[o] = lo; weights[o] = w;
+            // PIL's 8-bit path: weights in fixed point with 22 fractional bits, rounded half away from zero.
+            var q = new int[w.Length];
+            for (int i = 0; i < w.Length; i++) q[i] = (int)(w[i] < 0 ? w[i] * (1 << PrecisionBits) - 0.5 : w[i] * (1 << PrecisionBits) + 0.5);
+            first[o] = lo; weights[o] = q;
         }
 
         int c = source.Channels;
@@ -71,7 +78,7 @@ public static class ImageOps
                 var w = weights[o];
                 for (int ch = 0; ch < c; ch++)
                 {
-                    double sum = 0;
+                    int sum = 1 << (PrecisionBits - 1);
                     for (int i = 0; i < w.Length; i++)
                     {
                         int index = horizontal ? (line * source.Width + first[o] + i) * c + ch
@@ -79,7 +86,7 @@ public static class ImageOps
                         sum += w[i] * src[index];
                     }
                     int target = horizontal ? (line * outSize + o) * c + ch : (o * source.Width + line) * c + ch;
-                    dst[target] = (byte)Math.Clamp((int)Math.Round(sum, MidpointRounding.AwayFromZero), 0, 255);
+                    dst[target] = (byte)Math.Clamp(sum >> PrecisionBits, 0, 255);
                 }
             }
         return result;
