@@ -149,7 +149,7 @@ public sealed class Evaluator(ChatModel policy, IRewardFunction verdict, Evaluat
             var requests = batch.Select((row, i) =>
             {
                 bool image = row.HasImage && policy.AcceptsImages;
-                var pixels = image ? policy.Pixels([ImageFile.Load(row.ImagePath!)]) : null;
+                var pixels = image ? policy.Pixels([row.LoadImage()]) : null;
                 return new GenerationRequest(policy.Prompt(row.Question, image), setting.K, _options.Seed * 1_000_003UL + (ulong)(start + i) * 7919UL, pixels);
             }).ToList();
             var generated = _generator.Generate(requests, sampling);

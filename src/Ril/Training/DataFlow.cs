@@ -68,7 +68,7 @@ public sealed class DataFlow
     public Question Render(DatasetRow row)
     {
         bool image = row.HasImage && _policy.AcceptsImages;
-        var pixels = image ? _policy.Pixels([ImageFile.Load(row.ImagePath!)]) : null;
+        var pixels = image ? _policy.Pixels([row.LoadImage()]) : null;
         return new Question(row, _policy.Prompt(row.Question, image), pixels);
     }
 
