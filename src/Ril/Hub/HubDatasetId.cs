@@ -18,7 +18,7 @@ public sealed record HubDatasetId(string Repo, string? Config, string Split, str
 
     public override string ToString() => $"{Repo}{(Config is null ? "" : ":" + Config)}@{Split}{(Revision == HubModelId.DefaultRevision ? "" : "#" + Revision)}";
 
-    /// <summary>Reads <c>Org/Name[:config][@split][#revision]</c>; false for anything else (a path, a bare name).</summary>
+    /// <summary>Reads <c>Org/Name[:config][@split][#revision]</c>; false for anything else (a path, a bare name, a name ending in a data file's extension).</summary>
     public static bool TryParse(string? text, [NotNullWhen(true)] out HubDatasetId? id)
     {
         id = null;
@@ -32,11 +32,15 @@ public sealed record HubDatasetId(string Repo, string? Config, string Split, str
         if (at >= 0) { split = rest[(at + 1)..]; rest = rest[..at]; }
         int colon = rest.IndexOf(':');
         if (colon >= 0) { config = rest[(colon + 1)..]; rest = rest[..colon]; }
+        // "data/train.parquet" is a missing file far more often than a repository named like one.
+        if (FileExtensions.Any(e => rest.EndsWith(e, StringComparison.OrdinalIgnoreCase))) return false;
         if (!HubModelId.TryParse($"{rest}@{revision}", out var repository)) return false;
         if (!IsValidPart(split) || (config is not null && !IsValidPart(config))) return false;
         id = new HubDatasetId(repository.Repo, config, split, repository.Revision);
         return true;
     }
+
+    static readonly string[] FileExtensions = [".parquet", ".jsonl", ".json", ".csv", ".arrow"];
 
     // Splits and configs become parts of file paths in the repository: names without separators.
     static bool IsValidPart(string part) => HubModelId.IsValidName(part);
