@@ -14,6 +14,7 @@ public static class DataCommands
         data.Add(Synth());
         data.Add(Check());
         data.Add(Show());
+        data.Add(Convert());
         return data;
     }
 
@@ -89,6 +90,24 @@ public static class DataCommands
                 if (row.Solution != null) Console.WriteLine($"  solution: {Shorten(row.Solution)}");
                 foreach (var image in row.LoadImages()) Console.WriteLine($"  image:    {image.Width}x{image.Height}, {image.Channels} channels");
             }
+            return 0;
+        }));
+        return command;
+    }
+
+    static Command Convert()
+    {
+        var dataset = new Argument<string>("dataset") { Description = $"Dataset: {DatasetSource.ArgumentDescription}" };
+        var output = new Option<string>("--out") { Description = "Folder to write NAME.jsonl and images/NAME/ into", Required = true };
+        var name = new Option<string?>("--name") { Description = "The split's name in the output (default: the dataset file's name, or a Hub id's split)" };
+        var keys = new DatasetKeyOptions();
+        var command = new Command("convert", "Write a dataset (Parquet, a Hub id, or JSONL) as MAYE JSONL with its images as files.") { dataset, output, name };
+        keys.AddTo(command);
+        command.SetAction(parse => ErrorReporting.Run(() =>
+        {
+            var source = parse.GetValue(dataset)!;
+            var summary = MayeJsonlWriter.Write(DatasetSource.Read(source, keys.Keys(parse)), parse.GetValue(output)!, parse.GetValue(name) ?? DatasetSource.SplitName(source));
+            Console.WriteLine($"wrote {summary.Rows} rows and {summary.Images} images: {summary.JsonlPath}");
             return 0;
         }));
         return command;
