@@ -62,6 +62,64 @@ public sealed class HubDatasetTests : IAsyncLifetime
         Assert.Equal(samples, Samples(Path.Combine(_dir, "offline")));
     }
 
+    string TrainRecipe(string name)
+    {
+        var path = Path.Combine(_dir, name + ".yaml");
+        File.WriteAllText(path, $"""
+            run:
+              name: {name}
+              out: {Path.Combine(_dir, "runs")}
+            model:
+              path: {ModelFolder}
+            data:
+              train: {Repo}@train
+              val: {Repo}@test
+              question_key: problem
+            trainer:
+              algo: dr_grpo
+              steps: 2
+              questions_per_step: 2
+              lr: 1e-3
+              mini_batch_size: 4
+              micro_batch_size: 2
+              seed: 7
+            rollout:
+              group_size: 2
+              max_response_tokens: 6
+            reward:
+              answer: verifier
+            eval:
+              every: 0
+              each_epoch: false
+              settings: "0.6:1:1"
+              max_new_tokens: 6
+            checkpoint:
+              every: 0
+
+            """);
+        return path;
+    }
+
+    [Fact]
+    public async Task A_short_train_run_reads_the_dataset_by_id_then_again_offline()
+    {
+        _hub.AddDatasetRepository(Repo, Geometry3k);
+        var online = Processes.Run([.. Processes.Ril, "train", "--config", TrainRecipe("online")], Environment());
+        Assert.True(online.ExitCode == 0, online.Output);
+        Assert.Contains("done: 2 steps", online.StandardOutput);
+        Assert.Contains(_hub.Requests, r => r.Path.EndsWith("/data/train-00000-of-00001.parquet", StringComparison.Ordinal));
+        Assert.Contains(_hub.Requests, r => r.Path.EndsWith("/data/test-00000-of-00001.parquet", StringComparison.Ordinal));
+
+        _hub.ClearLog();
+        await _hub.StopAsync();
+        var offline = Processes.Run([.. Processes.Ril, "train", "--config", TrainRecipe("offline")], Environment(offline: true));
+        Assert.True(offline.ExitCode == 0, offline.Output);
+        Assert.Contains("done: 2 steps", offline.StandardOutput);
+        Assert.Empty(_hub.Requests);
+        var config = File.ReadAllText(Path.Combine(_dir, "runs", "offline", "config.json"));
+        Assert.Contains("\"question_key\": \"problem\"", config);
+    }
+
     [Fact]
     public void A_dataset_without_parquet_files_is_read_from_the_converted_parquet_branch()
     {
