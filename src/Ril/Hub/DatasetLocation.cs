@@ -41,6 +41,9 @@ public static class DatasetLocation
 
             var files = HubDatasetFiles.Select(listing.Files, id.Config, id.Split);
             if (files.Count == 0) { seen.AddRange(listing.Files.Select(f => $"{f} ({revision})")); continue; }
+            if (id.Config is null && HubDatasetFiles.TopFolders(files) is { Count: > 1 } configs)
+                throw new HubException(HubErrorKind.FileNotFound,
+                    $"Hub dataset {id}: the split '{id.Split}' is in several configs ({string.Join(", ", configs.Select(c => c == "" ? "(root)" : c))}); name one as {id.Repo}:CONFIG@{id.Split}");
             var missing = files.Where(f => !cache.HasFile(listing.Commit, f)).ToList();
             for (int i = 0; i < missing.Count; i++)
                 await ModelLocation.FetchFileAsync(client, cache, listing.Commit, missing[i], i + 1, missing.Count, options, cancel);

@@ -17,6 +17,10 @@ public static class HubDatasetFiles
             .Where(f => HoldsSplit(config is null ? f : f[(config.Length + 1)..], split))
             .Distinct().Order(StringComparer.Ordinal).ToList();
 
+    /// <summary>The top folders <paramref name="files"/> lie in (a config each, or <c>data</c>; "" for the repository's root).</summary>
+    public static IReadOnlyList<string> TopFolders(IEnumerable<string> files) =>
+        files.Select(f => f.Contains('/') ? f[..f.IndexOf('/')] : "").Distinct().Order(StringComparer.Ordinal).ToList();
+
     static bool HoldsSplit(string path, string split)
     {
         var parts = path.Split('/');

@@ -41,6 +41,7 @@ public class HubDatasetIdTests
         Assert.Equal(["extra/train/0000.parquet"], HubDatasetFiles.Select(files, "extra", "train"));
         Assert.Equal(["data/test-00000-of-00001.parquet", "other/geometry3k-test.parquet"], HubDatasetFiles.Select(files, null, "test"));
         Assert.Empty(HubDatasetFiles.Select(files, null, "val"));
+        Assert.Equal(["data", "extra"], HubDatasetFiles.TopFolders(HubDatasetFiles.Select(files, null, "train")));   // ambiguous without a config
     }
 
     [Fact]
