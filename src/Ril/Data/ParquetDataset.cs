@@ -47,6 +47,8 @@ public static class ParquetDataset
         var folder = Path.GetDirectoryName(fullPath)!;
         var stem = Path.GetFileNameWithoutExtension(fullPath);
 
+        // Ids of an id column must be unique, as in JSONL (outputs and breakdowns are keyed by them); generated ones are.
+        var ids = columns.Contains("id") ? new HashSet<string>(StringComparer.Ordinal) : null;
         int rowIndex = 0;
         for (int group = 0; group < rowGroups; group++)
         {
@@ -59,6 +61,8 @@ public static class ParquetDataset
             foreach (var values in rows)
             {
                 var row = ToRow(values, keys, imageColumn, mapped, images, fullPath, folder, stem, group, rowIndex);
+                if (ids != null && !ids.Add(row.Id))
+                    throw new DataFormatException(fullPath, group, rowIndex, "id", $"duplicate id '{row.Id}' (ids must be unique within a file)");
                 rowIndex++;
                 yield return row;
             }

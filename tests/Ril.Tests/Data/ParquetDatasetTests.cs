@@ -101,7 +101,14 @@ public sealed class ParquetDatasetTests : IDisposable
         public byte[]? image { get; set; }
     }
 
-    string Write(string name, IEnumerable<IReadOnlyList<Row>> rowGroups)
+    public sealed class IdRow
+    {
+        public string? id { get; set; }
+        public string? question { get; set; }
+        public string? answer { get; set; }
+    }
+
+    string Write<T>(string name, IEnumerable<IReadOnlyList<T>> rowGroups)
     {
         var path = Path.Combine(_dir, name);
         using var stream = File.Create(path);
@@ -127,6 +134,11 @@ public sealed class ParquetDatasetTests : IDisposable
         var notAnImage = Write("notimage.parquet", [[Good(0)], [Good(1), new Row { question = "q", answer = "a", image = [1, 2, 3, 4] }]]);
         error = Assert.Throws<DataFormatException>(() => ParquetDataset.Load(notAnImage));
         Assert.Equal("notimage.parquet: row group 1, row 2: column 'image': the image's bytes are neither PNG nor JPEG", error.Message);
+
+        // Ids, where the file has them, are unique as in JSONL.
+        var twice = Write<IdRow>("twice.parquet", [[new IdRow { id = "a", question = "q", answer = "1" }, new IdRow { id = "a", question = "q", answer = "2" }]]);
+        error = Assert.Throws<DataFormatException>(() => ParquetDataset.Load(twice));
+        Assert.Equal("twice.parquet: row group 0, row 1: column 'id': duplicate id 'a' (ids must be unique within a file)", error.Message);
 
         // A PNG that claims more pixels than the decoders' bound is refused when decoded, naming the row.
         var huge = (byte[])TinyPng.Clone();
