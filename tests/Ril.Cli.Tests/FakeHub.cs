@@ -18,7 +18,9 @@ namespace Ril.Cli.Tests;
 /// the revision API, resolve URLs whose HEAD carries ETag / X-Repo-Commit (and, for LFS files, a 302 to a CDN URL with
 /// X-Linked-Etag = sha256 and X-Linked-Size), Range requests, relative redirects for renamed repositories, private
 /// repositories behind a bearer token, the Hub's X-Error-Code values. Failures are injected on demand (a status for
-/// the next requests, a connection cut mid-body, corrupted content), and every request is logged.
+/// the next requests, a connection cut mid-body, corrupted content), and every request is logged. Dataset repositories
+/// are served the same way under <c>/api/datasets/…</c> and <c>/datasets/…/resolve/…</c>, with files in subfolders and,
+/// when added, the converted Parquet branch <c>refs/convert/parquet</c>.
 /// </summary>
 public sealed class FakeHub : IAsyncDisposable
 {
@@ -33,9 +35,9 @@ public sealed class FakeHub : IAsyncDisposable
         public override string ToString() => $"{Method} {Path}{(Range is null ? "" : $" [{Range}]")} → {Status}";
     }
 
-    sealed record Repository(string Commit, IReadOnlyDictionary<string, byte[]> Files, string? Token);
+    sealed record Repository(string Commit, IReadOnlyDictionary<string, byte[]> Files, string? Token, string Branch = "main");
 
-    const string LfsSuffix = ".safetensors";
+    static readonly string[] LfsSuffixes = [".safetensors", ".parquet"];
     readonly ConcurrentDictionary<string, Repository> _repositories = new();
     readonly ConcurrentDictionary<string, string> _renamed = new();
     readonly ConcurrentQueue<LoggedRequest> _log = new();
@@ -75,6 +77,26 @@ public sealed class FakeHub : IAsyncDisposable
         _repositories[repo] = new Repository(commit, files, token);
         return commit;
     }
+
+    /// <summary>
+    /// Serves the files of <paramref name="folder"/> and its subfolders (paths with '/') as the dataset repository
+    /// <paramref name="repo"/> at <paramref name="branch"/> (main, or refs/convert/parquet for the converted branch).
+    /// </summary>
+    public string AddDatasetRepository(string repo, string folder, string branch = "main")
+    {
+        var files = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+            .ToDictionary(f => Path.GetRelativePath(folder, f).Replace(Path.DirectorySeparatorChar, '/'), File.ReadAllBytes, StringComparer.Ordinal);
+        var commit = Convert.ToHexStringLower(SHA1.HashData(Encoding.UTF8.GetBytes("dataset " + repo + branch + string.Join(",", files.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => f.Key + ":" + GitBlobSha1(f.Value))))));
+        _repositories[DatasetKey(repo, branch)] = new Repository(commit, files, null, branch);
+        return commit;
+    }
+
+    // Datasets live beside models under "datasets/Org/Name", a branch other than main under "…@branch".
+    static string DatasetKey(string repo, string branch) => branch == "main" ? $"datasets/{repo}" : $"datasets/{repo}@{branch}";
+
+    string DatasetKeyFor(string repo, string revision) =>
+        _repositories.ContainsKey(DatasetKey(repo, revision)) ? DatasetKey(repo, revision)
+        : _repositories.FirstOrDefault(r => r.Key.StartsWith($"datasets/{repo}", StringComparison.Ordinal) && r.Value.Commit == revision).Key ?? DatasetKey(repo, "main");
 
     /// <summary>Makes <paramref name="oldRepo"/> redirect (relatively) to <paramref name="newRepo"/>, as the Hub does for a renamed repository.</summary>
     public void Rename(string oldRepo, string newRepo) => _renamed[oldRepo] = newRepo;
@@ -133,18 +155,42 @@ public sealed class FakeHub : IAsyncDisposable
             return 200;
         }
 
-        // /<org>/<name>/resolve/<revision>/<file>
-        if (parts is [var org, var name, "resolve", var rawRevision, var rawFile])
+        // /api/datasets/<org>/<name>/revision/<revision>
+        if (parts is ["api", "datasets", var dataOrg, var dataName, "revision", .. var dataRevision] && dataRevision.Length > 0)
         {
-            var repo = $"{org}/{name}";
-            var revision = Uri.UnescapeDataString(rawRevision);
-            var file = Uri.UnescapeDataString(rawFile);
-            if (_renamed.TryGetValue(repo, out var renamed)) return Redirect(response, 307, $"/{renamed}/resolve/{rawRevision}/{rawFile}");
-            if (Check(context, repo, revision) is { } failed) return failed;
-            var repository = _repositories[repo];
+            var revision = Uri.UnescapeDataString(string.Join('/', dataRevision));
+            var key = DatasetKeyFor($"{dataOrg}/{dataName}", revision);
+            if (Check(context, key, revision) is { } failed) return failed;
+            var repository = _repositories[key];
+            var siblings = new JsonArray(repository.Files.Keys.Select(f => (JsonNode)new JsonObject { ["rfilename"] = f }).ToArray());
+            var json = new JsonObject { ["id"] = $"{dataOrg}/{dataName}", ["sha"] = repository.Commit, ["siblings"] = siblings }.ToJsonString();
+            response.ContentType = "application/json";
+            await response.WriteAsync(json);
+            return 200;
+        }
+
+        // /<org>/<name>/resolve/<revision>/<file>, and /datasets/<org>/<name>/resolve/<revision>/<path>
+        bool isDataset = parts is ["datasets", _, _, "resolve", _, _, ..];
+        if (parts is [_, _, "resolve", _, _] || isDataset)
+        {
+            string repo, revision, file, key;
+            if (isDataset)
+            {
+                (repo, revision, file) = ($"{parts[1]}/{parts[2]}", Uri.UnescapeDataString(parts[4]), string.Join('/', parts[5..].Select(Uri.UnescapeDataString)));
+                key = DatasetKeyFor(repo, revision);
+            }
+            else
+            {
+                var (rawRevision, rawFile) = (parts[3], parts[4]);
+                (repo, revision, file) = ($"{parts[0]}/{parts[1]}", Uri.UnescapeDataString(rawRevision), Uri.UnescapeDataString(rawFile));
+                key = repo;
+                if (_renamed.TryGetValue(repo, out var renamed)) return Redirect(response, 307, $"/{renamed}/resolve/{rawRevision}/{rawFile}");
+            }
+            if (Check(context, key, revision) is { } failed) return failed;
+            var repository = _repositories[key];
             if (!repository.Files.TryGetValue(file, out var bytes)) return Error(response, 404, "EntryNotFound");
             response.Headers["X-Repo-Commit"] = repository.Commit;
-            if (file.EndsWith(LfsSuffix, StringComparison.Ordinal))
+            if (LfsSuffixes.Any(suffix => file.EndsWith(suffix, StringComparison.Ordinal)))
             {
                 var sha = Sha256(bytes);
                 response.Headers["X-Linked-Etag"] = $"\"{sha}\"";
@@ -164,7 +210,7 @@ public sealed class FakeHub : IAsyncDisposable
         if (!_repositories.TryGetValue(repo, out var repository)) return Error(context.Response, 404, "RepoNotFound", "Repository not found");
         if (repository.Token is { } token && context.Request.Headers.Authorization.ToString() != $"Bearer {token}")
             return Error(context.Response, 401, context.Request.Headers.Authorization.Count == 0 ? "RepoNotFound" : null, "Invalid credentials in Authorization header");
-        if (revision != "main" && revision != repository.Commit) return Error(context.Response, 404, "RevisionNotFound", $"Invalid rev id: {revision}");
+        if (revision != repository.Branch && revision != repository.Commit) return Error(context.Response, 404, "RevisionNotFound", $"Invalid rev id: {revision}");
         return null;
     }
 

@@ -38,7 +38,7 @@ public sealed class HubTests : IAsyncLifetime
     }
 
     /// <summary>A tiny VLM with random weights (greedy decoding makes its answer repeatable), the test tokenizer, and files a model download skips or keeps.</summary>
-    static void WriteTinyModel(string folder)
+    internal static void WriteTinyModel(string folder)
     {
         var tokenizerPath = Path.Combine(AppContext.BaseDirectory, "fixtures", "tokenizer.json");
         var tokenizer = BpeTokenizer.Load(tokenizerPath);

@@ -10,9 +10,11 @@ public static class DataCommands
 {
     public static Command Create()
     {
-        var data = new Command("data", "Datasets: generate the built-in visual reasoning suite, check MAYE-format JSONL files.");
+        var data = new Command("data", "Datasets: generate the built-in visual reasoning suite; check and show datasets (MAYE JSONL, Parquet, Hub ids).");
         data.Add(Synth());
         data.Add(Check());
+        data.Add(Show());
+        data.Add(Convert());
         return data;
     }
 
@@ -40,28 +42,80 @@ public static class DataCommands
 
     static Command Check()
     {
-        var files = new Argument<string[]>("files") { Description = "MAYE-format JSONL files", Arity = ArgumentArity.OneOrMore };
+        var files = new Argument<string[]>("datasets") { Description = $"Datasets: each {DatasetSource.ArgumentDescription}", Arity = ArgumentArity.OneOrMore };
         var textOnly = new Option<bool>("--text-only") { Description = "Ignore the image field (for datasets shipped without their images)" };
-        var command = new Command("check", "Load JSONL datasets as training would, and report rows, images and extra fields; a bad line is reported with its file, line and field.")
+        var keys = new DatasetKeyOptions();
+        var command = new Command("check",
+            "Load datasets as training would (MAYE JSONL, Parquet, Hub ids), decoding the images Parquet rows carry, and report rows, images and extra fields; " +
+            "a bad value is reported with its file and line (Parquet: row group, row and column).")
             { files, textOnly };
+        keys.AddTo(command);
         command.SetAction(parse => ErrorReporting.Run(() =>
         {
+            var images = parse.GetValue(textOnly) ? ImageMode.TextOnly : ImageMode.Require;
             foreach (var file in parse.GetValue(files)!)
             {
-                int rows = 0, withImage = 0, withSolution = 0;
+                int rows = 0, withImage = 0, withSolution = 0, decoded = 0;
                 var extra = new SortedSet<string>(StringComparer.Ordinal);
-                foreach (var row in JsonlDataset.Read(file, parse.GetValue(textOnly) ? ImageMode.TextOnly : ImageMode.Require))
+                foreach (var row in DatasetSource.Read(file, keys.Keys(parse), images))
                 {
                     rows++;
-                    if (row.ImageField != null) withImage++;
+                    if (row.ImageField != null || row.HasImage) withImage++;
                     if (row.Solution != null) withSolution++;
+                    if (row.ImageBytes != null) decoded += row.LoadImages().Count;
                     foreach (var key in row.Extra.Select(kv => kv.Key)) extra.Add(key);
                 }
-                Console.WriteLine($"{file}: {rows} rows, {withImage} with an image{(parse.GetValue(textOnly) ? " (not checked: --text-only)" : "")}, " +
-                                  $"{withSolution} with a solution; extra fields: {(extra.Count == 0 ? "none" : string.Join(", ", extra))}");
+                Console.WriteLine($"{file}: {rows} rows, {withImage} with an image{(parse.GetValue(textOnly) ? " (not checked: --text-only)" : "")}" +
+                                  $"{(decoded > 0 ? $" ({decoded} images decoded)" : "")}, {withSolution} with a solution; extra fields: {(extra.Count == 0 ? "none" : string.Join(", ", extra))}");
             }
             return 0;
         }));
         return command;
+    }
+
+    static Command Show()
+    {
+        var dataset = new Argument<string>("dataset") { Description = $"Dataset: {DatasetSource.ArgumentDescription}" };
+        var count = new Option<int>("--rows") { Description = "Rows to show", DefaultValueFactory = _ => 3 };
+        var keys = new DatasetKeyOptions();
+        var command = new Command("show", "Print the first rows of a dataset: id, where it is in its file, question, answer, solution, and each image's size.") { dataset, count };
+        keys.AddTo(command);
+        command.SetAction(parse => ErrorReporting.Run(() =>
+        {
+            foreach (var row in DatasetSource.Read(parse.GetValue(dataset)!, keys.Keys(parse)).Take(Math.Max(0, parse.GetValue(count))))
+            {
+                Console.WriteLine($"{row.Id} ({row.Location})");
+                Console.WriteLine($"  question: {Shorten(row.Question)}");
+                Console.WriteLine($"  answer:   {Shorten(row.Answer)}");
+                if (row.Solution != null) Console.WriteLine($"  solution: {Shorten(row.Solution)}");
+                foreach (var image in row.LoadImages()) Console.WriteLine($"  image:    {image.Width}x{image.Height}, {image.Channels} channels");
+            }
+            return 0;
+        }));
+        return command;
+    }
+
+    static Command Convert()
+    {
+        var dataset = new Argument<string>("dataset") { Description = $"Dataset: {DatasetSource.ArgumentDescription}" };
+        var output = new Option<string>("--out") { Description = "Folder to write NAME.jsonl and images/NAME/ into", Required = true };
+        var name = new Option<string?>("--name") { Description = "The split's name in the output (default: the dataset file's name, or a Hub id's split)" };
+        var keys = new DatasetKeyOptions();
+        var command = new Command("convert", "Write a dataset (Parquet, a Hub id, or JSONL) as MAYE JSONL with its images as files.") { dataset, output, name };
+        keys.AddTo(command);
+        command.SetAction(parse => ErrorReporting.Run(() =>
+        {
+            var source = parse.GetValue(dataset)!;
+            var summary = MayeJsonlWriter.Write(DatasetSource.Read(source, keys.Keys(parse)), parse.GetValue(output)!, parse.GetValue(name) ?? DatasetSource.SplitName(source));
+            Console.WriteLine($"wrote {summary.Rows} rows and {summary.Images} images: {summary.JsonlPath}");
+            return 0;
+        }));
+        return command;
+    }
+
+    static string Shorten(string text)
+    {
+        var line = text.ReplaceLineEndings(" ");
+        return line.Length <= 100 ? line : line[..97] + "...";
     }
 }

@@ -18,14 +18,15 @@ public static class EvalCommand
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = $"Model: {ModelLocation.ArgumentDescription}, holding config.json, weights and tokenizer.json", Required = true };
-        var dataset = new Option<string>("--dataset") { Description = "MAYE-format JSONL file", Required = true };
+        var dataset = new Option<string>("--dataset") { Description = $"Dataset: {DatasetSource.ArgumentDescription}", Required = true };
+        var keys = new DatasetKeyOptions();
         var settings = new Option<string>("--settings")
         {
             Description = "Comma-separated decoding settings: 'maye' (T=0.01 top-p 0.001 pass@1, T=0.6 pass@1, T=1.0 pass@8) and/or T:top_p:k triples",
             DefaultValueFactory = _ => "maye",
         };
         var output = new Option<string>("--out") { Description = "Folder for {split}/{setting}/step-000000.jsonl and summary.jsonl", DefaultValueFactory = _ => Path.Combine("runs", "eval") };
-        var split = new Option<string?>("--split") { Description = "Name of the split in the output (default: the dataset file's name)" };
+        var split = new Option<string?>("--split") { Description = "Name of the split in the output (default: the dataset file's name, or a Hub id's split)" };
         var limit = new Option<int>("--limit") { Description = "Evaluate only the first N questions (0: all)", DefaultValueFactory = _ => 0 };
         var maxTokens = new Option<int>("--max-new-tokens") { Description = "Most tokens per response (MAYE: 2048)", DefaultValueFactory = _ => 1024 };
         var batch = new Option<int>("--batch") { Description = "Questions sampled together", DefaultValueFactory = _ => 16 };
@@ -44,25 +45,26 @@ public static class EvalCommand
         };
         var command = new Command("eval", "Evaluate a model on a dataset under MAYE's decoding settings; writes per-sample results and a summary.")
             { model, dataset, settings, output, split, limit, maxTokens, batch, seed, textOnly, judge, judgeCache, prior, by };
+        keys.AddTo(command);
         command.SetAction(parse => ErrorReporting.Run(() =>
         {
             var list = EvalSetting.ParseList(parse.GetValue(settings)!);
             var chat = ChatModel.Load(ModelArgument.Resolve(parse.GetValue(model)!));
             var file = parse.GetValue(dataset)!;
-            var rows = JsonlDataset.Load(file, parse.GetValue(textOnly) ? ImageMode.TextOnly : ImageMode.Require);
+            var rows = DatasetSource.Load(file, keys.Keys(parse), parse.GetValue(textOnly) ? ImageMode.TextOnly : ImageMode.Require);
             if (parse.GetValue(limit) is > 0 and var n) rows = rows.Take(n).ToList();
             using var verdict = Verdict(parse.GetValue(judge), parse.GetValue(judgeCache));
             var evaluator = new Evaluator(chat, verdict.Function, new EvaluatorOptions
             {
                 MaxNewTokens = parse.GetValue(maxTokens), QuestionsPerBatch = parse.GetValue(batch), Seed = parse.GetValue(seed),
             });
-            var name = parse.GetValue(split) ?? Path.GetFileNameWithoutExtension(file);
+            var name = parse.GetValue(split) ?? DatasetSource.SplitName(file);
             var outDir = parse.GetValue(output)!;
             Console.WriteLine($"{rows.Count} questions from {file}, judged by {verdict.Function.Name}");
             AnswerPrior? blind = null;
             if (parse.GetValue(prior) is { } trainFile)
             {
-                blind = AnswerPrior.Fit(JsonlDataset.Load(trainFile, ImageMode.TextOnly));
+                blind = AnswerPrior.Fit(DatasetSource.Load(trainFile, keys.Keys(parse), ImageMode.TextOnly));
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{"blind: always " + blind.Overall,-22} accuracy {blind.OverallAccuracy(rows):F3}\n{"blind: question prior",-22} accuracy {blind.Accuracy(rows):F3}  (fitted on {trainFile}; exact answers)"));
             }

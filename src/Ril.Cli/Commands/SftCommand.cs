@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Ril.Data;
 using Ril.Hub;
 using Ril.Training;
 
@@ -14,7 +15,8 @@ public static class SftCommand
 {
     public static Command Create()
     {
-        var data = new Option<string>("--data") { Description = "MAYE-format JSONL with the questions (and images); its 'solution' fields are the targets unless --teachers is given", Required = true };
+        var data = new Option<string>("--data") { Description = $"Dataset with the questions (and images): {DatasetSource.ArgumentDescription}; its solutions are the targets unless --teachers is given", Required = true };
+        var keys = new DatasetKeyOptions();
         var teachers = new Option<string?>("--teachers") { Description = "Teacher cache (JSONL: id, teacher, response): imitate its responses to the questions of --data instead of the gold solutions" };
         var teacher = new Option<string[]>("--teacher") { Description = "With --teachers: imitate only this teacher (repeatable; default: every teacher in the cache)" };
         var model = new Option<string?>("--model") { Description = $"Model to fine-tune: {ModelLocation.ArgumentDescription}, holding config.json, model.safetensors (or shards), tokenizer.json" };
@@ -40,13 +42,14 @@ public static class SftCommand
             "Supervised fine-tuning: train a model (--model, a directory or a Hub id; or a fresh --init model) to imitate the gold solutions of a dataset, " +
             "or teachers' cached responses; the loss is on response tokens only. Prints progress and the final loss, and writes a model directory.")
             { data, teachers, teacher, model, init, tokenizer, output, steps, batchSize, lr, warmup, seed, pack, logEvery };
+        keys.AddTo(command);
         command.SetAction(parse => ErrorReporting.Run(() =>
         {
             var chosen = parse.GetValue(teacher) ?? [];
             if (chosen.Length > 0 && parse.GetValue(teachers) is null) throw new ArgumentException("--teacher picks teachers of a cache: give the cache with --teachers");
             var options = new SftRunOptions
             {
-                DataPath = parse.GetValue(data)!, TeachersPath = parse.GetValue(teachers), Teachers = chosen,
+                DataPath = parse.GetValue(data)!, Keys = keys.Keys(parse), TeachersPath = parse.GetValue(teachers), Teachers = chosen,
                 ModelDir = parse.GetValue(model) is { } m ? ModelArgument.Resolve(m) : null, Init = parse.GetValue(init), TokenizerPath = parse.GetValue(tokenizer),
                 OutDir = parse.GetValue(output)!, Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batchSize),
                 LearningRate = parse.GetValue(lr), WarmupSteps = parse.GetValue(warmup), Seed = parse.GetValue(seed),

@@ -58,10 +58,10 @@ public static class TrainCommand
         // What a checkpoint holds of the policy: everything, or with LoRA only what trains (not the frozen base).
         IEnumerable<Tensor> saved = adapters is null ? policy.Parameters() : trainable;
         var images = recipe.TextOnly ? ImageMode.TextOnly : ImageMode.Require;
-        var train = JsonlDataset.Load(recipe.TrainData, images);
+        var train = DatasetSource.Load(recipe.TrainData, recipe.DataKeys, images);
         var splits = new List<EvalSplit>();
-        if (recipe.ValData is { } val) splits.Add(new EvalSplit("val", Limit(JsonlDataset.Load(val, images), recipe.EvalLimit)));
-        if (recipe.TestData is { } test) splits.Add(new EvalSplit("test", Limit(JsonlDataset.Load(test, images), recipe.EvalLimit)));
+        if (recipe.ValData is { } val) splits.Add(new EvalSplit("val", Limit(DatasetSource.Load(val, recipe.DataKeys, images), recipe.EvalLimit)));
+        if (recipe.TestData is { } test) splits.Add(new EvalSplit("test", Limit(DatasetSource.Load(test, recipe.DataKeys, images), recipe.EvalLimit)));
 
         using var verdict = EvalCommand.Verdict(recipe.AnswerReward == "judge" ? $"{recipe.JudgeUrl},{recipe.JudgeModel}" : null,
             recipe.AnswerReward == "judge" ? Path.Combine(runDir, "judge-cache.jsonl") : null, recipe.JudgeApiKeyEnv);

@@ -41,12 +41,12 @@ public sealed partial class HubClient : IDisposable
 
     public void Dispose() => _http.Dispose();
 
-    string Prefix => $"Hub model {Id}: ";
+    string Prefix => $"Hub {Id.KindName} {Id}: ";
 
-    /// <summary>The commit the revision is at and its files (<c>/api/models/{repo}/revision/{revision}</c>). Does not retry an unreachable Hub: the caller falls back to the cache.</summary>
+    /// <summary>The commit the revision is at and its files (<c>/api/models/{repo}/revision/{revision}</c>, or <c>/api/datasets/…</c>). Does not retry an unreachable Hub: the caller falls back to the cache.</summary>
     public async Task<HubRevision> RevisionAsync(CancellationToken cancel)
     {
-        var url = new Uri(_endpoint, $"api/models/{Id.Repo}/revision/{Uri.EscapeDataString(Id.Revision)}");
+        var url = new Uri(_endpoint, $"api/{Id.KindPlural}/{Id.Repo}/revision/{Uri.EscapeDataString(Id.Revision)}");
         for (int attempt = 1; ; attempt++)
         {
             string reason;
@@ -257,7 +257,7 @@ public sealed partial class HubClient : IDisposable
     bool IsEndpointHost(Uri url) => Uri.Compare(url, _endpoint, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0;
 
     Uri ResolveUrl(string revision, string file) =>
-        new(_endpoint, $"{Id.Repo}/resolve/{Uri.EscapeDataString(revision)}/{string.Join('/', file.Split('/').Select(Uri.EscapeDataString))}");
+        new(_endpoint, $"{(Id.Kind == HubRepoKind.Dataset ? "datasets/" : "")}{Id.Repo}/resolve/{Uri.EscapeDataString(revision)}/{string.Join('/', file.Split('/').Select(Uri.EscapeDataString))}");
 
     HubException ErrorFor(HttpResponseMessage response, string? file, int attempts)
     {

@@ -72,7 +72,7 @@ public static class ModelLocation
         cache.CachedCommit() is { } commit && cache.HasModel(commit) ? cache.SnapshotFolder(commit) : null;
 
     // Downloads the file's blob unless another snapshot (or another process, under the lock) already has it, then links it.
-    static async Task FetchFileAsync(HubClient client, HubRepoCache cache, string commit, string file, int number, int count, HubOptions options, CancellationToken cancel)
+    internal static async Task FetchFileAsync(HubClient client, HubRepoCache cache, string commit, string file, int number, int count, HubOptions options, CancellationToken cancel)
     {
         var metadata = await client.MetadataAsync(commit, file, cancel);
         var blob = cache.BlobPath(metadata.Etag);
@@ -107,6 +107,6 @@ public static class ModelLocation
         if (string.Equals(actual, metadata.Etag, StringComparison.OrdinalIgnoreCase)) return;
         File.Delete(partial);
         throw new HubException(HubErrorKind.ChecksumMismatch,
-            $"Hub model {id}: checksum mismatch for {metadata.File}: its sha256 is {actual} but the Hub announced {metadata.Etag}; the download was discarded, run again to fetch it anew");
+            $"Hub {id.KindName} {id}: checksum mismatch for {metadata.File}: its sha256 is {actual} but the Hub announced {metadata.Etag}; the download was discarded, run again to fetch it anew");
     }
 }

@@ -8,9 +8,15 @@ public sealed record ChatMessage(string Role, string Content)
     public static ChatMessage System(string content) => new("system", content);
     public static ChatMessage Assistant(string content) => new("assistant", content);
 
-    /// <summary>A user turn; <paramref name="images"/> image markers go before the text, as Qwen-VL orders them.</summary>
-    public static ChatMessage User(string content, int images = 0) =>
-        new("user", string.Concat(Enumerable.Repeat(ChatTemplate.DefaultImageMarker, images)) + content);
+    /// <summary>
+    /// A user turn with <paramref name="images"/> images: markers the text already has (EasyR1's and geometry3k's
+    /// "&lt;image&gt;Find x") place images where they stand; those it lacks go before the text, as Qwen-VL orders them.
+    /// </summary>
+    public static ChatMessage User(string content, int images = 0)
+    {
+        int present = images == 0 ? 0 : content.Split(ChatTemplate.DefaultImageMarker).Length - 1;
+        return new("user", string.Concat(Enumerable.Repeat(ChatTemplate.DefaultImageMarker, Math.Max(0, images - present))) + content);
+    }
 }
 
 /// <summary>

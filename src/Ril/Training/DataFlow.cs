@@ -68,7 +68,7 @@ public sealed class DataFlow
     public Question Render(DatasetRow row)
     {
         bool image = row.HasImage && _policy.AcceptsImages;
-        var (prompt, pixels) = _policy.Prompt(row.Question, image ? ImageFile.Load(row.ImagePath!) : null);
+        var (prompt, pixels) = _policy.Prompt(row.Question, image ? row.LoadImage() : null);
         return new Question(row, prompt, pixels);
     }
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Ril.Data;
 using Ril.Tensors.Optim;
 using YamlDotNet.RepresentationModel;
 
@@ -24,6 +25,8 @@ public sealed record Recipe
     public string? ValData { get; init; }
     public string? TestData { get; init; }
     public bool TextOnly { get; init; }
+    /// <summary>The columns of Parquet datasets holding the question, answer, solution and images (data.question_key …; MAYE's names when unset).</summary>
+    public DatasetKeys DataKeys { get; init; } = DatasetKeys.Maye;
     public int Steps { get; init; } = 100;
     public RlConfig Rl { get; init; } = new();
     public IReadOnlyList<string> TrainableParts { get; init; } = ["vision", "projector", "lm"];
@@ -82,6 +85,10 @@ public sealed record Recipe
         ["data.val"] = (r, v, w) => r with { ValData = Text(v, w) },
         ["data.test"] = (r, v, w) => r with { TestData = Text(v, w) },
         ["data.text_only"] = (r, v, w) => r with { TextOnly = Bool(v, w) },
+        ["data.question_key"] = (r, v, w) => r with { DataKeys = r.DataKeys with { Question = Text(v, w) } },
+        ["data.answer_key"] = (r, v, w) => r with { DataKeys = r.DataKeys with { Answer = Text(v, w) } },
+        ["data.solution_key"] = (r, v, w) => r with { DataKeys = r.DataKeys with { Solution = Text(v, w) } },
+        ["data.image_key"] = (r, v, w) => r with { DataKeys = r.DataKeys with { Image = Text(v, w) } },
         ["trainer.algo"] = (r, v, w) => r with { Rl = r.Rl with { Objective = Algo(v, w) } },
         ["trainer.steps"] = (r, v, w) => r with { Steps = Int(v, w, 1) },
         ["trainer.questions_per_step"] = (r, v, w) => r with { Rl = r.Rl with { QuestionsPerStep = Int(v, w, 1) } },
@@ -331,7 +338,8 @@ public sealed record Recipe
     {
         ["run"] = new JsonObject { ["name"] = Name, ["out"] = OutDir, ["group"] = Group },
         ["model"] = new JsonObject { ["path"] = Model, ["trainable"] = new JsonArray(TrainableParts.Select(p => (JsonNode)p).ToArray()), ["frozen_bf16"] = FrozenBf16 },
-        ["data"] = new JsonObject { ["train"] = TrainData, ["val"] = ValData, ["test"] = TestData, ["text_only"] = TextOnly },
+        ["data"] = new JsonObject { ["train"] = TrainData, ["val"] = ValData, ["test"] = TestData, ["text_only"] = TextOnly,
+            ["question_key"] = DataKeys.Question, ["answer_key"] = DataKeys.Answer, ["solution_key"] = DataKeys.Solution, ["image_key"] = DataKeys.Image },
         ["trainer"] = new JsonObject
         {
             ["algo"] = Rl.Objective.Name(), ["steps"] = Steps, ["questions_per_step"] = Rl.QuestionsPerStep, ["lr"] = Rl.LearningRate,

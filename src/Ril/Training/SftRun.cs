@@ -23,8 +23,10 @@ public sealed record SftRunOptions
     public string? Init { get; init; }
     /// <summary>tokenizer.json of a fresh model (<see cref="Init"/>); a model directory brings its own.</summary>
     public string? TokenizerPath { get; init; }
-    /// <summary>MAYE-format JSONL: the questions (and images), and with no teacher cache, the gold <c>solution</c>s to imitate.</summary>
+    /// <summary>The dataset (<see cref="DatasetSource"/>: MAYE JSONL, Parquet, a Hub id): the questions (and images), and with no teacher cache, the gold <c>solution</c>s to imitate.</summary>
     public required string DataPath { get; init; }
+    /// <summary>The columns of a Parquet dataset holding question, answer, solution and images.</summary>
+    public DatasetKeys Keys { get; init; } = DatasetKeys.Maye;
     /// <summary>A teacher cache (JSONL of id, teacher, response) whose responses to the questions of <see cref="DataPath"/> are the targets.</summary>
     public string? TeachersPath { get; init; }
     /// <summary>Teachers of the cache to imitate; empty: all of them.</summary>
@@ -105,7 +107,7 @@ public static class SftRun
         RefuseToOverwrite(outDir);
 
         var (policy, tokenizerPath) = LoadOrCreate(options);
-        var rows = JsonlDataset.Load(options.DataPath, policy.AcceptsImages ? ImageMode.Require : ImageMode.TextOnly);
+        var rows = DatasetSource.Load(options.DataPath, options.Keys, policy.AcceptsImages ? ImageMode.Require : ImageMode.TextOnly);
         if (rows.Count == 0) throw new ArgumentException($"{options.DataPath}: no questions");
         var targets = options.TeachersPath is null ? GoldSolutions(rows) : TeacherResponses(rows, options.TeachersPath, options.Teachers, options.DataPath);
 
@@ -160,7 +162,7 @@ public static class SftRun
             if (chat.AcceptsImages) chat.CheckTemplate();
             return (chat, Path.Combine(dir, "tokenizer.json"));
         }
-        var tokenizerPath = options.TokenizerPath ?? TrainTokenizer(options.DataPath, options.TeachersPath,
+        var tokenizerPath = options.TokenizerPath ?? TrainTokenizer(options.DataPath, options.TeachersPath, options.Keys,
             Path.Combine(Path.GetTempPath(), $"ril-tokenizer-{Guid.NewGuid():N}.json"));
         var tokenizer = BpeTokenizer.Load(tokenizerPath);
         var config = ModelPresets.Create(options.Init!, tokenizer, tokenizerPath);
@@ -168,7 +170,7 @@ public static class SftRun
         return (RilVlmFamily.Chat(model, tokenizer), tokenizerPath);
     }
 
-    /// <summary>Vocabulary of the tokenizer <see cref="TrainTokenizer"/> makes: enough for the built-in suite's words.</summary>
+    /// <summary>Vocabulary of the tokenizer <see cref="TrainTokenizer(string, string?, string)"/> makes: enough for the built-in suite's words.</summary>
     public const int TrainedVocabulary = 512;
 
     /// <summary>
@@ -176,9 +178,12 @@ public static class SftRun
     /// on a dataset's questions and solutions and, when given, a teacher cache's responses; written to
     /// <paramref name="outPath"/>. For a fresh student with no tokenizer of its own (`ril sft --init` without --tokenizer).
     /// </summary>
-    public static string TrainTokenizer(string dataPath, string? teachersPath, string outPath)
+    public static string TrainTokenizer(string dataPath, string? teachersPath, string outPath) => TrainTokenizer(dataPath, teachersPath, DatasetKeys.Maye, outPath);
+
+    /// <inheritdoc cref="TrainTokenizer(string, string?, string)"/>
+    public static string TrainTokenizer(string dataPath, string? teachersPath, DatasetKeys keys, string outPath)
     {
-        var rows = JsonlDataset.Load(dataPath, ImageMode.TextOnly);
+        var rows = DatasetSource.Load(dataPath, keys, ImageMode.TextOnly);
         var texts = rows.SelectMany(r => new[] { r.Question, r.Solution ?? "" });
         if (teachersPath is not null)
         {

@@ -55,4 +55,12 @@ public class ChatTemplateTests
         var e = Assert.Throws<KeyNotFoundException>(() => new ChatTemplate().Encode(bare, [ChatMessage.User("hi")]));
         Assert.Contains("<|im_start|>", e.Message);
     }
+
+    [Fact]
+    public void An_image_marker_already_in_the_question_places_the_image_and_none_is_added()
+    {
+        Assert.Equal("<image>Find x.", ChatMessage.User("<image>Find x.", images: 1).Content);
+        Assert.Equal("<image>Compare <image> with this.", ChatMessage.User("Compare <image> with this.", images: 2).Content);
+        Assert.Equal("<image>No image here.", ChatMessage.User("<image>No image here.").Content);
+    }
 }

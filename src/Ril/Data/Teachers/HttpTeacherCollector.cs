@@ -127,7 +127,7 @@ public sealed class HttpTeacherCollector(IReadOnlyList<HttpTeacher> teachers, st
     {
         var question = row.Question.Replace("<image>", "", StringComparison.Ordinal).Trim();
         var text = ChatMessageContentPart.CreateTextPart($"{question}\n\n{instruction}");
-        if (row.ImagePath == null) return [new UserChatMessage(text)];
+        if (!row.HasImage) return [new UserChatMessage(text)];
         var (bytes, mediaType) = ImageForUpload(row);
         return [new UserChatMessage(ChatMessageContentPart.CreateImagePart(BinaryData.FromBytes(bytes), mediaType), text)];
     }
@@ -136,7 +136,8 @@ public sealed class HttpTeacherCollector(IReadOnlyList<HttpTeacher> teachers, st
     static (byte[] Bytes, string MediaType) ImageForUpload(DatasetRow row)
     {
         byte[] data;
-        try { data = File.ReadAllBytes(row.ImagePath!); }
+        if (row.ImageBytes is { Count: > 0 } carried) data = carried[0];
+        else try { data = File.ReadAllBytes(row.ImagePath!); }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             throw new DataFormatException(row.SourceFile, row.LineNumber, "image", $"image file not found: {row.ImagePath}", e);
