@@ -86,6 +86,12 @@ public sealed class ChatModel(ICausalLM model, IProcessor processor, string sour
     /// <summary>Plain text to continue, after the image text of <paramref name="images"/> images.</summary>
     public int[] EncodeRaw(string text, int images = 0) => Processor.EncodeRaw(text, images);
 
+    /// <summary>The conversation with its images (a family's image text may depend on each image), ending with an open assistant turn.</summary>
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, IReadOnlyList<Image> images) => Processor.EncodeChat(messages, images);
+
+    /// <summary>Plain text to continue, after the image text of <paramref name="images"/>.</summary>
+    public int[] EncodeRaw(string text, IReadOnlyList<Image> images) => Processor.EncodeRaw(text, images);
+
     /// <summary>Pixel inputs of images for the model, or null when there are none.</summary>
     public PixelInputs? Pixels(IReadOnlyList<Image> images) => Processor.Pixels(images);
 

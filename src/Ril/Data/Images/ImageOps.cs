@@ -1,6 +1,7 @@
 namespace Ril.Data.Images;
 
-public enum ResizeFilter { Bilinear, Bicubic }
+/// <summary>Resampling filters; Lanczos is Pillow's LANCZOS bit for bit (its fixed-point path), as Idefics3's processor uses.</summary>
+public enum ResizeFilter { Bilinear, Bicubic, Lanczos }
 
 /// <summary>Pixels as floats, channel-major (CHW), the layout a vision encoder takes.</summary>
 public sealed record PixelArray(float[] Data, int Channels, int Height, int Width);
@@ -23,6 +24,12 @@ public static class ImageOps
     {
         if (width < 1 || height < 1) throw new ArgumentException($"target size must be positive, got {width}×{height}");
         var result = image;
+        if (filter == ResizeFilter.Lanczos)
+        {
+            if (width != image.Width) result = LanczosPass(result, width, horizontal: true);
+            if (height != image.Height) result = LanczosPass(result, height, horizontal: false);
+            return ReferenceEquals(result, image) ? image.Clone() : result;
+        }
         if (width != image.Width) result = ResamplePass(result, width, filter, horizontal: true);
         if (height != image.Height) result = ResamplePass(result, height, filter, horizontal: false);
         return ReferenceEquals(result, image) ? image.Clone() : result;
@@ -36,6 +43,58 @@ public static class ImageOps
         if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
         if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
         return 0;
+    }
+
+    static double Lanczos(double x)
+    {
+        static double Sinc(double t) => t == 0 ? 1 : Math.Sin(Math.PI * t) / (Math.PI * t);
+        return x >= -3 && x < 3 ? Sinc(x) * Sinc(x / 3) : 0;
+    }
+
+    /// <summary>
+    /// One pass of Pillow's LANCZOS on 8-bit data (docs/spec/SMOLVLM.md, "LANCZOS"): double weights normalised, then
+    /// rounded to 22-bit integers; sums start at one half and are shifted back and clamped.
+    /// </summary>
+    static Image LanczosPass(Image source, int outSize, bool horizontal)
+    {
+        const int Precision = 22;
+        int inSize = horizontal ? source.Width : source.Height;
+        double scale = (double)inSize / outSize, filterScale = Math.Max(scale, 1.0), support = 3.0 * filterScale;
+        var first = new int[outSize];
+        var coefficients = new int[outSize][];
+        for (int o = 0; o < outSize; o++)
+        {
+            double centre = (o + 0.5) * scale;
+            int lo = Math.Max((int)(centre - support + 0.5), 0), hi = Math.Min((int)(centre + support + 0.5), inSize);
+            var w = new double[Math.Max(hi - lo, 0)];
+            double total = 0;
+            for (int i = 0; i < w.Length; i++) { w[i] = Lanczos((i + lo - centre + 0.5) / filterScale); total += w[i]; }
+            var k = new int[w.Length];
+            for (int i = 0; i < w.Length; i++)
+            {
+                double v = total != 0 ? w[i] / total : w[i];
+                k[i] = v < 0 ? (int)(-0.5 + v * (1 << Precision)) : (int)(0.5 + v * (1 << Precision));
+            }
+            first[o] = lo; coefficients[o] = k;
+        }
+        int c = source.Channels;
+        var result = horizontal ? new Image(outSize, source.Height, c) : new Image(source.Width, outSize, c);
+        var src = source.Pixels;
+        var dst = result.Pixels;
+        int lines = horizontal ? source.Height : source.Width;
+        for (int line = 0; line < lines; line++)
+            for (int o = 0; o < outSize; o++)
+            {
+                var k = coefficients[o];
+                for (int ch = 0; ch < c; ch++)
+                {
+                    long sum = 1L << (Precision - 1);
+                    for (int i = 0; i < k.Length; i++)
+                        sum += (long)k[i] * src[horizontal ? (line * source.Width + first[o] + i) * c + ch : ((first[o] + i) * source.Width + line) * c + ch];
+                    dst[horizontal ? (line * outSize + o) * c + ch : (o * source.Width + line) * c + ch] = (byte)Math.Clamp(sum >> Precision, 0, 255);
+                }
+            }
+        return result;
     }
 
     static Image ResamplePass(Image source, int outSize, ResizeFilter filter, bool horizontal)

@@ -1,0 +1,116 @@
+using System.Text;
+using Ril.Data.Images;
+using Ril.Tensors;
+using Ril.Text;
+
+namespace Ril.Models.Families.SmolVlm;
+
+/// <summary>
+/// SmolVLM's processor: its chat template's text, each image expanded by its grid into &lt;fake_token_around_image&gt;,
+/// &lt;row_r_col_c&gt; / &lt;global-img&gt; and image_seq_len &lt;image&gt; tokens, and the tiles of every image
+/// (docs/spec/SMOLVLM.md, "Prompt" and "Image processor"). The expansion needs the images: <see cref="EncodeChat(IReadOnlyList{ChatMessage}, IReadOnlyList{Image}, bool)"/>.
+/// </summary>
+public sealed class SmolVlmProcessor : IProcessor
+{
+    public BpeTokenizer Tokenizer { get; }
+    public SmolVlmImageProcessor Images { get; }
+    public SmolVlmTokens Tokens { get; }
+    public IReadOnlyList<int> StopTokens { get; }
+    public int PadId { get; }
+    readonly int _imageTokenId;
+
+    public SmolVlmProcessor(BpeTokenizer tokenizer, SmolVlmImageProcessor images, int imageTokenId, SmolVlmTokens? tokens = null)
+    {
+        (Tokenizer, Images, _imageTokenId, Tokens) = (tokenizer, images, imageTokenId, tokens ?? new SmolVlmTokens());
+        StopTokens = new int?[] { tokenizer.TokenToId(Tokens.EndOfUtterance), tokenizer.EosTokenId }
+            .Where(t => t is not null).Select(t => t!.Value).Distinct().ToArray();
+        PadId = tokenizer.PadTokenId ?? StopTokens.FirstOrDefault();
+    }
+
+    /// <summary>
+    /// SmolVLM's chat_template.json by hand, until Ril renders Jinja: "&lt;|im_start|&gt;", then per message the role
+    /// capitalised, ":" when its first item is an image else ": ", its items, "&lt;end_of_utterance&gt;\n"; then "Assistant:".
+    /// </summary>
+    public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true)
+    {
+        var sb = new StringBuilder("<|im_start|>");
+        foreach (var m in messages)
+        {
+            var role = m.Role.Length == 0 ? "" : char.ToUpperInvariant(m.Role[0]) + m.Role[1..].ToLowerInvariant();   // Jinja's capitalize
+            sb.Append(role).Append(m.Content.StartsWith(ChatTemplate.DefaultImageMarker, StringComparison.Ordinal) ? ":" : ": ");
+            sb.Append(m.Content.Replace(ChatTemplate.DefaultImageMarker, Tokens.Image)).Append(Tokens.EndOfUtterance).Append('\n');
+        }
+        if (addGenerationPrompt) sb.Append("Assistant:");
+        return sb.ToString();
+    }
+
+    /// <summary>Token ids of a conversation without images; an image marker needs its image (its grid decides its text).</summary>
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true) => EncodeChat(messages, [], addGenerationPrompt);
+
+    /// <summary>Token ids of a conversation whose image markers stand, in order, for <paramref name="images"/>.</summary>
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, IReadOnlyList<Image> images, bool addGenerationPrompt = true) =>
+        Expand(Render(messages, addGenerationPrompt), images);
+
+    public int[] EncodeRaw(string text, int images = 0)
+    {
+        if (images > 0) throw new ArgumentException($"SmolVLM's image text depends on each image's size: pass the {images} image(s) themselves");
+        return Tokenizer.Encode(text);
+    }
+
+    /// <summary>Plain text to continue after the images' text.</summary>
+    public int[] EncodeRaw(string text, IReadOnlyList<Image> images) => Expand(string.Concat(Enumerable.Repeat(Tokens.Image, images.Count)) + text, images);
+
+    /// <summary>The text with its i-th &lt;image&gt; replaced by image i's text, tokenized (no BOS: the template has its own start).</summary>
+    int[] Expand(string text, IReadOnlyList<Image> images)
+    {
+        var parts = text.Split(Tokens.Image);
+        if (parts.Length - 1 != images.Count)
+            throw new ArgumentException($"SmolVLM: the prompt has {parts.Length - 1} image marker(s) ({Tokens.Image}) but {images.Count} image(s) were given");
+        var sb = new StringBuilder(parts[0]);
+        for (int i = 0; i < images.Count; i++)
+        {
+            var (rows, cols) = Grid(images[i]);
+            sb.Append(Images.ImageText(rows, cols, Tokens)).Append(parts[i + 1]);
+        }
+        return Tokenizer.Encode(sb.ToString());
+    }
+
+    /// <summary>An image's split grid (rows, cols; 0, 0 unsplit), from its size alone.</summary>
+    public (int Rows, int Cols) Grid(Image image)
+    {
+        if (!Images.DoImageSplitting) return (0, 0);
+        var (w, h) = Images.DoResize ? SmolVlmImageProcessor.LongestEdgeSize(image.Width, image.Height, Images.LongestEdge) : (image.Width, image.Height);
+        (w, h) = SmolVlmImageProcessor.TileMultipleSize(w, h, Images.MaxImageSize);
+        return h <= Images.MaxImageSize && w <= Images.MaxImageSize ? (0, 0) : (h / Images.MaxImageSize, w / Images.MaxImageSize);
+    }
+
+    /// <summary>Tiles [N, 3, M, M] of all images in order, each image's grid [rows, cols]; no mask: every tile is whole.</summary>
+    public PixelInputs? Pixels(IReadOnlyList<Image> images)
+    {
+        if (images.Count == 0) return null;
+        var values = new List<float>();
+        var grids = new List<int[]>();
+        int tiles = 0, m = Images.MaxImageSize;
+        foreach (var image in images)
+        {
+            var (each, rows, cols) = Images.Split(image);
+            foreach (var tile in each) values.AddRange(Images.Normalise(tile));
+            tiles += each.Count;
+            grids.Add([rows, cols]);
+        }
+        return new PixelInputs(Tensor.FromArray(values.ToArray(), tiles, 3, m, m), grids);
+    }
+
+    public int PlaceholdersFor(IReadOnlyList<Image> images) =>
+        images.Sum(image => Grid(image) is var (rows, cols) ? (rows * cols + 1) * Images.ImageSeqLen : 0);
+
+    public string Decode(ReadOnlySpan<int> ids) => Tokenizer.Decode(ids, skipSpecialTokens: true);
+
+    public void Check()
+    {
+        foreach (var token in new[] { Tokens.Image, Tokens.FakeAroundImage, Tokens.GlobalImage, Tokens.EndOfUtterance, "<|im_start|>" })
+            if (Tokenizer.TokenToId(token) is null) throw new InvalidDataException($"{Tokenizer.Source}: the tokenizer has no token {token}, which SmolVLM's prompt needs");
+        if (Tokenizer.TokenToId(Tokens.Image) != _imageTokenId)
+            throw new InvalidDataException($"config.json's image_token_id {_imageTokenId} is not the tokenizer's id of {Tokens.Image} ({Tokenizer.TokenToId(Tokens.Image)})");
+    }
+}
