@@ -80,6 +80,13 @@ public sealed class ChatModel(ICausalLM model, IProcessor processor, string sour
     /// <summary>The prompt of a question: the user turn (image first, when there is one), then an open assistant turn.</summary>
     public int[] Prompt(string question, bool hasImage) => Processor.EncodeChat([ChatMessage.User(question, hasImage ? 1 : 0)]);
 
+    /// <summary>The prompt of a question with its images (first), then an open assistant turn: what a family whose image text depends on the image needs.</summary>
+    public int[] Prompt(string question, IReadOnlyList<Image> images) => Processor.EncodeChat([ChatMessage.User(question, images.Count)], images);
+
+    /// <summary>The prompt of a dataset question, with its image when it has one and the model takes images.</summary>
+    public int[] Prompt(string question, string? imagePath) =>
+        Prompt(question, imagePath is not null && AcceptsImages ? [ImageFile.Load(imagePath)] : (IReadOnlyList<Image>)[]);
+
     /// <summary>The conversation in the model's chat format, ending with an open assistant turn.</summary>
     public int[] EncodeChat(IReadOnlyList<ChatMessage> messages) => Processor.EncodeChat(messages);
 

@@ -68,8 +68,8 @@ public sealed class DataFlow
     public Question Render(DatasetRow row)
     {
         bool image = row.HasImage && _policy.AcceptsImages;
-        var pixels = image ? _policy.Pixels([ImageFile.Load(row.ImagePath!)]) : null;
-        return new Question(row, _policy.Prompt(row.Question, image), pixels);
+        IReadOnlyList<Image> images = image ? [ImageFile.Load(row.ImagePath!)] : [];
+        return new Question(row, _policy.Prompt(row.Question, images), _policy.Pixels(images));
     }
 
     /// <summary>Restores the position saved in a checkpoint.</summary>

@@ -59,6 +59,16 @@ public sealed class SmolVlmTests
     }
 
     [Fact]
+    public void A_dataset_question_with_an_image_is_prompted_with_the_image_text_of_its_grid()
+    {
+        var chat = ChatModel.Load(Dir);
+        var path = Path.Combine(Dir, "image-split.png");
+        Assert.Equal(Ints(Fixture("processor.safetensors")["split_input_ids"]), chat.Prompt("What is in this image?", path));
+        var request = chat.Request(chat.Prompt("What is in this image?", path), [ImageFile.Load(path)]);
+        Assert.Equal(7, request.Pixels!.Values.Shape[0]);
+    }
+
+    [Fact]
     public void An_image_processed_without_splitting_gives_one_square_tile_and_the_global_image_text()
     {
         var (model, loaded) = Load();
