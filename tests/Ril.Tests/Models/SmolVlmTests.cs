@@ -122,6 +122,56 @@ public sealed class SmolVlmTests
     }
 
     [Fact]
+    public void A_saved_model_loads_back_through_its_family_with_the_same_logits()
+    {
+        var chat = ChatModel.Load(Dir);
+        var saved = Path.Combine(Path.GetTempPath(), $"ril-smolvlm-{Guid.NewGuid():N}");
+        try
+        {
+            chat.Save(saved);
+            var back = ChatModel.Load(saved);
+            Assert.IsType<SmolVlmModel>(back.Model);
+            var f = Fixture("parity.safetensors");
+            var ids = Ints(f["input_ids"]);
+            var pixels = Tensor.FromArray(f["pixel_values"].Data, f["pixel_values"].Shape);
+            float[] Logits(ICausalLM m)
+            {
+                using var _ = NoGrad.Begin();
+                return m.Head(m.Hidden(new ModelInputs.Builder(m, 1, ids.Length, 0).Place(0, ids, ids.Length, pixels).Build())).ToArray();
+            }
+            Assert.Equal(Logits(chat.Model), Logits(back.Model));
+        }
+        finally { if (Directory.Exists(saved)) Directory.Delete(saved, true); }
+    }
+
+    [Fact]
+    public void The_top_level_flag_ties_the_head_and_an_untied_model_needs_its_lm_head()
+    {
+        var copy = Path.Combine(Path.GetTempPath(), $"ril-smolvlm-{Guid.NewGuid():N}");
+        try
+        {
+            Directory.CreateDirectory(copy);
+            foreach (var file in Directory.GetFiles(Dir)) File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+            var json = ModelFamilies.ReadConfig(copy, out var path);
+            json["tie_word_embeddings"] = true;                          // text_config's own flag stays false: ignored
+            File.WriteAllText(path, json.ToJsonString());
+            var tied = (SmolVlmModel)ChatModel.Load(copy).Model;         // the stored lm_head.weight is ignored
+            Assert.Null(tied.UntiedHead);
+            Assert.Same(tied.Text.EmbedTokens, tied.Text.LmHead);
+
+            json["tie_word_embeddings"] = false;
+            File.WriteAllText(path, json.ToJsonString());
+            var weights = Path.Combine(copy, "model.safetensors");
+            var kept = SafeTensors.Read(weights).Tensors.Where(t => t.Name != "lm_head.weight").ToList();
+            SafeTensors.Write(weights, kept, new Dictionary<string, string>());
+            var e = Assert.Throws<InvalidDataException>(() => ChatModel.Load(copy));
+            Assert.Contains("'lm_head.weight' is missing", e.Message);
+            Assert.Contains(copy, e.Message);
+        }
+        finally { Directory.Delete(copy, true); }
+    }
+
+    [Fact]
     public void A_partial_tile_takes_idefics3_positions_and_masks_its_padding_patches()
     {
         var (model, _) = Load();
