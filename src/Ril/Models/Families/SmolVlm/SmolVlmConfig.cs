@@ -45,7 +45,7 @@ public sealed record SmolVlmConfig(DecoderConfig Text, VisionConfig Vision, int 
             NumLayers = reader.Int(textJson, "text_config.num_hidden_layers", 32),
             NumHeads = reader.Int(textJson, "text_config.num_attention_heads", 32),
             NumKvHeadsField = textJson["num_key_value_heads"] is null ? null : reader.Int(textJson, "text_config.num_key_value_heads", 0),
-            RmsNormEps = (float)reader.Double(textJson, "text_config.rms_norm_eps", 1e-6),
+            RmsNormEps = (float)reader.Double(textJson, "text_config.rms_norm_eps", json["text_config"] is null ? 1e-5 : 1e-6),   // no text_config at all: 1e-5
             RopeTheta = (float)reader.Double(textJson, "text_config.rope_theta", 10000),
             MaxPositions = reader.Int(textJson, "text_config.max_position_embeddings", 2048),
             TieWordEmbeddings = tied,
@@ -53,6 +53,8 @@ public sealed record SmolVlmConfig(DecoderConfig Text, VisionConfig Vision, int 
         text.Validate($"{path} (text_config)");
         if (textJson["head_dim"] is not null && reader.Int(textJson, "text_config.head_dim", 0) != text.HeadDim)
             throw new InvalidDataException($"{path}: field 'text_config.head_dim' ({textJson["head_dim"]}) must be hidden_size / num_attention_heads ({text.HeadDim}): Ril's decoder has no other head size");
+        if (reader.String(textJson, "text_config.model_type", "llama") != "llama")
+            throw new InvalidDataException($"{path}: field 'text_config.model_type' '{textJson["model_type"]}' is not supported (llama)");
         if (reader.String(textJson, "text_config.hidden_act", "silu") != "silu")
             throw new InvalidDataException($"{path}: field 'text_config.hidden_act' '{textJson["hidden_act"]}' is not supported (silu)");
         if (textJson["rope_scaling"] is JsonObject)
