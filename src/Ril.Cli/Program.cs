@@ -14,6 +14,7 @@ root.Add(TrainCommand.Create());
 root.Add(DiscriminatorCommands.Create());
 root.Add(QuickstartCommand.Create());
 root.Add(TokenizeCommand.Create());
+root.Add(TemplateCommand.Create());
 root.Add(EvalCommand.Create());
 root.Add(ReportCommand.Create());
 // Under Open MPI's mpirun each process joins the job as one rank of a data-parallel run; otherwise nothing of MPI loads.

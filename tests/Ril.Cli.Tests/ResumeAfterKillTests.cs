@@ -33,9 +33,21 @@ public sealed class ResumeAfterKillTests
             KillAfterFirstCheckpoint([.. Processes.Ril, "train", "--config", killed], runDir);
             var output = Processes.Check([.. Processes.Ril, "train", "--config", killed, "--resume"]);
             Assert.Contains("resuming", output);
+            if (algo == "dr_grpo")
+            {
+                // Another learning rate is another run: refused, naming the key, and the run's config.json is kept.
+                // (Before, --resume took any recipe and rewrote config.json.)
+                var config = File.ReadAllText(Path.Combine(runDir, "config.json"));
+                var refused = Processes.Run([.. Processes.Ril, "train", "--config", killed, "--resume", "--set", "trainer.lr=0.5"]);
+                Assert.NotEqual(0, refused.ExitCode);
+                Assert.Contains("trainer.lr", refused.Output);
+                Assert.Equal(config, File.ReadAllText(Path.Combine(runDir, "config.json")));
+            }
 
             var expected = MetricsByStep(tiny.RunDirectory("straight"));
             var resumed = MetricsByStep(runDir);
+            // One row per step: the rows logged after the checkpoint and before the kill were dropped, not repeated.
+            Assert.Equal(Steps, File.ReadAllLines(Path.Combine(runDir, "metrics.jsonl")).Count(l => l.Length > 0));
             Assert.Equal(Steps, expected.Count);
             Assert.True(expected[Steps]["reward/total"]!.GetValue<double>() > 0 || expected.Values.Any(m => m["reward/total"]!.GetValue<double>() > 0),
                 "the run should see some reward, or resuming would be trivially exact");

@@ -5,7 +5,7 @@ namespace Ril.Cli.Commands;
 
 /// <summary>
 /// Runs a command body and turns the errors a user can fix (bad data, bad images, missing files, bad
-/// arguments) into one line on stderr and exit code 1, instead of a stack trace.
+/// arguments, chat templates that fail or reject a conversation) into one line on stderr and exit code 1, instead of a stack trace.
 /// </summary>
 public static class ErrorReporting
 {
@@ -14,7 +14,7 @@ public static class ErrorReporting
         try { return body(); }
         catch (Exception e) when (e is DataFormatException or ImageFormatException or FileNotFoundException
                                       or DirectoryNotFoundException or ArgumentException or KeyNotFoundException or IOException
-                                      or Training.RecipeException or InvalidDataException)
+                                      or Training.RecipeException or InvalidDataException or Text.Jinja.TemplateException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;

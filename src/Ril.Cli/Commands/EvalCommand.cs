@@ -76,10 +76,21 @@ public static class EvalCommand
                 if (parse.GetValue(by) is { } field) PrintBreakdown(rows, result, field, blind);
             }
             Console.WriteLine($"summary: {Path.Combine(outDir, "summary.jsonl")}");
+            if (verdict.Function is LlmJudge llmJudge && llmJudge.Statistics is { } stats && stats.ParseFailures + stats.EndpointFailures > 0)
+            {
+                // An unreachable or garbling judge scores 0: the accuracies above would be silently wrong.
+                Console.WriteLine(stats.ToString());
+                Console.Error.WriteLine($"error: the judge failed {stats.ParseFailures + stats.EndpointFailures} of {stats.Requests} verdicts " +
+                                        $"({stats.EndpointFailures} unanswered, {stats.ParseFailures} unreadable), which count as wrong above");
+                return JudgeFailedExitCode;
+            }
             return 0;
         }));
         return command;
     }
+
+    /// <summary>The exit code of an evaluation whose judge failed on some verdicts (its results are written, but not to be trusted).</summary>
+    public const int JudgeFailedExitCode = 3;
 
     /// <summary>Accuracy per value of a row field (rows without it count under "(none)"), beside the blind question prior's when given.</summary>
     static void PrintBreakdown(IReadOnlyList<DatasetRow> rows, EvalResult result, string field, AnswerPrior? blind)

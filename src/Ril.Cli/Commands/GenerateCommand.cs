@@ -34,13 +34,13 @@ public static class GenerateCommand
             var images = imagePath is null ? new List<Image>() : [ImageFile.Load(imagePath)];
             var text = parse.GetValue(prompt)!;
             int[] ids;
-            if (parse.GetValue(raw)) ids = chat.EncodeRaw(text, images);
+            if (parse.GetValue(raw)) ids = chat.EncodeRaw(text, images.Count);
             else
             {
                 var messages = new List<ChatMessage>();
                 if (parse.GetValue(system) is { } s) messages.Add(ChatMessage.System(s));
                 messages.Add(ChatMessage.User(text, images.Count));
-                ids = chat.EncodeChat(messages, images);
+                ids = chat.EncodeChat(messages);
             }
             var options = chat.Defaults.Resolve(parse.GetValue(temperature), parse.GetValue(topP), parse.GetValue(topK), parse.GetValue(penalty),
                 parse.GetValue(maxTokens), chat.StopTokens, new SamplingOptions { Temperature = 0f, MaxNewTokens = 256 });

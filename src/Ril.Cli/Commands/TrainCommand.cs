@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Ril.Data;
 using Ril.Evaluation;
 using Ril.Models;
@@ -23,26 +25,31 @@ public static class TrainCommand
         var set = new Option<string[]>("--set") { Description = "Override a recipe key: --set trainer.lr=1e-6 (repeatable)", AllowMultipleArgumentsPerToken = false };
         var algo = new Option<string?>("--algo") { Description = "Objective: grpo, bnpo, dr_grpo, dapo, reinforce_pp, ril (same as --set trainer.algo=…)" };
         var name = new Option<string?>("--name") { Description = "Run name: the run goes to runs/NAME (same as --set run.name=…)" };
-        var resume = new Option<bool>("--resume") { Description = "Continue the run in runs/NAME from its last checkpoint" };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in runs/NAME from its last checkpoint, with the run's own recipe (only trainer.steps may change)" };
+        var overrideRecipe = new Option<bool>("--override-recipe")
+        {
+            Description = "With --resume: continue with this recipe even where it differs from the run's config.json (which stays as it was; the changes are recorded in overrides.jsonl beside it)",
+        };
         var command = new Command("train", "Train a model with RL (grpo, bnpo, dr_grpo, dapo, reinforce_pp) or RIL (ril: teachers in the group, a discriminator's similarity reward) on a dataset, as a recipe says, fully or through LoRA adapters; metrics, evaluations, checkpoints and the final model (or adapter) go to runs/NAME.")
-            { config, set, algo, name, resume };
+            { config, set, algo, name, resume, overrideRecipe };
         command.SetAction(parse => ErrorReporting.Run(() =>
         {
             var overrides = (parse.GetValue(set) ?? []).ToList();
             if (parse.GetValue(algo) is { } a) overrides.Add($"trainer.algo={a}");
             if (parse.GetValue(name) is { } n) overrides.Add($"run.name={n}");
-            return Train(Recipe.Load(parse.GetValue(config)!, overrides), parse.GetValue(resume));
+            return Train(Recipe.Load(parse.GetValue(config)!, overrides), parse.GetValue(resume), parse.GetValue(overrideRecipe));
         }));
         return command;
     }
 
-    public static int Train(Recipe recipe, bool resume)
+    public static int Train(Recipe recipe, bool resume, bool overrideRecipe = false)
     {
         var runDir = recipe.RunDirectory;
         var checkpoints = TrainingCheckpoint.List(runDir);
         if (resume && checkpoints.Count == 0) throw new ArgumentException($"{runDir}: no checkpoint to resume from");
         if (!resume && Directory.Exists(runDir) && Directory.EnumerateFileSystemEntries(runDir).Any())
             throw new ArgumentException($"{runDir} already exists: pass --resume to continue it, or choose another --name");
+        if (resume) CheckResumedRecipe(runDir, recipe, overrideRecipe);
 
         var studentDir = ModelArgument.Resolve(recipe.Model);   // a directory, or a Hub id's cached snapshot
         var policy = ChatModel.Load(studentDir);
@@ -73,12 +80,12 @@ public static class TrainCommand
         }
 
         var evaluator = new Evaluator(policy, verdict.Function, new EvaluatorOptions { MaxNewTokens = recipe.EvalMaxTokens, Seed = rl.Seed });
-        using var log = RunLog.Open(runDir, recipe.ToJson());
+        using var log = RunLog.Open(runDir, resume ? null : recipe.ToJson(), resumedAt: resume ? trainer.Step : null);
         // Memory per step: the models' weights, gradients and optimizer states, the step's activation peak, and the KV
         // caches of one step's rollouts (Q·G sequences of the longest prompt plus L tokens).
         var models = policy.Parameters().Concat(adapters?.Parameters() ?? []).Concat(trainer.CheckpointParts.SelectMany(p => p.Parameters)).ToList();
         var optimizers = trainer.CheckpointParts.Select(p => p.Optimizer).Prepend(optimizer).ToList();
-        int longestPrompt = train.Max(r => policy.Prompt(r.Question, r.HasImage ? r.ImagePath : null).Length);
+        int longestPrompt = train.Max(r => policy.Prompt(r.Question, policy.AcceptsImages && r.HasImage).Length);
         long kvCaches = policy.Model.KvCacheBytes(rl.QuestionsPerStep * rl.GroupSize, longestPrompt + rl.MaxResponseTokens);
         MemoryBreakdown.ResetPeakResident();
         var run = new TrainingRun(trainer, recorder, log, train.Count, evaluator, splits, EvalSetting.ParseList(recipe.EvalSettings),
@@ -109,6 +116,29 @@ public static class TrainCommand
         }
         Console.WriteLine($"done: {trainer.Step} steps; metrics {log.MetricsPath}; {(adapters is null ? "model" : "LoRA adapter (PEFT layout)")} {modelDir}; report: ril report {runDir} --out {Path.Combine(runDir, "report.html")}");
         return 0;
+    }
+
+    /// <summary>
+    /// A resume continues the run it finds: a recipe that differs from the run's config.json in anything but the step
+    /// count is refused, naming the keys, unless <paramref name="overrideRecipe"/>; every change is recorded in
+    /// overrides.jsonl and config.json stays as the run began.
+    /// </summary>
+    static void CheckResumedRecipe(string runDir, Recipe recipe, bool overrideRecipe)
+    {
+        var path = Path.Combine(runDir, "config.json");
+        if (!File.Exists(path)) throw new ArgumentException($"{runDir}: no config.json, so this is not a run `ril train` can resume");
+        JsonObject saved;
+        try { saved = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"{path}: not a JSON object"); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}:{e.LineNumber + 1}: {e.Message}", e); }
+        var changes = Recipe.Differences(saved, recipe.ToJson());
+        var refused = changes.Where(c => c.Key != "trainer.steps").ToList();
+        if (refused.Count > 0 && !overrideRecipe)
+            throw new ArgumentException($"{path}: --resume with a recipe that differs from the run's in " +
+                string.Join(", ", refused.Select(c => $"{c.Key} ({c.Was} → {c.Now})")) +
+                "; resume with the run's own recipe, or pass --override-recipe to continue with these changes");
+        if (changes.Count == 0 || !Ril.Tensors.Distributed.World.IsRoot) return;
+        var record = new JsonObject { ["time"] = DateTimeOffset.UtcNow.ToString("O"), ["changes"] = new JsonObject(changes.Select(c => KeyValuePair.Create(c.Key, (JsonNode?)new JsonObject { ["was"] = JsonNode.Parse(c.Was), ["now"] = JsonNode.Parse(c.Now) }))) };
+        File.AppendAllText(Path.Combine(runDir, "overrides.jsonl"), record.ToJsonString() + "\n");
     }
 
     /// <summary>The RL objectives' rewards: the answer reward (inside the recorder) and the optional format reward.</summary>

@@ -37,27 +37,42 @@ public static class SafeTensors
         if (headerLen > (ulong)(bytes.Length - 8)) throw new InvalidDataException($"{source}: header length {headerLen} exceeds the file size {bytes.Length}");
         var dataStart = 8 + (int)headerLen;
         using var doc = ParseHeader(bytes.Slice(8, (int)headerLen), source);
+        if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{source}: the header is not a JSON object");
         var tensors = new List<SafeTensorEntry>();
         var meta = new Dictionary<string, string>();
         foreach (var prop in doc.RootElement.EnumerateObject())
         {
             if (prop.Name == "__metadata__")
             {
-                foreach (var m in prop.Value.EnumerateObject()) meta[m.Name] = m.Value.GetString() ?? "";
+                if (prop.Value.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{source}: '__metadata__' is not an object of strings");
+                foreach (var m in prop.Value.EnumerateObject())
+                    meta[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : throw new InvalidDataException($"{source}: '__metadata__.{m.Name}' is not a string");
                 continue;
             }
             string where = $"{source}: tensor '{prop.Name}'";
-            string dtype = prop.Value.TryGetProperty("dtype", out var dt) ? dt.GetString() ?? "" : throw new InvalidDataException($"{where}: no dtype");
-            var shape = prop.Value.GetProperty("shape").EnumerateArray().Select(e => e.GetInt32()).ToArray();
-            var offs = prop.Value.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
-            int count = ShapeOf.Count(shape);
+            if (prop.Value.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{where}: expected an object with dtype, shape and data_offsets");
+            string dtype = prop.Value.TryGetProperty("dtype", out var dt) && dt.ValueKind == JsonValueKind.String ? dt.GetString()! : throw new InvalidDataException($"{where}: field 'dtype' is missing or not a string");
+            var shape = Integers(prop.Value, "shape", where).Select(d => d is >= 0 and <= int.MaxValue ? (int)d : throw new InvalidDataException($"{where}: field 'shape' has the dimension {d}")).ToArray();
+            var offs = Integers(prop.Value, "data_offsets", where);
+            long count = 1;
+            foreach (var d in shape) count = count * d is var c && c <= int.MaxValue ? c : throw new InvalidDataException($"{where}: shape {ShapeOf.Format(shape)} has more than {int.MaxValue} values");
             int width = dtype switch { "F32" => 4, "F16" or "BF16" => 2, _ => throw new InvalidDataException($"{where}: dtype {dtype} is not supported (F32, F16, BF16)") };
-            if (offs.Length != 2 || offs[1] - offs[0] != (long)count * width || dataStart + offs[1] > bytes.Length)
-                throw new InvalidDataException($"{where}: data_offsets [{string.Join(", ", offs)}] do not hold {ShapeOf.Format(shape)} of {dtype} within the file");
-            var raw = bytes.Slice(dataStart + (int)offs[0], count * width);
-            tensors.Add(new SafeTensorEntry(prop.Name, shape, Decode(raw, dtype, count)));
+            long dataLength = bytes.Length - dataStart;
+            if (offs.Length != 2 || offs[0] < 0 || offs[1] < offs[0] || offs[1] > dataLength || offs[1] - offs[0] != count * width)
+                throw new InvalidDataException($"{where}: data_offsets [{string.Join(", ", offs)}] do not hold {ShapeOf.Format(shape)} of {dtype} within the {dataLength} data bytes");
+            var raw = bytes.Slice(dataStart + (int)offs[0], (int)count * width);
+            tensors.Add(new SafeTensorEntry(prop.Name, shape, Decode(raw, dtype, (int)count)));
         }
         return new SafeTensorFile(tensors, meta);
+    }
+
+    /// <summary>An array of integers under <paramref name="field"/>, or an error naming the field.</summary>
+    static long[] Integers(JsonElement entry, string field, string where)
+    {
+        if (!entry.TryGetProperty(field, out var array) || array.ValueKind != JsonValueKind.Array)
+            throw new InvalidDataException($"{where}: field '{field}' is missing or not an array");
+        return array.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out var v) ? v
+            : throw new InvalidDataException($"{where}: field '{field}' holds {e.GetRawText()}, not an integer")).ToArray();
     }
 
     static JsonDocument ParseHeader(ReadOnlySpan<byte> header, string source)

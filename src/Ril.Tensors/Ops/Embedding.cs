@@ -93,6 +93,22 @@ public static partial class Ops
         return Tape.Record(y, "Rope", [x], o => RopeRotate(o.Grad!.Data, x.GradData(), cos, sin, b * t, h, d, sign: -1f, accumulate: true));
     }
 
+    /// <summary>
+    /// Rotary position embedding with angles given per row and frequency: <paramref name="tables"/> holds cos and sin
+    /// [B·T, D/2] (multimodal RoPE's frequencies drawn from different position planes, a vision tower's row and column
+    /// angles). Same rotate_half layout as <see cref="Rope(Tensor, ReadOnlySpan{int}, float)"/>.
+    /// </summary>
+    public static Tensor Rope(Tensor x, RotaryTables tables)
+    {
+        if (x.Rank != 4 || x.Shape[3] % 2 != 0) throw new ArgumentException($"Rope: x must be [B, T, H, D] with D even, got {ShapeOf.Format(x.Shape)}");
+        int b = x.Shape[0], t = x.Shape[1], h = x.Shape[2], d = x.Shape[3];
+        if (tables.Cos.Length != b * t * (d / 2) || tables.Sin.Length != tables.Cos.Length)
+            throw new ArgumentException($"Rope: tables of {tables.Cos.Length} and {tables.Sin.Length} values for B·T·D/2 = {b * t * (d / 2)}");
+        var y = Tensor.Empty((int[])x.Shape.Clone());
+        RopeRotate(x.Data, y.Data, tables.Cos, tables.Sin, b * t, h, d, sign: 1f, accumulate: false);
+        return Tape.Record(y, "Rope", [x], o => RopeRotate(o.Grad!.Data, x.GradData(), tables.Cos, tables.Sin, b * t, h, d, sign: -1f, accumulate: true));
+    }
+
     /// <summary>The last tables built on this thread: every layer's q and k use the same positions, so they are built once per forward.</summary>
     [ThreadStatic] static (int[] positions, int d, float theta, float[] cos, float[] sin)? _ropeTables;
 
@@ -136,3 +152,6 @@ public static partial class Ops
         }
     }
 }
+
+/// <summary>cos and sin of rotary angles, [rows, D/2] each, row-major: what <see cref="Ops.Rope(Tensor, RotaryTables)"/> rotates by.</summary>
+public sealed record RotaryTables(float[] Cos, float[] Sin);

@@ -149,8 +149,8 @@ public sealed class Evaluator(ChatModel policy, IRewardFunction verdict, Evaluat
             var requests = batch.Select((row, i) =>
             {
                 bool image = row.HasImage && policy.AcceptsImages;
-                IReadOnlyList<Image> images = image ? [ImageFile.Load(row.ImagePath!)] : [];
-                return new GenerationRequest(policy.Prompt(row.Question, images), setting.K, _options.Seed * 1_000_003UL + (ulong)(start + i) * 7919UL, policy.Pixels(images));
+                var (prompt, pixels) = policy.Prompt(row.Question, image ? ImageFile.Load(row.ImagePath!) : null);
+                return new GenerationRequest(prompt, setting.K, _options.Seed * 1_000_003UL + (ulong)(start + i) * 7919UL, pixels);
             }).ToList();
             var generated = _generator.Generate(requests, sampling);
             var inputs = new List<RewardInput>();

@@ -14,10 +14,22 @@ public sealed class MetricsWriter : IDisposable
 
     public string Path => _file.Path;
 
-    public MetricsWriter(string path)
+    /// <param name="resumedAt">on a resume, the checkpoint's step: rows of later steps (logged before the crash, about to be
+    /// logged again) are dropped, so each step has one row</param>
+    public MetricsWriter(string path, long? resumedAt = null)
     {
-        JsonlAppender.RepairTornLastLine(path);
+        JsonlAppender.RepairTornLastLine(path, ownFile: true);
+        if (resumedAt is { } step && File.Exists(path)) DropRowsAfter(path, step);
         _file = new JsonlAppender(path);
+    }
+
+    static void DropRowsAfter(string path, long step)
+    {
+        var lines = File.ReadAllLines(path);
+        var kept = lines.Where(l => l.Length == 0 || JsonNode.Parse(l)?["step"]?.GetValue<long>() is not { } s || s <= step).ToList();
+        if (kept.Count == lines.Length) return;
+        File.WriteAllLines(path + ".tmp", kept);
+        File.Move(path + ".tmp", path, overwrite: true);
     }
 
     public void Write(long step, IEnumerable<KeyValuePair<string, double?>> values, DateTimeOffset? time = null)

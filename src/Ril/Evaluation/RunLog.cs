@@ -30,11 +30,11 @@ public sealed class RunLog : IDisposable
     /// <summary>What the last <see cref="LogStep"/> logged.</summary>
     public IReadOnlyList<KeyValuePair<string, double?>> LastStep { get; private set; } = [];
 
-    RunLog(string directory, Func<double>? clock, bool writes)
+    RunLog(string directory, Func<double>? clock, bool writes, long? resumedAt = null)
     {
         Directory = directory;
         if (!writes) return;
-        _metrics = new MetricsWriter(MetricsPath);
+        _metrics = new MetricsWriter(MetricsPath, resumedAt);
         _events = new TensorBoardWriter(directory, clock);
     }
 
@@ -42,15 +42,20 @@ public sealed class RunLog : IDisposable
     /// Opens (or creates) a run directory and writes its config.json (replaced atomically); on ranks other than 0, a log
     /// that writes nothing. Collective in a data-parallel run: every process calls it.
     /// </summary>
-    public static RunLog Open(string directory, JsonObject config, Func<double>? clock = null)
+    /// <param name="config">written as config.json, the run's provenance; null on a resume, which keeps the run's own</param>
+    /// <param name="resumedAt">on a resume, the step of the checkpoint it continues from (later rows of metrics.jsonl go)</param>
+    public static RunLog Open(string directory, JsonObject? config, Func<double>? clock = null, long? resumedAt = null)
     {
         World.Current.Barrier();   // every process has checked the run directory (exists? resume?) before rank 0 creates it
         if (!World.IsRoot) return new RunLog(directory, clock, writes: false);
         System.IO.Directory.CreateDirectory(directory);
-        var path = Path.Combine(directory, "config.json");
-        File.WriteAllText(path + ".tmp", config.ToJsonString(new() { WriteIndented = true }) + "\n");
-        File.Move(path + ".tmp", path, overwrite: true);
-        return new RunLog(directory, clock, writes: true);
+        if (config is not null)
+        {
+            var path = Path.Combine(directory, "config.json");
+            File.WriteAllText(path + ".tmp", config.ToJsonString(new() { WriteIndented = true }) + "\n");
+            File.Move(path + ".tmp", path, overwrite: true);
+        }
+        return new RunLog(directory, clock, writes: true, resumedAt);
     }
 
     /// <summary>Logs one RL step: metrics.jsonl, TensorBoard scalars, and one of the step's responses as a text sample.</summary>

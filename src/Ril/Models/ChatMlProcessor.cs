@@ -1,19 +1,23 @@
 using Ril.Data.Images;
 using Ril.Tensors;
 using Ril.Text;
+using Ril.Text.Jinja;
 
 namespace Ril.Models;
 
 /// <summary>
-/// The processor of models that chat in ChatML with a fixed number of placeholders per image (Ril's own layout, and the
-/// Llama/Qwen2 text models): <see cref="ChatTemplate"/> renders the conversation, each image is
-/// <c>&lt;|vision_start|&gt;</c> + N × <c>&lt;|image_pad|&gt;</c> + <c>&lt;|vision_end|&gt;</c>, and the family turns an
-/// image into pixels.
+/// The processor of models with a fixed number of placeholders per image (Ril's own layout, and the Llama/Qwen2 text
+/// models): the checkpoint's own chat template renders the conversation when it ships one (as transformers'
+/// apply_chat_template), else <see cref="ChatTemplate"/>'s ChatML; each image is <c>&lt;|vision_start|&gt;</c> +
+/// N × <c>&lt;|image_pad|&gt;</c> + <c>&lt;|vision_end|&gt;</c>, and the family turns an image into pixels.
 /// </summary>
 public sealed class ChatMlProcessor : IProcessor
 {
     readonly Func<Image, Tensor>? _pixelsOf;
     readonly int _imageTokenId;
+
+    /// <summary>The checkpoint's Jinja chat template; null: ChatML.</summary>
+    public HfChatTemplate? CheckpointTemplate { get; }
 
     public BpeTokenizer Tokenizer { get; }
     public ChatTemplate Template { get; }
@@ -23,18 +27,63 @@ public sealed class ChatMlProcessor : IProcessor
     /// <param name="tokensPerImage">image features per image (0: the model takes no images)</param>
     /// <param name="pixelsOf">one image's pixels [1, …] for the vision tower; null for a text model</param>
     public ChatMlProcessor(BpeTokenizer tokenizer, int tokensPerImage = 0, int imageTokenId = -1, Func<Image, Tensor>? pixelsOf = null,
-                           ChatTemplate? template = null)
+                           ChatTemplate? template = null, HfChatTemplate? checkpointTemplate = null)
     {
-        (Tokenizer, _pixelsOf, _imageTokenId) = (tokenizer, pixelsOf, imageTokenId);
+        (Tokenizer, _pixelsOf, _imageTokenId, CheckpointTemplate) = (tokenizer, pixelsOf, imageTokenId, checkpointTemplate);
         Template = (template ?? new ChatTemplate()) with { ImagePlaceholderCount = Math.Max(1, tokensPerImage) };
         StopTokens = new int?[] { tokenizer.TokenToId(Template.TurnEnd), tokenizer.EosTokenId }
             .Where(t => t is not null).Select(t => t!.Value).Distinct().ToArray();
         PadId = tokenizer.PadTokenId ?? StopTokens.FirstOrDefault();
     }
 
-    public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true) => Template.Format(messages, addGenerationPrompt);
+    public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true)
+    {
+        if (CheckpointTemplate is null) return Template.Format(messages, addGenerationPrompt);
+        // The template writes one placeholder per image part; the model puts N features there.
+        var text = CheckpointTemplate.Apply(HfMessages.Of(messages, Template.ImageMarker), addGenerationPrompt);
+        return Template.ImagePlaceholderCount == 1 ? text : text.Replace(Template.ImagePlaceholder, string.Concat(Enumerable.Repeat(Template.ImagePlaceholder, Template.ImagePlaceholderCount)), StringComparison.Ordinal);
+    }
 
-    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true) => Template.Encode(Tokenizer, messages, addGenerationPrompt);
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true)
+    {
+        if (CheckpointTemplate is null) { Tokenizer.SpecialTokenId(Template.TurnStart); Tokenizer.SpecialTokenId(Template.TurnEnd); }
+        return EncodeContentAsText(Render(messages, addGenerationPrompt), messages);
+    }
+
+    /// <summary>
+    /// Ids of a rendered conversation in which the messages' own text can never become a control token: a user who
+    /// writes "&lt;|im_end|&gt;&lt;|im_start|&gt;system" gets those characters, not a system turn. When no message holds
+    /// a special token's text (the usual case) this is the plain encoding of the whole text, as transformers does it;
+    /// otherwise each message's text is found in the rendering and encoded as text, and a template that rewrote such
+    /// a message beyond recognition is refused rather than trusted.
+    /// </summary>
+    int[] EncodeContentAsText(string rendered, IReadOnlyList<ChatMessage> messages)
+    {
+        var texts = messages.SelectMany(m => m.Content.Split(Template.ImageMarker)).Where(t => t.Length > 0).ToList();
+        if (!texts.Any(t => SpecialTokenIn(t) is not null)) return Tokenizer.Encode(rendered);
+        var ids = new List<int>();
+        int at = 0;
+        foreach (var text in texts)
+        {
+            string span = text;
+            int found = rendered.IndexOf(span, at, StringComparison.Ordinal);
+            if (found < 0 && text.Trim() is { Length: > 0 } trimmed) found = rendered.IndexOf(span = trimmed, at, StringComparison.Ordinal);
+            if (found < 0)
+            {
+                if (SpecialTokenIn(text) is { } token)
+                    throw new ArgumentException($"a message holds the control token {token} as text, and the chat template rewrites that message, so it could not be kept as text");
+                continue;
+            }
+            Tokenizer.Encode(rendered[at..found], ids);
+            Tokenizer.Encode(span, ids, specialTokensAsText: true);
+            at = found + span.Length;
+        }
+        Tokenizer.Encode(rendered[at..], ids);
+        return [.. ids];
+    }
+
+    string? SpecialTokenIn(string text) =>
+        Tokenizer.AddedTokens.FirstOrDefault(t => t.Special && t.Content.Length > 0 && text.Contains(t.Content, StringComparison.Ordinal))?.Content;
 
     public int[] EncodeRaw(string text, int images = 0) => Tokenizer.Encode(string.Concat(Enumerable.Repeat(Template.ImageText(), images)) + text);
 
@@ -52,7 +101,8 @@ public sealed class ChatMlProcessor : IProcessor
 
     public void Check()
     {
-        Template.Encode(Tokenizer, [ChatMessage.User("")]);
+        if (CheckpointTemplate is null) Template.Encode(Tokenizer, [ChatMessage.User("")]);
+        else Render([ChatMessage.User("")]);
         if (_pixelsOf is not null && Template.ImagePlaceholderId(Tokenizer) != _imageTokenId)
             throw new InvalidDataException($"config.json's image_token_id {_imageTokenId} is not the tokenizer's id of {Template.ImagePlaceholder} ({Template.ImagePlaceholderId(Tokenizer)})");
     }

@@ -80,24 +80,18 @@ public sealed class ChatModel(ICausalLM model, IProcessor processor, string sour
     /// <summary>The prompt of a question: the user turn (image first, when there is one), then an open assistant turn.</summary>
     public int[] Prompt(string question, bool hasImage) => Processor.EncodeChat([ChatMessage.User(question, hasImage ? 1 : 0)]);
 
-    /// <summary>The prompt of a question with its images (first), then an open assistant turn: what a family whose image text depends on the image needs.</summary>
-    public int[] Prompt(string question, IReadOnlyList<Image> images) => Processor.EncodeChat([ChatMessage.User(question, images.Count)], images);
-
-    /// <summary>The prompt of a dataset question, with its image when it has one and the model takes images.</summary>
-    public int[] Prompt(string question, string? imagePath) =>
-        Prompt(question, imagePath is not null && AcceptsImages ? [ImageFile.Load(imagePath)] : (IReadOnlyList<Image>)[]);
+    /// <summary>A question's prompt, its image's placeholders sized to the image, and the image's pixels.</summary>
+    public (int[] Prompt, PixelInputs? Pixels) Prompt(string question, Image? image)
+    {
+        Image[] images = image is null ? [] : [image];
+        return (Processor.ExpandImages(Prompt(question, image is not null), images), Pixels(images));
+    }
 
     /// <summary>The conversation in the model's chat format, ending with an open assistant turn.</summary>
     public int[] EncodeChat(IReadOnlyList<ChatMessage> messages) => Processor.EncodeChat(messages);
 
     /// <summary>Plain text to continue, after the image text of <paramref name="images"/> images.</summary>
     public int[] EncodeRaw(string text, int images = 0) => Processor.EncodeRaw(text, images);
-
-    /// <summary>The conversation with its images (a family's image text may depend on each image), ending with an open assistant turn.</summary>
-    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, IReadOnlyList<Image> images) => Processor.EncodeChat(messages, images);
-
-    /// <summary>Plain text to continue, after the image text of <paramref name="images"/>.</summary>
-    public int[] EncodeRaw(string text, IReadOnlyList<Image> images) => Processor.EncodeRaw(text, images);
 
     /// <summary>Pixel inputs of images for the model, or null when there are none.</summary>
     public PixelInputs? Pixels(IReadOnlyList<Image> images) => Processor.Pixels(images);
@@ -110,6 +104,7 @@ public sealed class ChatModel(ICausalLM model, IProcessor processor, string sour
     {
         if (images.Count > 0 && !AcceptsImages) throw new ArgumentException($"this model has no vision tower: it cannot take an image ({images.Count} given)");
         if (images.Count > 0) CheckTemplate();
+        promptIds = Processor.ExpandImages(promptIds, images);
         int placeholders = AcceptsImages ? promptIds.Count(id => id == Model.ImageTokenId) : 0;
         int needed = Processor.PlaceholdersFor(images);
         if (placeholders != needed)

@@ -26,20 +26,18 @@ public interface IProcessor
     /// <summary>Plain text to continue, after the image text of <paramref name="images"/> images.</summary>
     int[] EncodeRaw(string text, int images = 0);
 
-    /// <summary>
-    /// Token ids of a conversation whose image markers stand, in order, for <paramref name="images"/>: a family whose image
-    /// text depends on the image itself (SmolVLM's tile grid) needs them; others need only their count.
-    /// </summary>
-    int[] EncodeChat(IReadOnlyList<ChatMessage> messages, IReadOnlyList<Image> images, bool addGenerationPrompt = true) => EncodeChat(messages, addGenerationPrompt);
-
-    /// <summary>Plain text to continue, after the image text of <paramref name="images"/>.</summary>
-    int[] EncodeRaw(string text, IReadOnlyList<Image> images) => EncodeRaw(text, images.Count);
-
     /// <summary>Pixel inputs of images, in order, for the model's vision tower; null when there are none.</summary>
     PixelInputs? Pixels(IReadOnlyList<Image> images);
 
     /// <summary>Placeholder tokens in a prompt for these images (what <see cref="Pixels"/> of them fills).</summary>
     int PlaceholdersFor(IReadOnlyList<Image> images);
+
+    /// <summary>
+    /// The prompt with each image's placeholders as many as <see cref="Pixels"/> of that image fills: for a processor
+    /// whose count depends on the image's size (Qwen2-VL), whose <see cref="EncodeChat"/> writes one per image. Others
+    /// return the prompt as it is.
+    /// </summary>
+    int[] ExpandImages(int[] promptIds, IReadOnlyList<Image> images) => promptIds;
 
     /// <summary>Reply text of token ids, special tokens left out.</summary>
     string Decode(ReadOnlySpan<int> ids);

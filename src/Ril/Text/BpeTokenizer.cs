@@ -20,6 +20,7 @@ public sealed class BpeTokenizer
     readonly BpeMerges merges;
     readonly AddedToken?[] addedById;
     readonly AddedTokenMatcher rawAddedTokens, normalizedAddedTokens;
+    readonly AddedTokenMatcher rawPlainTokens, normalizedPlainTokens;   // the added tokens that are not special
     readonly TextNormalizer? normalizer;
     readonly IReadOnlyList<PreTokenizer> preTokenizers;
     readonly ByteLevelSettings? byteLevel;
@@ -115,6 +116,8 @@ public sealed class BpeTokenizer
 
         rawAddedTokens = new AddedTokenMatcher(added.Where(t => !t.Normalized || normalizer == null).Select(t => (t.Content, t)));
         normalizedAddedTokens = new AddedTokenMatcher(added.Where(t => t.Normalized && normalizer != null).Select(t => (normalizer!.Normalize(t.Content), t)));
+        rawPlainTokens = new AddedTokenMatcher(added.Where(t => !t.Special && (!t.Normalized || normalizer == null)).Select(t => (t.Content, t)));
+        normalizedPlainTokens = new AddedTokenMatcher(added.Where(t => !t.Special && t.Normalized && normalizer != null).Select(t => (normalizer!.Normalize(t.Content), t)));
 
         if (model.OptionalString("unk_token") is { } unk)
             unknownId = idByToken.TryGetValue(unk, out var u) ? u : throw model["unk_token"].Error($"'{unk}' is not in the vocabulary");
@@ -296,14 +299,19 @@ public sealed class BpeTokenizer
         return ids.ToArray();
     }
 
-    /// <summary>Appends the ids of text to <paramref name="ids"/>.</summary>
-    public void Encode(string text, List<int> ids, bool addSpecialTokens = false)
+    /// <summary>
+    /// Appends the ids of text to <paramref name="ids"/>. With <paramref name="specialTokensAsText"/> a special token
+    /// written in the text (say "&lt;|im_start|&gt;" in a user's message) is encoded as the characters it is made of, never
+    /// as the control token (transformers' split_special_tokens).
+    /// </summary>
+    public void Encode(string text, List<int> ids, bool addSpecialTokens = false, bool specialTokensAsText = false)
     {
         if (addSpecialTokens) ids.AddRange(prefixIds);
+        var (raw, normalized) = specialTokensAsText ? (rawPlainTokens, normalizedPlainTokens) : (rawAddedTokens, normalizedAddedTokens);
         var sections = sectionBuffer ??= new();
         sections.Clear();
-        if (rawAddedTokens.IsEmpty) sections.Add((new TextRange(0, text.Length), null));
-        else rawAddedTokens.Split(text, sections);
+        if (raw.IsEmpty) sections.Add((new TextRange(0, text.Length), null));
+        else raw.Split(text, sections);
         // Iterate over a copy of the count: encoding a section reuses the other buffers, not this one.
         int count = sections.Count;
         for (int i = 0; i < count; i++)
@@ -312,10 +320,10 @@ public sealed class BpeTokenizer
             if (token != null) { ids.Add(token.Id); continue; }
             var section = range.Length == text.Length ? text : text.Substring(range.Start, range.Length);
             if (normalizer != null) section = normalizer.Normalize(section);
-            if (normalizedAddedTokens.IsEmpty) { EncodeSection(section, new TextRange(0, section.Length), ids); continue; }
+            if (normalized.IsEmpty) { EncodeSection(section, new TextRange(0, section.Length), ids); continue; }
             var subsections = subsectionBuffer ??= new();
             subsections.Clear();
-            normalizedAddedTokens.Split(section, subsections);
+            normalized.Split(section, subsections);
             foreach (var (subRange, subToken) in subsections)
                 if (subToken != null) ids.Add(subToken.Id);
                 else EncodeSection(section, subRange, ids);

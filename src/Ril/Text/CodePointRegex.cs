@@ -29,13 +29,35 @@ public sealed class CodePointRegex
         scannerDigits = allowHandWritten ? Qwen2SplitScanner.DigitsPerNumber(pattern) : 0;
         // RegexOptions.Compiled: tokenising is hot (RL encodes every rollout); compiling once costs ~10 ms.
         // Constructed even when the scanner runs, so that a pattern .NET cannot compile is reported alike.
-        regex = new Regex(pattern, scannerDigits > 0 ? RegexOptions.CultureInvariant : RegexOptions.Compiled | RegexOptions.CultureInvariant);
+        regex = Build(pattern, scannerDigits > 0 ? RegexOptions.CultureInvariant : RegexOptions.Compiled | RegexOptions.CultureInvariant);
         // A pattern naming surrogates itself wants the raw UTF-16 text.
         useStandIns = !pattern.AsSpan().ContainsAnyInRange('\uD800', '\uDFFF');
     }
 
+    /// <summary>Longest a pattern that needs backtracking may take on one text before it counts as catastrophic.</summary>
+    public static readonly TimeSpan MatchTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// A pattern in linear time where .NET's non-backtracking engine takes it (so "(a+)+$" cannot hang a tokenizer); one
+    /// with lookarounds (GPT-2's "\s+(?!\S)") on the backtracking engine with a match timeout.
+    /// </summary>
+    static Regex Build(string pattern, RegexOptions options)
+    {
+        try { return new Regex(pattern, (options & ~RegexOptions.Compiled) | RegexOptions.NonBacktracking); }
+        catch (NotSupportedException) { return new Regex(pattern, options, MatchTimeout); }
+    }
+
     /// <summary>Appends the (start, length) of every non-empty match in text, in order.</summary>
     public void Matches(ReadOnlySpan<char> text, List<(int Start, int Length)> matches)
+    {
+        try { MatchAll(text, matches); }
+        catch (RegexMatchTimeoutException)
+        {
+            throw new InvalidDataException($"the pre-tokenizer pattern '{Pattern}' took over {MatchTimeout.TotalSeconds:F0} s on a text of {text.Length} characters (catastrophic backtracking): the tokenizer.json is unusable");
+        }
+    }
+
+    void MatchAll(ReadOnlySpan<char> text, List<(int Start, int Length)> matches)
     {
         if (scannerDigits > 0)
         {

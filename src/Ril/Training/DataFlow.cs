@@ -68,8 +68,8 @@ public sealed class DataFlow
     public Question Render(DatasetRow row)
     {
         bool image = row.HasImage && _policy.AcceptsImages;
-        IReadOnlyList<Image> images = image ? [ImageFile.Load(row.ImagePath!)] : [];
-        return new Question(row, _policy.Prompt(row.Question, images), _policy.Pixels(images));
+        var (prompt, pixels) = _policy.Prompt(row.Question, image ? ImageFile.Load(row.ImagePath!) : null);
+        return new Question(row, prompt, pixels);
     }
 
     /// <summary>Restores the position saved in a checkpoint.</summary>

@@ -304,6 +304,28 @@ public sealed record Recipe
         catch (ArgumentException e) { throw new RecipeException($"{where}: {e.Message}"); }
     }
 
+    /// <summary>
+    /// The keys (dotted, as in a recipe) whose values differ between two resolved recipes, with both values as JSON; a
+    /// resume compares the recipe it is given with the run's config.json.
+    /// </summary>
+    public static List<(string Key, string Was, string Now)> Differences(JsonObject was, JsonObject now)
+    {
+        var changes = new List<(string, string, string)>();
+        void Walk(string prefix, JsonNode? a, JsonNode? b)
+        {
+            if (a is JsonObject ao && b is JsonObject bo)
+            {
+                foreach (var key in ao.Select(kv => kv.Key).Union(bo.Select(kv => kv.Key)))
+                    Walk(prefix.Length == 0 ? key : $"{prefix}.{key}", ao[key], bo[key]);
+                return;
+            }
+            string x = a?.ToJsonString() ?? "null", y = b?.ToJsonString() ?? "null";
+            if (x != y) changes.Add((prefix, x, y));
+        }
+        Walk("", was, now);
+        return changes;
+    }
+
     /// <summary>The resolved recipe, as the run directory's config.json records it.</summary>
     public JsonObject ToJson() => new()
     {

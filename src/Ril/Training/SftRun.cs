@@ -112,7 +112,7 @@ public static class SftRun
         // Examples longer than the model's context cannot be trained on whole; leave them out rather than cut them.
         var flow = new DataFlow(rows, policy, options.Seed);
         int context = policy.ContextLength;
-        var fitting = targets.Where(t => policy.Prompt(t.Row.Question, t.Row.HasImage ? t.Row.ImagePath : null).Length
+        var fitting = targets.Where(t => policy.Prompt(t.Row.Question, policy.AcceptsImages && t.Row.HasImage).Length
                                          + SftTrainer.ResponseTokens(policy, t.Text).Length <= context).ToList();
         if (fitting.Count == 0) throw new ArgumentException($"{options.DataPath}: no example fits the model's {context} positions");
 

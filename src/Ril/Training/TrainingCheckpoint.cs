@@ -47,6 +47,7 @@ public static class TrainingCheckpoint
         if (Directory.Exists(final)) Directory.Delete(final, true);
         Directory.Move(tmp, final);
         foreach (var old in List(runDir).SkipLast(Math.Max(1, keepLast))) Directory.Delete(old, true);
+        foreach (var stale in Directory.GetDirectories(root, $".tmp-{Prefix}*")) Directory.Delete(stale, true);   // saves a kill cut short
         return final;
     }
 

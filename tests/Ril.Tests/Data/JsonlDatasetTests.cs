@@ -3,7 +3,7 @@ using Ril.Data;
 
 namespace Ril.Tests.Data;
 
-/// <summary>The loader on MAYE's real files in shared/data/maye (shipped without their images).</summary>
+/// <summary>The loader on MAYE's real files in tests/fixtures/maye (shipped without their images).</summary>
 public class JsonlDatasetTests
 {
     static string Maye(string name) => Path.Combine(RepoPaths.MayeData, name);

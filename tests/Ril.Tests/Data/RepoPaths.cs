@@ -12,9 +12,10 @@ public static class RepoPaths
 
     public static string Fixtures => Path.Combine(Root, "tests", "fixtures");
     public static string PngFixtures => Path.Combine(Fixtures, "png");
-    public static string Shared => Path.GetFullPath(Path.Combine(Root, "..", "shared"));
-    public static string MayeData => Path.Combine(Shared, "data", "maye");
-    public static string PngSuite => Path.Combine(Shared, "data", "pngsuite");
+    /// <summary>MAYE's released JSONL files (tests/fixtures/maye/README.md says where they come from).</summary>
+    public static string MayeData => Path.Combine(Fixtures, "maye");
+    /// <summary>PngSuite's basic images, with their licence (tests/fixtures/pngsuite/README).</summary>
+    public static string PngSuite => Path.Combine(Fixtures, "pngsuite");
 
     static string FindRoot([CallerFilePath] string sourceFile = "")
     {

@@ -20,14 +20,14 @@ namespace Ril.Tests.Models;
 public sealed class FamilyContractTests
 {
     /// <summary>Tiny checkpoints under tests/fixtures/models, at least one per registered family.</summary>
-    static readonly string[] CheckpointNames = ["vlm-tiny", "qwen2-tiny", "llama-tied-tiny", "smolvlm-tiny"];
+    static readonly string[] CheckpointNames = ["vlm-tiny", "qwen2-tiny", "llama-tied-tiny", "qwen2-vl-tiny", "qwen2.5-vl-tiny", "smolvlm-tiny"];
     public static TheoryData<string> Checkpoints => new(CheckpointNames);
 
     const double Tolerance = 1e-4;
 
     static string Dir(string name) => Path.Combine(RepoPaths.Fixtures, "models", name);
 
-    sealed record Loaded(IModelFamily Family, ChatModel Chat, SafeTensorFile Parity, int Rows, int Length, int[] Ids, Tensor? Pixels);
+    sealed record Loaded(IModelFamily Family, ChatModel Chat, SafeTensorFile Parity, int Rows, int Length, int[] Ids, PixelInputs? Pixels);
 
     static Loaded Load(string name)
     {
@@ -37,13 +37,16 @@ public sealed class FamilyContractTests
         var (model, processor) = family.Load(dir, json, path, BpeTokenizer.Load(TinyModels.TokenizerPath));
         var parity = SafeTensors.Read(Path.Combine(dir, "parity.safetensors"));
         var ids = parity["input_ids"];
-        Tensor? pixels = parity.Tensors.Any(t => t.Name == "pixel_values") ? Tensor.FromArray(parity["pixel_values"].Data, parity["pixel_values"].Shape) : null;
+        bool Has(string tensor) => parity.Tensors.Any(t => t.Name == tensor);
+        // pixel_values, with image_grid_thw for a family whose images have grids (Qwen2-VL: t, h, w per image).
+        PixelInputs? pixels = !Has("pixel_values") ? null : new PixelInputs(Tensor.FromArray(parity["pixel_values"].Data, parity["pixel_values"].Shape),
+            Has("image_grid_thw") ? parity["image_grid_thw"].Data.Select(v => (int)MathF.Round(v)).Chunk(3).ToList() : []);
         return new Loaded(family, new ChatModel(model, new FixtureVocabulary(processor), dir), parity, ids.Shape[0], ids.Shape[1],
             ids.Data.Select(v => (int)MathF.Round(v)).ToArray(), pixels);
     }
 
     /// <summary>Logits [rows·T, vocab] of whole rows (row 0 carries the images), through the model inputs' one builder.</summary>
-    static Tensor Logits(ICausalLM model, int[] ids, int rows, Tensor? pixels)
+    static Tensor Logits(ICausalLM model, int[] ids, int rows, PixelInputs? pixels)
     {
         int t = ids.Length / rows;
         var builder = new ModelInputs.Builder(model, rows, t, padId: 0);
@@ -62,6 +65,7 @@ public sealed class FamilyContractTests
         public int[] EncodeRaw(string text, int images = 0) => processor.EncodeRaw(text, images);
         public PixelInputs? Pixels(IReadOnlyList<Ril.Data.Images.Image> images) => processor.Pixels(images);
         public int PlaceholdersFor(IReadOnlyList<Ril.Data.Images.Image> images) => processor.PlaceholdersFor(images);
+        public int[] ExpandImages(int[] promptIds, IReadOnlyList<Ril.Data.Images.Image> images) => processor.ExpandImages(promptIds, images);
         public string Decode(ReadOnlySpan<int> ids) => processor.Decode(ids);
         public void Check() => processor.Check();
     }
@@ -138,7 +142,7 @@ public sealed class FamilyContractTests
         var rows = new List<ResponseLogProbs.Row> { new(prompt0, m.Pixels, response0), new(prompt1, null, response1) };
         using var _ = NoGrad.Begin();
         var expected = new List<float>();
-        foreach (var (prompt, pixels, response) in new[] { (prompt0, m.Pixels, response0), (prompt1, (Tensor?)null, response1) })
+        foreach (var (prompt, pixels, response) in new[] { (prompt0, m.Pixels, response0), (prompt1, (PixelInputs?)null, response1) })
         {
             var logits = Logits(model, [.. prompt, .. response], 1, pixels).ToArray();
             int v = model.VocabSize;
@@ -194,5 +198,29 @@ public sealed class FamilyContractTests
         float dot = 0;
         for (int i = 0; i < text.HiddenSize; i++) dot += hidden[i] * head.Score.Data[i];
         Assert.Equal(dot, together[0], 4);
+    }
+}
+
+/// <summary>
+/// config.json values that decide sizes or divide are checked before anything is allocated. Before these tests, zero
+/// attention heads threw DivideByZeroException, rope_theta 0 and max_position_embeddings ≤ 0 were accepted, and a huge
+/// vocabulary allocated until the kernel killed the process.
+/// </summary>
+public sealed class HostileConfigTests
+{
+    [Theory]
+    [InlineData("""{"model_type":"qwen2","num_attention_heads":0}""", "num_attention_heads")]
+    [InlineData("""{"model_type":"qwen2","rope_theta":0}""", "rope_theta")]
+    [InlineData("""{"model_type":"qwen2","max_position_embeddings":-1}""", "max_position_embeddings")]
+    [InlineData("""{"model_type":"qwen2","rms_norm_eps":-1e-6}""", "rms_norm_eps")]
+    [InlineData("""{"model_type":"qwen2","num_key_value_heads":0}""", "num_key_value_heads")]
+    [InlineData("""{"model_type":"qwen2","vocab_size":2000000000,"hidden_size":4096,"num_attention_heads":32}""", "vocab_size")]
+    [InlineData("""{"model_type":"qwen2","num_hidden_layers":2000000000}""", "num_hidden_layers")]
+    [InlineData("""{"model_type":"qwen2","hidden_size":"wide"}""", "config.json:1")]
+    public void A_bad_value_is_refused_naming_the_file_and_field(string json, string named)
+    {
+        var e = Assert.Throws<InvalidDataException>(() => Ril.Models.Families.Llama.DecoderConfig.Parse(json, "m/config.json"));
+        Assert.Contains("m/config.json", e.Message);
+        Assert.Contains(named, e.Message);
     }
 }

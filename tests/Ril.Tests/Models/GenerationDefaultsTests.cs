@@ -52,3 +52,47 @@ public sealed class GenerationDefaultsTests : IDisposable
         Assert.Contains("generation_config.json:", e.Message);
     }
 }
+
+/// <summary>
+/// Sampling from hostile settings or a diverged model: before these tests, NaN logits threw IndexOutOfRangeException in
+/// the sampler, a temperature of 1e-30 or a repetition penalty of 1e-30 produced non-finite probabilities, and a negative
+/// temperature was accepted.
+/// </summary>
+public sealed class HostileSamplingTests
+{
+    static readonly float[] Logits = [1f, 3f, 2f, -1f];
+
+    [Fact]
+    public void Non_finite_logits_are_named_errors()
+    {
+        foreach (var bad in new[] { float.NaN, float.PositiveInfinity })
+        {
+            var logits = (float[])Logits.Clone();
+            logits[2] = bad;
+            var e = Assert.Throws<NonFiniteLogitsException>(() => TokenSampler.Next(logits, new SamplingOptions(), [], new Ril.Tensors.Rng(1)));
+            Assert.Contains("diverged", e.Message);
+        }
+        Assert.Throws<NonFiniteLogitsException>(() => TokenSampler.Next(Enumerable.Repeat(float.NegativeInfinity, 4).ToArray(), new SamplingOptions(), [], new Ril.Tensors.Rng(1)));
+    }
+
+    [Fact]
+    public void Tiny_temperatures_and_penalties_still_choose_a_real_token()
+    {
+        for (ulong seed = 0; seed < 20; seed++)
+        {
+            Assert.Equal(1, TokenSampler.Next((float[])Logits.Clone(), new SamplingOptions { Temperature = 1e-30f }, [], new Ril.Tensors.Rng(seed)));
+            Assert.Equal(1, TokenSampler.Next((float[])Logits.Clone(), new SamplingOptions { Temperature = 2e-5f }, [], new Ril.Tensors.Rng(seed)));
+            int token = TokenSampler.Next((float[])Logits.Clone(), new SamplingOptions { RepetitionPenalty = 1e-30f }, [0, 3], new Ril.Tensors.Rng(seed));
+            Assert.Equal(0, token);   // 1/1e-30 makes token 0 the only likely one; −1·1e-30 leaves token 3 near 0
+        }
+    }
+
+    [Fact]
+    public void Negative_or_non_finite_settings_are_refused()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new SamplingOptions { Temperature = -0.5f }.Validate());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new SamplingOptions { Temperature = float.NaN }.Validate());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new SamplingOptions { TopP = float.NaN }.Validate());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new SamplingOptions { RepetitionPenalty = float.PositiveInfinity }.Validate());
+    }
+}

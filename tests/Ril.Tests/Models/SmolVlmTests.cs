@@ -63,9 +63,11 @@ public sealed class SmolVlmTests
     {
         var chat = ChatModel.Load(Dir);
         var path = Path.Combine(Dir, "image-split.png");
-        Assert.Equal(Ints(Fixture("processor.safetensors")["split_input_ids"]), chat.Prompt("What is in this image?", path));
-        var request = chat.Request(chat.Prompt("What is in this image?", path), [ImageFile.Load(path)]);
-        Assert.Equal(7, request.Pixels!.Values.Shape[0]);
+        var (prompt, pixels) = chat.Prompt("What is in this image?", ImageFile.Load(path));
+        Assert.Equal(Ints(Fixture("processor.safetensors")["split_input_ids"]), prompt);
+        Assert.Equal(7, pixels!.Values.Shape[0]);
+        var request = chat.Request(chat.EncodeChat(Question), [ImageFile.Load(path)]);                  // as `ril generate` asks
+        Assert.Equal(prompt, request.PromptIds);
     }
 
     [Fact]
@@ -104,7 +106,14 @@ public sealed class SmolVlmTests
         Assert.Equal("<|im_start|>User:<image>What?<end_of_utterance>\nAssistant:", processor.Render([ChatMessage.User("What?", 1)]));
         Assert.Equal("<|im_start|>System: Be brief.<end_of_utterance>\nUser: Hi<end_of_utterance>\n",
             processor.Render([ChatMessage.System("Be brief."), ChatMessage.User("Hi")], addGenerationPrompt: false));
-        Assert.Throws<ArgumentException>(() => processor.EncodeChat(Question));   // the image text needs the image
+        var unexpanded = processor.EncodeChat(Question);                            // one <image> until the image is known
+        Assert.Equal(1, unexpanded.Count(id => id == 49190));
+        Assert.Equal(Ints(Fixture("processor.safetensors")["split_input_ids"]), processor.ExpandImages(unexpanded, [ImageFile.Load(Path.Combine(Dir, "image-split.png"))]));
+        var byHand = new SmolVlmProcessor(processor.Tokenizer, processor.Images, 49190);          // no template: SmolVLM's by hand
+        Assert.Null(byHand.Template);
+        Assert.NotNull(processor.Template);
+        foreach (var conversation in new[] { Question, [ChatMessage.System("Be brief."), ChatMessage.User("Hi <image> there", 1), ChatMessage.Assistant("A cat.")] })
+            Assert.Equal(byHand.Render(conversation), processor.Render(conversation));
     }
 
     [Fact]
@@ -198,10 +207,10 @@ public sealed class SmolVlmTests
         Assert.Equal((3072, 12, 1e-6f, "gelu_pytorch_tanh", 3), (config.Vision.IntermediateSize, config.Vision.NumLayers, config.Vision.LayerNormEps, config.Vision.HiddenAct, config.Vision.NumChannels));
         Assert.Equal(64, config.ImageSeqLen);
         Assert.False(config.TieWordEmbeddings);
-        var bare = SmolVlmConfig.Parse(JsonNode.Parse("""{"model_type": "smolvlm", "text_config": {"vocab_size": 128259}, "vision_config": {"image_size": 364, "patch_size": 14}}""")!.AsObject(), "x/config.json");
+        var bare = SmolVlmConfig.Parse(JsonNode.Parse("""{"model_type": "smolvlm", "text_config": {"vocab_size": 128259, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2}, "vision_config": {"image_size": 364, "patch_size": 14}}""")!.AsObject(), "x/config.json");
         Assert.Equal((1152, 16, 2, 128257), (bare.Vision.HiddenSize, bare.Vision.NumHeads, bare.ScaleFactor, bare.ImageTokenId));
         Assert.Equal(169, bare.ImageSeqLen);
-        Assert.Equal((4096, 32, 32, 10000f), (bare.Text.HiddenSize, bare.Text.NumLayers, bare.Text.NumHeads, bare.Text.RopeTheta));
+        Assert.Equal((32, 32, 10000f, 2048, 1e-6f), (bare.Text.NumHeads, bare.Text.NumKvHeads, bare.Text.RopeTheta, bare.Text.MaxPositions, bare.Text.RmsNormEps));
     }
 
     [Fact]

@@ -8,7 +8,7 @@ using Xunit.Abstractions;
 namespace Ril.Tests.Rewards;
 
 /// <summary>
-/// The verifier on every row of the MAYE data in shared/data/maye: the final answer of the gold
+/// The verifier on every row of the MAYE data in tests/fixtures/maye: the final answer of the gold
 /// <c>solution</c> must be judged equivalent to the short <c>answer</c>, and perturbed answers must not.
 /// </summary>
 public class MayeDataVerifierTests(ITestOutputHelper output)

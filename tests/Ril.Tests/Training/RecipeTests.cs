@@ -113,3 +113,17 @@ public class RecipeTests : IDisposable
         Assert.Contains("not valid YAML", e.Message);
     }
 }
+
+public sealed class RecipeDifferenceTests
+{
+    [Fact]
+    public void Differences_name_each_changed_key_with_both_values()
+    {
+        var was = new System.Text.Json.Nodes.JsonObject { ["trainer"] = new System.Text.Json.Nodes.JsonObject { ["lr"] = 1e-5, ["steps"] = 10 }, ["run"] = new System.Text.Json.Nodes.JsonObject { ["name"] = "a" } };
+        var now = new System.Text.Json.Nodes.JsonObject { ["trainer"] = new System.Text.Json.Nodes.JsonObject { ["lr"] = 2e-5, ["steps"] = 10, ["seed"] = 3 }, ["run"] = new System.Text.Json.Nodes.JsonObject { ["name"] = "a" } };
+        var changes = Recipe.Differences(was, now);
+        Assert.Equal(["trainer.lr", "trainer.seed"], changes.Select(c => c.Key));
+        Assert.Equal(("null", "3"), (changes[1].Was, changes[1].Now));
+        Assert.Empty(Recipe.Differences(was, was));
+    }
+}

@@ -69,7 +69,10 @@ public class RlLoopTests
 
             var (first, firstPolicy) = Build(Objective.DrGrpo, 0f);
             for (int i = 0; i < 3; i++) first.RunStep();
+            var stale = Path.Combine(dir, "checkpoints", ".tmp-step-000002-4242");   // a save that a kill cut short
+            Directory.CreateDirectory(stale);
             TrainingCheckpoint.Save(dir, firstPolicy.Parameters(), first.Updater.Optimizer, first.State, keepLast: 2);
+            Assert.False(Directory.Exists(stale), "a later save removes what an interrupted one left");
 
             var (second, secondPolicy) = Build(Objective.DrGrpo, 0f);   // a fresh process, as after kill -9
             var latest = TrainingCheckpoint.List(dir)[^1];

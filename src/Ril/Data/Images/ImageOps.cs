@@ -1,6 +1,6 @@
 namespace Ril.Data.Images;
 
-/// <summary>Resampling filters; Lanczos is Pillow's LANCZOS bit for bit (its fixed-point path), as Idefics3's processor uses.</summary>
+/// <summary>Resampling filters as Pillow defines them; Lanczos is Idefics3's (docs/spec/SMOLVLM.md, "LANCZOS").</summary>
 public enum ResizeFilter { Bilinear, Bicubic, Lanczos }
 
 /// <summary>Pixels as floats, channel-major (CHW), the layout a vision encoder takes.</summary>
@@ -16,20 +16,14 @@ public sealed record Patches(float[] Data, int Count, int Dimension, int GridHei
 public static class ImageOps
 {
     /// <summary>
-    /// Separable resampling the way PIL's Image.resize does it (so preprocessing matches Python
-    /// pipelines within one level): when shrinking, the filter is widened by the scale factor, which
-    /// anti-aliases; the horizontal pass runs first and is rounded to 8 bits before the vertical one.
+    /// Separable resampling the way PIL's Image.resize does it, bit for bit (Pillow 9.4's Resample.c with its 22-bit
+    /// fixed-point weights), so preprocessing matches Python pipelines: when shrinking, the filter is widened by the
+    /// scale factor, which anti-aliases; the horizontal pass runs first and is rounded to 8 bits before the vertical one.
     /// </summary>
     public static Image Resize(Image image, int width, int height, ResizeFilter filter = ResizeFilter.Bicubic)
     {
         if (width < 1 || height < 1) throw new ArgumentException($"target size must be positive, got {width}×{height}");
         var result = image;
-        if (filter == ResizeFilter.Lanczos)
-        {
-            if (width != image.Width) result = LanczosPass(result, width, horizontal: true);
-            if (height != image.Height) result = LanczosPass(result, height, horizontal: false);
-            return ReferenceEquals(result, image) ? image.Clone() : result;
-        }
         if (width != image.Width) result = ResamplePass(result, width, filter, horizontal: true);
         if (height != image.Height) result = ResamplePass(result, height, filter, horizontal: false);
         return ReferenceEquals(result, image) ? image.Clone() : result;
@@ -37,6 +31,7 @@ public static class ImageOps
 
     static double Kernel(ResizeFilter filter, double x)
     {
+        if (filter == ResizeFilter.Lanczos) return x >= -3 && x < 3 ? Sinc(x) * Sinc(x / 3) : 0;
         x = Math.Abs(x);
         if (filter == ResizeFilter.Bilinear) return x < 1 ? 1 - x : 0;
         const double a = -0.5; // Keys' cubic with a = −0.5, as PIL and OpenCV use
@@ -45,68 +40,21 @@ public static class ImageOps
         return 0;
     }
 
-    static double Lanczos(double x)
-    {
-        static double Sinc(double t) => t == 0 ? 1 : Math.Sin(Math.PI * t) / (Math.PI * t);
-        return x >= -3 && x < 3 ? Sinc(x) * Sinc(x / 3) : 0;
-    }
+    static double Sinc(double t) => t == 0 ? 1 : Math.Sin(Math.PI * t) / (Math.PI * t);
 
-    /// <summary>
-    /// One pass of Pillow's LANCZOS on 8-bit data (docs/spec/SMOLVLM.md, "LANCZOS"): double weights normalised, then
-    /// rounded to 22-bit integers; sums start at one half and are shifted back and clamped.
-    /// </summary>
-    static Image LanczosPass(Image source, int outSize, bool horizontal)
-    {
-        const int Precision = 22;
-        int inSize = horizontal ? source.Width : source.Height;
-        double scale = (double)inSize / outSize, filterScale = Math.Max(scale, 1.0), support = 3.0 * filterScale;
-        var first = new int[outSize];
-        var coefficients = new int[outSize][];
-        for (int o = 0; o < outSize; o++)
-        {
-            double centre = (o + 0.5) * scale;
-            int lo = Math.Max((int)(centre - support + 0.5), 0), hi = Math.Min((int)(centre + support + 0.5), inSize);
-            var w = new double[Math.Max(hi - lo, 0)];
-            double total = 0;
-            for (int i = 0; i < w.Length; i++) { w[i] = Lanczos((i + lo - centre + 0.5) / filterScale); total += w[i]; }
-            var k = new int[w.Length];
-            for (int i = 0; i < w.Length; i++)
-            {
-                double v = total != 0 ? w[i] / total : w[i];
-                k[i] = v < 0 ? (int)(-0.5 + v * (1 << Precision)) : (int)(0.5 + v * (1 << Precision));
-            }
-            first[o] = lo; coefficients[o] = k;
-        }
-        int c = source.Channels;
-        var result = horizontal ? new Image(outSize, source.Height, c) : new Image(source.Width, outSize, c);
-        var src = source.Pixels;
-        var dst = result.Pixels;
-        int lines = horizontal ? source.Height : source.Width;
-        for (int line = 0; line < lines; line++)
-            for (int o = 0; o < outSize; o++)
-            {
-                var k = coefficients[o];
-                for (int ch = 0; ch < c; ch++)
-                {
-                    long sum = 1L << (Precision - 1);
-                    for (int i = 0; i < k.Length; i++)
-                        sum += (long)k[i] * src[horizontal ? (line * source.Width + first[o] + i) * c + ch : ((first[o] + i) * source.Width + line) * c + ch];
-                    dst[horizontal ? (line * outSize + o) * c + ch : (o * source.Width + line) * c + ch] = (byte)Math.Clamp(sum >> Precision, 0, 255);
-                }
-            }
-        return result;
-    }
+    /// <summary>Fractional bits of PIL's fixed-point resampling weights (Resample.c's PRECISION_BITS).</summary>
+    const int PrecisionBits = 32 - 8 - 2;
 
     static Image ResamplePass(Image source, int outSize, ResizeFilter filter, bool horizontal)
     {
         int inSize = horizontal ? source.Width : source.Height;
         double scale = (double)inSize / outSize;
         double filterScale = Math.Max(scale, 1.0);
-        double support = (filter == ResizeFilter.Bilinear ? 1.0 : 2.0) * filterScale;
+        double support = filter switch { ResizeFilter.Bilinear => 1.0, ResizeFilter.Bicubic => 2.0, _ => 3.0 } * filterScale;
 
         // For every output position: the first input index and the normalised weights.
         var first = new int[outSize];
-        var weights = new double[outSize][];
+        var weights = new int[outSize][];
         for (int o = 0; o < outSize; o++)
         {
             double centre = (o + 0.5) * scale;
@@ -114,9 +62,13 @@ public static class ImageOps
             int hi = Math.Min((int)(centre + support + 0.5), inSize);
             var w = new double[Math.Max(hi - lo, 0)];
             double total = 0;
-            for (int i = 0; i < w.Length; i++) { w[i] = Kernel(filter, (i + lo - centre + 0.5) / filterScale); total += w[i]; }
+            double reciprocal = 1.0 / filterScale;   // PIL multiplies by the reciprocal
+            for (int i = 0; i < w.Length; i++) { w[i] = Kernel(filter, (i + lo - centre + 0.5) * reciprocal); total += w[i]; }
             if (total != 0) for (int i = 0; i < w.Length; i++) w[i] /= total;
-            first[o] = lo; weights[o] = w;
+            // PIL's 8-bit path: weights in fixed point with 22 fractional bits, rounded half away from zero.
+            var q = new int[w.Length];
+            for (int i = 0; i < w.Length; i++) q[i] = (int)(w[i] < 0 ? w[i] * (1 << PrecisionBits) - 0.5 : w[i] * (1 << PrecisionBits) + 0.5);
+            first[o] = lo; weights[o] = q;
         }
 
         int c = source.Channels;
@@ -130,7 +82,7 @@ public static class ImageOps
                 var w = weights[o];
                 for (int ch = 0; ch < c; ch++)
                 {
-                    double sum = 0;
+                    int sum = 1 << (PrecisionBits - 1);
                     for (int i = 0; i < w.Length; i++)
                     {
                         int index = horizontal ? (line * source.Width + first[o] + i) * c + ch
@@ -138,7 +90,7 @@ public static class ImageOps
                         sum += w[i] * src[index];
                     }
                     int target = horizontal ? (line * outSize + o) * c + ch : (o * source.Width + line) * c + ch;
-                    dst[target] = (byte)Math.Clamp((int)Math.Round(sum, MidpointRounding.AwayFromZero), 0, 255);
+                    dst[target] = (byte)Math.Clamp(sum >> PrecisionBits, 0, 255);
                 }
             }
         return result;

@@ -80,7 +80,9 @@ public sealed class Generator(ICausalLM model, Func<int[], string>? detokenize =
                 var raw = logits.AsSpan(r * vocab, vocab);
                 var scratch = raw.ToArray();                                                     // the sampler works on a copy
                 if (Model.ImageTokenId >= 0 && Model.ImageTokenId < vocab) scratch[Model.ImageTokenId] = float.NegativeInfinity;   // a response never holds an image slot
-                int token = TokenSampler.Next(scratch, options, sample.Seen, sample.Rng);
+                int token;
+                try { token = TokenSampler.Next(scratch, options, sample.Seen, sample.Rng); }
+                catch (NonFiniteLogitsException e) { throw new NonFiniteLogitsException($"{e.Message} (prompt {sample.Prompt + 1} of {prompts}, response token {sample.Tokens.Count + 1})"); }
                 float logProb = raw[token] - Ops.LogSumExp(raw);                                 // the model's own log-probability
                 sample.Append(token, logProb, options, detokenize);
                 onToken?.Invoke(sample.Prompt, sampleIndex[r], token);

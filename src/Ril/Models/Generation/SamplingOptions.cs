@@ -18,13 +18,17 @@ public sealed record SamplingOptions
     /// <summary>Strings that end a response (its text is cut before them); needs a detokenizer.</summary>
     public IReadOnlyList<string> StopStrings { get; init; } = [];
 
-    public bool Greedy => Temperature <= 0f;
+    /// <summary>Below this temperature sampling is greedy (vLLM's rule): a softmax at 1e-30 is an argmax anyway.</summary>
+    public const float GreedyBelow = 1e-5f;
+
+    public bool Greedy => Temperature < GreedyBelow;
 
     public void Validate()
     {
-        if (TopP <= 0 || TopP > 1) throw new ArgumentOutOfRangeException(nameof(TopP), $"top_p = {TopP} must be in (0, 1]");
+        if (!(Temperature >= 0) || float.IsInfinity(Temperature)) throw new ArgumentOutOfRangeException(nameof(Temperature), $"temperature = {Temperature} must be a finite number ≥ 0 (0 is greedy)");
+        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentOutOfRangeException(nameof(TopP), $"top_p = {TopP} must be in (0, 1]");
         if (TopK < 0) throw new ArgumentOutOfRangeException(nameof(TopK), $"top_k = {TopK} must be ≥ 0");
-        if (RepetitionPenalty <= 0) throw new ArgumentOutOfRangeException(nameof(RepetitionPenalty), $"repetition_penalty = {RepetitionPenalty} must be > 0");
+        if (!(RepetitionPenalty > 0) || float.IsInfinity(RepetitionPenalty)) throw new ArgumentOutOfRangeException(nameof(RepetitionPenalty), $"repetition_penalty = {RepetitionPenalty} must be > 0");
         if (MaxNewTokens < 1) throw new ArgumentOutOfRangeException(nameof(MaxNewTokens), $"max_new_tokens = {MaxNewTokens} must be ≥ 1");
     }
 }

@@ -3,6 +3,9 @@ using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Ril.Models.Generation;
 
+/// <summary>Logits a token cannot be drawn from (NaN, +∞, all −∞).</summary>
+public sealed class NonFiniteLogitsException(string message) : InvalidOperationException(message);
+
 /// <summary>Chooses the next token from one row of logits under <see cref="SamplingOptions"/>.</summary>
 public static class TokenSampler
 {
@@ -12,18 +15,20 @@ public static class TokenSampler
     /// </summary>
     public static int Next(Span<float> logits, SamplingOptions o, IReadOnlyCollection<int> seen, Rng rng)
     {
+        CheckFinite(logits);
         if (o.RepetitionPenalty != 1f)
-            foreach (var t in seen)   // logit < 0 → logit·p, else logit/p  (Keskar et al., as transformers)
-                logits[t] = logits[t] < 0 ? logits[t] * o.RepetitionPenalty : logits[t] / o.RepetitionPenalty;
+            foreach (var t in seen)   // logit < 0 → logit·p, else logit/p  (Keskar et al., as transformers); kept finite
+                logits[t] = Math.Clamp(logits[t] < 0 ? logits[t] * o.RepetitionPenalty : logits[t] / o.RepetitionPenalty, -LargestLogit, LargestLogit);
         if (o.Greedy) return TP.IndexOfMax(logits);
-        if (o.Temperature != 1f) TP.Multiply(logits, 1f / o.Temperature, logits);
 
-        var order = Candidates(logits, o.TopK);
+        // Softmax of logits / T in double, from the raw logits: no overflow however small T is.
+        double temperature = o.Temperature;
+        var order = Candidates(logits, o.TopK, (float)(NegligibleLogitGap * temperature));
         int keep = order.Length;
         float max = logits[order[0]];
         var probs = new double[keep];
         double total = 0;
-        for (int i = 0; i < keep; i++) total += probs[i] = Math.Exp(logits[order[i]] - max);
+        for (int i = 0; i < keep; i++) total += probs[i] = Math.Exp((logits[order[i]] - (double)max) / temperature);
         // top-p: the smallest prefix whose mass reaches p (the token that crosses p is kept, as transformers)
         int cut = keep;
         if (o.TopP < 1f)
@@ -46,13 +51,29 @@ public static class TokenSampler
         return order[cut - 1];
     }
 
-    /// <summary>Gap below the best logit past which a token is left out: its probability is under e^−40 ≈ 4e−18 of the best.</summary>
+    /// <summary>Gap below the best scaled logit past which a token is left out: its probability is under e^−40 ≈ 4e−18 of the best.</summary>
     const float NegligibleLogitGap = 40f;
 
-    /// <summary>Token ids in descending order of logit: the top k (k &gt; 0), else every token that is not negligible.</summary>
-    static int[] Candidates(ReadOnlySpan<float> logits, int topK)
+    /// <summary>Penalised logits stay within ±this (a penalty near 0 would otherwise make them infinite).</summary>
+    const float LargestLogit = 1e30f;
+
+    /// <summary>A diverged model's NaN or +∞ logits are an error, not a token (−∞ marks a token that may not be chosen).</summary>
+    static void CheckFinite(ReadOnlySpan<float> logits)
     {
-        float floor = TP.Max(logits) - NegligibleLogitGap;
+        bool any = false;
+        foreach (var v in logits)
+        {
+            if (float.IsNaN(v) || float.IsPositiveInfinity(v))
+                throw new NonFiniteLogitsException($"the model's logits hold {(float.IsNaN(v) ? "NaN" : "+∞")}: the model has diverged or its weights are broken");
+            any |= !float.IsNegativeInfinity(v);
+        }
+        if (!any) throw new NonFiniteLogitsException("every logit is −∞: no token may be chosen");
+    }
+
+    /// <summary>Token ids in descending order of logit: the top k (k &gt; 0), else every token within <paramref name="gap"/> of the best.</summary>
+    static int[] Candidates(ReadOnlySpan<float> logits, int topK, float gap)
+    {
+        float floor = TP.Max(logits) - gap;
         var ids = new List<int>();
         if (topK > 0 && topK < logits.Length)
         {

@@ -28,11 +28,22 @@ public sealed record DecoderConfig
     {
         void Require(bool ok, string field, string why) { if (!ok) throw new InvalidDataException($"{source}: field '{field}' {why}"); }
         Require(VocabSize > 0, "vocab_size", "must be positive");
+        Require(NumHeads > 0, "num_attention_heads", $"({NumHeads}) must be positive");
+        Require(NumKvHeads > 0, "num_key_value_heads", $"({NumKvHeads}) must be positive");
         Require(HiddenSize > 0 && HiddenSize % NumHeads == 0, "hidden_size", $"({HiddenSize}) must be a positive multiple of num_attention_heads ({NumHeads})");
         Require(NumHeads % NumKvHeads == 0, "num_key_value_heads", $"({NumKvHeads}) must divide num_attention_heads ({NumHeads})");
         Require(HeadDim % 2 == 0, "hidden_size", "must give an even head dimension for rotary embeddings");
         Require(NumLayers > 0, "num_hidden_layers", "must be positive");
         Require(IntermediateSize > 0, "intermediate_size", "must be positive");
+        Require(RopeTheta > 0 && float.IsFinite(RopeTheta), "rope_theta", $"({RopeTheta}) must be a positive number");
+        Require(MaxPositions > 0, "max_position_embeddings", $"({MaxPositions}) must be positive");
+        Require(RmsNormEps > 0 && float.IsFinite(RmsNormEps), "rms_norm_eps", $"({RmsNormEps}) must be a positive number");
+        // Sizes decide allocations: refuse a model that cannot fit before allocating it.
+        double embeddings = (double)VocabSize * HiddenSize * (TieWordEmbeddings ? 1 : 2);
+        double layers = NumLayers * (2.0 * HiddenSize * HiddenSize + 2.0 * HiddenSize * NumKvHeads * HeadDim + 3.0 * HiddenSize * IntermediateSize);
+        double bytes = 4 * (embeddings + layers), available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        Require(bytes <= available, embeddings > layers ? "vocab_size" : "num_hidden_layers",
+            $"makes a model of {bytes / 1e9:F1} GB in float32, more than the {available / 1e9:F1} GB this machine has");
     }
 
     public static DecoderConfig Load(string path) => Parse(File.ReadAllText(path), path);

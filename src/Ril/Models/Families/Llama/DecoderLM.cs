@@ -66,9 +66,11 @@ public sealed class DecoderLM : ICausalLM
     /// <summary>
     /// Final hidden states [B, T, d] from input embeddings [B, T, d] (token embeddings, or a VLM's mix of token and
     /// image embeddings). Positions default to 0..T−1 per row. With a <paramref name="cache"/> the new tokens attend to
-    /// the cached ones (inference only) and the cache advances by T.
+    /// the cached ones (inference only) and the cache advances by T. <paramref name="rotary"/>, when given, replaces the
+    /// 1-D RoPE of <paramref name="positions"/> with precomputed angles [B·T, d/2] (Qwen2-VL's multimodal RoPE).
     /// </summary>
-    public Tensor Forward(Tensor embeds, int[]? positions = null, AttentionMask? mask = null, KvCache? cache = null, bool[]? cacheKeyValid = null)
+    public Tensor Forward(Tensor embeds, int[]? positions = null, AttentionMask? mask = null, KvCache? cache = null, bool[]? cacheKeyValid = null,
+                          RotaryTables? rotary = null)
     {
         int b = embeds.Shape[0], t = embeds.Shape[1];
         positions ??= Enumerable.Range(0, b * t).Select(i => (cache?.Length ?? 0) + i % t).ToArray();
@@ -77,8 +79,8 @@ public sealed class DecoderLM : ICausalLM
         {
             var layer = Layers[l];
             x = RecomputeActivations && cache is null
-                ? Ops.Recompute(h => layer.Forward(h, positions, mask), x, layer.Parameters().Concat(Adapters?.ParametersOf(layer) ?? []), Adapters?.DropoutRng)
-                : layer.Forward(x, positions, mask, cache, l, cacheKeyValid);
+                ? Ops.Recompute(h => layer.Forward(h, positions, mask, rotary: rotary), x, layer.Parameters().Concat(Adapters?.ParametersOf(layer) ?? []), Adapters?.DropoutRng)
+                : layer.Forward(x, positions, mask, cache, l, cacheKeyValid, rotary);
         }
         cache?.Advance(t);
         return Ops.RmsNorm(x, FinalNorm, Config.RmsNormEps);
@@ -185,13 +187,18 @@ public sealed class DecoderBlock
         return Adapters?.Active(weight) is { } adapter ? Ops.Add(y, Adapters.Update(adapter, x)) : y;
     }
 
-    /// <summary>x [B, T, d] → [B, T, d]; with a cache, attends over the cached tokens of this layer too.</summary>
-    public Tensor Forward(Tensor x, int[] positions, AttentionMask? mask, KvCache? cache = null, int layer = 0, bool[]? cacheKeyValid = null)
+    /// <summary>
+    /// x [B, T, d] → [B, T, d]; with a cache, attends over the cached tokens of this layer too. RoPE by
+    /// <paramref name="positions"/>, or by <paramref name="rotary"/>'s precomputed angles when given.
+    /// </summary>
+    public Tensor Forward(Tensor x, int[] positions, AttentionMask? mask, KvCache? cache = null, int layer = 0, bool[]? cacheKeyValid = null,
+                          RotaryTables? rotary = null)
     {
         int b = x.Shape[0], t = x.Shape[1];
         var h = Ops.RmsNorm(x, InputNorm, _c.RmsNormEps);
-        var q = Ops.Rope(Ops.Reshape(Linear(h, QProj, QBias), b, t, _c.NumHeads, _c.HeadDim), positions, _c.RopeTheta);
-        var k = Ops.Rope(Ops.Reshape(Linear(h, KProj, KBias), b, t, _c.NumKvHeads, _c.HeadDim), positions, _c.RopeTheta);
+        Tensor Rotate(Tensor z) => rotary is null ? Ops.Rope(z, positions, _c.RopeTheta) : Ops.Rope(z, rotary);
+        var q = Rotate(Ops.Reshape(Linear(h, QProj, QBias), b, t, _c.NumHeads, _c.HeadDim));
+        var k = Rotate(Ops.Reshape(Linear(h, KProj, KBias), b, t, _c.NumKvHeads, _c.HeadDim));
         var v = Ops.Reshape(Linear(h, VProj, VBias), b, t, _c.NumKvHeads, _c.HeadDim);
         var a = cache is null ? Ops.Attention(q, k, v, mask) : cache.Attend(layer, q, k, v, cacheKeyValid);
         var attn = Ops.Reshape(a, b, t, _c.HiddenSize);

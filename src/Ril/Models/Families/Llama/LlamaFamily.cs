@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Ril.Models;
 using Ril.Tensors;
 using Ril.Text;
+using Ril.Text.Jinja;
 
 namespace Ril.Models.Families.Llama;
 
@@ -19,6 +20,6 @@ public sealed class LlamaFamily : IModelFamily
         var decoder = DecoderConfig.Parse(config.ToJsonString(), configPath);
         var model = new DecoderLM(decoder, new Rng(0));
         Checkpoint.LoadAll(model.Parameters(), dir);
-        return (model, new ChatMlProcessor(tokenizer));
+        return (model, new ChatMlProcessor(tokenizer, checkpointTemplate: HfChatTemplate.FromModelDirectory(dir)));
     }
 }

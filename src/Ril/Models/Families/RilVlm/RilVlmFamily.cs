@@ -5,6 +5,7 @@ using Ril.Models;
 using Ril.Models.Families.Llama;
 using Ril.Tensors;
 using Ril.Text;
+using Ril.Text.Jinja;
 
 namespace Ril.Models.Families.RilVlm;
 
@@ -22,7 +23,7 @@ public sealed class RilVlmFamily : IModelFamily
     public (ICausalLM Model, IProcessor Processor) Load(string dir, JsonObject json, string configPath, BpeTokenizer tokenizer)
     {
         var model = LoadModel(dir, json, configPath);
-        return (model, Processor(model, tokenizer));
+        return (model, Processor(model, tokenizer, HfChatTemplate.FromModelDirectory(dir)));
     }
 
     /// <summary>The model of a directory of this layout, every tensor in its place.</summary>
@@ -57,8 +58,8 @@ public sealed class RilVlmFamily : IModelFamily
     public static ChatModel Chat(VisionLanguageModel model, BpeTokenizer tokenizer) => new(model, Processor(model, tokenizer));
 
     /// <summary>The layout's processor: ChatML, one placeholder per image feature, letterboxed normalised pixels.</summary>
-    public static ChatMlProcessor Processor(VisionLanguageModel model, BpeTokenizer tokenizer) =>
-        new(tokenizer, model.TokensPerImage, model.ImageTokenId, model.Vision is null ? null : image => Pixels(image, model.Config));
+    public static ChatMlProcessor Processor(VisionLanguageModel model, BpeTokenizer tokenizer, HfChatTemplate? checkpointTemplate = null) =>
+        new(tokenizer, model.TokensPerImage, model.ImageTokenId, model.Vision is null ? null : image => Pixels(image, model.Config), checkpointTemplate: checkpointTemplate);
 
     /// <summary>A decoded image as model input [1, 3, S, S]: RGB, letterboxed to the vision tower's size, normalised.</summary>
     public static Tensor Pixels(Image image, VlmConfig config)

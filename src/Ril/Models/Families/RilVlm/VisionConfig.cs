@@ -24,6 +24,9 @@ public sealed record VisionConfig
     public void Validate(string source)
     {
         void Require(bool ok, string field, string why) { if (!ok) throw new InvalidDataException($"{source}: field '{field}' {why}"); }
+        Require(NumHeads > 0, "num_attention_heads", $"({NumHeads}) must be positive");
+        Require(ImageSize > 0, "image_size", $"({ImageSize}) must be positive");
+        Require(LayerNormEps > 0 && float.IsFinite(LayerNormEps), "layer_norm_eps", $"({LayerNormEps}) must be a positive number");
         Require(HiddenSize > 0 && HiddenSize % NumHeads == 0, "hidden_size", $"({HiddenSize}) must be a positive multiple of num_attention_heads ({NumHeads})");
         Require(PatchSize > 0 && ImageSize % PatchSize == 0, "image_size", $"({ImageSize}) must be a multiple of patch_size ({PatchSize})");
         Require(HiddenAct is "gelu_pytorch_tanh" or "gelu", "hidden_act", $"'{HiddenAct}' is not supported (gelu_pytorch_tanh, gelu)");

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Ril.Tensors;
 using Ril.Text;
+using Ril.Text.Jinja;
 
 namespace Ril.Models.Families.SmolVlm;
 
@@ -25,7 +26,7 @@ public sealed class SmolVlmFamily : IModelFamily
             .Where(name => !(config.TieWordEmbeddings && name == "lm_head.weight")).ToList();   // tied: a stored head is ignored
         if (unused.Count > 0)
             throw new InvalidDataException($"{dir}: {unused.Count} tensors fit no parameter of the configured model (first: '{unused[0]}'); does config.json match the weights?");
-        return (model, new SmolVlmProcessor(tokenizer, images, config.ImageTokenId, Tokens(dir)));
+        return (model, new SmolVlmProcessor(tokenizer, images, config.ImageTokenId, Tokens(dir), HfChatTemplate.FromModelDirectory(dir)));
     }
 
     /// <summary>The prompt's special strings as SmolVLM2's tokenizer_config.json names them, else the literals.</summary>

@@ -1,14 +1,17 @@
 using System.Text;
+using System.Text.Json.Nodes;
 using Ril.Data.Images;
 using Ril.Tensors;
 using Ril.Text;
+using Ril.Text.Jinja;
 
 namespace Ril.Models.Families.SmolVlm;
 
 /// <summary>
 /// SmolVLM's processor: its chat template's text, each image expanded by its grid into &lt;fake_token_around_image&gt;,
 /// &lt;row_r_col_c&gt; / &lt;global-img&gt; and image_seq_len &lt;image&gt; tokens, and the tiles of every image
-/// (docs/spec/SMOLVLM.md, "Prompt" and "Image processor"). The expansion needs the images: <see cref="EncodeChat(IReadOnlyList{ChatMessage}, IReadOnlyList{Image}, bool)"/>.
+/// (docs/spec/SMOLVLM.md, "Prompt" and "Image processor"). A prompt holds one &lt;image&gt; per image until
+/// <see cref="ExpandImages"/> (called by requests and question prompts) gives each image its text.
 /// </summary>
 public sealed class SmolVlmProcessor : IProcessor
 {
@@ -19,20 +22,26 @@ public sealed class SmolVlmProcessor : IProcessor
     public int PadId { get; }
     readonly int _imageTokenId;
 
-    public SmolVlmProcessor(BpeTokenizer tokenizer, SmolVlmImageProcessor images, int imageTokenId, SmolVlmTokens? tokens = null)
+    /// <summary>The checkpoint's chat template (chat_template.json); null: SmolVLM's, by hand.</summary>
+    public HfChatTemplate? Template { get; }
+
+    public SmolVlmProcessor(BpeTokenizer tokenizer, SmolVlmImageProcessor images, int imageTokenId, SmolVlmTokens? tokens = null, HfChatTemplate? template = null)
     {
-        (Tokenizer, Images, _imageTokenId, Tokens) = (tokenizer, images, imageTokenId, tokens ?? new SmolVlmTokens());
+        (Tokenizer, Images, _imageTokenId, Tokens, Template) = (tokenizer, images, imageTokenId, tokens ?? new SmolVlmTokens(), template);
         StopTokens = new int?[] { tokenizer.TokenToId(Tokens.EndOfUtterance), tokenizer.EosTokenId }
             .Where(t => t is not null).Select(t => t!.Value).Distinct().ToArray();
         PadId = tokenizer.PadTokenId ?? StopTokens.FirstOrDefault();
     }
 
     /// <summary>
-    /// SmolVLM's chat_template.json by hand, until Ril renders Jinja: "&lt;|im_start|&gt;", then per message the role
-    /// capitalised, ":" when its first item is an image else ": ", its items, "&lt;end_of_utterance&gt;\n"; then "Assistant:".
+    /// The conversation through the checkpoint's chat template (every message's content as parts, as SmolVLM's template
+    /// reads it), each image one &lt;image&gt;. Without a template, SmolVLM's by hand: "&lt;|im_start|&gt;", then per
+    /// message the role capitalised, ":" when its first item is an image else ": ", its items, "&lt;end_of_utterance&gt;\n";
+    /// then "Assistant:".
     /// </summary>
     public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true)
     {
+        if (Template is not null) return Template.Apply(Parts(messages), addGenerationPrompt);
         var sb = new StringBuilder("<|im_start|>");
         foreach (var m in messages)
         {
@@ -44,35 +53,51 @@ public sealed class SmolVlmProcessor : IProcessor
         return sb.ToString();
     }
 
-    /// <summary>Token ids of a conversation without images; an image marker needs its image (its grid decides its text).</summary>
-    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true) => EncodeChat(messages, [], addGenerationPrompt);
-
-    /// <summary>Token ids of a conversation whose image markers stand, in order, for <paramref name="images"/>.</summary>
-    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, IReadOnlyList<Image> images, bool addGenerationPrompt = true) =>
-        Expand(Render(messages, addGenerationPrompt), images);
-
-    public int[] EncodeRaw(string text, int images = 0)
+    /// <summary>Messages as transformers' processors pass them: content always a list of text and image parts.</summary>
+    static JsonArray Parts(IReadOnlyList<ChatMessage> messages)
     {
-        if (images > 0) throw new ArgumentException($"SmolVLM's image text depends on each image's size: pass the {images} image(s) themselves");
-        return Tokenizer.Encode(text);
+        var list = new JsonArray();
+        foreach (var m in messages)
+        {
+            var parts = new JsonArray();
+            var pieces = m.Content.Split(ChatTemplate.DefaultImageMarker);
+            for (int i = 0; i < pieces.Length; i++)
+            {
+                if (i > 0) parts.Add(new JsonObject { ["type"] = "image" });
+                if (pieces[i].Length > 0) parts.Add(new JsonObject { ["type"] = "text", ["text"] = pieces[i] });
+            }
+            list.Add(new JsonObject { ["role"] = m.Role, ["content"] = parts });
+        }
+        return list;
     }
 
-    /// <summary>Plain text to continue after the images' text.</summary>
-    public int[] EncodeRaw(string text, IReadOnlyList<Image> images) => Expand(string.Concat(Enumerable.Repeat(Tokens.Image, images.Count)) + text, images);
+    /// <summary>Token ids of the conversation, one &lt;image&gt; per image (<see cref="ExpandImages"/> gives each its text).</summary>
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true) => Tokenizer.Encode(Render(messages, addGenerationPrompt));
 
-    /// <summary>The text with its i-th &lt;image&gt; replaced by image i's text, tokenized (no BOS: the template has its own start).</summary>
-    int[] Expand(string text, IReadOnlyList<Image> images)
+    /// <summary>Token ids of a conversation whose image markers stand, in order, for <paramref name="images"/>, each expanded.</summary>
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, IReadOnlyList<Image> images, bool addGenerationPrompt = true) =>
+        ExpandImages(EncodeChat(messages, addGenerationPrompt), images);
+
+    public int[] EncodeRaw(string text, int images = 0) => Tokenizer.Encode(string.Concat(Enumerable.Repeat(Tokens.Image, images)) + text);
+
+    /// <summary>
+    /// The prompt with its i-th &lt;image&gt; replaced by image i's text. Each piece of that text starts and ends with an
+    /// added token, so encoding it alone gives the ids the whole string would. A prompt already expanded is kept.
+    /// </summary>
+    public int[] ExpandImages(int[] promptIds, IReadOnlyList<Image> images)
     {
-        var parts = text.Split(Tokens.Image);
-        if (parts.Length - 1 != images.Count)
-            throw new ArgumentException($"SmolVLM: the prompt has {parts.Length - 1} image marker(s) ({Tokens.Image}) but {images.Count} image(s) were given");
-        var sb = new StringBuilder(parts[0]);
-        for (int i = 0; i < images.Count; i++)
+        int imageId = Tokenizer.TokenToId(Tokens.Image) ?? _imageTokenId;
+        int markers = promptIds.Count(id => id == imageId);
+        if (images.Count == 0 || markers != images.Count) return promptIds;
+        var ids = new List<int>();
+        int next = 0;
+        foreach (var id in promptIds)
         {
-            var (rows, cols) = Grid(images[i]);
-            sb.Append(Images.ImageText(rows, cols, Tokens)).Append(parts[i + 1]);
+            if (id != imageId) { ids.Add(id); continue; }
+            var (rows, cols) = Grid(images[next++]);
+            ids.AddRange(Tokenizer.Encode(Images.ImageText(rows, cols, Tokens)));
         }
-        return Tokenizer.Encode(sb.ToString());
+        return [.. ids];
     }
 
     /// <summary>An image's split grid (rows, cols; 0, 0 unsplit), from its size alone.</summary>

@@ -1,0 +1,133 @@
+using System.Text.Json.Nodes;
+using Ril.Models.Families.Llama;
+
+namespace Ril.Models.Families.Qwen2Vl;
+
+/// <summary>The vision tower of either variant, read from vision_config (docs/spec/QWEN2_VL.md §2.4: the same keys mean different things).</summary>
+public sealed record VisionTowerConfig
+{
+    /// <summary>Qwen2.5-VL: RMSNorm and SwiGLU blocks, window attention outside <see cref="FullAttentionBlocks"/>.</summary>
+    public bool Windowed { get; init; }
+    public int Width { get; init; }
+    /// <summary>The merger's output width: the language model's hidden size.</summary>
+    public int OutWidth { get; init; }
+    public int MlpWidth { get; init; }
+    /// <summary>The blocks' MLP activation: quick_gelu (Qwen2-VL's default), gelu, silu.</summary>
+    public string Activation { get; init; } = "quick_gelu";
+    public int Depth { get; init; }
+    public int Heads { get; init; }
+    public int PatchSize { get; init; } = 14;
+    public int MergeSize { get; init; } = 2;
+    public int TemporalPatchSize { get; init; } = 2;
+    public int InChannels { get; init; } = 3;
+    /// <summary>Window side in pixels (Qwen2.5-VL).</summary>
+    public int WindowSize { get; init; } = 112;
+    public int[] FullAttentionBlocks { get; init; } = [];
+
+    public int HeadDim => Width / Heads;
+    /// <summary>Values of one flattened patch: channels × frames × p × p.</summary>
+    public int PatchValues => InChannels * TemporalPatchSize * PatchSize * PatchSize;
+    /// <summary>Window side in merged tokens (112 / 2 / 14 = 4).</summary>
+    public int WindowTokens => WindowSize / MergeSize / PatchSize;
+}
+
+/// <summary>
+/// A Qwen2-VL or Qwen2.5-VL config.json: the language model's fields (from text_config when present, else the top
+/// level), mrope_section, the vision tower's and the special tokens' ids. Errors name the file and the field.
+/// </summary>
+public sealed record Qwen2VlConfig(string ModelType, DecoderConfig Text, int[] MropeSection, VisionTowerConfig Vision,
+                                   int ImageTokenId, int VisionStartTokenId, int VisionEndTokenId, JsonObject Json)
+{
+    public const string Qwen2Vl = "qwen2_vl", Qwen25Vl = "qwen2_5_vl";
+
+    public static Qwen2VlConfig Parse(JsonObject json, string path)
+    {
+        var type = Str(json, "model_type", path, null);
+        if (type is not (Qwen2Vl or Qwen25Vl)) throw new InvalidDataException($"{path}: field 'model_type' is '{type}', expected {Qwen2Vl} or {Qwen25Vl}");
+        var text = json["text_config"] as JsonObject ?? json;
+        string textPath = ReferenceEquals(text, json) ? path : path + " text_config";
+        var rope = text["rope_scaling"] as JsonObject ?? text["rope_parameters"] as JsonObject ?? json["rope_scaling"] as JsonObject
+            ?? throw new InvalidDataException($"{textPath}: field 'rope_scaling' (with mrope_section) is missing");
+        var section = rope["mrope_section"] as JsonArray ?? throw new InvalidDataException($"{textPath}: field 'rope_scaling.mrope_section' is missing");
+        int[] mrope;
+        try { mrope = section.Select(n => n!.GetValue<int>()).ToArray(); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
+        { throw new InvalidDataException($"{textPath}: field 'rope_scaling.mrope_section' must be a list of integers", e); }
+        float theta = text["rope_theta"] is not null ? Float(text, "rope_theta", textPath, 0) : Float(rope, "rope_theta", textPath + " rope_parameters", 1e6f);
+        var decoder = new DecoderConfig
+        {
+            ModelType = "qwen2",
+            VocabSize = Int(text, "vocab_size", textPath),
+            HiddenSize = Int(text, "hidden_size", textPath),
+            IntermediateSize = Int(text, "intermediate_size", textPath),
+            NumLayers = Int(text, "num_hidden_layers", textPath),
+            NumHeads = Int(text, "num_attention_heads", textPath),
+            NumKvHeadsField = Int(text, "num_key_value_heads", textPath),
+            RmsNormEps = Float(text, "rms_norm_eps", textPath, 1e-5f),
+            RopeTheta = theta,
+            MaxPositions = Int(text, "max_position_embeddings", textPath, 32768),
+            TieWordEmbeddings = Bool(json, "tie_word_embeddings", path, Bool(text, "tie_word_embeddings", textPath, false)),
+            AttentionBias = true,
+        };
+        decoder.Validate(textPath);
+        if (Str(text, "hidden_act", textPath, "silu") != "silu") throw new InvalidDataException($"{textPath}: field 'hidden_act' must be silu");
+        if (mrope.Length != 3 || mrope.Sum() != decoder.HeadDim / 2 || mrope.Any(s => s < 0))
+            throw new InvalidDataException($"{textPath}: field 'rope_scaling.mrope_section' [{string.Join(", ", mrope)}] must be three sizes summing to head_dim/2 = {decoder.HeadDim / 2}");
+        var vc = json["vision_config"] as JsonObject ?? throw new InvalidDataException($"{path}: field 'vision_config' is missing");
+        string vp = path + " vision_config";
+        bool windowed = type == Qwen25Vl;
+        int width = windowed ? Int(vc, "hidden_size", vp) : Int(vc, "embed_dim", vp);
+        var vision = new VisionTowerConfig
+        {
+            Windowed = windowed,
+            Width = width,
+            OutWidth = windowed ? Int(vc, "out_hidden_size", vp) : Int(vc, "hidden_size", vp),
+            MlpWidth = windowed ? Int(vc, "intermediate_size", vp) : (int)(width * Float(vc, "mlp_ratio", vp, 4)),
+            Activation = Str(vc, "hidden_act", vp, windowed ? "silu" : "quick_gelu")!,
+            Depth = Int(vc, "depth", vp),
+            Heads = Int(vc, "num_heads", vp),
+            PatchSize = Int(vc, "patch_size", vp, Int(vc, "spatial_patch_size", vp, 14)),
+            MergeSize = Int(vc, "spatial_merge_size", vp, 2),
+            TemporalPatchSize = Int(vc, "temporal_patch_size", vp, 2),
+            InChannels = Int(vc, "in_chans", vp, Int(vc, "in_channels", vp, 3)),
+            WindowSize = Int(vc, "window_size", vp, 112),
+            FullAttentionBlocks = vc["fullatt_block_indexes"] is JsonArray full ? full.Select(n => n!.GetValue<int>()).ToArray() : [],
+        };
+        if (vision.Activation is not ("quick_gelu" or "gelu" or "silu")) throw new InvalidDataException($"{vp}: field 'hidden_act' '{vision.Activation}' is not quick_gelu, gelu or silu");
+        if (vision.Heads < 1 || width % vision.Heads != 0 || vision.HeadDim % 4 != 0)
+            throw new InvalidDataException($"{vp}: field 'num_heads' ({vision.Heads}) must divide the vision width {width} into heads of a multiple of 4");
+        if (vision.OutWidth != decoder.HiddenSize)
+            throw new InvalidDataException($"{vp}: field '{(windowed ? "out_hidden_size" : "hidden_size")}' ({vision.OutWidth}) must equal the language model's hidden_size ({decoder.HiddenSize})");
+        if (windowed && (vision.WindowTokens < 1 || vision.WindowSize % (vision.MergeSize * vision.PatchSize) != 0))
+            throw new InvalidDataException($"{vp}: field 'window_size' ({vision.WindowSize}) must be a positive multiple of spatial_merge_size·patch_size");
+        int image = Int(json, "image_token_id", path, 151655), start = Int(json, "vision_start_token_id", path, 151652), end = Int(json, "vision_end_token_id", path, 151653);
+        if (image >= decoder.VocabSize) throw new InvalidDataException($"{path}: field 'image_token_id' ({image}) is outside the vocabulary ({decoder.VocabSize})");
+        return new Qwen2VlConfig(type, decoder, mrope, vision, image, start, end, (JsonObject)json.DeepClone());
+    }
+
+    static JsonNode? Field(JsonObject o, string field, string path, bool required)
+    {
+        var node = o[field];
+        if (node is null && required) throw new InvalidDataException($"{path}: field '{field}' is missing");
+        return node;
+    }
+
+    static T Read<T>(JsonObject o, string field, string path, T? fallback, string kind) where T : struct
+    {
+        var node = Field(o, field, path, fallback is null);
+        if (node is null) return fallback!.Value;
+        try { return node.GetValue<T>(); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        { throw new InvalidDataException($"{path}: field '{field}' must be {kind}, got {node.ToJsonString()}", e); }
+    }
+
+    static int Int(JsonObject o, string field, string path, int? fallback = null) => Read(o, field, path, fallback, "an integer");
+    static float Float(JsonObject o, string field, string path, float? fallback) => (float)Read<double>(o, field, path, fallback, "a number");
+    static bool Bool(JsonObject o, string field, string path, bool? fallback) => Read(o, field, path, fallback, "true or false");
+    static string? Str(JsonObject o, string field, string path, string? fallback)
+    {
+        var node = Field(o, field, path, fallback is null);
+        if (node is null) return fallback;
+        return node is JsonValue v && v.TryGetValue<string>(out var s) ? s : throw new InvalidDataException($"{path}: field '{field}' must be a string");
+    }
+}

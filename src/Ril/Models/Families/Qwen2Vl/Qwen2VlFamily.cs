@@ -1,0 +1,39 @@
+using System.Text.Json.Nodes;
+using Ril.Tensors;
+using Ril.Tensors.IO;
+using Ril.Text;
+
+namespace Ril.Models.Families.Qwen2Vl;
+
+/// <summary>
+/// Qwen2-VL and Qwen2.5-VL checkpoints (model_type qwen2_vl, qwen2_5_vl) in either released name layout: the Hub's
+/// (model.layers.*, visual.*, lm_head) or transformers ≥ 4.52's (model.language_model.*, model.visual.*), which
+/// <see cref="HubName"/> maps back (docs/spec/QWEN2_VL.md §3.2).
+/// </summary>
+public sealed class Qwen2VlFamily : IModelFamily
+{
+    public string Name => "qwen2_vl";
+    public IReadOnlyList<string> ModelTypes { get; } = [Qwen2VlConfig.Qwen2Vl, Qwen2VlConfig.Qwen25Vl];
+
+    public (ICausalLM Model, IProcessor Processor) Load(string dir, JsonObject config, string configPath, BpeTokenizer tokenizer)
+    {
+        var parsed = Qwen2VlConfig.Parse(config, configPath);
+        var model = new Qwen2VlModel(parsed, new Rng(0));
+        var tensors = new Dictionary<string, SafeTensorEntry>();
+        foreach (var (name, entry) in Checkpoint.ReadTensors(dir))
+            if (!tensors.TryAdd(HubName(name), entry with { Name = HubName(name) }))
+                throw new InvalidDataException($"{dir}: tensor '{name}' appears under both name layouts");
+        // A tied checkpoint's head is the embedding; a re-save may carry a copy of it, which the model does not read.
+        if (parsed.Text.TieWordEmbeddings) tensors.Remove("lm_head.weight");
+        var unused = Checkpoint.LoadInto(model.Parameters(), tensors, dir).Where(n => !n.EndsWith("rotary_emb.inv_freq")).ToList();
+        if (unused.Count > 0)
+            throw new InvalidDataException($"{dir}: {unused.Count} tensors fit no parameter of the configured model (first: '{unused[0]}'); does config.json match the weights?");
+        return (model, new Qwen2VlProcessor(tokenizer, Qwen2VlImageProcessor.Load(dir), parsed.ImageTokenId));
+    }
+
+    /// <summary>A tensor's Hub name: model.language_model.X → model.X, model.visual.X → visual.X; others unchanged.</summary>
+    public static string HubName(string name) =>
+        name.StartsWith("model.language_model.") ? "model." + name["model.language_model.".Length..]
+        : name.StartsWith("model.visual.") ? name["model.".Length..]
+        : name;
+}

@@ -1,0 +1,45 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Xunit;
+
+namespace Ril.Cli.Tests;
+
+/// <summary>
+/// `ril eval --judge` with a judge that answers garbage: before this test it printed accuracy 0.000 and exited 0, so a
+/// broken judge read as a broken model. Now the failures are counted and the exit code says the results are not to be trusted.
+/// </summary>
+public class JudgeFailureTests : IDisposable
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("ril-judge-").FullName;
+    public void Dispose() { try { Directory.Delete(_dir, true); } catch (IOException) { } }
+
+    [Fact]
+    public async Task An_eval_whose_judge_answers_garbage_exits_non_zero_naming_the_failures()
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
+        await using var app = builder.Build();
+        app.MapPost("/v1/chat/completions", () => Results.Text(
+            """{"id":"c","object":"chat.completion","created":0,"model":"judge","choices":[{"index":0,"message":{"role":"assistant","content":"hard to say"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":3,"total_tokens":4}}""",
+            "application/json"));
+        await app.StartAsync();
+        var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+
+        var data = Path.Combine(_dir, "data");
+        var model = Path.Combine(_dir, "model");
+        Processes.Check([.. Processes.Ril, "data", "synth", "--out", data, "--train", "40", "--val", "4", "--test", "2", "--image-size", "32"]);
+        Processes.Check([.. Processes.Ril, "sft", "--init", "tiny", "--data", Path.Combine(data, "train.jsonl"), "--out", model, "--steps", "2"]);
+        var result = Processes.Run([.. Processes.Ril, "eval", "--model", model, "--dataset", Path.Combine(data, "val.jsonl"), "--settings", "0.01:0.001:1",
+            "--max-new-tokens", "8", "--out", Path.Combine(_dir, "eval"), "--judge", $"{url}/v1,judge"]);
+        Assert.Equal(Commands.EvalCommand.JudgeFailedExitCode, result.ExitCode);
+        Assert.Contains("the judge failed 4 of 4 verdicts", result.Output);
+        Assert.Contains("4 unreadable", result.Output);
+    }
+}
