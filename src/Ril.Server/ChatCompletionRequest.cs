@@ -11,6 +11,10 @@ public sealed record RequestLimits
     public int MaxChoices { get; init; } = 16;
     /// <summary>Most images in one request.</summary>
     public int MaxImages { get; init; } = 8;
+    /// <summary>Largest image (width × height, read from its header before decoding): a decompression bomb is refused unread.</summary>
+    public long MaxImagePixels { get; init; } = 4096 * 4096;
+    /// <summary>Most pixels of all the images of one request together.</summary>
+    public long MaxRequestPixels { get; init; } = 2L * 4096 * 4096;
     /// <summary>Most stop strings (OpenAI allows 4).</summary>
     public int MaxStops { get; init; } = 4;
 }
@@ -154,7 +158,8 @@ public sealed record ChatCompletionRequest
                 case "image_url":
                     if (role != "user") throw ApiError.Invalid(partAt, $"is an image, but only user messages may hold images (this is a {role} message)");
                     if (images.Count >= limits.MaxImages) throw ApiError.Invalid(partAt, $"is one image too many: at most {limits.MaxImages} per request");
-                    images.Add(ReadImage(part, $"{partAt}.image_url"));
+                    long left = limits.MaxRequestPixels - images.Sum(i => (long)i.Width * i.Height);
+                    images.Add(ReadImage(part, $"{partAt}.image_url", Math.Min(limits.MaxImagePixels, left)));
                     text.Append(ChatTemplate.DefaultImageMarker);
                     break;
                 default:
@@ -171,7 +176,7 @@ public sealed record ChatCompletionRequest
             : text;
 
     /// <summary>An image part: <c>{"image_url": {"url": "data:image/png;base64,..."}}</c> (a bare URL string is accepted too).</summary>
-    static Image ReadImage(JsonElement part, string at)
+    static Image ReadImage(JsonElement part, string at, long maxPixels)
     {
         var value = Field(part, "image_url") ?? throw ApiError.Missing(at);
         string url = value.ValueKind switch
@@ -192,7 +197,7 @@ public sealed record ChatCompletionRequest
         catch (FormatException) { throw ApiError.Invalid(at, "holds data that is not valid base64"); }
         var mediaType = header[..^";base64".Length].ToLowerInvariant();
         var extension = mediaType switch { "image/png" => ".png", "image/jpeg" or "image/jpg" => ".jpg", "image/x-portable-pixmap" => ".ppm", _ => null };
-        try { return ImageFile.Decode(bytes, extension); }
+        try { return ImageFile.Decode(bytes, extension, maxPixels); }
         catch (ImageFormatException e) { throw new ApiError(400, $"'{at}' is not an image Ril can read: {e.Message}", at, "invalid_image"); }
     }
 

@@ -33,6 +33,8 @@ public sealed record ServerOptions
     /// <summary>How long an idle generation loop waits for more requests before it starts a call.</summary>
     public TimeSpan BatchWindow { get; init; } = TimeSpan.FromMilliseconds(5);
     public RequestLimits Limits { get; init; } = new();
+    /// <summary>Requests whose bodies (and images) are decoded at once; the others wait, so memory stays bounded.</summary>
+    public int MaxConcurrentDecodes { get; init; } = 2;
     /// <summary>How long a stopping server waits for the requests in flight.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>Where the one line per request goes; null: nowhere.</summary>
@@ -52,6 +54,7 @@ public sealed class RilServer : IAsyncDisposable
 
     readonly ChatModel _model;
     readonly ServerOptions _options;
+    readonly SemaphoreSlim _decoding;
     readonly GenerationQueue _queue;
     readonly long _created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
     readonly Lock _logLock = new();
@@ -68,6 +71,7 @@ public sealed class RilServer : IAsyncDisposable
     public RilServer(ChatModel model, ServerOptions? options = null)
     {
         _options = options ?? new ServerOptions();
+        _decoding = new SemaphoreSlim(Math.Max(1, _options.MaxConcurrentDecodes));
         if (_options.Port is < 0 or > 65535) throw new ArgumentException($"port {_options.Port} is not in 0..65535");
         if (_options.MaxBodyBytes < 1) throw new ArgumentException($"the body limit must be positive (got {_options.MaxBodyBytes})");
         if (_options.DefaultMaxTokens < 1) throw new ArgumentException($"the default max_tokens must be at least 1 (got {_options.DefaultMaxTokens})");
@@ -140,7 +144,11 @@ public sealed class RilServer : IAsyncDisposable
         var aborted = http.RequestAborted;
         try
         {
-            var request = ChatCompletionRequest.Parse(await ReadBody(http).ConfigureAwait(false), _options.Limits);
+            ChatCompletionRequest request;
+            var body = await ReadBody(http).ConfigureAwait(false);
+            await _decoding.WaitAsync(aborted).ConfigureAwait(false);
+            try { request = ChatCompletionRequest.Parse(body, _options.Limits); }
+            finally { _decoding.Release(); }
             if (request.Model is { } name && name != ModelName)
                 throw new ApiError(404, $"the model '{name}' does not exist; this server serves '{ModelName}'", "model", "model_not_found");
             int[] prompt;

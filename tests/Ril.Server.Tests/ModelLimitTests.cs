@@ -40,15 +40,51 @@ public sealed class ModelLimitTests
         Assert.Equal(HttpStatusCode.OK, fine.StatusCode);
     }
 
+    /// <summary>
+    /// An image placeholder a user types is text, not a slot for image features (it used to reach the model as the
+    /// control token, which the server then had to refuse); a real image part still works.
+    /// </summary>
     [Fact]
-    public async Task Image_tokens_written_as_text_are_refused_not_run()
+    public async Task Image_tokens_written_as_text_stay_text()
     {
         await using var tiny = await TinyServer.StartAsync();
-        var error = await Error(await tiny.PostAsync(tiny.Body("look: <|image_pad|>")), HttpStatusCode.BadRequest);
-        Assert.Equal("messages", (string?)error["param"]);
-        Assert.Contains("placeholder", (string?)error["message"]);
+        using var typed = await tiny.PostAsync(tiny.Body("look: <|image_pad|>"));
+        Assert.Equal(HttpStatusCode.OK, typed.StatusCode);
+        var model = TinyModel.Load(Directory.CreateTempSubdirectory("ril-typed-").FullName);
+        var ids = model.EncodeChat([Ril.Text.ChatMessage.User("look: <|image_pad|>")]);
+        Assert.DoesNotContain(model.Model.ImageTokenId, ids);
 
         using var withImage = await tiny.PostAsync(new JsonObject { ["messages"] = new JsonArray(ImageMessage()), ["max_tokens"] = 3 }.ToJsonString());
         Assert.Equal(HttpStatusCode.OK, withImage.StatusCode);
+    }
+
+    /// <summary>
+    /// A decompression bomb (a few KB of PNG that would decode to 5000 × 5000 pixels) is refused from its header with a
+    /// 400 naming the limit, concurrently with ordinary requests, which are still answered. Before, one such image took
+    /// the server to 9.5 GB.
+    /// </summary>
+    [Fact]
+    public async Task A_decompression_bomb_is_refused_unread_while_ordinary_requests_are_answered()
+    {
+        var bomb = PngEncoder.Encode(new Image(5000, 5000, 1));
+        Assert.True(bomb.Length < 100_000, $"the bomb is {bomb.Length} bytes");
+        await using var tiny = await TinyServer.StartAsync(TinyServer.Defaults with { MaxBodyBytes = 1 << 20 });
+        var message = new JsonObject
+        {
+            ["role"] = "user",
+            ["content"] = new JsonArray(
+                new JsonObject { ["type"] = "image_url", ["image_url"] = new JsonObject { ["url"] = "data:image/png;base64," + Convert.ToBase64String(bomb) } },
+                new JsonObject { ["type"] = "text", ["text"] = "What is this?" }),
+        };
+        var bombs = Enumerable.Range(0, 6).Select(_ => tiny.PostAsync(new JsonObject { ["messages"] = new JsonArray(message.DeepClone()) }.ToJsonString())).ToList();
+        var ordinary = Enumerable.Range(0, 3).Select(_ => tiny.PostAsync(tiny.Body())).ToList();
+        foreach (var response in await Task.WhenAll(bombs))
+        {
+            Assert.True(response.StatusCode == HttpStatusCode.BadRequest, await response.Content.ReadAsStringAsync());
+            var error = await Error(response, HttpStatusCode.BadRequest);
+            Assert.Equal("invalid_image", (string?)error["code"]);
+            Assert.Contains("exceeds the limit of 16777216 pixels", (string?)error["message"]);
+        }
+        foreach (var response in await Task.WhenAll(ordinary)) Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 }

@@ -32,6 +32,8 @@ public sealed record EndpointOptions
     /// <summary>Backoff before retry k (k = 1, 2, …) is uniform in [0, min(BackoffMax, BackoffBase·2^(k−1))] ("full jitter").</summary>
     public TimeSpan BackoffBase { get; init; } = TimeSpan.FromSeconds(1);
     public TimeSpan BackoffMax { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>Largest reply body read; a longer one fails the attempt instead of being held in memory whole.</summary>
+    public long MaxReplyBytes { get; init; } = 16L << 20;
     /// <summary>A server's Retry-After is honoured up to this long (a misconfigured server must not stall a run for hours).</summary>
     public TimeSpan MaxRetryAfter { get; init; } = TimeSpan.FromMinutes(5);
 
@@ -41,6 +43,7 @@ public sealed record EndpointOptions
         if (string.IsNullOrWhiteSpace(Model)) throw new ArgumentException("endpoint model name is empty");
         if (MaxConcurrency < 1) throw new ArgumentException($"concurrency must be at least 1 (got {MaxConcurrency})");
         if (MaxAttempts < 1) throw new ArgumentException($"attempts must be at least 1 (got {MaxAttempts})");
+        if (MaxReplyBytes < 1) throw new ArgumentException($"the reply limit must be at least 1 byte (got {MaxReplyBytes})");
         if (RequestTimeout <= TimeSpan.Zero) throw new ArgumentException($"request timeout must be positive (got {RequestTimeout})");
         if (BackoffBase < TimeSpan.Zero || BackoffMax < BackoffBase) throw new ArgumentException($"backoff must satisfy 0 ≤ base ≤ max (got {BackoffBase}, {BackoffMax})");
     }
@@ -147,10 +150,9 @@ public sealed class EndpointClient : IDisposable
         _slots = new SemaphoreSlim(options.MaxConcurrency, options.MaxConcurrency);
         _jitter = jitterSeed is { } seed ? new Random(seed) : new Random();
         // Our own HttpClient: no 100-second default timeout, enough pooled connections for the concurrency.
-        _http = new HttpClient(new SocketsHttpHandler
+        _http = new HttpClient(new ReplyLimit(options.MaxReplyBytes)
         {
-            MaxConnectionsPerServer = Math.Max(options.MaxConcurrency, 2),
-            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            InnerHandler = new SocketsHttpHandler { MaxConnectionsPerServer = Math.Max(options.MaxConcurrency, 2), PooledConnectionLifetime = TimeSpan.FromMinutes(5) },
         }) { Timeout = Timeout.InfiniteTimeSpan };
         var key = Environment.GetEnvironmentVariable(options.ApiKeyVariable);
         var clientOptions = new OpenAIClientOptions
@@ -343,5 +345,48 @@ public sealed class EndpointClient : IDisposable
     {
         _http.Dispose();
         _slots.Dispose();
+    }
+}
+
+/// <summary>Fails a reply whose body is longer than the limit, by its Content-Length or as its bytes arrive.</summary>
+sealed class ReplyLimit(long maxBytes) : DelegatingHandler
+{
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellation)
+    {
+        var response = await base.SendAsync(request, cancellation).ConfigureAwait(false);
+        if (response.Content.Headers.ContentLength > maxBytes)
+        {
+            long length = response.Content.Headers.ContentLength!.Value;
+            response.Dispose();
+            throw new HttpRequestException($"the reply is {length} bytes, over the limit of {maxBytes}");
+        }
+        var limited = new StreamContent(new LimitedStream(await response.Content.ReadAsStreamAsync(cancellation).ConfigureAwait(false), maxBytes));
+        foreach (var header in response.Content.Headers) limited.Headers.TryAddWithoutValidation(header.Key, header.Value);
+        response.Content = limited;
+        return response;
+    }
+
+    sealed class LimitedStream(Stream inner, long maxBytes) : Stream
+    {
+        long _read;
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => _read; set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellation = default) =>
+            Count(await inner.ReadAsync(buffer, cancellation).ConfigureAwait(false));
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        protected override void Dispose(bool disposing) { if (disposing) inner.Dispose(); base.Dispose(disposing); }
+
+        int Count(int n)
+        {
+            if ((_read += n) > maxBytes) throw new IOException($"the reply is over the limit of {maxBytes} bytes");
+            return n;
+        }
     }
 }

@@ -238,4 +238,21 @@ public class EndpointClientTests
         Assert.Contains("model", Assert.Throws<ArgumentException>(() => (good with { Model = " " }).Validate()).Message);
         Assert.Contains("http", Assert.Throws<ArgumentException>(() => (good with { BaseUrl = new Uri("ftp://x/v1") }).Validate()).Message);
     }
+
+    /// <summary>
+    /// A reply larger than the limit fails the attempt instead of being held whole (before, a 150 MB teacher reply was
+    /// read and stored); a reply under it is read as before.
+    /// </summary>
+    [Fact]
+    public async Task A_reply_over_the_byte_limit_fails_instead_of_being_held()
+    {
+        var huge = new string('x', 300_000);
+        await using var server = await FakeChatEndpoint.StartAsync(FakeChatEndpoint.LastUserText,
+            (key, _) => new Behaviour.Reply(key == "huge" ? huge : "small"));
+        using var client = new EndpointClient(FastOptions(server.BaseUrl, attempts: 1) with { MaxReplyBytes = 100_000 });
+        var reply = await client.CompleteAsync(Ask("huge"));
+        Assert.False(reply.Succeeded);
+        Assert.Contains("limit of 100000", reply.Error);
+        Assert.Equal("small", (await client.CompleteAsync(Ask("fine"))).Text);
+    }
 }

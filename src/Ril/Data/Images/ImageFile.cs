@@ -4,16 +4,17 @@ namespace Ril.Data.Images;
 public static class ImageFile
 {
     /// <param name="extensionHint">when the content matches no format, the decoder named by this extension explains what is wrong</param>
-    public static Image Decode(ReadOnlySpan<byte> data, string? extensionHint = null)
+    /// <param name="maxPixels">width × height beyond which the image is refused from its header, before any pixel is decoded</param>
+    public static Image Decode(ReadOnlySpan<byte> data, string? extensionHint = null, long maxPixels = PngDecoder.DefaultMaxPixels)
     {
-        if (PngDecoder.HasSignature(data)) return PngDecoder.DecodeImage(data);
-        if (Jpeg.HasSignature(data)) return Jpeg.Decode(data);
-        if (Pnm.HasSignature(data)) return Pnm.Decode(data);
+        if (PngDecoder.HasSignature(data)) return PngDecoder.DecodeImage(data, maxPixels);
+        if (Jpeg.HasSignature(data)) return Jpeg.Decode(data, maxPixels);
+        if (Pnm.HasSignature(data)) return Pnm.Decode(data, maxPixels);
         switch (extensionHint?.ToLowerInvariant())
         {
-            case ".png": return PngDecoder.DecodeImage(data);
-            case ".jpg" or ".jpeg": return Jpeg.Decode(data);
-            case ".ppm" or ".pgm" or ".pbm" or ".pnm": return Pnm.Decode(data);
+            case ".png": return PngDecoder.DecodeImage(data, maxPixels);
+            case ".jpg" or ".jpeg": return Jpeg.Decode(data, maxPixels);
+            case ".ppm" or ".pgm" or ".pbm" or ".pnm": return Pnm.Decode(data, maxPixels);
         }
         if (data.Length == 0) throw new ImageFormatException("the file is empty");
         throw new ImageFormatException("unrecognised image format (Ril reads PNG, JPEG, PPM/PGM/PBM)");

@@ -99,7 +99,7 @@ public static class PngDecoder
 
     public static bool HasSignature(ReadOnlySpan<byte> data) => data.Length >= 8 && data[..8].SequenceEqual(Signature);
 
-    public static Image DecodeImage(ReadOnlySpan<byte> data) => Decode(data).ToImage();
+    public static Image DecodeImage(ReadOnlySpan<byte> data, long maxPixels = DefaultMaxPixels) => Decode(data, maxPixels).ToImage();
 
     internal static int SamplesPerPixel(PngColorType type) => type switch
     {

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Ril.Tensors;
 using Ril.Tensors.IO;
 using Ril.Text;
+using Ril.Text.Jinja;
 
 namespace Ril.Models.Families.Qwen2Vl;
 
@@ -28,7 +29,7 @@ public sealed class Qwen2VlFamily : IModelFamily
         var unused = Checkpoint.LoadInto(model.Parameters(), tensors, dir).Where(n => !n.EndsWith("rotary_emb.inv_freq")).ToList();
         if (unused.Count > 0)
             throw new InvalidDataException($"{dir}: {unused.Count} tensors fit no parameter of the configured model (first: '{unused[0]}'); does config.json match the weights?");
-        return (model, new Qwen2VlProcessor(tokenizer, Qwen2VlImageProcessor.Load(dir), parsed.ImageTokenId));
+        return (model, new Qwen2VlProcessor(tokenizer, Qwen2VlImageProcessor.Load(dir), parsed.ImageTokenId, HfChatTemplate.FromModelDirectory(dir)));
     }
 
     /// <summary>A tensor's Hub name: model.language_model.X → model.X, model.visual.X → visual.X; others unchanged.</summary>

@@ -1,45 +1,45 @@
 using Ril.Data.Images;
 using Ril.Tensors;
 using Ril.Text;
+using Ril.Text.Jinja;
 
 namespace Ril.Models.Families.Qwen2Vl;
 
 /// <summary>
-/// Qwen2-VL's processor (docs/spec/QWEN2_VL.md §5): ChatML with the default system prompt "You are a helpful assistant."
-/// when the conversation has none, each image written <c>&lt;|vision_start|&gt;&lt;|image_pad|&gt;&lt;|vision_end|&gt;</c>;
-/// <see cref="ExpandImages"/> then gives image k its t·h·w/m² placeholders, which depend on the image's size. The chat
-/// text comes from <see cref="Template"/>, the one thing to swap for the checkpoint's Jinja template.
+/// Qwen2-VL's processor (docs/spec/QWEN2_VL.md §5): the chat is rendered as <see cref="ChatMlProcessor"/> renders it,
+/// through the checkpoint's own template when the folder has one, else ChatML with Qwen's default system prompt "You
+/// are a helpful assistant." — each image written <c>&lt;|vision_start|&gt;&lt;|image_pad|&gt;&lt;|vision_end|&gt;</c>;
+/// <see cref="ExpandImages"/> then gives image k its t·h·w/m² placeholders, which depend on the image's size.
 /// </summary>
 public sealed class Qwen2VlProcessor : IProcessor
 {
     public const string DefaultSystemPrompt = "You are a helpful assistant.";
     readonly int _imagePad, _visionStart;
+    readonly ChatMlProcessor _chat;
 
     public BpeTokenizer Tokenizer { get; }
     public Qwen2VlImageProcessor Images { get; }
-    public ChatTemplate Template { get; }
-    public IReadOnlyList<int> StopTokens { get; }
+    public ChatTemplate Template => _chat.Template;
+    public IReadOnlyList<int> StopTokens => _chat.StopTokens;
     public int PadId { get; }
     /// <summary>The model's placeholder id (config.json's image_token_id), which <see cref="Check"/> holds the tokenizer to.</summary>
     public int ModelImageTokenId { get; }
 
-    public Qwen2VlProcessor(BpeTokenizer tokenizer, Qwen2VlImageProcessor images, int modelImageTokenId)
+    public Qwen2VlProcessor(BpeTokenizer tokenizer, Qwen2VlImageProcessor images, int modelImageTokenId, HfChatTemplate? checkpointTemplate = null)
     {
         (Tokenizer, Images, ModelImageTokenId) = (tokenizer, images, modelImageTokenId);
-        Template = new ChatTemplate { DefaultSystemPrompt = DefaultSystemPrompt, ImagePlaceholderCount = 1 };
+        _chat = new ChatMlProcessor(tokenizer, template: new ChatTemplate { DefaultSystemPrompt = DefaultSystemPrompt }, checkpointTemplate: checkpointTemplate);
         _imagePad = tokenizer.TokenToId(Template.ImagePlaceholder) ?? -1;
         _visionStart = tokenizer.TokenToId(Template.ImageStart) ?? -1;
-        StopTokens = new int?[] { tokenizer.TokenToId(Template.TurnEnd), tokenizer.EosTokenId }
-            .Where(t => t is not null).Select(t => t!.Value).Distinct().ToArray();
         PadId = tokenizer.PadTokenId ?? tokenizer.TokenToId("<|endoftext|>") ?? StopTokens.FirstOrDefault();
     }
 
-    public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true) => Template.Format(messages, addGenerationPrompt);
+    public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true) => _chat.Render(messages, addGenerationPrompt);
 
     /// <summary>The chat's ids with one placeholder per image; <see cref="ExpandImages"/> sizes them to the images.</summary>
-    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true) => Template.Encode(Tokenizer, messages, addGenerationPrompt);
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true) => _chat.EncodeChat(messages, addGenerationPrompt);
 
-    public int[] EncodeRaw(string text, int images = 0) => Tokenizer.Encode(string.Concat(Enumerable.Repeat(Template.ImageText(), images)) + text);
+    public int[] EncodeRaw(string text, int images = 0) => _chat.EncodeRaw(text, images);
 
     /// <summary>Placeholders of one image: merged tokens of its resized grid (docs/spec/QWEN2_VL.md §5).</summary>
     public int PlaceholdersFor(Image image)
@@ -84,7 +84,7 @@ public sealed class Qwen2VlProcessor : IProcessor
 
     public void Check()
     {
-        Template.Encode(Tokenizer, [ChatMessage.User("")]);
+        _chat.Check();
         if (_imagePad != ModelImageTokenId)
             throw new InvalidDataException($"config.json's image_token_id {ModelImageTokenId} is not the tokenizer's id of {Template.ImagePlaceholder} ({_imagePad})");
         if (_visionStart < 0) throw new InvalidDataException($"the tokenizer has no {Template.ImageStart} token");
