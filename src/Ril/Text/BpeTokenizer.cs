@@ -110,8 +110,9 @@ public sealed class BpeTokenizer
             byteLevelRegex = new RegexSplit(new CodePointRegex(PreTokenizer.Gpt2Pattern), SplitBehavior.Isolated, invert: false);
         if (byteLevel != null)
             for (int b = 0; b < 256; b++)
-                idByByte[b] = idByToken.TryGetValue(ByteLevel.ByteToChar[b].ToString(), out var id) ? id
-                    : throw model["vocab"].Error($"byte-level vocabulary lacks the token for byte 0x{b:X2} ('{ByteLevel.ByteToChar[b]}')");
+                // A byte the vocabulary lacks (SmolVLM's has no 0x04, among others) encodes as the unknown token, or as
+                // nothing without one, as Hugging Face's BPE does.
+                idByByte[b] = idByToken.TryGetValue(ByteLevel.ByteToChar[b].ToString(), out var id) ? id : -1;
 
         rawAddedTokens = new AddedTokenMatcher(added.Where(t => !t.Normalized || normalizer == null).Select(t => (t.Content, t)));
         normalizedAddedTokens = new AddedTokenMatcher(added.Where(t => t.Normalized && normalizer != null).Select(t => (normalizer!.Normalize(t.Content), t)));
@@ -427,7 +428,11 @@ public sealed class BpeTokenizer
         Span<byte> bytes = maxBytes <= 1024 ? stackalloc byte[maxBytes] : new byte[maxBytes];
         int n = Encoding.UTF8.GetBytes(piece, bytes);
         Span<int> symbols = n <= 1024 ? stackalloc int[n] : new int[n];
-        for (int i = 0; i < n; i++) symbols[i] = idByByte[bytes[i]];
+        int count = 0;
+        for (int i = 0; i < n; i++)
+            if (idByByte[bytes[i]] is >= 0 and var id) symbols[count++] = id;
+            else if (unknownId is int unk && !(fuseUnknown && count > 0 && symbols[count - 1] == unk)) symbols[count++] = unk;
+        symbols = symbols[..count];
         return symbols[..merges.Apply(symbols)].ToArray();
     }
 

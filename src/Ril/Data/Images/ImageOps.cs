@@ -1,6 +1,7 @@
 namespace Ril.Data.Images;
 
-public enum ResizeFilter { Bilinear, Bicubic }
+/// <summary>Resampling filters as Pillow defines them; Lanczos is Idefics3's (docs/spec/SMOLVLM.md, "LANCZOS").</summary>
+public enum ResizeFilter { Bilinear, Bicubic, Lanczos }
 
 /// <summary>Pixels as floats, channel-major (CHW), the layout a vision encoder takes.</summary>
 public sealed record PixelArray(float[] Data, int Channels, int Height, int Width);
@@ -30,6 +31,7 @@ public static class ImageOps
 
     static double Kernel(ResizeFilter filter, double x)
     {
+        if (filter == ResizeFilter.Lanczos) return x >= -3 && x < 3 ? Sinc(x) * Sinc(x / 3) : 0;
         x = Math.Abs(x);
         if (filter == ResizeFilter.Bilinear) return x < 1 ? 1 - x : 0;
         const double a = -0.5; // Keys' cubic with a = −0.5, as PIL and OpenCV use
@@ -37,6 +39,8 @@ public static class ImageOps
         if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
         return 0;
     }
+
+    static double Sinc(double t) => t == 0 ? 1 : Math.Sin(Math.PI * t) / (Math.PI * t);
 
     /// <summary>Fractional bits of PIL's fixed-point resampling weights (Resample.c's PRECISION_BITS).</summary>
     const int PrecisionBits = 32 - 8 - 2;
@@ -46,7 +50,7 @@ public static class ImageOps
         int inSize = horizontal ? source.Width : source.Height;
         double scale = (double)inSize / outSize;
         double filterScale = Math.Max(scale, 1.0);
-        double support = (filter == ResizeFilter.Bilinear ? 1.0 : 2.0) * filterScale;
+        double support = filter switch { ResizeFilter.Bilinear => 1.0, ResizeFilter.Bicubic => 2.0, _ => 3.0 } * filterScale;
 
         // For every output position: the first input index and the normalised weights.
         var first = new int[outSize];

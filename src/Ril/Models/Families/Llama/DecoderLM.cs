@@ -27,14 +27,15 @@ public sealed class DecoderLM : ICausalLM
     /// <summary>Recompute each block's activations in backward instead of keeping them (less memory, one more forward).</summary>
     public bool RecomputeActivations { get; set; }
 
-    public DecoderLM(DecoderConfig config, Rng rng, float initStd = 0.02f)
+    /// <param name="prefix">where the decoder's weights live in the checkpoint ("model." for a text model; a VLM may nest it)</param>
+    public DecoderLM(DecoderConfig config, Rng rng, float initStd = 0.02f, string prefix = "model.")
     {
         config.Validate("DecoderLM");
         Config = config;
         int d = config.HiddenSize;
-        EmbedTokens = Tensor.Randn(rng, initStd, config.VocabSize, d).AsParameter("model.embed_tokens.weight");
-        Layers = Enumerable.Range(0, config.NumLayers).Select(i => new DecoderBlock(config, i, rng, initStd)).ToArray();
-        FinalNorm = Tensor.Ones(d).AsParameter("model.norm.weight");
+        EmbedTokens = Tensor.Randn(rng, initStd, config.VocabSize, d).AsParameter(prefix + "embed_tokens.weight");
+        Layers = Enumerable.Range(0, config.NumLayers).Select(i => new DecoderBlock(config, i, rng, initStd, prefix)).ToArray();
+        FinalNorm = Tensor.Ones(d).AsParameter(prefix + "norm.weight");
         LmHead = config.TieWordEmbeddings ? EmbedTokens : Tensor.Randn(rng, initStd, config.VocabSize, d).AsParameter("lm_head.weight");
     }
 
@@ -126,8 +127,8 @@ public sealed class DecoderLM : ICausalLM
     {
         if (shareWeights) return SharingWeights();
         var copy = new DecoderLM(Config, rng);
-        var source = Parameters().DistinctBy(p => p.Name).ToDictionary(p => p.Name!);
-        foreach (var p in copy.Parameters().DistinctBy(p => p.Name)) source[p.Name!].ToArray().CopyTo(p.Data);   // ToArray: these may be bf16
+        // In order, not by name: a VLM's decoder may live under another prefix than the plain copy's "model.".
+        foreach (var (p, source) in copy.Parameters().Zip(Parameters())) source.ToArray().CopyTo(p.Data);   // ToArray: these may be bf16
         return copy;
     }
 
@@ -143,10 +144,10 @@ public sealed class DecoderBlock
     /// <summary>The model's LoRA adapters (see <see cref="DecoderLM.Adapters"/>), consulted by every projection.</summary>
     internal LoraAdapters? Adapters;
 
-    public DecoderBlock(DecoderConfig c, int index, Rng rng, float std)
+    public DecoderBlock(DecoderConfig c, int index, Rng rng, float std, string prefix = "model.")
     {
         _c = c;
-        string p = $"model.layers.{index}.";
+        string p = $"{prefix}layers.{index}.";
         int d = c.HiddenSize, kv = c.NumKvHeads * c.HeadDim;
         Tensor W(string name, int rows, int cols) => Tensor.Randn(rng, std, rows, cols).AsParameter(p + name);
         InputNorm = Tensor.Ones(d).AsParameter(p + "input_layernorm.weight");

@@ -31,12 +31,20 @@ public sealed class Projector
     /// <summary>features [B, g·g, d] → [B, tokens, textDim].</summary>
     public Tensor Forward(Tensor features)
     {
-        int b = features.Shape[0], n = features.Shape[1], d = features.Shape[2], s = PixelShuffle;
+        return Ops.Linear(Ops.GeluExact(Ops.Linear(Shuffle(features, PixelShuffle), W1, B1)), W2, B2);
+    }
+
+    /// <summary>
+    /// Idefics3's pixel shuffle: features [B, g·g, d] of a g×g grid → [B, (g/s)², s²·d], each s×s block of neighbours one
+    /// token whose channels hold the block's rows in order, each row's patches in order.
+    /// </summary>
+    public static Tensor Shuffle(Tensor features, int s)
+    {
+        int b = features.Shape[0], n = features.Shape[1], d = features.Shape[2];
         int g = (int)Math.Round(Math.Sqrt(n));
-        if (g * g != n || g % s != 0) throw new ArgumentException($"Projector: {n} patches are not a square grid divisible by the shuffle factor {s}");
-        var x = features;
-        if (s > 1)   // [B, g/s, s, g/s, s, d] → [B, g/s, g/s, s, s, d]: neighbours side by side in the channels
-            x = Ops.Reshape(Ops.Permute(Ops.Reshape(x, b, g / s, s, g / s, s, d), 0, 1, 3, 2, 4, 5), b, n / (s * s), d * s * s);
-        return Ops.Linear(Ops.GeluExact(Ops.Linear(x, W1, B1)), W2, B2);
+        if (g * g != n || g % s != 0) throw new ArgumentException($"pixel shuffle: {n} patches are not a square grid divisible by the shuffle factor {s}");
+        if (s == 1) return features;
+        // [B, g/s, s, g/s, s, d] → [B, g/s, g/s, s, s, d]: neighbours side by side in the channels
+        return Ops.Reshape(Ops.Permute(Ops.Reshape(features, b, g / s, s, g / s, s, d), 0, 1, 3, 2, 4, 5), b, n / (s * s), d * s * s);
     }
 }

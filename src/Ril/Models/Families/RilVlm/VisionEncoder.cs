@@ -37,7 +37,14 @@ public sealed class VisionEncoder
     }
 
     /// <summary>Patch features [B, N, d] of images [B, C, H, W] (normalised pixels, H = W = image_size).</summary>
-    public Tensor Forward(Tensor pixels)
+    public Tensor Forward(Tensor pixels) => Forward(pixels, null, null);
+
+    /// <summary>
+    /// Patch features [B, N, d] of images [B, C, H, W] whose patches take position embeddings <paramref name="positionIds"/>
+    /// [B·N] (null: 0…N−1, a full grid) and attend only to the patches <paramref name="patchValid"/> [B·N] marks (null: all),
+    /// as Idefics3's tower reads a tile of which only part is image.
+    /// </summary>
+    public Tensor Forward(Tensor pixels, int[]? positionIds, bool[]? patchValid)
     {
         var c = Config;
         if (pixels.Rank != 4 || pixels.Shape[1] != c.NumChannels || pixels.Shape[2] != c.ImageSize || pixels.Shape[3] != c.ImageSize)
@@ -46,8 +53,9 @@ public sealed class VisionEncoder
         // [B, C, g, p, g, p] → [B, g, g, C, p, p]: each patch flattened in the convolution weight's (C, p, p) order
         var patches = Ops.Reshape(Ops.Permute(Ops.Reshape(pixels, b, c.NumChannels, g, p, g, p), 0, 2, 4, 1, 3, 5), b, g * g, c.PatchDim);
         var x = Ops.Linear(patches, Ops.Reshape(PatchWeight, c.HiddenSize, c.PatchDim), PatchBias);
-        x = Ops.Add(x, PositionEmbedding);
-        foreach (var layer in Layers) x = layer.Forward(x);
+        x = Ops.Add(x, positionIds is null ? PositionEmbedding : Ops.Reshape(Ops.Embedding(PositionEmbedding, positionIds), b, g * g, c.HiddenSize));
+        var mask = new AttentionMask(Causal: false, KeyValid: patchValid);
+        foreach (var layer in Layers) x = layer.Forward(x, mask);
         return Ops.LayerNorm(x, PostNormWeight, PostNormBias, c.LayerNormEps);
     }
 }
@@ -76,14 +84,14 @@ public sealed class VisionBlock
 
     public IEnumerable<Tensor> Parameters() => [Ln1W, Ln1B, QW, QB, KW, KB, VW, VB, OW, OB, Ln2W, Ln2B, Fc1W, Fc1B, Fc2W, Fc2B];
 
-    public Tensor Forward(Tensor x)
+    public Tensor Forward(Tensor x, AttentionMask? mask = null)
     {
         int b = x.Shape[0], n = x.Shape[1], h = _c.NumHeads, hd = _c.HeadDim;
         var y = Ops.LayerNorm(x, Ln1W, Ln1B, _c.LayerNormEps);
         var q = Ops.Reshape(Ops.Linear(y, QW, QB), b, n, h, hd);
         var k = Ops.Reshape(Ops.Linear(y, KW, KB), b, n, h, hd);
         var v = Ops.Reshape(Ops.Linear(y, VW, VB), b, n, h, hd);
-        var a = Ops.Reshape(Ops.Attention(q, k, v, new AttentionMask(Causal: false)), b, n, _c.HiddenSize);
+        var a = Ops.Reshape(Ops.Attention(q, k, v, mask ?? new AttentionMask(Causal: false)), b, n, _c.HiddenSize);
         x = Ops.Add(x, Ops.Linear(a, OW, OB));
         y = Ops.LayerNorm(x, Ln2W, Ln2B, _c.LayerNormEps);
         var hidden = Ops.Linear(y, Fc1W, Fc1B);
