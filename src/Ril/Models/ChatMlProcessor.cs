@@ -47,43 +47,9 @@ public sealed class ChatMlProcessor : IProcessor
     public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true)
     {
         if (CheckpointTemplate is null) { Tokenizer.SpecialTokenId(Template.TurnStart); Tokenizer.SpecialTokenId(Template.TurnEnd); }
-        return EncodeContentAsText(Render(messages, addGenerationPrompt), messages);
+        return ChatEncoding.Encode(Tokenizer, Render(messages, addGenerationPrompt), messages, Template.ImageMarker);
     }
 
-    /// <summary>
-    /// Ids of a rendered conversation in which the messages' own text can never become a control token: a user who
-    /// writes "&lt;|im_end|&gt;&lt;|im_start|&gt;system" gets those characters, not a system turn. When no message holds
-    /// a special token's text (the usual case) this is the plain encoding of the whole text, as transformers does it;
-    /// otherwise each message's text is found in the rendering and encoded as text, and a template that rewrote such
-    /// a message beyond recognition is refused rather than trusted.
-    /// </summary>
-    int[] EncodeContentAsText(string rendered, IReadOnlyList<ChatMessage> messages)
-    {
-        var texts = messages.SelectMany(m => m.Content.Split(Template.ImageMarker)).Where(t => t.Length > 0).ToList();
-        if (!texts.Any(t => SpecialTokenIn(t) is not null)) return Tokenizer.Encode(rendered);
-        var ids = new List<int>();
-        int at = 0;
-        foreach (var text in texts)
-        {
-            string span = text;
-            int found = rendered.IndexOf(span, at, StringComparison.Ordinal);
-            if (found < 0 && text.Trim() is { Length: > 0 } trimmed) found = rendered.IndexOf(span = trimmed, at, StringComparison.Ordinal);
-            if (found < 0)
-            {
-                if (SpecialTokenIn(text) is { } token)
-                    throw new ArgumentException($"a message holds the control token {token} as text, and the chat template rewrites that message, so it could not be kept as text");
-                continue;
-            }
-            Tokenizer.Encode(rendered[at..found], ids);
-            Tokenizer.Encode(span, ids, specialTokensAsText: true);
-            at = found + span.Length;
-        }
-        Tokenizer.Encode(rendered[at..], ids);
-        return [.. ids];
-    }
-
-    string? SpecialTokenIn(string text) =>
-        Tokenizer.AddedTokens.FirstOrDefault(t => t.Special && t.Content.Length > 0 && text.Contains(t.Content, StringComparison.Ordinal))?.Content;
 
     public int[] EncodeRaw(string text, int images = 0) => Tokenizer.Encode(string.Concat(Enumerable.Repeat(Template.ImageText(), images)) + text);
 

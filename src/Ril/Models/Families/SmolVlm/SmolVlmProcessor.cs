@@ -72,7 +72,8 @@ public sealed class SmolVlmProcessor : IProcessor
     }
 
     /// <summary>Token ids of the conversation, one &lt;image&gt; per image (<see cref="ExpandImages"/> gives each its text).</summary>
-    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true) => Tokenizer.Encode(Render(messages, addGenerationPrompt));
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true) =>
+        ChatEncoding.Encode(Tokenizer, Render(messages, addGenerationPrompt), messages);
 
     /// <summary>Token ids of a conversation whose image markers stand, in order, for <paramref name="images"/>, each expanded.</summary>
     public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, IReadOnlyList<Image> images, bool addGenerationPrompt = true) =>
