@@ -70,15 +70,6 @@ public sealed class FamilyContractTests
         public void Check() => processor.Check();
     }
 
-    static double WorstRelative(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
-    {
-        float scale = 0;
-        foreach (var v in expected) scale = Math.Max(scale, Math.Abs(v));
-        double worst = 0;
-        for (int i = 0; i < actual.Length; i++)
-            worst = Math.Max(worst, Math.Abs(actual[i] - expected[i]) / Math.Max(Math.Abs(expected[i]), 0.01 * scale));
-        return worst;
-    }
 
     [Fact]
     public void Every_registered_family_has_a_checkpoint_here()
@@ -103,7 +94,7 @@ public sealed class FamilyContractTests
         using var _ = NoGrad.Begin();
         var logits = Logits(m.Chat.Model, m.Ids, m.Rows, m.Pixels);
         Assert.Equal(m.Parity["logits"].Shape, logits.Shape);
-        double worst = WorstRelative(logits.Data, m.Parity["logits"].Data);
+        double worst = ParityMetric.WorstRelative(logits.Data, m.Parity["logits"].Data);
         Assert.True(worst <= Tolerance, $"{name} ({m.Family.Name}): worst relative error {worst:E2}");
     }
 

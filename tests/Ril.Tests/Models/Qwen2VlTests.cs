@@ -24,16 +24,6 @@ public sealed class Qwen2VlTests
     static int[] Ints(SafeTensorEntry e) => e.Data.Select(v => (int)MathF.Round(v)).ToArray();
     static readonly string[] ImageFiles = ["wide.png", "tall.png", "tiny.png"];
 
-    static double WorstRelative(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        float scale = 0;
-        foreach (var v in expected) scale = Math.Max(scale, Math.Abs(v));
-        double worst = 0;
-        for (int i = 0; i < actual.Length; i++)
-            worst = Math.Max(worst, Math.Abs(actual[i] - expected[i]) / Math.Max(Math.Abs(expected[i]), 0.01 * scale));
-        return worst;
-    }
 
     /// <summary>A fixture's model through the registry (the fixtures' ids are a tiny vocabulary: any tokenizer will do).</summary>
     static ICausalLM LoadModel(string dir)
@@ -126,10 +116,10 @@ public sealed class Qwen2VlTests
             Ints(parity["image_grid_thw"]).Chunk(3).ToList());
         Assert.Equal(Ints(parity["position_ids"]), model.SequencePositions(ids, pixels));
         using var _ = NoGrad.Begin();
-        double features = WorstRelative(model.Vision.Forward(pixels).ToArray(), parity["image_features"].Data);
+        double features = ParityMetric.WorstRelative(model.Vision.Forward(pixels).ToArray(), parity["image_features"].Data);
         Assert.True(features <= Tolerance, $"{name}: image features, worst relative error {features:E2}");
         var inputs = new ModelInputs.Builder(model, 1, ids.Length, 0).Place(0, ids, ids.Length, pixels).Build();
-        double logits = WorstRelative(model.Head(model.Hidden(inputs)).ToArray(), parity["logits"].Data);
+        double logits = ParityMetric.WorstRelative(model.Head(model.Hidden(inputs)).ToArray(), parity["logits"].Data);
         Assert.True(logits <= Tolerance, $"{name}: logits, worst relative error {logits:E2}");
     }
 

@@ -24,16 +24,6 @@ public sealed class SmolVlmTests
     static int[] Ints(SafeTensorEntry e) => e.Data.Select(v => (int)MathF.Round(v)).ToArray();
     static readonly ChatMessage[] Question = [ChatMessage.User("What is in this image?", 1)];
 
-    static double WorstRelative(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        float scale = 0;
-        foreach (var v in expected) scale = Math.Max(scale, Math.Abs(v));
-        double worst = 0;
-        for (int i = 0; i < actual.Length; i++)
-            worst = Math.Max(worst, Math.Abs(actual[i] - expected[i]) / Math.Max(Math.Abs(expected[i]), 0.01 * scale));
-        return worst;
-    }
 
     static (SmolVlmModel Model, SmolVlmProcessor Processor) Load()
     {
@@ -126,7 +116,7 @@ public sealed class SmolVlmTests
         using var _ = NoGrad.Begin();
         var logits = model.Head(model.Hidden(inputs)).ToArray();
         var tail = logits.AsSpan((ids.Length - 4) * model.VocabSize);
-        double worst = WorstRelative(tail, Fixture("parity.safetensors")["split_logits_tail"].Data);
+        double worst = ParityMetric.WorstRelative(tail, Fixture("parity.safetensors")["split_logits_tail"].Data);
         Assert.True(worst <= 1e-4, $"worst relative error {worst:E2}");
     }
 
@@ -190,7 +180,7 @@ public sealed class SmolVlmTests
         Assert.Equal([0, 2, 0, 0, 4, 6, 0, 0, 8, 10, 0, 0, 0, 0, 0, 0], positions);                  // 3×2 patches over a 4×4 table
         using var _ = NoGrad.Begin();
         var actual = model.Vision.Forward(values, positions, valid).ToArray();
-        double worst = WorstRelative(actual, f["partial_vision"].Data);
+        double worst = ParityMetric.WorstRelative(actual, f["partial_vision"].Data);
         Assert.True(worst <= 1e-4, $"worst relative error {worst:E2}");
     }
 
