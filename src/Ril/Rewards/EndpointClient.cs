@@ -210,7 +210,7 @@ public sealed class EndpointClient : IDisposable
                     : e.Status >= 500 || e.Status is 408 or 409 or 425 ? AttemptProblem.ServerError
                     : AttemptProblem.ClientError;
                 retryAfter = RetryAfter(e.GetRawResponse(), DateTimeOffset.UtcNow);
-                lastError = $"HTTP {e.Status}: {FirstLine(e.Message)}";
+                lastError = Describe(e);
             }
             catch (Exception e) when (e is ClientResultException or HttpRequestException or IOException)
             {
@@ -333,6 +333,23 @@ public sealed class EndpointClient : IDisposable
             return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
         }
         return null;
+    }
+
+    /// <summary>"HTTP 503 Service Unavailable: {the body's error message}", or "(empty body)": never the SDK's "HTTP 500 (: )".</summary>
+    static string Describe(ClientResultException e)
+    {
+        var response = e.GetRawResponse();
+        string status = $"HTTP {e.Status}{(string.IsNullOrWhiteSpace(response?.ReasonPhrase) ? "" : " " + response.ReasonPhrase)}";
+        string body = "";
+        try { body = response?.Content?.ToString().Trim() ?? ""; } catch (InvalidOperationException) { }   // a streamed body cannot be read again
+        if (body.Length == 0) return status + " (empty body)";
+        try
+        {
+            if (System.Text.Json.Nodes.JsonNode.Parse(body)?["error"] is { } error)
+                body = (error is System.Text.Json.Nodes.JsonObject o ? o["message"]?.ToString() : error.ToString()) ?? body;
+        }
+        catch (System.Text.Json.JsonException) { }
+        return $"{status}: {FirstLine(body)}";
     }
 
     static string FirstLine(string message)

@@ -61,6 +61,8 @@ public class EndpointClientTests
         Assert.Equal("after timeout", byKey["slow"].Text);
         Assert.False(byKey["always-503"].Succeeded);
         Assert.Contains("HTTP 503", byKey["always-503"].Error);
+        Assert.Contains("Service Unavailable: scripted 503", byKey["always-503"].Error);   // the body's message, once (it used to read "HTTP 503: HTTP 503 (…)")
+        Assert.DoesNotContain("HTTP 503 (", byKey["always-503"].Error);
         Assert.False(byKey["bad-request"].Succeeded);
         Assert.Contains("HTTP 400", byKey["bad-request"].Error);
 
