@@ -13,7 +13,7 @@ public sealed class ResumeAfterKillTests
     const int Steps = 12, CheckpointEvery = 4;
 
     /// <summary>Metrics that depend on the computation only (not on the clock).</summary>
-    static readonly string[] Deterministic = ["reward/total", "loss/total", "loss/policy", "train/grad_norm", "train/entropy", "response/length_mean", "accuracy/train"];
+    internal static readonly string[] Deterministic = ["reward/total", "loss/total", "loss/policy", "train/grad_norm", "train/entropy", "response/length_mean", "accuracy/train"];
 
     [Theory]
     [InlineData("dr_grpo")]
@@ -68,7 +68,7 @@ public sealed class ResumeAfterKillTests
     }
 
     /// <summary>Starts the run and SIGKILLs it once its first checkpoint exists; fails if the run ends first.</summary>
-    static void KillAfterFirstCheckpoint(string[] command, string runDir)
+    internal static void KillAfterFirstCheckpoint(string[] command, string runDir)
     {
         var start = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in command.Skip(1)) start.ArgumentList.Add(a);
@@ -100,9 +100,9 @@ public sealed class ResumeAfterKillTests
         return path;
     }
 
-    static Dictionary<int, JsonObject> MetricsByStep(string runDir) =>
+    internal static Dictionary<int, JsonObject> MetricsByStep(string runDir) =>
         File.ReadAllLines(Path.Combine(runDir, "metrics.jsonl")).Where(l => l.Length > 0).Select(l => JsonNode.Parse(l)!.AsObject())
             .GroupBy(m => m["step"]!.GetValue<int>()).ToDictionary(g => g.Key, g => g.Last());
 
-    static string Json(JsonNode? node) => node?.ToJsonString() ?? "null";
+    internal static string Json(JsonNode? node) => node?.ToJsonString() ?? "null";
 }

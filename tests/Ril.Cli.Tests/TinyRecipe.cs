@@ -1,7 +1,9 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Ril.Data.Synth;
 using Ril.Models;
 using Ril.Models.Families.Llama;
+using Ril.Models.Families.Qwen2Vl;
 using Ril.Models.Families.RilVlm;
 using Ril.Tensors;
 using Ril.Tensors.Optim;
@@ -35,6 +37,63 @@ public sealed class TinyRecipe
         var model = VisionLanguageModel.Create(text, vision, config.PixelShuffle, config.ImageTokenId, new Rng(3));
         var policy = RilVlmFamily.Chat(model, tokenizer);
 
+        WarmUp(recipe, policy, sftSteps);
+        Models.Checkpoint.Save(recipe.ModelDirectory, model.ConfigJson(), model.Parameters());
+        File.Copy(tokenizerPath, Path.Combine(recipe.ModelDirectory, "tokenizer.json"), overwrite: true);
+        return recipe;
+    }
+
+    /// <summary>
+    /// The same folder with a tiny random Qwen2.5-VL-layout student (model_type qwen2_5_vl: windowed vision tower, M-RoPE,
+    /// untied head) over the test tokenizer, whose special-token ids config.json names; preprocessor_config.json pins the
+    /// resized image to 56×56 pixels, so each 32-pixel suite image becomes 16 patches and 4 placeholders; window_size 28
+    /// makes the first vision block attend within 4 windows of 2×2 patches, the second over the whole image. Warmed up by SFT
+    /// like the toy student, saved through <see cref="ChatModel.Save"/> (weights, tokenizer, image settings).
+    /// </summary>
+    public static TinyRecipe WriteQwen25Vl(string folder, int sftSteps = 60)
+    {
+        var recipe = new TinyRecipe(folder);
+        SuiteWriter.Write(recipe.SuiteDirectory, new SuiteOptions(Seed: 1, TrainRows: 64, ValRows: 8, TestRows: 0, ImageSize: 32));
+        var tokenizerPath = Path.Combine(AppContext.BaseDirectory, "fixtures", "tokenizer.json");
+        var tokenizer = BpeTokenizer.Load(tokenizerPath);
+        var initial = Path.Combine(folder, "initial");
+        Directory.CreateDirectory(initial);
+        File.WriteAllText(Path.Combine(initial, "config.json"), string.Create(CultureInfo.InvariantCulture, $$"""
+            {
+              "model_type": "qwen2_5_vl",
+              "architectures": ["Qwen2_5_VLForConditionalGeneration"],
+              "vocab_size": {{tokenizer.VocabSize}},
+              "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
+              "hidden_act": "silu", "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "max_position_embeddings": 512,
+              "rope_scaling": { "type": "mrope", "mrope_section": [2, 3, 3] },
+              "bos_token_id": {{tokenizer.SpecialTokenId("<|endoftext|>")}},
+              "eos_token_id": {{tokenizer.SpecialTokenId("<|im_end|>")}},
+              "vision_start_token_id": {{tokenizer.SpecialTokenId("<|vision_start|>")}},
+              "vision_end_token_id": {{tokenizer.SpecialTokenId("<|vision_end|>")}},
+              "image_token_id": {{tokenizer.SpecialTokenId("<|image_pad|>")}},
+              "tie_word_embeddings": false,
+              "vision_config": {
+                "depth": 2, "hidden_size": 32, "out_hidden_size": 64, "intermediate_size": 48, "num_heads": 2, "hidden_act": "silu",
+                "in_chans": 3, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
+                "window_size": 28, "fullatt_block_indexes": [1], "tokens_per_second": 2
+              }
+            }
+            """));
+        File.WriteAllText(Path.Combine(initial, "preprocessor_config.json"), """{ "min_pixels": 3136, "max_pixels": 3136, "patch_size": 14, "merge_size": 2, "temporal_patch_size": 2 }""");
+        File.Copy(tokenizerPath, Path.Combine(initial, "tokenizer.json"), overwrite: true);
+        var config = Qwen2VlConfig.Parse((JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(initial, "config.json")))!, "config.json");
+        var random = new Qwen2VlModel(config, new Rng(3));
+        Models.Checkpoint.Save(initial, random.ConfigJson(), random.Parameters());
+
+        var policy = ChatModel.Load(initial);
+        WarmUp(recipe, policy, sftSteps);
+        policy.Save(recipe.ModelDirectory);
+        return recipe;
+    }
+
+    /// <summary>SFT on "\boxed{ANSWER}" replies to train questions, so that rollouts are sometimes right.</summary>
+    static void WarmUp(TinyRecipe recipe, ChatModel policy, int sftSteps)
+    {
         var train = Data.JsonlDataset.Load(Path.Combine(recipe.SuiteDirectory, "train.jsonl"));
         var flow = new DataFlow(train, policy, seed: 3);
         var sft = new SftTrainer(policy, new AdamW(policy.Parameters().ToList(), 3e-3f, 0f));
@@ -42,9 +101,6 @@ public sealed class TinyRecipe
         for (int step = 0; step < sftSteps; step++)
             sft.Step(Enumerable.Range(0, 8).Select(_ => flow.Render(train[rng.NextInt(train.Count)]))
                 .Select(q => new SftExample(q.PromptIds, q.Pixels, SftTrainer.ResponseTokens(policy, $"\\boxed{{{q.Row.Answer}}}"))).ToList());
-        Models.Checkpoint.Save(recipe.ModelDirectory, model.ConfigJson(), model.Parameters());
-        File.Copy(tokenizerPath, Path.Combine(recipe.ModelDirectory, "tokenizer.json"), overwrite: true);
-        return recipe;
     }
 
     /// <summary>
