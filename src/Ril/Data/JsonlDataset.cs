@@ -42,6 +42,18 @@ public static class JsonlDataset
 
     public static List<DatasetRow> Load(string path, ImageMode images = ImageMode.Require) => Read(path, images).ToList();
 
+    /// <summary>
+    /// The full path of a dataset's image, or null when it is outside the dataset's folder: a dataset names images beside
+    /// it, and an absolute path or one that climbs out with ../ could read (and, through `teachers collect`, upload) any
+    /// file of the machine.
+    /// </summary>
+    public static string? ImageBelow(string folder, string imageField)
+    {
+        var root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)) + Path.DirectorySeparatorChar;
+        var resolved = Path.GetFullPath(Path.Combine(folder, imageField));
+        return resolved.StartsWith(root, StringComparison.Ordinal) ? resolved : null;
+    }
+
     static DatasetRow ParseLine(string line, string path, int lineNumber, string folder, ImageMode images)
     {
         JsonNode? node;
@@ -62,7 +74,8 @@ public static class JsonlDataset
         string? imagePath = null;
         if (imageField != null && images == ImageMode.Require)
         {
-            imagePath = Path.GetFullPath(Path.Combine(folder, imageField));
+            imagePath = ImageBelow(folder, imageField) ?? throw new DataFormatException(path, lineNumber, "image",
+                $"'{imageField}' is outside the dataset's folder {Path.GetFullPath(folder)}; images must lie below it (copy or link them there)");
             if (!File.Exists(imagePath)) throw MissingImage(path, lineNumber, imageField, imagePath);
         }
 

@@ -119,7 +119,8 @@ public static class ParquetDataset
                 if (bytes is null)
                 {
                     // An Image without bytes points at a file: beside the Parquet file, as datasets writes them locally.
-                    var resolved = Path.GetFullPath(Path.Combine(folder, imagePath!));
+                    var resolved = JsonlDataset.ImageBelow(folder, imagePath!)
+                        ?? throw Bad(column, $"the image's path '{imagePath}' is outside the dataset's folder; images must lie below it");
                     if (!File.Exists(resolved))
                         throw Bad(column, $"the image has no bytes, and its path '{imagePath}' is not a file (looked for {resolved})");
                     bytes = File.ReadAllBytes(resolved);

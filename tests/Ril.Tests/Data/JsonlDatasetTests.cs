@@ -112,6 +112,8 @@ public class JsonlDatasetTests
     [InlineData("{\"question\": \"q\", \"answer\": \"1\"}", "field 'id': missing")]
     [InlineData("{\"question\": \"q\", \"answer\": \"1\", \"id\": \"a\", \"image\": 3}", "field 'image': expected a string")]
     [InlineData("[1, 2]", "expected a JSON object")]
+    [InlineData("{\"question\": \"q\", \"answer\": \"1\", \"id\": \"a\", \"image\": \"../../etc/passwd\"}", "field 'image': '../../etc/passwd' is outside the dataset's folder")]
+    [InlineData("{\"question\": \"q\", \"answer\": \"1\", \"id\": \"a\", \"image\": \"/etc/passwd\"}", "field 'image': '/etc/passwd' is outside the dataset's folder")]
     [InlineData("{\"question\": \"q\", \"answer\": \"1\", \"id\": \"first\"}", "field 'id': duplicate id 'first'")]
     public void Bad_fields_are_named(string badLine, string expected)
     {
