@@ -11,6 +11,7 @@ namespace Ril.Tests.Data;
 /// lists of them, nulls, several row groups; keys; errors that name the file, row group, row and column; and memory
 /// that stays flat while a dataset many row groups long streams past.
 /// </summary>
+[Collection(MeasuredMemory.Name)]
 public sealed class ParquetDatasetTests : IDisposable
 {
     static readonly string Mixed = Path.Combine(RepoPaths.Fixtures, "parquet", "mixed.parquet");
