@@ -77,7 +77,7 @@ public class PngDecoderTests
         AssertMatchesPil(RepoPaths.PngFixtures, LoadReferences("expected.json").Single(r => r.File == file));
 
     /// <summary>
-    /// Every PngSuite image in shared/, data/pngsuite/interlaced/ included. That folder's README and
+    /// Every PngSuite image in tests/fixtures/pngsuite, interlaced/ included. That folder's README and
     /// bad_interlace_conversions.txt come from libpng's test set, where they mark the interlaced sub-byte
     /// (1/2/4-bit) files as failing libpng's own pngimage test program: a note about that tool, not about
     /// the files. PIL decodes each of them to the same colours as its non-interlaced twin (two of them

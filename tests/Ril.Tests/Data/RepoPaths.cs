@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 namespace Ril.Tests.Data;
 
 /// <summary>
-/// Finds the repository root (the folder holding Ril.sln) and shared/ beside it, as CI lays them out:
+/// Finds the repository root (the folder holding Ril.sln) and its test fixtures:
 /// walking up from the test assembly, or else from this source file's compile-time location.
 /// </summary>
 public static class RepoPaths
