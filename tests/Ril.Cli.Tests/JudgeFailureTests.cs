@@ -41,5 +41,14 @@ public class JudgeFailureTests : IDisposable
         Assert.Equal(Commands.EvalCommand.JudgeFailedExitCode, result.ExitCode);
         Assert.Contains("the judge failed 4 of 4 verdicts", result.Output);
         Assert.Contains("4 unreadable", result.Output);
+
+        // Training on the same judge stops at its first step instead of learning from the zeros, and saves nothing of it.
+        var tiny = TinyRecipe.Write(Path.Combine(_dir, "tiny"), sftSteps: 5);
+        var train = Processes.Run([.. Processes.Ril, "train", "--config", tiny.Recipe("judged", steps: 3), "--set", "reward.answer=judge",
+            "--set", $"reward.judge_url={url}/v1", "--set", "reward.judge_model=judge", "--set", "checkpoint.every=1"]);
+        Assert.NotEqual(0, train.ExitCode);
+        Assert.Matches(@"error: step 1: the judge failed (\d+) of \1 verdicts, more than reward.max_judge_failures \(25", train.Output);
+        Assert.DoesNotContain("Unhandled exception", train.Output);
+        Assert.False(Directory.Exists(Path.Combine(tiny.RunDirectory("judged"), "checkpoints", "step-000001")), "the failed step was not checkpointed");
     }
 }

@@ -14,7 +14,8 @@ public static class ErrorReporting
         try { return body(); }
         catch (Exception e) when (e is DataFormatException or ImageFormatException or FileNotFoundException
                                       or DirectoryNotFoundException or ArgumentException or KeyNotFoundException or IOException
-                                      or Training.RecipeException or InvalidDataException or Text.Jinja.TemplateException)
+                                      or Training.RecipeException or InvalidDataException or Text.Jinja.TemplateException
+                                      or Training.RunStoppedException or Models.Generation.NonFiniteLogitsException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;

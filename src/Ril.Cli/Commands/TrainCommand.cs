@@ -93,8 +93,19 @@ public static class TrainCommand
         {
             MemoryMetrics = activations => MemoryBreakdown.Measure(models, optimizers, activations, kvCaches).ToMetrics(),
         };
+        var judge = verdict.Function as LlmJudge;
+        long judged = 0, judgeFailed = 0;
         void Checkpoint(StepMetrics m)
         {
+            // A judge that did not answer scored its verdicts 0: past the recipe's share, stop before the step is saved.
+            if (judge?.Statistics is { } s)
+            {
+                long requests = s.Requests - judged, failures = s.ParseFailures + s.EndpointFailures - judgeFailed;
+                (judged, judgeFailed) = (s.Requests, s.ParseFailures + s.EndpointFailures);
+                if (requests > 0 && failures > recipe.MaxJudgeFailures * requests)
+                    throw new RunStoppedException($"step {m.Step}: the judge failed {failures} of {requests} verdicts, more than reward.max_judge_failures " +
+                        $"({recipe.MaxJudgeFailures:P0}); stopped rather than learn from their zeros. {s}. When the judge answers again, --resume continues from the last checkpoint");
+            }
             if (recipe.CheckpointEvery > 0 && (m.Step % recipe.CheckpointEvery == 0 || m.Step == recipe.Steps))
                 TrainingCheckpoint.Save(runDir, saved, optimizer, trainer.State, recipe.KeepCheckpoints, trainer.CheckpointParts);
         }

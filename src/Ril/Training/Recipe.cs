@@ -37,6 +37,8 @@ public sealed record Recipe
     public string JudgeApiKeyEnv { get; init; } = "OPENAI_API_KEY";
     public float AnswerWeight { get; init; } = 1f;
     public float FormatWeight { get; init; }
+    /// <summary>A step whose judge failed on more than this share of its verdicts stops the run (its zeros are not rewards).</summary>
+    public float MaxJudgeFailures { get; init; } = 0.25f;
     public int EvalEvery { get; init; }
     public bool EvalEachEpoch { get; init; } = true;
     public string EvalSettings { get; init; } = "maye";
@@ -125,6 +127,7 @@ public sealed record Recipe
         ["reward.judge_url"] = (r, v, w) => r with { JudgeUrl = Text(v, w) },
         ["reward.judge_model"] = (r, v, w) => r with { JudgeModel = Text(v, w) },
         ["reward.judge_api_key_env"] = (r, v, w) => r with { JudgeApiKeyEnv = Text(v, w) },
+        ["reward.max_judge_failures"] = (r, v, w) => r with { MaxJudgeFailures = Float(v, w, 0, 1) },
         ["eval.every"] = (r, v, w) => r with { EvalEvery = Int(v, w, 0) },
         ["eval.each_epoch"] = (r, v, w) => r with { EvalEachEpoch = Bool(v, w) },
         ["eval.settings"] = (r, v, w) => r with { EvalSettings = Text(v, w) },
@@ -363,6 +366,7 @@ public sealed record Recipe
         {
             ["answer"] = AnswerReward, ["answer_weight"] = AnswerWeight, ["format_weight"] = FormatWeight,
             ["judge_url"] = JudgeUrl, ["judge_model"] = JudgeModel, ["judge_api_key_env"] = JudgeApiKeyEnv,
+            ["max_judge_failures"] = MaxJudgeFailures,
         },
         ["eval"] = new JsonObject { ["every"] = EvalEvery, ["each_epoch"] = EvalEachEpoch, ["settings"] = EvalSettings, ["limit"] = EvalLimit, ["max_new_tokens"] = EvalMaxTokens },
         ["checkpoint"] = new JsonObject { ["every"] = CheckpointEvery, ["keep"] = KeepCheckpoints },
