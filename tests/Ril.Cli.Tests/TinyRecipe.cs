@@ -5,6 +5,7 @@ using Ril.Models;
 using Ril.Models.Families.Llama;
 using Ril.Models.Families.Qwen2Vl;
 using Ril.Models.Families.RilVlm;
+using Ril.Models.Families.SmolVlm;
 using Ril.Tensors;
 using Ril.Tensors.Optim;
 using Ril.Text;
@@ -83,6 +84,63 @@ public sealed class TinyRecipe
         File.Copy(tokenizerPath, Path.Combine(initial, "tokenizer.json"), overwrite: true);
         var config = Qwen2VlConfig.Parse((JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(initial, "config.json")))!, "config.json");
         var random = new Qwen2VlModel(config, new Rng(3));
+        Models.Checkpoint.Save(initial, random.ConfigJson(), random.Parameters());
+
+        var policy = ChatModel.Load(initial);
+        WarmUp(recipe, policy, sftSteps);
+        policy.Save(recipe.ModelDirectory);
+        return recipe;
+    }
+
+    /// <summary>
+    /// The same folder with a tiny random SmolVLM (model_type idefics3: SigLIP tower, pixel-shuffle connector, Llama decoder
+    /// under model.text_model) over the real SmolVLM tokenizer and chat template of the smolvlm-tiny fixture, so that its
+    /// &lt;image&gt;, &lt;fake_token_around_image&gt; and &lt;global-img&gt; tokens exist. image_size 32, patch_size 8 and scale_factor 2
+    /// give 4 features per tile; size.longest_edge and max_image_size.longest_edge 32 keep each 32-pixel suite image one
+    /// unsplit tile, so 4 &lt;image&gt; tokens. Warmed up by SFT like the toy student, saved through <see cref="ChatModel.Save"/>.
+    /// </summary>
+    public static TinyRecipe WriteSmolVlm(string folder, int sftSteps = 60)
+    {
+        var recipe = new TinyRecipe(folder);
+        SuiteWriter.Write(recipe.SuiteDirectory, new SuiteOptions(Seed: 1, TrainRows: 64, ValRows: 8, TestRows: 0, ImageSize: 32));
+        var fixture = Path.Combine(AppContext.BaseDirectory, "fixtures", "smolvlm-tiny");
+        var tokenizer = BpeTokenizer.Load(Path.Combine(fixture, "tokenizer.json"));
+        var initial = Path.Combine(folder, "initial");
+        Directory.CreateDirectory(initial);
+        File.WriteAllText(Path.Combine(initial, "config.json"), string.Create(CultureInfo.InvariantCulture, $$"""
+            {
+              "model_type": "idefics3",
+              "architectures": ["Idefics3ForConditionalGeneration"],
+              "image_token_id": {{tokenizer.SpecialTokenId("<image>")}},
+              "scale_factor": 2,
+              "tie_word_embeddings": false,
+              "vocab_size": {{tokenizer.VocabSize}},
+              "text_config": {
+                "model_type": "llama", "vocab_size": {{tokenizer.VocabSize}},
+                "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
+                "head_dim": 16, "hidden_act": "silu", "rms_norm_eps": 1e-05, "rope_theta": 100000, "max_position_embeddings": 512,
+                "rope_scaling": null, "attention_bias": false, "mlp_bias": false
+              },
+              "vision_config": {
+                "model_type": "idefics3", "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 1, "num_attention_heads": 2,
+                "num_channels": 3, "image_size": 32, "patch_size": 8, "hidden_act": "gelu_pytorch_tanh", "layer_norm_eps": 1e-06
+              }
+            }
+            """));
+        foreach (var name in new[] { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.json", "generation_config.json" })
+            File.Copy(Path.Combine(fixture, name), Path.Combine(initial, name), overwrite: true);
+        File.WriteAllText(Path.Combine(initial, "preprocessor_config.json"), """
+            {
+              "image_processor_type": "Idefics3ImageProcessor", "processor_class": "Idefics3Processor",
+              "do_convert_rgb": true, "do_resize": true, "size": { "longest_edge": 32 }, "resample": 1,
+              "do_image_splitting": true, "max_image_size": { "longest_edge": 32 },
+              "do_rescale": true, "rescale_factor": 0.00392156862745098, "do_normalize": true,
+              "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "do_pad": true
+            }
+            """);
+        File.WriteAllText(Path.Combine(initial, "processor_config.json"), """{ "image_seq_len": 4, "processor_class": "Idefics3Processor" }""");
+        var config = SmolVlmConfig.Parse((JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(initial, "config.json")))!, "config.json");
+        var random = SmolVlmModel.Create(config, new Rng(3));
         Models.Checkpoint.Save(initial, random.ConfigJson(), random.Parameters());
 
         var policy = ChatModel.Load(initial);
