@@ -9,32 +9,25 @@ namespace Ril.Models.Families.Qwen2Vl;
 /// tokens, and a Qwen2 decoder reads the sequence with multimodal RoPE (docs/spec/QWEN2_VL.md §7): three position
 /// planes (time, height, width), contiguous sections of the rotary frequencies reading one plane each.
 /// </summary>
-public sealed class Qwen2VlModel : ICausalLM
+public sealed class Qwen2VlModel : DecoderBackedModel
 {
     public Qwen2VlConfig Config { get; }
-    public DecoderLM Decoder { get; }
     public Qwen2VisionTower Vision { get; }
 
     public Qwen2VlModel(Qwen2VlConfig config, Rng rng) : this(config, new DecoderLM(config.Text, rng), new Qwen2VisionTower(config.Vision, rng)) { }
 
-    Qwen2VlModel(Qwen2VlConfig config, DecoderLM decoder, Qwen2VisionTower vision) => (Config, Decoder, Vision) = (config, decoder, vision);
+    Qwen2VlModel(Qwen2VlConfig config, DecoderLM decoder, Qwen2VisionTower vision) : base(decoder) => (Config, Vision) = (config, vision);
 
-    public int HiddenSize => Config.Text.HiddenSize;
-    public int VocabSize => Config.Text.VocabSize;
-    public int ContextLength => Config.Text.MaxPositions;
-    public int ImageTokenId => Config.ImageTokenId;
-    public bool AcceptsImages => true;
-    public int PositionRank => 3;
-    public Tensor? UntiedHead => Decoder.UntiedHead;
-    public LoraAdapters? Adapters => Decoder.Adapters;
-    public bool RecomputeActivations { get => Decoder.RecomputeActivations; set => Decoder.RecomputeActivations = value; }
+    public override int ImageTokenId => Config.ImageTokenId;
+    public override bool AcceptsImages => true;
+    public override int PositionRank => 3;
 
     /// <summary>
     /// get_rope_index for one sequence (§7.3): text counts on from the next free position on all three planes; the k-th
     /// image (a run of placeholders right after <c>&lt;|vision_start|&gt;</c>) puts merged token (bh, bw) at
     /// (s, s + bh, s + bw) and the text after it resumes at s + max(lh, lw).
     /// </summary>
-    public int[] SequencePositions(ReadOnlySpan<int> ids, PixelInputs? images)
+    public override int[] SequencePositions(ReadOnlySpan<int> ids, PixelInputs? images)
     {
         int n = ids.Length, next = 0, image = 0, m = Config.Vision.MergeSize;
         var grids = images?.Grids ?? [];
@@ -82,10 +75,10 @@ public sealed class Qwen2VlModel : ICausalLM
         return new RotaryTables(cos, sin);
     }
 
-    public Tensor Hidden(ModelInputs inputs, KvCache? cache = null, bool[]? cacheKeyValid = null)
+    public override Tensor Hidden(ModelInputs inputs, KvCache? cache = null, bool[]? cacheKeyValid = null)
     {
         if (inputs.PositionRank != 3) throw new ArgumentException($"Qwen2-VL reads 3-plane positions; these inputs have {inputs.PositionRank}");
-        var embeds = Ops.Embedding(Decoder.EmbedTokens, inputs.Ids);
+        var embeds = Ops.Embedding(Text.EmbedTokens, inputs.Ids);
         if (inputs.Pixels is { } pixels)
         {
             var features = Vision.Forward(pixels);
@@ -95,27 +88,11 @@ public sealed class Qwen2VlModel : ICausalLM
         }
         else if (inputs.ImageSlots.Count > 0) throw new ArgumentException($"Qwen2-VL: {inputs.ImageSlots.Count} image slots and no pixels");
         int count = inputs.Rows * inputs.Length;
-        return Decoder.Forward(Ops.Reshape(embeds, inputs.Rows, inputs.Length, HiddenSize), positions: null,
+        return Text.Forward(Ops.Reshape(embeds, inputs.Rows, inputs.Length, HiddenSize), positions: null,
             cache is null ? inputs.Mask : null, cache, cacheKeyValid, MultimodalRotary(inputs.Positions, count));
     }
 
-    public Tensor Head(Tensor hidden) => Decoder.Head(hidden);
-    public KvCache NewCache(int batch, int capacity) => Decoder.NewCache(batch, capacity);
-    public long KvCacheBytes(int rows, int capacity) => Decoder.KvCacheBytes(rows, capacity);
-    public IEnumerable<Tensor> DecoderParameters() => Decoder.Parameters();
-    public IEnumerable<Tensor> Parameters() => Vision.Parameters().Concat(Decoder.Parameters());
-
-    public LoraAdapters AttachLora(LoraConfig config, Rng rng)
-    {
-        var adapters = LoraAdapters.Attach(Decoder, config, rng);
-        foreach (var p in Vision.Parameters()) p.RequiresGrad = false;
-        return adapters;
-    }
-
-    public ICausalLM BaseView() => new Qwen2VlModel(Config, Decoder.SharingWeights(), Vision);
-
-    /// <summary>The decoder alone: on text, where the three planes agree, multimodal RoPE is plain RoPE.</summary>
-    public ICausalLM LanguageModel(bool shareWeights, Rng rng) => Decoder.LanguageModel(shareWeights, rng);
-
-    public JsonObject ConfigJson() => (JsonObject)Config.Json.DeepClone();
+    public override IEnumerable<Tensor> Parameters() => Vision.Parameters().Concat(Text.Parameters());
+    public override ICausalLM BaseView() => new Qwen2VlModel(Config, Text.SharingWeights(), Vision);
+    public override JsonObject ConfigJson() => (JsonObject)Config.Json.DeepClone();
 }

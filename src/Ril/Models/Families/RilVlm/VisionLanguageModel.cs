@@ -11,18 +11,17 @@ namespace Ril.Models.Families.RilVlm;
 /// row of the projected image features; a prompt with no image (or a model with no vision tower) is plain text.
 /// The LM keeps the plain Llama/Qwen2 names ("model.*", "lm_head.weight") so text checkpoints load into it directly.
 /// </summary>
-public sealed class VisionLanguageModel : ICausalLM
+public sealed class VisionLanguageModel : DecoderBackedModel
 {
     public VlmConfig Config { get; }
-    public DecoderLM Text { get; }
     public VisionEncoder? Vision { get; }
     public Projector? Projector { get; }
-    public int ImageTokenId => Config.ImageTokenId;
+    public override int ImageTokenId => Config.ImageTokenId;
 
-    public VisionLanguageModel(VlmConfig config, DecoderLM text, VisionEncoder? vision, Projector? projector)
+    public VisionLanguageModel(VlmConfig config, DecoderLM text, VisionEncoder? vision, Projector? projector) : base(text)
     {
         if ((vision is null) != (projector is null)) throw new ArgumentException("VisionLanguageModel: a vision tower needs a projector and vice versa");
-        (Config, Text, Vision, Projector) = (config, text, vision, projector);
+        (Config, Vision, Projector) = (config, vision, projector);
     }
 
     /// <summary>A model of the layout with random weights (N(0, 0.02²) matrices, unit norms).</summary>
@@ -41,12 +40,12 @@ public sealed class VisionLanguageModel : ICausalLM
     /// The base under this model's LoRA adapters, over the very same tensors (nothing copied): with the policy training
     /// through adapters, this is the KL reference at no memory cost. Sound only while the shared weights stay frozen.
     /// </summary>
-    public VisionLanguageModel BaseView() => new(Config, Text.SharingWeights(), Vision, Projector);
+    public override VisionLanguageModel BaseView() => new(Config, Text.SharingWeights(), Vision, Projector);
 
     /// <summary>Image tokens each image occupies in a prompt (0 for a text-only model).</summary>
     public int TokensPerImage => Vision is null ? 0 : Projector!.TokensPerImage(Vision.Config.GridSize);
 
-    public IEnumerable<Tensor> Parameters()
+    public override IEnumerable<Tensor> Parameters()
     {
         var all = Text.Parameters();
         if (Vision is not null) all = all.Concat(Vision.Parameters()).Concat(Projector!.Parameters());
@@ -83,30 +82,17 @@ public sealed class VisionLanguageModel : ICausalLM
         Text.Head(Text.Forward(Embed(ids, batch, pixels is null ? null : ImageFeatures(pixels)), positions, mask));
 
     // The family seam (ICausalLM): the decoder's, with image features on the prompts' placeholders and 1-D positions.
-    public int HiddenSize => Text.HiddenSize;
-    public int VocabSize => Text.VocabSize;
-    public int ContextLength => Text.ContextLength;
-    public bool AcceptsImages => Vision is not null;
-    public int PositionRank => 1;
-    public Tensor? UntiedHead => Text.UntiedHead;
-    public LoraAdapters? Adapters => Text.Adapters;
-    public bool RecomputeActivations { get => Text.RecomputeActivations; set => Text.RecomputeActivations = value; }
+    public override bool AcceptsImages => Vision is not null;
+    public override int PositionRank => 1;
 
     /// <summary>Image placeholders count like any token: 0, 1, …, n − 1.</summary>
-    public int[] SequencePositions(ReadOnlySpan<int> ids, PixelInputs? images) => Text.SequencePositions(ids, null);
+    public override int[] SequencePositions(ReadOnlySpan<int> ids, PixelInputs? images) => Text.SequencePositions(ids, null);
 
-    public Tensor Hidden(ModelInputs inputs, KvCache? cache = null, bool[]? cacheKeyValid = null)
+    public override Tensor Hidden(ModelInputs inputs, KvCache? cache = null, bool[]? cacheKeyValid = null)
     {
         var features = inputs.Pixels is null ? null : ImageFeatures(inputs.Pixels.Values);
         return Text.Forward(Embed(inputs.Ids, inputs.Rows, features, inputs.ImageSlots), inputs.Positions1D, cache is null ? inputs.Mask : null, cache, cacheKeyValid);
     }
 
-    public Tensor Head(Tensor hidden) => Text.Head(hidden);
-    public KvCache NewCache(int batch, int capacity) => Text.NewCache(batch, capacity);
-    public long KvCacheBytes(int rows, int capacity) => Text.KvCacheBytes(rows, capacity);
-    public IEnumerable<Tensor> DecoderParameters() => Text.Parameters();
-    public LoraAdapters AttachLora(LoraConfig config, Rng rng) => LoraAdapters.Attach(Text, config, rng);
-    ICausalLM ICausalLM.BaseView() => BaseView();
-    public ICausalLM LanguageModel(bool shareWeights, Rng rng) => Text.LanguageModel(shareWeights, rng);
-    public JsonObject ConfigJson() => (JsonObject)JsonSerializer.SerializeToNode(Config)!;
+    public override JsonObject ConfigJson() => (JsonObject)JsonSerializer.SerializeToNode(Config)!;
 }

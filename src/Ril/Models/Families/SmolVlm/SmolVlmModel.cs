@@ -10,16 +10,15 @@ namespace Ril.Models.Families.SmolVlm;
 /// patches into image_seq_len features, which replace the prompt's &lt;image&gt; embeddings in reading order; a Llama
 /// decoder with 1-D positions reads the rest (docs/spec/SMOLVLM.md, "Vision tower" to "Text model").
 /// </summary>
-public sealed class SmolVlmModel : ICausalLM
+public sealed class SmolVlmModel : DecoderBackedModel
 {
     public SmolVlmConfig Config { get; }
-    public DecoderLM Text { get; }
     public VisionEncoder Vision { get; }
     /// <summary>model.connector.modality_projection.proj.weight [H, D·s²].</summary>
     public Tensor Connector { get; }
 
-    SmolVlmModel(SmolVlmConfig config, DecoderLM text, VisionEncoder vision, Tensor connector) =>
-        (Config, Text, Vision, Connector) = (config, text, vision, connector);
+    SmolVlmModel(SmolVlmConfig config, DecoderLM text, VisionEncoder vision, Tensor connector) : base(text) =>
+        (Config, Vision, Connector) = (config, vision, connector);
 
     /// <summary>A model of the config with random weights, under the Hub's names.</summary>
     public static SmolVlmModel Create(SmolVlmConfig config, Rng rng)
@@ -30,7 +29,7 @@ public sealed class SmolVlmModel : ICausalLM
         return new SmolVlmModel(config, new DecoderLM(config.Text, rng, prefix: "model.text_model."), vision, connector);
     }
 
-    public IEnumerable<Tensor> Parameters() => Text.Parameters().Concat(Vision.Parameters()).Append(Connector);
+    public override IEnumerable<Tensor> Parameters() => Text.Parameters().Concat(Vision.Parameters()).Append(Connector);
 
     /// <summary>
     /// Image features [tiles·image_seq_len, H] of tiles [N, C, S, S]. With a pixel mask [N, S, S] (1 on image pixels) a
@@ -78,20 +77,14 @@ public sealed class SmolVlmModel : ICausalLM
     }
 
     // The family seam (ICausalLM): the decoder's, with image features on the prompts' <image> tokens and 1-D positions.
-    public int HiddenSize => Text.HiddenSize;
-    public int VocabSize => Text.VocabSize;
-    public int ContextLength => Text.ContextLength;
-    public int ImageTokenId => Config.ImageTokenId;
-    public bool AcceptsImages => true;
-    public int PositionRank => 1;
-    public Tensor? UntiedHead => Text.UntiedHead;
-    public LoraAdapters? Adapters => Text.Adapters;
-    public bool RecomputeActivations { get => Text.RecomputeActivations; set => Text.RecomputeActivations = value; }
+    public override int ImageTokenId => Config.ImageTokenId;
+    public override bool AcceptsImages => true;
+    public override int PositionRank => 1;
 
     /// <summary>Image tokens count like any token: 0, 1, …, n − 1.</summary>
-    public int[] SequencePositions(ReadOnlySpan<int> ids, PixelInputs? images) => Text.SequencePositions(ids, null);
+    public override int[] SequencePositions(ReadOnlySpan<int> ids, PixelInputs? images) => Text.SequencePositions(ids, null);
 
-    public Tensor Hidden(ModelInputs inputs, KvCache? cache = null, bool[]? cacheKeyValid = null)
+    public override Tensor Hidden(ModelInputs inputs, KvCache? cache = null, bool[]? cacheKeyValid = null)
     {
         var embeds = Ops.Embedding(Text.EmbedTokens, inputs.Ids);
         int features = 0;
@@ -107,12 +100,6 @@ public sealed class SmolVlmModel : ICausalLM
         return Text.Forward(x, inputs.Positions1D, cache is null ? inputs.Mask : null, cache, cacheKeyValid);
     }
 
-    public Tensor Head(Tensor hidden) => Text.Head(hidden);
-    public KvCache NewCache(int batch, int capacity) => Text.NewCache(batch, capacity);
-    public long KvCacheBytes(int rows, int capacity) => Text.KvCacheBytes(rows, capacity);
-    public IEnumerable<Tensor> DecoderParameters() => Text.Parameters();
-    public LoraAdapters AttachLora(LoraConfig config, Rng rng) => LoraAdapters.Attach(Text, config, rng);
-    public ICausalLM BaseView() => new SmolVlmModel(Config, Text.SharingWeights(), Vision, Connector);
-    public ICausalLM LanguageModel(bool shareWeights, Rng rng) => Text.LanguageModel(shareWeights, rng);
-    public JsonObject ConfigJson() => (JsonObject)Config.Json.DeepClone();
+    public override ICausalLM BaseView() => new SmolVlmModel(Config, Text.SharingWeights(), Vision, Connector);
+    public override JsonObject ConfigJson() => (JsonObject)Config.Json.DeepClone();
 }
