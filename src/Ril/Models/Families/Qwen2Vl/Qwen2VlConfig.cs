@@ -49,10 +49,7 @@ public sealed record Qwen2VlConfig(string ModelType, DecoderConfig Text, int[] M
         var rope = text["rope_scaling"] as JsonObject ?? text["rope_parameters"] as JsonObject ?? json["rope_scaling"] as JsonObject
             ?? throw new InvalidDataException($"{textPath}: field 'rope_scaling' (with mrope_section) is missing");
         var section = rope["mrope_section"] as JsonArray ?? throw new InvalidDataException($"{textPath}: field 'rope_scaling.mrope_section' is missing");
-        int[] mrope;
-        try { mrope = section.Select(n => n!.GetValue<int>()).ToArray(); }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
-        { throw new InvalidDataException($"{textPath}: field 'rope_scaling.mrope_section' must be a list of integers", e); }
+        int[] mrope = Ints(section, "rope_scaling.mrope_section", textPath);
         float theta = text["rope_theta"] is not null ? Float(text, "rope_theta", textPath, 0) : Float(rope, "rope_theta", textPath + " rope_parameters", 1e6f);
         var decoder = new DecoderConfig
         {
@@ -71,7 +68,7 @@ public sealed record Qwen2VlConfig(string ModelType, DecoderConfig Text, int[] M
         };
         decoder.Validate(textPath);
         if (Str(text, "hidden_act", textPath, "silu") != "silu") throw new InvalidDataException($"{textPath}: field 'hidden_act' must be silu");
-        if (mrope.Length != 3 || mrope.Sum() != decoder.HeadDim / 2 || mrope.Any(s => s < 0))
+        if (mrope.Length != 3 || mrope.Any(s => s < 0) || mrope.Sum(s => (long)s) != decoder.HeadDim / 2)
             throw new InvalidDataException($"{textPath}: field 'rope_scaling.mrope_section' [{string.Join(", ", mrope)}] must be three sizes summing to head_dim/2 = {decoder.HeadDim / 2}");
         var vc = json["vision_config"] as JsonObject ?? throw new InvalidDataException($"{path}: field 'vision_config' is missing");
         string vp = path + " vision_config";
@@ -91,8 +88,11 @@ public sealed record Qwen2VlConfig(string ModelType, DecoderConfig Text, int[] M
             TemporalPatchSize = Int(vc, "temporal_patch_size", vp, 2),
             InChannels = Int(vc, "in_chans", vp, Int(vc, "in_channels", vp, 3)),
             WindowSize = Int(vc, "window_size", vp, 112),
-            FullAttentionBlocks = vc["fullatt_block_indexes"] is JsonArray full ? full.Select(n => n!.GetValue<int>()).ToArray() : [],
+            FullAttentionBlocks = vc["fullatt_block_indexes"] is JsonArray full ? Ints(full, "fullatt_block_indexes", vp) : [],
         };
+        foreach (var (field, value) in new[] { ("depth", vision.Depth), ("patch_size", vision.PatchSize), ("spatial_merge_size", vision.MergeSize),
+                                               ("temporal_patch_size", vision.TemporalPatchSize), ("in_chans", vision.InChannels), ("window_size", vision.WindowSize) })
+            if (value < 1) throw new InvalidDataException($"{vp}: field '{field}' ({value}) must be positive");
         if (vision.Activation is not ("quick_gelu" or "gelu" or "silu")) throw new InvalidDataException($"{vp}: field 'hidden_act' '{vision.Activation}' is not quick_gelu, gelu or silu");
         if (vision.Heads < 1 || width % vision.Heads != 0 || vision.HeadDim % 4 != 0)
             throw new InvalidDataException($"{vp}: field 'num_heads' ({vision.Heads}) must divide the vision width {width} into heads of a multiple of 4");
@@ -120,6 +120,11 @@ public sealed record Qwen2VlConfig(string ModelType, DecoderConfig Text, int[] M
         catch (Exception e) when (e is InvalidOperationException or FormatException)
         { throw new InvalidDataException($"{path}: field '{field}' must be {kind}, got {node.ToJsonString()}", e); }
     }
+
+    /// <summary>A list of integers, or an error naming the field.</summary>
+    static int[] Ints(JsonArray list, string field, string path) =>
+        list.Select(n => n is JsonValue v && v.TryGetValue<int>(out var i) ? i
+            : throw new InvalidDataException($"{path}: field '{field}' must be a list of integers, got {list.ToJsonString()}")).ToArray();
 
     static int Int(JsonObject o, string field, string path, int? fallback = null) => Read(o, field, path, fallback, "an integer");
     static float Float(JsonObject o, string field, string path, float? fallback) => (float)Read<double>(o, field, path, fallback, "a number");
