@@ -1,15 +1,9 @@
 using System.Collections.Concurrent;
-using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Ril.Cli.Tests;
 
@@ -53,15 +47,9 @@ public sealed class FakeHub : IAsyncDisposable
 
     public static async Task<FakeHub> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
-        var app = builder.Build();
         FakeHub? hub = null;
-        app.Run(context => hub!.HandleAsync(context));
-        await app.StartAsync();
-        var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        hub = new FakeHub(app, url.TrimEnd('/'));
+        var (app, url) = await LoopbackApp.StartAsync(app => app.Run(context => hub!.HandleAsync(context)));
+        hub = new FakeHub(app, url);
         return hub;
     }
 

@@ -1,11 +1,5 @@
-using System.Net;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Xunit;
 
 namespace Ril.Cli.Tests;
@@ -22,15 +16,10 @@ public class JudgeFailureTests : IDisposable
     [Fact]
     public async Task An_eval_whose_judge_answers_garbage_exits_non_zero_naming_the_failures()
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
-        await using var app = builder.Build();
-        app.MapPost("/v1/chat/completions", () => Results.Text(
+        var (app, url) = await LoopbackApp.StartAsync(app => app.MapPost("/v1/chat/completions", () => Results.Text(
             """{"id":"c","object":"chat.completion","created":0,"model":"judge","choices":[{"index":0,"message":{"role":"assistant","content":"hard to say"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":3,"total_tokens":4}}""",
-            "application/json"));
-        await app.StartAsync();
-        var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            "application/json")));
+        await using var _ = app;
 
         var data = Path.Combine(_dir, "data");
         var model = Path.Combine(_dir, "model");

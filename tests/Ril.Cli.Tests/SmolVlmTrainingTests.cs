@@ -1,128 +1,34 @@
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
-using Ril.Tensors.IO;
 
 namespace Ril.Cli.Tests;
 
-/// <summary>
-/// One tiny random SmolVLM student (<see cref="TinyRecipe.WriteSmolVlm"/>), written and SFT-warmed once for
-/// the class, and removed after it (kept when RIL_KEEP is set).
-/// </summary>
-public sealed class TinySmolVlmStudent : IDisposable
-{
-    public TinyRecipe Tiny { get; } = TinyRecipe.WriteSmolVlm(Path.Combine(Path.GetTempPath(), $"ril-smolvlm-{Guid.NewGuid():N}"));
-
-    public void Dispose()
-    {
-        if (Directory.Exists(Tiny.Folder) && Environment.GetEnvironmentVariable("RIL_KEEP") is null) Directory.Delete(Tiny.Folder, true);
-    }
-}
+/// <summary>The tiny SmolVLM student of <see cref="TinyRecipe.WriteSmolVlm"/>.</summary>
+public sealed class TinySmolVlmStudent() : TinyStudent(TinyRecipe.WriteSmolVlm(Folder("smolvlm")));
 
 /// <summary>
-/// `ril train` on the built-in suite with a SmolVLM (Idefics3) student (the real SmolVLM tokenizer and chat template,
-/// &lt;image&gt; tokens wrapped in &lt;fake_token_around_image&gt;&lt;global-img&gt;, a pixel-shuffle connector, the decoder under
-/// model.text_model): Dr.GRPO killed with SIGKILL and resumed ends exactly where the uninterrupted run ends, RIL trains
-/// the student and the discriminator, and a LoRA run writes its adapter in PEFT's layout under the Hub's module names.
+/// The training runs of <see cref="VlmTrainingTests"/> with a SmolVLM (Idefics3) student: the real SmolVLM tokenizer and
+/// chat template, &lt;image&gt; tokens wrapped in &lt;fake_token_around_image&gt;&lt;global-img&gt;, a pixel-shuffle
+/// connector; the decoder under model.text_model.
 /// </summary>
-public sealed class SmolVlmTrainingTests(TinySmolVlmStudent student) : IClassFixture<TinySmolVlmStudent>
+public sealed class SmolVlmTrainingTests(TinySmolVlmStudent student)
+    : VlmTrainingTests(student.Tiny, "idefics3", "model.text_model."), IClassFixture<TinySmolVlmStudent>
 {
-    const int Steps = 8, CheckpointEvery = 4;
-    readonly TinyRecipe _tiny = student.Tiny;
-
     [Fact]
     public void The_student_folder_is_a_smolvlm_checkpoint_whose_images_take_four_image_tokens()
     {
-        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(_tiny.ModelDirectory, "config.json")))!;
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(Tiny.ModelDirectory, "config.json")))!;
         Assert.Equal("idefics3", (string)config["model_type"]!);
-        Assert.True(File.Exists(Path.Combine(_tiny.ModelDirectory, "chat_template.json")), "the SmolVLM chat template should travel with the model");
-        var student = Models.ChatModel.Load(_tiny.ModelDirectory);
-        var image = Data.JsonlDataset.Load(Path.Combine(_tiny.SuiteDirectory, "train.jsonl"))[0].LoadImage();
+        Assert.True(File.Exists(Path.Combine(Tiny.ModelDirectory, "chat_template.json")), "the SmolVLM chat template should travel with the model");
+        var model = Models.ChatModel.Load(Tiny.ModelDirectory);
+        var image = Data.JsonlDataset.Load(Path.Combine(Tiny.SuiteDirectory, "train.jsonl"))[0].LoadImage();
         Assert.Equal(32, image.Width);
-        Assert.Equal(4, student.Processor.PlaceholdersFor([image]));
-        var smol = Assert.IsType<Models.Families.SmolVlm.SmolVlmProcessor>(student.Processor);
+        Assert.Equal(4, model.Processor.PlaceholdersFor([image]));
+        var smol = Assert.IsType<Models.Families.SmolVlm.SmolVlmProcessor>(model.Processor);
         Assert.Equal((0, 0), smol.Grid(image));   // one unsplit tile
         var prompt = smol.EncodeChat([Ril.Text.ChatMessage.User("What is shown?", 1)], [image]);
-        var tokenizer = student.Processor.Tokenizer;
+        var tokenizer = model.Processor.Tokenizer;
         Assert.Equal(4, prompt.Count(id => id == tokenizer.SpecialTokenId("<image>")));
         Assert.Equal(1, prompt.Count(id => id == tokenizer.SpecialTokenId("<global-img>")));
         Assert.Equal(2, prompt.Count(id => id == tokenizer.SpecialTokenId("<fake_token_around_image>")));
-    }
-
-    [Fact]
-    public void A_killed_dr_grpo_run_resumed_ends_where_an_uninterrupted_run_ends()
-    {
-        var straight = Recipe("grpo-straight", checkpointEvery: CheckpointEvery);
-        var killed = Recipe("grpo-killed", checkpointEvery: CheckpointEvery);
-        Processes.Check([.. Processes.Ril, "train", "--config", straight]);
-        var runDir = _tiny.RunDirectory("grpo-killed");
-        ResumeAfterKillTests.KillAfterFirstCheckpoint([.. Processes.Ril, "train", "--config", killed], runDir);
-        Assert.Contains("resuming", Processes.Check([.. Processes.Ril, "train", "--config", killed, "--resume"]));
-
-        var expected = ResumeAfterKillTests.MetricsByStep(_tiny.RunDirectory("grpo-straight"));
-        var resumed = ResumeAfterKillTests.MetricsByStep(runDir);
-        Assert.Equal(Steps, expected.Count);
-        Assert.Equal(Steps, File.ReadAllLines(Path.Combine(runDir, "metrics.jsonl")).Count(l => l.Length > 0));
-        Assert.True(expected.Values.Any(m => m["reward/total"]!.GetValue<double>() > 0),
-            "the run should see some reward, or resuming would be trivially exact");
-        for (int step = CheckpointEvery + 1; step <= Steps; step++)
-            foreach (var key in ResumeAfterKillTests.Deterministic)
-                Assert.True(ResumeAfterKillTests.Json(expected[step][key]) == ResumeAfterKillTests.Json(resumed[step][key]),
-                    $"step {step} {key}: uninterrupted {ResumeAfterKillTests.Json(expected[step][key])}, resumed {ResumeAfterKillTests.Json(resumed[step][key])}");
-        var file = Path.Combine("model", "model.safetensors");
-        Assert.True(File.ReadAllBytes(Path.Combine(_tiny.RunDirectory("grpo-straight"), file)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(runDir, file))),
-            "model.safetensors differs between the uninterrupted and the resumed run");
-        Assert.False(File.ReadAllBytes(Path.Combine(_tiny.ModelDirectory, "model.safetensors")).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(runDir, file))),
-            "training left the student's weights as they were");
-    }
-
-    [Fact]
-    public void A_ril_run_trains_the_student_and_the_discriminator()
-    {
-        const int rilSteps = 3;
-        var path = _tiny.RilRecipe("ril", rilSteps);
-        Processes.Check([.. Processes.Ril, "train", "--config", path]);
-        var runDir = _tiny.RunDirectory("ril");
-        var metrics = ResumeAfterKillTests.MetricsByStep(runDir);
-        Assert.Equal(rilSteps, metrics.Count);
-        foreach (var row in metrics.Values)
-            Assert.True(double.IsFinite(row["loss/total"]!.GetValue<double>()), $"step {row["step"]}: loss/total {row["loss/total"]}");
-        Assert.True(File.Exists(Path.Combine(runDir, "model", "model.safetensors")));
-        Assert.True(File.Exists(Path.Combine(runDir, "discriminator", "model.safetensors")));
-        Assert.Equal("idefics3", (string)JsonNode.Parse(File.ReadAllText(Path.Combine(runDir, "model", "config.json")))!["model_type"]!);
-    }
-
-    [Fact]
-    public void A_lora_run_writes_a_peft_adapter_named_as_peft_names_the_text_models_modules()
-    {
-        var path = Recipe("lora", steps: 2, checkpointEvery: 0);
-        File.AppendAllText(path, "lora:\n  rank: 4\n  alpha: 8\n");
-        Processes.Check([.. Processes.Ril, "train", "--config", path]);
-        var adapter = Path.Combine(_tiny.RunDirectory("lora"), "adapter");
-        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(adapter, "adapter_config.json")))!;
-        Assert.Equal("LORA", (string)config["peft_type"]!);
-        Assert.Equal("CAUSAL_LM", (string)config["task_type"]!);
-        Assert.Equal(4, (int)config["r"]!);
-        var names = SafeTensors.Read(Path.Combine(adapter, "adapter_model.safetensors")).Tensors.Select(t => t.Name).ToList();
-        var peftName = new Regex(@"^base_model\.model\.model\.text_model\.layers\.\d+\.(self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj)\.lora_[AB]\.weight$");
-        Assert.All(names, name => Assert.Matches(peftName, name));
-        Assert.Contains("base_model.model.model.text_model.layers.0.self_attn.q_proj.lora_A.weight", names);
-        Assert.Contains("base_model.model.model.text_model.layers.0.self_attn.q_proj.lora_B.weight", names);
-        var targets = config["target_modules"]!.AsArray().Select(t => (string)t!).ToList();
-        foreach (var target in targets)
-            Assert.Contains(names, n => n.Contains($".{target}.lora_A."));
-        var file = SafeTensors.Read(Path.Combine(adapter, "adapter_model.safetensors"));
-        Assert.Contains(file.Tensors, t => t.Name.EndsWith(".lora_B.weight") && t.Data.Any(v => v != 0));   // B starts at zero: the run trained it
-
-        // The adapter goes back onto the student it was trained from: every tensor finds its module.
-        var adapters = Models.PeftAdapter.Load(adapter, Models.ChatModel.Load(_tiny.ModelDirectory).Model);
-        Assert.Equal(names.Count, adapters.Parameters().Count());
-    }
-
-    /// <summary>The Dr.GRPO recipe of <see cref="TinyRecipe.Recipe"/>, checkpointing every <paramref name="checkpointEvery"/> steps (0: never).</summary>
-    string Recipe(string name, int steps = Steps, int checkpointEvery = 0)
-    {
-        var path = _tiny.Recipe(name, steps);
-        File.WriteAllText(path, File.ReadAllText(path).Replace("every: 10", $"every: {checkpointEvery}").Replace("keep: 1", "keep: 2"));
-        return path;
     }
 }

@@ -8,15 +8,16 @@ public static class HfMessages
     /// <summary>
     /// Each message as {"role", "content"}: plain text stays a string; text with image markers becomes a list of parts,
     /// {"type": "image"} where each marker stood and {"type": "text", "text": …} between them, as transformers' processors
-    /// expect image messages.
+    /// expect image messages. With <paramref name="alwaysParts"/> plain text is a list of one text part too, for
+    /// templates that iterate every message's parts (SmolVLM's).
     /// </summary>
-    public static JsonArray Of(IReadOnlyList<ChatMessage> messages, string imageMarker)
+    public static JsonArray Of(IReadOnlyList<ChatMessage> messages, string imageMarker, bool alwaysParts = false)
     {
         var list = new JsonArray();
         foreach (var m in messages)
         {
             JsonNode content;
-            if (!m.Content.Contains(imageMarker, StringComparison.Ordinal)) content = m.Content;
+            if (!alwaysParts && !m.Content.Contains(imageMarker, StringComparison.Ordinal)) content = m.Content;
             else
             {
                 var parts = new JsonArray();

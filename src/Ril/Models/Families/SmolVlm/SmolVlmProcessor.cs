@@ -41,7 +41,7 @@ public sealed class SmolVlmProcessor : IProcessor
     /// </summary>
     public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true)
     {
-        if (Template is not null) return Template.Apply(Parts(messages), addGenerationPrompt);
+        if (Template is not null) return Template.Apply(HfMessages.Of(messages, ChatTemplate.DefaultImageMarker, alwaysParts: true), addGenerationPrompt);
         var sb = new StringBuilder("<|im_start|>");
         foreach (var m in messages)
         {
@@ -51,24 +51,6 @@ public sealed class SmolVlmProcessor : IProcessor
         }
         if (addGenerationPrompt) sb.Append("Assistant:");
         return sb.ToString();
-    }
-
-    /// <summary>Messages as transformers' processors pass them: content always a list of text and image parts.</summary>
-    static JsonArray Parts(IReadOnlyList<ChatMessage> messages)
-    {
-        var list = new JsonArray();
-        foreach (var m in messages)
-        {
-            var parts = new JsonArray();
-            var pieces = m.Content.Split(ChatTemplate.DefaultImageMarker);
-            for (int i = 0; i < pieces.Length; i++)
-            {
-                if (i > 0) parts.Add(new JsonObject { ["type"] = "image" });
-                if (pieces[i].Length > 0) parts.Add(new JsonObject { ["type"] = "text", ["text"] = pieces[i] });
-            }
-            list.Add(new JsonObject { ["role"] = m.Role, ["content"] = parts });
-        }
-        return list;
     }
 
     /// <summary>Token ids of the conversation, one &lt;image&gt; per image (<see cref="ExpandImages"/> gives each its text).</summary>
