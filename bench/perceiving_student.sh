@@ -38,6 +38,6 @@ arm() { [ -f "$OUT/runs/$1/model/model.safetensors" ] || ril train --config "$RO
 arm dr_grpo "${TERSE[@]}" --set trainer.algo=dr_grpo --set trainer.mini_batch_size=128
 arm ril "${TERSE[@]}" --set "ril.discriminator_init=$OUT/models/discriminator" --set trainer.mini_batch_size=256
 arm ril_student_baseline "${TERSE[@]}" --set "ril.discriminator_init=$OUT/models/discriminator" --set ril.student_baseline=students --set trainer.mini_batch_size=256
-arm ril_teacher_out "${TERSE[@]}" --set "ril.discriminator_init=$OUT/models/discriminator" --set ril.teachers_in_group=false --set trainer.mini_batch_size=128
+arm ril_teacher_out "${TERSE[@]}" --set "ril.discriminator_init=$OUT/models/discriminator" --set ril.teacher_tokens=none --set trainer.mini_batch_size=128
 arm ril_grouper "${GROUPER[@]}" --set "ril.discriminator_init=$OUT/models/disc_grouper" --set trainer.mini_batch_size=256
 ril report "$OUT"/runs/* --out "$OUT/report.html" --markdown --title "A student that perceives: Dr.GRPO and RIL variants from one SFT student"

@@ -18,7 +18,7 @@ run() { [ -d "$OUT/runs/$1" ] || ril train --config "$Q/recipes/ril.yaml" --name
 run paper "${PAPER[@]}"
 run full
 run paper_no_similarity "${PAPER[@]}" --set ril.similarity_weight=0
-run paper_teachers_out "${PAPER[@]}" --set ril.teachers_in_group=false
+run paper_teachers_out "${PAPER[@]}" --set ril.teacher_tokens=none
 if [ ! -d "$OUT/sft_teachers" ]; then
   ril sft --model "$Q/models/sft" --teachers "$Q/data/teachers.jsonl" --data "$Q/data/train.jsonl" --steps 60 --batch-size 16 --lr 1e-4 --out "$OUT/sft_teachers"
   ril eval --model "$OUT/sft_teachers" --dataset "$Q/data/val.jsonl" --split val --settings 0.01:0.001:1 --max-new-tokens 64 --out "$OUT/sft_teachers-eval"

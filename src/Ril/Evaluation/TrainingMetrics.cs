@@ -19,6 +19,8 @@ public sealed class RolloutRecorder(IRewardFunction accuracy) : IRewardFunction
     List<ScoredResponse> _recorded = [];
 
     public string Name => accuracy.Name;
+    /// <summary>The reward it records, for scores that must not be recorded (RIL's decision which groups need a teacher).</summary>
+    public IRewardFunction Inner => accuracy;
 
     public async Task<float[]> ScoreAsync(IReadOnlyList<RewardInput> batch, CancellationToken cancellation = default)
     {

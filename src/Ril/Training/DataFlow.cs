@@ -28,6 +28,8 @@ public sealed class DataFlow
     int[] _order;
 
     public int Epoch { get; private set; }
+    /// <summary>The dataset's rows, in file order.</summary>
+    public IReadOnlyList<DatasetRow> Rows => _rows;
     /// <summary>Index of the next question in this epoch's order.</summary>
     public int Position { get; private set; }
 

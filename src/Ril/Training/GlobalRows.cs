@@ -18,26 +18,30 @@ public sealed class GlobalRows
     public float[] Lengths { get; }
     /// <summary>Global rows that take part in the update, ascending.</summary>
     public int[] Train { get; }
+    /// <summary>Whether each global row is a teacher's response.</summary>
+    public bool[] Teacher { get; }
 
-    GlobalRows(int offset, int localCount, float[] lengths, int[] train) => (Offset, LocalCount, Lengths, Train) = (offset, localCount, lengths, train);
+    GlobalRows(int offset, int localCount, float[] lengths, int[] train, bool[] teacher) =>
+        (Offset, LocalCount, Lengths, Train, Teacher) = (offset, localCount, lengths, train, teacher);
 
     /// <summary>Gathers the lengths and training flags of every process's rows (one process: its trajectory as it is).</summary>
     public static GlobalRows Of(Trajectory tr, ICommunicator world)
     {
         int rows = tr.Rollouts.Count;
-        var local = new float[2 * rows];                          // (length, trains) per row
-        for (int r = 0; r < rows; r++) local[2 * r] = tr.MaskedLength(r);
-        foreach (var r in tr.TrainRows) local[2 * r + 1] = 1;
+        var local = new float[3 * rows];                          // (length, trains, teacher) per row
+        for (int r = 0; r < rows; r++) (local[3 * r], local[3 * r + 2]) = (tr.MaskedLength(r), tr.Rollouts[r].IsTeacher ? 1 : 0);
+        foreach (var r in tr.TrainRows) local[3 * r + 1] = 1;
         var all = world.AllGather(local);
-        var lengths = new float[all.Length / 2];
+        var lengths = new float[all.Length / 3];
+        var teacher = new bool[lengths.Length];
         var train = new List<int>();
         for (int r = 0; r < lengths.Length; r++)
         {
-            lengths[r] = all[2 * r];
-            if (all[2 * r + 1] != 0) train.Add(r);
+            (lengths[r], teacher[r]) = (all[3 * r], all[3 * r + 2] != 0);
+            if (all[3 * r + 1] != 0) train.Add(r);
         }
         int offset = world.Size == 1 ? 0 : world.GatherCounts(rows).Take(world.Rank).Sum();
-        return new GlobalRows(offset, rows, lengths, [.. train]);
+        return new GlobalRows(offset, rows, lengths, [.. train], teacher);
     }
 
     /// <summary>Valid tokens of the training rows of the whole batch (dapo's normaliser).</summary>

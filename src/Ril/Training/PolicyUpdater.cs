@@ -9,8 +9,11 @@ namespace Ril.Training;
 /// <summary>What one update did, averaged over its micro-batches.</summary>
 /// <param name="AllReduceSeconds">Of <paramref name="Seconds"/>, the time spent waiting for the gradient sums over processes
 /// after backward (what overlap did not hide, waiting for the slowest process included); 0 in a single process.</param>
+/// <param name="TeacherTokens">Teacher tokens that entered the loss, over all micro-batches (each epoch counts).</param>
+/// <param name="TeacherWeight">Their mean weight on ∇log π (<see cref="PolicyLossStats.TeacherWeight"/>).</param>
 public sealed record UpdateStats(float Loss, float PolicyLoss, float Kl, float ClipFraction, float MeanRatio, float ApproxKl,
-    float GradNorm, float LearningRate, int OptimizerSteps, int SkippedSteps, double Seconds, long Tokens, double AllReduceSeconds = 0);
+    float GradNorm, float LearningRate, int OptimizerSteps, int SkippedSteps, double Seconds, long Tokens, double AllReduceSeconds = 0,
+    long TeacherTokens = 0, float TeacherWeight = 0);
 
 /// <summary>
 /// Step 4 of the pipeline: for each PPO epoch, shuffle the rows, split them into mini-batches (one optimizer step each)
@@ -28,10 +31,12 @@ public sealed class PolicyUpdater(ChatModel policy, Optimizer optimizer, RlConfi
     GradientBuckets? _buckets;                  // made by the first update of a data-parallel run
 
     public Optimizer Optimizer { get; } = optimizer;
+    /// <summary>How teacher rows enter the loss (RIL's <see cref="RilConfig.TeacherTokens"/>); the paper's by default.</summary>
+    public TeacherTerm TeacherTerm { get; set; } = TeacherTerm.Published;
     public int BadStepsInARow { get; private set; }
 
     // Pooled per micro-batch: the loss (its parts sum to it), token sums of the statistics, valid tokens, and a non-finite flag.
-    const int LossSum = 0, PolicySum = 1, KlSum = 2, ClipSum = 3, RatioSum = 4, ApproxKlSum = 5, Tokens = 6, NonFinite = 7, Slots = 8;
+    const int LossSum = 0, PolicySum = 1, KlSum = 2, ClipSum = 3, RatioSum = 4, ApproxKlSum = 5, Tokens = 6, NonFinite = 7, TeacherTokenSum = 8, TeacherWeightSum = 9, Slots = 10;
 
     public UpdateStats Update(Trajectory tr, Rng rng)
     {
@@ -45,7 +50,7 @@ public sealed class PolicyUpdater(ChatModel policy, Optimizer optimizer, RlConfi
         int L = tr.MaxLength, microPerMini = config.MiniBatchSize / config.MicroBatchSize;
         var global = GlobalRows.Of(tr, _world);
         float batchValidTokens = global.ValidTokens;
-        double loss = 0, pol = 0, kl = 0, clip = 0, ratio = 0, approx = 0, norm = 0;
+        double loss = 0, pol = 0, kl = 0, clip = 0, ratio = 0, approx = 0, norm = 0, teacherTokens = 0, teacherWeight = 0;
         int micro = 0, steps = 0, skipped = 0;
         long tokens = 0;
         bool perToken = tr.Advantages.Length == tr.Rollouts.Count * L;
@@ -66,18 +71,23 @@ public sealed class PolicyUpdater(ChatModel policy, Optimizer optimizer, RlConfi
                     if (rows.Length == 0) continue;                                     // other processes hold this micro-batch
                     if (m == lastHere) _buckets?.StartDuringNextBackward();              // its backward finishes this step's gradients here
                     using var scope = TensorScope.Begin();
+                    // CHORD's teacher rows are outside the RL term: its B and Σ M are the student's rows'; the auxiliary NLL's the teachers'.
+                    bool chord = TeacherTerm.Mode == TeacherTokens.Chord;
+                    var rlRows = chord ? microRows.Where(r => !global.Teacher[r]).ToArray() : microRows;
                     var batch = Slice(tr, rows, perToken, microPerMini, batchValidTokens) with
                     {
-                        MicroBatchRows = microRows.Length, MicroBatchTokens = global.TokensOf(microRows),
+                        MicroBatchRows = Math.Max(1, rlRows.Length), MicroBatchTokens = global.TokensOf(rlRows),
+                        MicroBatchTeacherTokens = global.TokensOf(microRows.Where(r => global.Teacher[r]).ToArray()),
                     };
                     var logp = ResponseLogProbs.Compute(policy, rows.Select(r => TrajectoryBuilder.Row(tr.Questions, tr.Rollouts[r], L)).ToList(), L).LogProbs;
-                    var (l, s) = PolicyLoss.Compute(config.Objective, logp, batch, config.ClipLow, config.ClipHigh, config.KlCoef);
+                    var (l, s) = PolicyLoss.Compute(config.Objective, logp, batch, config.ClipLow, config.ClipHigh, config.KlCoef, TeacherTerm);
                     var slots = pooled.AsSpan(m * Slots, Slots);
                     if (!float.IsFinite(s.Loss)) { slots[NonFinite] = 1; continue; }
                     l.Backward();
                     double n = batch.Mask.Sum();
                     (slots[LossSum], slots[PolicySum], slots[KlSum], slots[ClipSum], slots[RatioSum], slots[ApproxKlSum], slots[Tokens]) =
                         (s.Loss, s.PolicyLoss * n, s.Kl * n, s.ClipFraction * n, s.MeanRatio * n, s.ApproxKl * n, n);
+                    (slots[TeacherTokenSum], slots[TeacherWeightSum]) = (s.TeacherTokens, s.TeacherWeight * s.TeacherTokens);
                 }
                 if (_buckets is not null) allReduceSeconds += _buckets.Finish();        // before any other collective
                 _world.AllReduceSum(pooled);
@@ -90,6 +100,7 @@ public sealed class PolicyUpdater(ChatModel policy, Optimizer optimizer, RlConfi
                     loss += p[LossSum]; pol += p[PolicySum] / t; kl += p[KlSum] / t; clip += p[ClipSum] / t; ratio += p[RatioSum] / t; approx += p[ApproxKlSum] / t;
                     micro++;
                     tokens += (long)p[Tokens];
+                    teacherTokens += p[TeacherTokenSum]; teacherWeight += p[TeacherWeightSum];
                 }
                 schedule?.Apply(Optimizer, Optimizer.StepCount);
                 float gradNorm = GradClip.ClipByGlobalNorm(Optimizer.AllParameters, config.GradClip);
@@ -111,7 +122,8 @@ public sealed class PolicyUpdater(ChatModel policy, Optimizer optimizer, RlConfi
         }
         double count = Math.Max(micro, 1);
         return new UpdateStats((float)(loss / count), (float)(pol / count), (float)(kl / count), (float)(clip / count), (float)(ratio / count), (float)(approx / count),
-            (float)(norm / Math.Max(steps, 1)), Optimizer.LearningRate, steps, skipped, sw.Elapsed.TotalSeconds, tokens, allReduceSeconds);
+            (float)(norm / Math.Max(steps, 1)), Optimizer.LearningRate, steps, skipped, sw.Elapsed.TotalSeconds, tokens, allReduceSeconds,
+            (long)teacherTokens, teacherTokens == 0 ? 0 : (float)(teacherWeight / teacherTokens));
     }
 
     /// <summary>The loss inputs of some of this process's rows: their old/ref log-probs, masks and advantages.</summary>
@@ -120,7 +132,8 @@ public sealed class PolicyUpdater(ChatModel policy, Optimizer optimizer, RlConfi
         int L = tr.MaxLength;
         float[] Take(float[] src, int width) { var d = new float[rows.Length * width]; for (int i = 0; i < rows.Length; i++) Array.Copy(src, rows[i] * width, d, i * width, width); return d; }
         return new PolicyBatch(Take(tr.OldLogProbs, L), tr.RefLogProbs is null ? null : Take(tr.RefLogProbs, L), Take(tr.Mask, L),
-            perToken ? Take(tr.Advantages, L) : Take(tr.Advantages, 1), rows.Length, L, accumulation, batchValidTokens);
+            perToken ? Take(tr.Advantages, L) : Take(tr.Advantages, 1), rows.Length, L, accumulation, batchValidTokens,
+            Teacher: tr.Rollouts.Any(r => r.IsTeacher) ? rows.Select(r => tr.Rollouts[r].IsTeacher).ToArray() : null);
     }
 }
 

@@ -143,7 +143,21 @@ public sealed record Recipe
         ["ril.teacher_sampling"] = (r, v, w) => r with { Ril = r.Ril with { TeacherSampling = OneOf(v, w, "round_robin", "fixed_quota", "uniform") switch
             { "round_robin" => Data.TeacherSampling.RoundRobin, "fixed_quota" => Data.TeacherSampling.FixedQuota, _ => Data.TeacherSampling.Uniform } } },
         ["ril.teacher_quota"] = (r, v, w) => r with { Ril = r.Ril with { TeacherQuota = Quota(v, w) } },
-        ["ril.teachers_in_group"] = (r, v, w) => r with { Ril = r.Ril with { TeachersInGroup = Bool(v, w) } },
+        ["ril.teachers_in_group"] = (r, v, w) => r with { Ril = r.Ril with { TeacherTokens = Bool(v, w) ? TeacherTokens.Published : TeacherTokens.None } },   // before ril.teacher_tokens
+        ["ril.teacher_tokens"] = (r, v, w) => r with { Ril = r.Ril with { TeacherTokens = OneOf(v, w, "published", "shaped", "chord", "none") switch
+            { "published" => TeacherTokens.Published, "shaped" => TeacherTokens.Shaped, "chord" => TeacherTokens.Chord, _ => TeacherTokens.None } } },
+        ["ril.shaping_gamma"] = (r, v, w) => r with { Ril = r.Ril with { ShapingGamma = Float(v, w, 0, 100, lowOpen: true) } },
+        ["ril.chord_mu"] = (r, v, w) => r with { Ril = r.Ril with { ChordMu = Float(v, w, 0, 1) } },
+        ["ril.teacher_when"] = (r, v, w) => r with { Ril = r.Ril with { TeacherWhen = OneOf(v, w, "always", "all_fail", "below") switch
+            { "always" => TeacherWhen.Always, "all_fail" => TeacherWhen.AllFail, _ => TeacherWhen.Below } } },
+        ["ril.teacher_threshold"] = (r, v, w) => r with { Ril = r.Ril with { TeacherThreshold = Float(v, w, 0, 1, lowOpen: true) } },
+        ["ril.teacher_slots"] = (r, v, w) => r with { Ril = r.Ril with { TeacherSlots = Int(v, w, 1) } },
+        ["ril.guidance"] = (r, v, w) => r with { Ril = r.Ril with { Guidance = OneOf(v, w, "none", "zppo") == "zppo" ? Guidance.Zppo : Guidance.None } },
+        ["zppo.threshold"] = (r, v, w) => r with { Ril = r.Ril with { Zppo = r.Ril.Zppo with { Threshold = Float(v, w, 0, 1, lowOpen: true) } } },
+        ["zppo.buffer_capacity"] = (r, v, w) => r with { Ril = r.Ril with { Zppo = r.Ril.Zppo with { BufferCapacity = Int(v, w, 1, 1_000_000) } } },
+        ["zppo.replay_per_step"] = (r, v, w) => r with { Ril = r.Ril with { Zppo = r.Ril.Zppo with { ReplayPerStep = Int(v, w, 0) } } },
+        ["zppo.hard_per_step"] = (r, v, w) => r with { Ril = r.Ril with { Zppo = r.Ril.Zppo with { HardPerStep = Int(v, w, 0) } } },
+        ["zppo.max_wrong_in_ncq"] = (r, v, w) => r with { Ril = r.Ril with { Zppo = r.Ril.Zppo with { MaxWrongInNcq = Int(v, w, 1, 64) } } },
         ["ril.student_baseline"] = (r, v, w) => r with { Ril = r.Ril with { StudentBaseline = OneOf(v, w, "group", "students") == "group" ? StudentBaseline.Group : StudentBaseline.Students } },
         ["ril.discriminator"] = (r, v, w) => r with { Ril = r.Ril with { Discriminator = OneOf(v, w, "updating", "frozen", "none") switch
             { "updating" => DiscriminatorMode.Updating, "frozen" => DiscriminatorMode.Frozen, _ => DiscriminatorMode.None } } },
@@ -374,8 +388,16 @@ public sealed record Recipe
         {
             ["teacher_cache"] = TeacherCache, ["teachers"] = Ril.Teachers is null ? null : new JsonArray(Ril.Teachers.Select(t => (JsonNode)t).ToArray()),
             ["teacher_sampling"] = Ril.TeacherSampling.ToString(), ["teacher_quota"] = Ril.TeacherQuota is null ? null : string.Join(",", Ril.TeacherQuota.Select(kv => $"{kv.Key}:{kv.Value}")),
-            ["teachers_in_group"] = Ril.TeachersInGroup, ["student_baseline"] = Ril.StudentBaseline.ToString().ToLowerInvariant(), ["discriminator"] = Ril.Discriminator.ToString().ToLowerInvariant(),
+            ["teacher_tokens"] = Ril.TeacherTokens.ToString().ToLowerInvariant(), ["shaping_gamma"] = Ril.ShapingGamma, ["chord_mu"] = Ril.ChordMu,
+            ["teacher_when"] = Ril.TeacherWhen switch { TeacherWhen.Always => "always", TeacherWhen.AllFail => "all_fail", _ => "below" },
+            ["teacher_threshold"] = Ril.TeacherThreshold, ["teacher_slots"] = Ril.TeacherSlots, ["guidance"] = Ril.Guidance.ToString().ToLowerInvariant(),
+            ["student_baseline"] = Ril.StudentBaseline.ToString().ToLowerInvariant(), ["discriminator"] = Ril.Discriminator.ToString().ToLowerInvariant(),
             ["discriminator_init"] = DiscriminatorInit, ["similarity"] = Ril.Similarity.ToString().ToLowerInvariant(), ["similarity_weight"] = Ril.SimilarityWeight,
+        },
+        ["zppo"] = new JsonObject
+        {
+            ["threshold"] = Ril.Zppo.Threshold, ["buffer_capacity"] = Ril.Zppo.BufferCapacity, ["replay_per_step"] = Ril.Zppo.ReplayPerStep,
+            ["hard_per_step"] = Ril.Zppo.HardPerStep, ["max_wrong_in_ncq"] = Ril.Zppo.MaxWrongInNcq,
         },
         ["discriminator"] = new JsonObject
         {

@@ -38,6 +38,13 @@ public sealed class RilTrainer : StepTrainer
         if (ril.Discriminator != DiscriminatorMode.None && discriminator is null)
             throw new ArgumentException($"RIL with a {ril.Discriminator.ToString().ToLowerInvariant()} discriminator needs one");
         (Ril, Teachers, Updater, _answer) = (ril, teachers, updater, answer);
+        Updater.TeacherTerm = new TeacherTerm(ril.TeacherTokens, ril.ShapingGamma, ril.ChordMu);
+        if (ril.Guidance == Guidance.Zppo)
+        {
+            if (Tensors.Distributed.World.Current.Size > 1)
+                throw new ArgumentException("config key 'ril.guidance' zppo runs in one process for now (its replay buffer is not shared between processes)");
+            Zppo = new ZppoGuidance(ril.Zppo);
+        }
         Collector = new ResponseCollector(policy, config);
         var parts = new List<(IRewardFunction, float)>();
         if (ril.Discriminator != DiscriminatorMode.None)
@@ -50,34 +57,149 @@ public sealed class RilTrainer : StepTrainer
         Trajectories = new TrajectoryBuilder(policy, reference, new RewardSet(parts), config);
     }
 
-    /// <summary>The responses per group: 2G with the teachers in it, else G.</summary>
-    public int GroupSize => Ril.TeachersInGroup ? 2 * Config.GroupSize : Config.GroupSize;
+    /// <summary>The responses per group: 2G when every group takes G teacher responses, else G.</summary>
+    public int GroupSize => Ril.TeachersInGroup && Ril.TeacherWhen == TeacherWhen.Always ? 2 * Config.GroupSize : Config.GroupSize;
+
+    /// <summary>ZPPO's replay buffer and prompts; null unless ril.guidance is zppo.</summary>
+    public ZppoGuidance? Zppo { get; }
 
     /// <summary>The discriminator and its optimizer, saved in the same checkpoint as the policy (none without D).</summary>
     /// <remarks>The teacher draws and D's updates need no state of their own: they follow the step and the seed.</remarks>
     public override IReadOnlyList<CheckpointPart> CheckpointParts => Discriminator is null ? []
         : [new CheckpointPart("discriminator", Discriminator.Discriminator.Parameters(), Discriminator.Optimizer)];
 
+    protected override Dictionary<string, string>? ExtraState() => Zppo is null ? null : new() { ["zppo_buffer"] = Zppo.Save() };
+
+    protected override void RestoreExtra(Dictionary<string, string>? extra)
+    {
+        if (Zppo is not null && extra?.GetValueOrDefault("zppo_buffer") is { } saved)
+            Zppo.Restore(saved, Data.Rows.GroupBy(r => r.Id).ToDictionary(g => g.Key, g => g.First()));
+    }
+
     protected override StepMetrics TakeStep()
     {
         using var scope = TensorScope.Begin();
         int g = Config.GroupSize;
-        var questions = Data.Next(Config.QuestionsPerStep);                                            // 1. data flow
+        var questions = NextQuestions();                                                               // 1. data flow (and ZPPO's replayed questions)
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var students = Collector.Collect(questions, Config.Seed + (ulong)Step);                        // 2. G student responses from π_old
         double rolloutSeconds = sw.Elapsed.TotalSeconds;
         bool updateD = Ril.Discriminator == DiscriminatorMode.Updating && Ril.DiscriminatorSettings.Updates > 0;
-        var teachers = Ril.TeachersInGroup || updateD ? Teachers.Take(questions, g, Config.Seed, Step) : [];   // 3. G teacher responses
-        var all = Interleave(students, teachers, questions.Count, g);
+        bool needTeachers = Ril.TeachersInUpdate || updateD || Zppo is not null;
+        var teachers = needTeachers ? Teachers.Take(questions, g, Config.Seed, Step) : [];            // 3. G teacher responses
         DiscriminatorUpdateStats? dStats = null;
         if (updateD)                                                                                    // 4. µ updates of D on the 2G
-            dStats = Discriminator!.Update(all.Select(r => Example(questions, r)).ToList(), Ril.DiscriminatorSettings.Updates);
-        var rollouts = Ril.TeachersInGroup ? all : students;
-        var trajectory = Trajectories.Build(questions, rollouts, GroupSize);                           // 5. rewards by the updated D + answer; advantages
-        if (Ril.StudentBaseline == StudentBaseline.Students)                                           //    (validated: teachers are in the group)
+            dStats = Discriminator!.Update(Interleave(students, teachers, questions.Count, g).Select(r => Example(questions, r)).ToList(), Ril.DiscriminatorSettings.Updates);
+        var answers = Ril.TeacherWhen != TeacherWhen.Always || Zppo is not null ? AnswerScores(questions, students) : null;
+        var accuracy = answers is null ? null : GroupMeans(answers, g);
+        var guidance = new List<KeyValuePair<string, double?>>();
+        if (Zppo is not null)                                                                           //    ZPPO: BCQ and NCQ prompts, answered now
+        {
+            (questions, students) = Guide(questions, students, teachers, answers!, accuracy!, guidance);
+            rolloutSeconds = sw.Elapsed.TotalSeconds;
+        }
+        var (rollouts, outside, needy) = Compose(Ril, g, questions.Count, students, teachers, accuracy);
+        var trajectory = Trajectories.Build(questions, rollouts, GroupSize, outside);                  // 5. rewards by the updated D + answer; advantages
+        if (Ril.StudentBaseline == StudentBaseline.Students)                                           //    (validated: every group has its teachers)
             Advantages.CentreStudentsOnTheirOwnMean(trajectory.Rewards, trajectory.Advantages, rollouts.Select(r => r.IsTeacher).ToArray(), GroupSize);
         var update = Updater.Update(trajectory, Rng);                                                  // 6. policy update
-        return Metrics(trajectory, teachers, update, dStats, rolloutSeconds);
+        guidance.Add(new("ril/teacher_tokens_in_loss", update.TeacherTokens));
+        guidance.Add(new("ril/teacher_token_weight", update.TeacherTokens == 0 ? null : update.TeacherWeight));
+        if (needy is not null) guidance.Add(new("ril/needy_group_share", needy.Average(n => n ? 1.0 : 0.0)));
+        guidance.Add(new("ril/student_rollouts", students.Count));
+        return Metrics(trajectory, teachers, update, dStats, rolloutSeconds, guidance);
+    }
+
+    /// <summary>The step's questions: fresh ones from the data flow, and with ZPPO the buffered hard questions replayed.</summary>
+    List<Question> NextQuestions()
+    {
+        if (Zppo is null) return Data.Next(Config.QuestionsPerStep);
+        var replay = Zppo.TakeReplay();
+        var fresh = Data.Next(Config.QuestionsPerStep - replay.Count);
+        return [.. fresh, .. replay.Select((row, i) => Data.Render(row) with { BatchIndex = fresh.Count + i })];
+    }
+
+    /// <summary>The answer reward of every student response (the recorder's inner function, so the step's record counts each once).</summary>
+    float[] AnswerScores(List<Question> questions, List<Rollout> students)
+    {
+        var answer = _answer is Evaluation.RolloutRecorder recorder ? recorder.Inner : _answer;
+        return answer.ScoreAsync(TrajectoryBuilder.RewardInputs(questions, students)).GetAwaiter().GetResult();
+    }
+
+    /// <summary>Per group of <paramref name="g"/>: the share of answers scored correct (≥ 0.5).</summary>
+    static float[] GroupMeans(float[] scores, int g) =>
+        Enumerable.Range(0, scores.Length / g).Select(q => scores.Skip(q * g).Take(g).Count(s => s >= 0.5f) / (float)g).ToArray();
+
+    /// <summary>
+    /// The update's rows from the step's responses, by ril.teacher_tokens and ril.teacher_when (docs/spec/RIL.md): groups of
+    /// G student + G teacher responses (published, shaped; always); groups of G in which k teacher responses replace k student
+    /// ones where the students fail (all_fail, below); the student's groups followed by teacher rows outside any group (chord);
+    /// the student's groups alone (none). Returns the rows, how many trail outside the groups, and which groups were needy.
+    /// </summary>
+    internal static (List<Rollout> Rows, int Outside, bool[]? Needy) Compose(RilConfig ril, int g, int questions, List<Rollout> students, List<Rollout> teachers, float[]? accuracy)
+    {
+        if (!ril.TeachersInUpdate) return (students, 0, null);
+        var needy = Enumerable.Range(0, questions).Select(q => ril.TeacherWhen switch
+        {
+            TeacherWhen.Always => true,
+            TeacherWhen.AllFail => accuracy![q] == 0,                                       // every student answer fails
+            _ => accuracy![q] < ril.TeacherThreshold,
+        }).ToArray();
+        int k = ril.TeacherWhen == TeacherWhen.Always ? g : ril.TeacherSlots;
+        if (ril.TeacherTokens == TeacherTokens.Chord)
+        {
+            var extra = Enumerable.Range(0, questions).Where(q => needy[q]).SelectMany(q => teachers.Skip(q * g).Take(k)).ToList();
+            return ([.. students, .. extra], extra.Count, needy);
+        }
+        if (ril.TeacherWhen == TeacherWhen.Always) return (Interleave(students, teachers, questions, g), 0, needy);
+        var rows = new List<Rollout>(students.Count);
+        for (int q = 0; q < questions; q++)
+        {
+            var group = students.Skip(q * g).Take(g).ToList();
+            if (needy[q]) group = [.. group.Take(g - k), .. teachers.Skip(q * g).Take(k)];   // AMPO: k teacher responses replace k failed student ones
+            rows.AddRange(group);
+        }
+        return (rows, 0, needy);
+    }
+
+    /// <summary>
+    /// ZPPO for one step: updates the replay buffer with the step's accuracies, then for up to <see cref="ZppoConfig.HardPerStep"/>
+    /// hard questions (the least accurate first) renders a BCQ prompt (when a teacher response is correct) and an NCQ prompt,
+    /// and collects G student responses to each. Returns the step's questions and student responses with those appended.
+    /// </summary>
+    (List<Question>, List<Rollout>) Guide(List<Question> questions, List<Rollout> students, List<Rollout> teachers, float[] answers, float[] accuracy,
+        List<KeyValuePair<string, double?>> metrics)
+    {
+        int g = Config.GroupSize;
+        var changes = Zppo!.Observe(questions.Select(q => q.Row).ToList(), accuracy);
+        var hard = Enumerable.Range(0, questions.Count).Where(q => accuracy[q] < Zppo.Config.Threshold)
+            .OrderBy(q => accuracy[q]).ThenBy(q => q).Take(Zppo.Config.HardPerStep).ToList();
+        float[] teacherAnswers = hard.Count == 0 ? [] : AnswerScores(questions, teachers);
+        var prompts = new List<(int Question, string Kind, string Text)>();
+        var random = new Random(global::Ril.Data.Synth.StableSeed.Mix((long)Config.Seed, Step, 7919, 0));
+        foreach (int q in hard)
+        {
+            var row = questions[q].Row;
+            var wrong = Enumerable.Range(q * g, g).Where(i => answers[i] < 0.5f).Select(i => students[i].Text).Distinct().ToList();
+            int correct = Enumerable.Range(q * g, g).FirstOrDefault(i => teacherAnswers[i] >= 0.5f, -1);
+            if (correct >= 0 && wrong.Count > 0) prompts.Add((q, "bcq", ZppoGuidance.Bcq(row.Question, teachers[correct].Text, wrong[0], random.Next(2) == 0)));
+            if (wrong.Count > 0) prompts.Add((q, "ncq", ZppoGuidance.Ncq(row.Question, wrong.Take(Zppo.Config.MaxWrongInNcq).ToList())));
+        }
+        var extra = prompts.Select((p, i) => Data.Render(questions[p.Question].Row with { Question = p.Text }) with { BatchIndex = questions.Count + i }).ToList();
+        List<Rollout> more = extra.Count == 0 ? [] : Collector.Collect(extra, Config.Seed + (ulong)Step);
+        float[] moreAnswers = extra.Count == 0 ? [] : GroupMeans(AnswerScores(extra, more), g);
+        foreach (var kind in new[] { "bcq", "ncq" })
+        {
+            var of = prompts.Select((p, i) => (p, i)).Where(x => x.p.Kind == kind).Select(x => (double)moreAnswers[x.i]).ToList();
+            metrics.Add(new($"zppo/{kind}_prompts", of.Count));
+            metrics.Add(new($"zppo/{kind}_accuracy", of.Count == 0 ? null : of.Average()));
+        }
+        metrics.Add(new("zppo/hard_questions", accuracy.Count(a => a < Zppo.Config.Threshold)));
+        metrics.Add(new("zppo/buffer_size", Zppo.Buffer.Count));
+        metrics.Add(new("zppo/admitted", changes.Admitted));
+        metrics.Add(new("zppo/graduated", changes.Graduated));
+        metrics.Add(new("zppo/evicted", changes.Evicted));
+        return ([.. questions, .. extra], [.. students, .. more.Select(r => r with { Question = r.Question + questions.Count })]);
     }
 
     /// <summary>Per question: its G student responses, then its G teacher responses.</summary>
@@ -98,13 +220,14 @@ public sealed class RilTrainer : StepTrainer
     /// The step's metrics over the global batch: the shared scheme (<see cref="RolloutStatistics"/>) with lengths, cut-off
     /// and end shares and entropy over the student's own responses and rewards over the whole 2G group, then RIL's.
     /// </summary>
-    StepMetrics Metrics(Trajectory tr, List<Rollout> teacherRollouts, UpdateStats update, DiscriminatorUpdateStats? dStats, double rolloutSeconds)
+    StepMetrics Metrics(Trajectory tr, List<Rollout> teacherRollouts, UpdateStats update, DiscriminatorUpdateStats? dStats, double rolloutSeconds,
+        List<KeyValuePair<string, double?>> guidance)
     {
         var world = Tensors.Distributed.World.Current;
         var s = RolloutStatistics.Of(tr, world, r => !r.IsTeacher);
         return new StepMetrics(Step + 1, s.Reward, s.RewardByName, s.ResponseLength, s.LengthClipRatio, s.EndTokenShare, s.Entropy, tr.ZeroVarianceShare,
             update, rolloutSeconds, tr.LogProbSeconds, tr.RewardSeconds, s.GeneratedTokens / Math.Max(rolloutSeconds, 1e-9),
-            update.Tokens / Math.Max(update.Seconds, 1e-9), RilMetrics(tr, teacherRollouts, dStats, world));
+            update.Tokens / Math.Max(update.Seconds, 1e-9), [.. RilMetrics(tr, teacherRollouts, dStats, world), .. guidance]);
     }
 
     /// <summary>
@@ -120,7 +243,7 @@ public sealed class RilTrainer : StepTrainer
         var d = Similarity?.LastProbabilities.ToList();
         var answers = tr.RewardsByName[_answer.Name].ToList();
         var similarity = Similarity is null ? null : tr.RewardsByName[Similarity.Name].ToList();
-        if (!Ril.TeachersInGroup && teacherRollouts.Count > 0 && Discriminator is not null)
+        if (!Ril.TeachersInUpdate && teacherRollouts.Count > 0 && Discriminator is not null)
         {
             var extra = Discriminator.Discriminator.Probabilities(teacherRollouts.Select(r => Example(tr.Questions, r)).ToList());
             rollouts.AddRange(teacherRollouts);
@@ -148,16 +271,16 @@ public sealed class RilTrainer : StepTrainer
             pool.Add("ril/similarity_student", s.Select(i => similarity![i]));
             pool.Add("ril/similarity_teacher", t.Select(i => similarity![i]));
         }
-        if (Ril.TeachersInGroup)   // how likely the teachers' text is under π_old: imitation shows as this rising
+        if (Ril.TeachersInUpdate)   // how likely the teachers' text is under π_old: imitation shows as this rising
         {
             double sum = 0, count = 0;
-            foreach (var i in t)
+            foreach (var i in t.Where(i => i < tr.Rollouts.Count))
                 for (int k = 0; k < tr.MaxLength; k++) { float m = tr.Mask[i * tr.MaxLength + k]; sum += m * tr.OldLogProbs[i * tr.MaxLength + k]; count += m; }
             pool.Add("ril/teacher_token_logprob", sum, count);
         }
         pool.Add("ril/answer_student", s.Select(i => answers[i]));
         pool.Add("ril/answer_teacher", t.Select(i => answers[i]));
-        if (Ril.TeachersInGroup)
+        if (Ril.TeachersInGroup && Ril.TeacherWhen == TeacherWhen.Always)
         {
             pool.Add("ril/reward_student", s.Select(i => tr.Rewards[i]));
             pool.Add("ril/reward_teacher", t.Select(i => tr.Rewards[i]));

@@ -44,7 +44,7 @@ public abstract class StepTrainer
     protected abstract StepMetrics TakeStep();
 
     /// <summary>Where the run stands, for a checkpoint.</summary>
-    public TrainingState State => new(Step, Data.Epoch, Data.Position, Rng.GetState());
+    public TrainingState State => new(Step, Data.Epoch, Data.Position, Rng.GetState(), ExtraState());
 
     /// <summary>Continues from a checkpoint's state (weights and optimizers are loaded by <see cref="TrainingCheckpoint.Load"/>).</summary>
     public void Restore(TrainingState state)
@@ -52,7 +52,14 @@ public abstract class StepTrainer
         Step = state.Step;
         Data.Seek(state.Epoch, state.Position);
         Rng.SetState(state.Rng);
+        RestoreExtra(state.Extra);
     }
+
+    /// <summary>A loop's own state beyond the data flow's place (ZPPO's replay buffer), as text a checkpoint keeps; null: none.</summary>
+    protected virtual Dictionary<string, string>? ExtraState() => null;
+
+    /// <summary>Restores what <see cref="ExtraState"/> saved (null from a checkpoint that has none).</summary>
+    protected virtual void RestoreExtra(Dictionary<string, string>? extra) { }
 
     /// <summary>Models trained beside the policy (RIL's discriminator), saved in the same checkpoints.</summary>
     public virtual IReadOnlyList<CheckpointPart> CheckpointParts => [];

@@ -22,6 +22,8 @@ public sealed class Trajectory
     public required Dictionary<string, float[]> RewardsByName { get; init; }
     /// <summary>Per row [rows], or per token [rows·L] for reinforce_pp.</summary>
     public required float[] Advantages { get; init; }
+    /// <summary>The last rows, which belong to no group (RIL's CHORD teacher rows).</summary>
+    public int OutsideGroups { get; init; }
     /// <summary>Rows that take part in the update (zero-variance groups may be left out).</summary>
     public required int[] TrainRows { get; init; }
     public required float[] Entropy { get; init; }
@@ -43,7 +45,9 @@ public sealed class TrajectoryBuilder(ChatModel policy, ChatModel? reference, Re
 {
     readonly ICommunicator _world = world ?? World.Current;
 
-    public Trajectory Build(List<Question> questions, List<Rollout> rollouts, int groupSize)
+    /// <param name="outsideGroups">The last rows of <paramref name="rollouts"/> that belong to no group (RIL's CHORD teacher rows):
+    /// scored and given log-probs, advantage 0, always in the update.</param>
+    public Trajectory Build(List<Question> questions, List<Rollout> rollouts, int groupSize, int outsideGroups = 0)
     {
         int rows = rollouts.Count, L = config.MaxResponseTokens;
         var stops = policy.StopTokens;
@@ -76,28 +80,33 @@ public sealed class TrajectoryBuilder(ChatModel policy, ChatModel? reference, Re
             }
 
         double logProbSeconds = clock.Elapsed.TotalSeconds;
-        var inputs = rollouts.Select(r => new RewardInput(questions[r.Question].Row.Id, questions[r.Question].Row.Question, questions[r.Question].Row.Answer, r.Text)
-        {
-            ResponseTokens = r.IsTeacher ? null : r.Tokens.Length,
-            HasEndToken = r.IsTeacher ? null : r.FinishReason == Models.Generation.GeneratedSequence.Stop,
-        }).ToList();
-        var (total, byName) = rewards.Score(inputs);
+        var (total, byName) = rewards.Score(RewardInputs(questions, rollouts));
         double rewardSeconds = clock.Elapsed.TotalSeconds - logProbSeconds;
 
+        int grouped = rows - outsideGroups;
+        var groupRewards = total.AsSpan(0, grouped);
         float[] advantages = config.Objective == Objective.ReinforcePP
             ? Advantages.ReinforcePlusPlus(total, mask, L, _world)
-            : Advantages.GroupRelative(total, groupSize, config.Objective.ScalesByStd());   // groups never span processes
-        var flat = Advantages.ZeroVarianceGroups(total, groupSize);
+            : [.. Advantages.GroupRelative(groupRewards, groupSize, config.Objective.ScalesByStd()), .. new float[outsideGroups]];   // groups never span processes
+        var flat = Advantages.ZeroVarianceGroups(groupRewards, groupSize);
         var flatAndAll = _world.Sum(flat.Count(f => f), flat.Length);                          // pooled over the global batch
-        var train = Enumerable.Range(0, rows).Where(r => !(config.FilterZeroVarianceGroups && flat[r / groupSize])).ToArray();
+        var train = Enumerable.Range(0, rows).Where(r => r >= grouped || !(config.FilterZeroVarianceGroups && flat[r / groupSize])).ToArray();
         return new Trajectory
         {
             Questions = questions, Rollouts = rollouts, GroupSize = groupSize, MaxLength = L, Mask = mask, OldLogProbs = old,
-            RefLogProbs = refLp, Rewards = total, RewardsByName = byName, Advantages = advantages, TrainRows = train,
+            RefLogProbs = refLp, Rewards = total, RewardsByName = byName, Advantages = advantages, TrainRows = train, OutsideGroups = outsideGroups,
             Entropy = entropy, ZeroVarianceShare = flatAndAll[1] == 0 ? 0 : (float)(flatAndAll[0] / flatAndAll[1]),
             LogProbSeconds = logProbSeconds, RewardSeconds = rewardSeconds,
         };
     }
+
+    /// <summary>What the rewards see of each rollout: its question, the gold answer, the text, and (the student's own) its length and end.</summary>
+    public static List<RewardInput> RewardInputs(List<Question> questions, IEnumerable<Rollout> rollouts) =>
+        rollouts.Select(r => new RewardInput(questions[r.Question].Row.Id, questions[r.Question].Row.Question, questions[r.Question].Row.Answer, r.Text)
+        {
+            ResponseTokens = r.IsTeacher ? null : r.Tokens.Length,
+            HasEndToken = r.IsTeacher ? null : r.FinishReason == Models.Generation.GeneratedSequence.Stop,
+        }).ToList();
 
     /// <summary>Rows [start, start + count) of a step as log-prob rows (responses cut to L).</summary>
     public static List<ResponseLogProbs.Row> Rows(List<Question> questions, List<Rollout> rollouts, int start, int count, int maxLen) =>

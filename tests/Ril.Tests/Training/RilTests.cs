@@ -404,7 +404,7 @@ public class RilTests
     [Fact]
     public void With_teachers_out_of_the_group_only_the_g_student_responses_are_scored()
     {
-        var (trainer, answer, _) = BuildRil(new RilConfig { TeachersInGroup = false });
+        var (trainer, answer, _) = BuildRil(new RilConfig { TeacherTokens = TeacherTokens.None });
         Assert.Equal(G, trainer.GroupSize);
         var m = trainer.RunStep();
         Assert.Equal(Questions * G, answer.Seen.Count);
