@@ -441,6 +441,67 @@ public class RilTests
         Assert.Single(trainer.CheckpointParts);
     }
 
+    [Theory]
+    [InlineData(TeacherTokens.Published)]
+    [InlineData(TeacherTokens.Shaped)]
+    [InlineData(TeacherTokens.Chord)]
+    [InlineData(TeacherTokens.None)]
+    public void Each_teacher_token_mode_runs_a_step_and_says_how_much_teacher_text_entered_the_loss(TeacherTokens mode)
+    {
+        var (trainer, answer, _) = BuildRil(new RilConfig { TeacherTokens = mode });
+        var m = trainer.RunStep();
+        Assert.True(m.Update.OptimizerSteps > 0 && float.IsFinite(m.Update.Loss));
+        double tokens = Extra(m, "ril/teacher_tokens_in_loss")!.Value;
+        if (mode == TeacherTokens.None) Assert.Equal(0, tokens);
+        else Assert.True(tokens >= Questions * G, $"{mode}: {tokens} teacher tokens in the loss");
+        var weight = Extra(m, "ril/teacher_token_weight");
+        if (mode == TeacherTokens.None) Assert.Null(weight);
+        else Assert.True(weight > 0, $"{mode}: teacher weight {weight}");
+        // Published and shaped teachers are group members (2G); chord's join the update outside the groups; every one is scored.
+        Assert.Equal(mode is TeacherTokens.Published or TeacherTokens.Shaped ? 2 * G : G, trainer.GroupSize);
+        Assert.Equal(mode == TeacherTokens.None ? Questions * G : Questions * 2 * G, answer.Seen.Count);
+    }
+
+    [Fact]
+    public void Teachers_on_demand_replace_student_slots_only_in_failing_groups()
+    {
+        // The tiny policy never writes "answer 1": every group fails, so each gets k = 1 teacher response in place of a student's.
+        var (trainer, answer, _) = BuildRil(new RilConfig { TeacherTokens = TeacherTokens.Shaped, TeacherWhen = TeacherWhen.AllFail, TeacherSlots = 1 });
+        Assert.Equal(G, trainer.GroupSize);
+        var m = trainer.RunStep();
+        Assert.Equal(1.0, Extra(m, "ril/needy_group_share"));
+        var scored = answer.Seen.Skip(Questions * G).ToList();            // after the decision's own scoring: the trajectory's
+        Assert.Equal(Questions * G, scored.Count);
+        Assert.Equal(Questions, scored.Count(i => i.ResponseTokens is null));   // one teacher row per group
+    }
+
+    [Fact]
+    public void Zppo_adds_bcq_and_ncq_groups_for_hard_questions_and_replays_them_after_a_resume()
+    {
+        var ril = new RilConfig
+        {
+            TeacherTokens = TeacherTokens.None, Guidance = Guidance.Zppo,
+            Zppo = new ZppoConfig { ReplayPerStep = 1, HardPerStep = 1, BufferCapacity = 4 },
+        };
+        var (trainer, answer, _) = BuildRil(ril);
+        var m = trainer.RunStep();
+        Assert.Equal(Questions, Extra(m, "zppo/admitted"));                // every question fails: both admitted
+        Assert.Equal(1.0, Extra(m, "zppo/bcq_prompts"));                   // the teachers' "answer 1" is correct
+        Assert.Equal(1.0, Extra(m, "zppo/ncq_prompts"));
+        Assert.Equal((Questions + 2) * G, Extra(m, "ril/student_rollouts"));
+        var bcq = answer.Seen.Where(i => i.Question.Contains("Candidate 1:")).ToList();
+        Assert.NotEmpty(bcq);
+        Assert.All(bcq, i => Assert.Contains("answer 1", i.Question));      // the correct candidate is in the prompt, not in the gradient
+        Assert.Equal(0, Extra(m, "ril/teacher_tokens_in_loss"));
+
+        var state = trainer.State;
+        Assert.NotNull(state.Extra);
+        var (resumed, _, _) = BuildRil(ril);
+        resumed.Restore(state);
+        Assert.Equal(trainer.Zppo!.Buffer.Select(r => r.Id), resumed.Zppo!.Buffer.Select(r => r.Id));
+        Assert.Equal(2, trainer.Zppo.Buffer.Count);
+    }
+
     [Fact]
     public void Ril_settings_are_checked_against_the_rl_settings()
     {
@@ -453,5 +514,10 @@ public class RilTests
         Assert.Contains("ril.answer_weight", Assert.Throws<ArgumentException>(() => new RilConfig { Discriminator = DiscriminatorMode.None, AnswerWeight = 0 }.Validate(rl)).Message);
         var noD = Assert.Throws<ArgumentException>(() => new RilTrainer(rl, new RilConfig(), null!, null!, null, null!, new AnswerReward(), null, null!));
         Assert.Contains("updating discriminator", noD.Message);
+        Assert.Contains("ril.teacher_slots", Assert.Throws<ArgumentException>(() => new RilConfig { TeacherWhen = TeacherWhen.AllFail, TeacherSlots = 5 }.Validate(rl)).Message);
+        Assert.Contains("ril.teacher_when", Assert.Throws<ArgumentException>(() => new RilConfig { TeacherWhen = TeacherWhen.AllFail, TeacherTokens = TeacherTokens.None }.Validate(rl)).Message);
+        Assert.Contains("ril.guidance", Assert.Throws<ArgumentException>(() => new RilConfig { Guidance = Guidance.Zppo }.Validate(rl)).Message);
+        Assert.Contains("zppo.replay_per_step", Assert.Throws<ArgumentException>(() => new RilConfig { Guidance = Guidance.Zppo, TeacherTokens = TeacherTokens.None,
+            Zppo = new ZppoConfig { ReplayPerStep = 8 } }.Validate(rl with { QuestionsPerStep = 8 })).Message);
     }
 }
