@@ -15,7 +15,15 @@ public sealed class ConsoleView : ITrainingView
     ProgressTask? _task;
     string _lastEval = "", _metrics = "";
 
-    public ConsoleView(string title, IAnsiConsole? console = null) => (_title, _console) = (title, console ?? AnsiConsole.Console);
+    public ConsoleView(string title, IAnsiConsole? console = null)
+    {
+        (_title, _console) = (title, console ?? AnsiConsole.Console);
+        // A log file or a pipe has no width: Spectre would break lines at its default 80 columns, in the middle of a step's line.
+        if (!Interactive) _console.Profile.Width = Math.Max(_console.Profile.Width, PlainLineWidth);
+    }
+
+    /// <summary>The width plain (non-terminal) output assumes: wide enough that no step or evaluation line is broken.</summary>
+    public const int PlainLineWidth = 4096;
 
     bool Interactive => _console.Profile.Capabilities.Interactive;
 

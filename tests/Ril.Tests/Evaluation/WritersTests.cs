@@ -113,6 +113,20 @@ public class WritersTests : IDisposable
     }
 
     [Fact]
+    public void A_step_line_longer_than_80_columns_stays_one_line_when_not_a_terminal()
+    {
+        var writer = new StringWriter();
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer), Interactive = InteractionSupport.No, Ansi = AnsiSupport.No });
+        var view = new ConsoleView("demo", console);
+        view.Run(100, v => v.Step(100, 100, [new("reward/total", 0.375), new("accuracy/train", 0.25), new("response/length_mean", 41.25),
+            new("speed/rollout_tokens_per_s", 1234.0), new("speed/update_tokens_per_s", 11000.0)]));
+        var lines = writer.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        const string expected = "step 100/100  reward 0.375  acc 0.25  len 41.2  rollout 1.2k tok/s  update 11k tok/s";
+        Assert.True(expected.Length > 80);
+        Assert.Equal(expected, Assert.Single(lines).TrimEnd());
+    }
+
+    [Fact]
     public void The_console_view_draws_a_progress_bar_on_a_terminal()
     {
         var writer = new StringWriter();
