@@ -11,9 +11,11 @@ namespace Ril.Training;
 /// after backward (what overlap did not hide, waiting for the slowest process included); 0 in a single process.</param>
 /// <param name="TeacherTokens">Teacher tokens that entered the loss, over all micro-batches (each epoch counts).</param>
 /// <param name="TeacherWeight">Their mean weight on ∇log π (<see cref="PolicyLossStats.TeacherWeight"/>).</param>
+/// <param name="ForwardPositions">Positions the update's forwards computed on this process (padding included; trainer.pack lowers it).</param>
+/// <param name="SequencePositions">Of those, the positions of prompts and responses.</param>
 public sealed record UpdateStats(float Loss, float PolicyLoss, float Kl, float ClipFraction, float MeanRatio, float ApproxKl,
     float GradNorm, float LearningRate, int OptimizerSteps, int SkippedSteps, double Seconds, long Tokens, double AllReduceSeconds = 0,
-    long TeacherTokens = 0, float TeacherWeight = 0);
+    long TeacherTokens = 0, float TeacherWeight = 0, long ForwardPositions = 0, long SequencePositions = 0);
 
 /// <summary>
 /// Step 4 of the pipeline: for each PPO epoch, shuffle the rows, split them into mini-batches (one optimizer step each)
@@ -52,7 +54,7 @@ public sealed class PolicyUpdater(ChatModel policy, Optimizer optimizer, RlConfi
         float batchValidTokens = global.ValidTokens;
         double loss = 0, pol = 0, kl = 0, clip = 0, ratio = 0, approx = 0, norm = 0, teacherTokens = 0, teacherWeight = 0;
         int micro = 0, steps = 0, skipped = 0;
-        long tokens = 0;
+        long tokens = 0, forwardPositions = 0, sequencePositions = 0;
         bool perToken = tr.Advantages.Length == tr.Rollouts.Count * L;
         for (int epoch = 0; epoch < config.PpoEpochs; epoch++)
         {
@@ -79,7 +81,10 @@ public sealed class PolicyUpdater(ChatModel policy, Optimizer optimizer, RlConfi
                         MicroBatchRows = Math.Max(1, rlRows.Length), MicroBatchTokens = global.TokensOf(rlRows),
                         MicroBatchTeacherTokens = global.TokensOf(microRows.Where(r => global.Teacher[r]).ToArray()),
                     };
-                    var logp = ResponseLogProbs.Compute(policy, rows.Select(r => TrajectoryBuilder.Row(tr.Questions, tr.Rollouts[r], L)).ToList(), L).LogProbs;
+                    var logRows = rows.Select(r => TrajectoryBuilder.Row(tr.Questions, tr.Rollouts[r], L)).ToList();
+                    var logp = ResponseLogProbs.Compute(policy, logRows, L, pack: config.Pack).LogProbs;
+                    forwardPositions += ResponseLogProbs.Layout.ForwardPositions(logRows, L, config.Pack);
+                    sequencePositions += logRows.Sum(r => (long)r.PromptIds.Length + r.Response.Length);
                     var (l, s) = PolicyLoss.Compute(config.Objective, logp, batch, config.ClipLow, config.ClipHigh, config.KlCoef, TeacherTerm);
                     var slots = pooled.AsSpan(m * Slots, Slots);
                     if (!float.IsFinite(s.Loss)) { slots[NonFinite] = 1; continue; }
@@ -123,7 +128,7 @@ public sealed class PolicyUpdater(ChatModel policy, Optimizer optimizer, RlConfi
         double count = Math.Max(micro, 1);
         return new UpdateStats((float)(loss / count), (float)(pol / count), (float)(kl / count), (float)(clip / count), (float)(ratio / count), (float)(approx / count),
             (float)(norm / Math.Max(steps, 1)), Optimizer.LearningRate, steps, skipped, sw.Elapsed.TotalSeconds, tokens, allReduceSeconds,
-            (long)teacherTokens, teacherTokens == 0 ? 0 : (float)(teacherWeight / teacherTokens));
+            (long)teacherTokens, teacherTokens == 0 ? 0 : (float)(teacherWeight / teacherTokens), forwardPositions, sequencePositions);
     }
 
     /// <summary>The loss inputs of some of this process's rows: their old/ref log-probs, masks and advantages.</summary>

@@ -38,7 +38,7 @@ public static class ResponseLogProbs
     /// The forward's <see cref="ModelInputs"/> (built by its one builder) and, for each input row's L response slots, the
     /// position whose logits predict it and its token.
     /// </summary>
-    internal sealed record Layout(ModelInputs Inputs, int[] Gather, int[] Targets)
+    public sealed record Layout(ModelInputs Inputs, int[] Gather, int[] Targets)
     {
         /// <summary>One row per input row: prompts left-padded to the longest, responses right-padded to L.</summary>
         public static Layout Padded(ChatModel policy, IReadOnlyList<Row> rows, int maxLen)
@@ -63,9 +63,21 @@ public static class ResponseLogProbs
         /// </summary>
         public static Layout Packed(ChatModel policy, IReadOnlyList<Row> rows, int maxLen)
         {
+            var (fill, where) = PackPlan(rows);
+            int t = fill.Max();
+            var (builder, gather, targets) = Start(policy, fill.Count, t, rows.Count, maxLen, packed: true);
+            // In position order, so that the image placeholders and the pixels filling them come in the same order.
+            foreach (int i in Enumerable.Range(0, rows.Count).OrderBy(i => where[i].Row).ThenBy(i => where[i].Start))
+                Place(builder, gather, targets, policy, rows[i], i, where[i].Row * t + where[i].Start, maxLen);
+            return new Layout(builder.Build(), gather, targets);
+        }
+
+        /// <summary>First-fit by decreasing length: the tokens used in each packed row, and where each input row starts.</summary>
+        static (List<int> Fill, (int Row, int Start)[] Where) PackPlan(IReadOnlyList<Row> rows)
+        {
             int Length(int i) => rows[i].PromptIds.Length + rows[i].Response.Length;
             int capacity = Enumerable.Range(0, rows.Count).Max(Length);
-            var fill = new List<int>();                      // tokens used in each packed row
+            var fill = new List<int>();
             var where = new (int Row, int Start)[rows.Count];
             foreach (int i in Enumerable.Range(0, rows.Count).OrderByDescending(Length).ThenBy(i => i))
             {
@@ -74,12 +86,15 @@ public static class ResponseLogProbs
                 where[i] = (r, fill[r]);
                 fill[r] += Length(i);
             }
-            int t = fill.Max();
-            var (builder, gather, targets) = Start(policy, fill.Count, t, rows.Count, maxLen, packed: true);
-            // In position order, so that the image placeholders and the pixels filling them come in the same order.
-            foreach (int i in Enumerable.Range(0, rows.Count).OrderBy(i => where[i].Row).ThenBy(i => where[i].Start))
-                Place(builder, gather, targets, policy, rows[i], i, where[i].Row * t + where[i].Start, maxLen);
-            return new Layout(builder.Build(), gather, targets);
+            return (fill, where);
+        }
+
+        /// <summary>The positions a forward over <paramref name="rows"/> computes in each layout: padded rows × (longest prompt + L), or packed rows × the fullest.</summary>
+        public static long ForwardPositions(IReadOnlyList<Row> rows, int maxLen, bool pack)
+        {
+            if (!pack) return (long)rows.Count * (rows.Max(r => r.PromptIds.Length) + maxLen);
+            var fill = PackPlan(rows).Fill;
+            return (long)fill.Count * fill.Max();
         }
 
         static (ModelInputs.Builder, int[] Gather, int[] Targets) Start(ChatModel policy, int forwardRows, int t, int inputRows, int maxLen, bool packed) =>

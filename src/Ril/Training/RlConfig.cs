@@ -30,6 +30,8 @@ public sealed record RlConfig
     public int MicroBatchSize { get; init; } = 8;
     /// <summary>Drop groups whose rewards are all equal (their advantage is zero); their share is logged either way.</summary>
     public bool FilterZeroVarianceGroups { get; init; }
+    /// <summary>Pack the rows of the log-prob and update forwards end to end (<see cref="ResponseLogProbs"/>): the same log-probs, fewer padded positions.</summary>
+    public bool Pack { get; init; }
     /// <summary>Responses that hit the length limit: mask them out of the loss instead of training on them.</summary>
     public bool MaskTruncated { get; init; }
 

@@ -73,10 +73,10 @@ public sealed class TrajectoryBuilder(ChatModel policy, ChatModel? reference, Re
             {
                 using var scope = TensorScope.Begin();
                 var batch = Rows(questions, rollouts, start, Math.Min(config.MicroBatchSize, rows - start), L);
-                var (lp, ent) = ResponseLogProbs.Compute(policy, batch, L, withEntropy: true);
+                var (lp, ent) = ResponseLogProbs.Compute(policy, batch, L, withEntropy: true, pack: config.Pack);
                 lp.Data.CopyTo(old.AsSpan(start * L));
                 ent!.CopyTo(entropy.AsSpan(start * L));
-                if (refLp is not null) ResponseLogProbs.Compute(reference!, batch, L).LogProbs.Data.CopyTo(refLp.AsSpan(start * L));
+                if (refLp is not null) ResponseLogProbs.Compute(reference!, batch, L, pack: config.Pack).LogProbs.Data.CopyTo(refLp.AsSpan(start * L));
             }
 
         double logProbSeconds = clock.Elapsed.TotalSeconds;

@@ -336,13 +336,13 @@ public class RilTests
 
     const int Questions = 2, G = 2;
 
-    static (RilTrainer Trainer, RecordingAnswer Answer, Discriminator? D) BuildRil(RilConfig ril)
+    static (RilTrainer Trainer, RecordingAnswer Answer, Discriminator? D) BuildRil(RilConfig ril, bool pack = false, int maxTokens = 24, int microBatch = 4)
     {
         var policy = TinyModels.TextPolicy(5);
         var config = new RlConfig
         {
-            Objective = Objective.Ril, QuestionsPerStep = Questions, GroupSize = G, MaxResponseTokens = 24, KlCoef = 0.01f,
-            LearningRate = 1e-3f, MiniBatchSize = 8, MicroBatchSize = 4, Seed = 7,
+            Objective = Objective.Ril, QuestionsPerStep = Questions, GroupSize = G, MaxResponseTokens = maxTokens, KlCoef = 0.01f,
+            LearningRate = 1e-3f, MiniBatchSize = 8, MicroBatchSize = microBatch, Seed = 7, Pack = pack,
         };
         var rows = TinyModels.NumberedQuestions(4);
         var cache = new TeacherCache();
@@ -500,6 +500,25 @@ public class RilTests
         resumed.Restore(state);
         Assert.Equal(trainer.Zppo!.Buffer.Select(r => r.Id), resumed.Zppo!.Buffer.Select(r => r.Id));
         Assert.Equal(2, trainer.Zppo.Buffer.Count);
+    }
+
+    [Fact]
+    public void Packing_the_rl_forwards_computes_fewer_positions_and_the_same_step()
+    {
+        // L = 64 and one forward of all 8 rows: the teachers' short responses share packed rows, where padded rows are all p + L.
+        var (padded, _, _) = BuildRil(new RilConfig(), maxTokens: 64, microBatch: 8);
+        var (packed, _, _) = BuildRil(new RilConfig(), pack: true, maxTokens: 64, microBatch: 8);
+        var a = padded.RunStep();
+        var b = packed.RunStep();
+        Assert.Equal(a.Update.SequencePositions, b.Update.SequencePositions);
+        Assert.True(b.Update.ForwardPositions < a.Update.ForwardPositions, $"packed {b.Update.ForwardPositions} vs padded {a.Update.ForwardPositions}");
+        Assert.Equal(a.Update.Loss, b.Update.Loss, 4);
+        Assert.Equal(a.Update.PolicyLoss, b.Update.PolicyLoss, 4);
+        Assert.Equal(a.Reward, b.Reward);
+        var wa = padded.Updater.Optimizer.AllParameters.Select(p => p.ToArray()).ToList();
+        var wb = packed.Updater.Optimizer.AllParameters.Select(p => p.ToArray()).ToList();
+        for (int i = 0; i < wa.Count; i++)
+            for (int j = 0; j < wa[i].Length; j++) Assert.Equal(wa[i][j], wb[i][j], 4);
     }
 
     [Fact]
