@@ -168,6 +168,8 @@ public sealed class Qwen3VlTests
     [InlineData("vision_config", "num_position_embeddings", null)]
     [InlineData("vision_config", "num_position_embeddings", "24")]
     [InlineData("vision_config", "deepstack_visual_indexes", "[0, 4]")]
+    [InlineData("vision_config", "deepstack_visual_indexes", null)]
+    [InlineData("text_config", "tie_word_embeddings", "false")]                        // the top-level copy says true
     [InlineData("vision_config", "out_hidden_size", "32")]
     [InlineData("text_config", "attention_bias", "true")]
     [InlineData("text_config", "rope_scaling", null)]

@@ -23,6 +23,10 @@ public sealed record Qwen3VlConfig(DecoderConfig Text, int[] MropeSection, Visio
         // Released files nest the language model in text_config; a hand-made config may keep it at the top level.
         var (decoder, mrope, rope) = ParseText(json, path, "qwen3", 5e6f, 262144, qwen3: true);
         string textPath = json["text_config"] is JsonObject ? path + " text_config" : path;
+        // Released files repeat the tie flag at the top level with the same value; a re-save that made them disagree is refused.
+        if (json["text_config"] is JsonObject text && text["tie_word_embeddings"] is not null && json["tie_word_embeddings"] is not null
+            && Bool(json, "tie_word_embeddings", path, false) != decoder.TieWordEmbeddings)
+            throw new InvalidDataException($"{path}: field 'tie_word_embeddings' ({json["tie_word_embeddings"]!.ToJsonString()}) disagrees with text_config.tie_word_embeddings ({decoder.TieWordEmbeddings.ToString().ToLowerInvariant()})");
         if (rope["mrope_interleaved"] is { } flag && !Bool(rope, "mrope_interleaved", textPath + " rope_scaling", true))
             throw new InvalidDataException($"{textPath}: field 'rope_scaling.mrope_interleaved' is {flag.ToJsonString()}; Qwen3-VL always interleaves");
         var vc = json["vision_config"] as JsonObject ?? throw new InvalidDataException($"{path}: field 'vision_config' is missing");
@@ -54,7 +58,9 @@ public sealed record Qwen3VlConfig(DecoderConfig Text, int[] MropeSection, Visio
             throw new InvalidDataException($"{vp}: field 'out_hidden_size' ({vision.OutWidth}) must equal the language model's hidden_size ({decoder.HiddenSize})");
         int table = Int(vc, "num_position_embeddings", vp), side = (int)Math.Round(Math.Sqrt(table));
         if (table < 1 || side * side != table) throw new InvalidDataException($"{vp}: field 'num_position_embeddings' ({table}) must be a positive perfect square");
-        int[] deepstack = vc["deepstack_visual_indexes"] is JsonArray taps ? Ints(taps, "deepstack_visual_indexes", vp) : [];
+        // Required: transformers' class default [8, 16, 24] fits the 8B only.
+        int[] deepstack = vc["deepstack_visual_indexes"] is JsonArray taps ? Ints(taps, "deepstack_visual_indexes", vp)
+            : throw new InvalidDataException($"{vp}: field 'deepstack_visual_indexes' is missing (a list of block indices, [] for none)");
         if (deepstack.Any(b => b < 0 || b >= vision.Depth) || deepstack.Distinct().Count() != deepstack.Length)
             throw new InvalidDataException($"{vp}: field 'deepstack_visual_indexes' [{string.Join(", ", deepstack)}] must be distinct block indices below depth {vision.Depth}");
         if (deepstack.Length > decoder.NumLayers)
