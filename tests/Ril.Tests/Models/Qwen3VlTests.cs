@@ -202,4 +202,21 @@ public sealed class Qwen3VlTests
         Assert.Equal(32, parsed.Text.HeadDim);
         Assert.Equal(5, parsed.PositionTableSide);
     }
+
+    [Fact]
+    public void On_text_the_decoder_alone_is_the_model_and_saves_as_a_qwen3_text_model()
+    {
+        var model = LoadModel(Dir);
+        var text = model.LanguageModel(shareWeights: false, new Rng(1));                      // RIL's discriminator starts from this copy
+        int[] ids = [5, 17, 3, 9, 42, 7];
+        using var _ = NoGrad.Begin();
+        Tensor Logits(ICausalLM m) => m.Head(m.Hidden(new ModelInputs.Builder(m, 1, ids.Length, 0).Place(0, ids, ids.Length, null).Build()));
+        double worst = ParityMetric.WorstRelative(Logits(text).ToArray(), Logits(model).ToArray());
+        Assert.True(worst <= Tolerance, $"text-only logits of the decoder copy differ by {worst:E2}");   // 1-D RoPE vs the float32 M-RoPE tables: rounding only
+        var json = text.ConfigJson();
+        Assert.Equal("qwen3", (string)json["model_type"]!);
+        var reparsed = Ril.Models.Families.Llama.DecoderConfig.Parse(json.ToJsonString(), "copy/config.json");
+        Assert.Equal((32, true), (reparsed.HeadDim, reparsed.QkNorm));
+        Assert.Contains(ModelFamilies.Of(json, "copy/config.json").ModelTypes, t => t == "qwen3");
+    }
 }

@@ -22,7 +22,7 @@ public sealed record DecoderConfig
     [JsonPropertyName("attention_bias")] public bool AttentionBias { get; init; }
 
     /// <summary>An explicit head size (Qwen3: 128 whatever hidden_size / heads is); absent, hidden_size / heads.</summary>
-    [JsonPropertyName("head_dim")] public int? HeadDimField { get; init; }
+    [JsonPropertyName("head_dim"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? HeadDimField { get; init; }
 
     [JsonIgnore] public int NumKvHeads => NumKvHeadsField ?? NumHeads;
     [JsonIgnore] public int HeadDim => HeadDimField ?? HiddenSize / NumHeads;
