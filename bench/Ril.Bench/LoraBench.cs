@@ -22,6 +22,7 @@ namespace Ril.Bench;
 /// and takes one BCE step on student against teacher rows; then a Dr.GRPO policy update through PolicyUpdater with a KL
 /// term. 2 questions × G = 4, prompts of 32 tokens, responses of 32, micro-batch 4. Prints the step's time, its
 /// breakdown, the memory breakdown and peak resident memory, and what full fine-tuning would need.
+/// <see cref="Step"/> runs the same step on another model (Qwen3VlBench: a Qwen3-VL-2B layout with images).
 /// Usage: lora [--steps N] [--layers N] [--rank R] [--float32-base] [--recompute]
 /// (steps default 2, the last one timed; layers default 24, the real depth).
 /// </summary>
@@ -36,24 +37,43 @@ public static class LoraBench
 
     const int Questions = 2, Group = 4, PromptTokens = 32, ResponseTokens = 32, MicroBatch = 4;
 
+    /// <summary>What the step trains: the model, its decoder (LoRA, D's shared base), its chat model and a question maker.</summary>
+    public sealed record Subject(string Label, ICausalLM Model, DecoderLM Text, ChatModel Policy, Func<int, Rng, Question> Question);
+
     public static void Run(string[] args)
     {
-        int Option(string name, int fallback) => args.SkipWhile(a => a != name).Skip(1).Select(int.Parse).FirstOrDefault(fallback);
-        int steps = Option("--steps", 2), layers = Option("--layers", 24), rank = Option("--rank", 16);
-        bool bf16 = !args.Contains("--float32-base"), recompute = args.Contains("--recompute");
-        var config = Qwen2HalfB(layers);
-        var rng = new Rng(7);
         var setup = Stopwatch.StartNew();
+        int layers = Option(args, "--layers", 24);
+        var rng = new Rng(7);
+        var tokenizer = TestTokenizer();
+        var vlm = VisionLanguageModel.Create(Qwen2HalfB(layers), null, 1, -1, rng);
+        var policy = RilVlmFamily.Chat(vlm, tokenizer);
+        Step(args, new Subject($"Qwen2-0.5B layout, {layers} layers", vlm, vlm.Text, policy, (q, r) => new Question(
+            new DatasetRow($"q{q}", "bench", "0", null, null, new JsonObject(), "bench", q + 1),
+            Enumerable.Range(0, PromptTokens).Select(_ => r.NextInt(tokenizer.VocabSize)).ToArray(), null)), rng, setup);
+    }
 
+    internal static int Option(string[] args, string name, int fallback) => args.SkipWhile(a => a != name).Skip(1).Select(int.Parse).FirstOrDefault(fallback);
+
+    /// <summary>tests/fixtures/tokenizer/trained/tokenizer.json, found above the benchmark's folder.</summary>
+    internal static BpeTokenizer TestTokenizer()
+    {
         var root = AppContext.BaseDirectory;
         while (!File.Exists(Path.Combine(root, "Ril.sln"))) root = Path.GetDirectoryName(root) ?? throw new DirectoryNotFoundException("Ril.sln not found above the benchmark");
-        var tokenizer = BpeTokenizer.Load(Path.Combine(root, "tests", "fixtures", "tokenizer", "trained", "tokenizer.json"));
-        var vlm = VisionLanguageModel.Create(config, null, 1, -1, rng);
-        vlm.Text.RecomputeActivations = recompute;
-        var policy = RilVlmFamily.Chat(vlm, tokenizer);
+        return BpeTokenizer.Load(Path.Combine(root, "tests", "fixtures", "tokenizer", "trained", "tokenizer.json"));
+    }
+
+    /// <summary>The RIL-like step of the class summary on <paramref name="subject"/>; <paramref name="setup"/> started before it was built.</summary>
+    public static void Step(string[] args, Subject subject, Rng rng, Stopwatch setup)
+    {
+        int steps = Option(args, "--steps", 2), rank = Option(args, "--rank", 16);
+        bool bf16 = !args.Contains("--float32-base"), recompute = args.Contains("--recompute");
+        var (vlm, policy) = (subject.Model, subject.Policy);
+        var tokenizer = policy.Processor.Tokenizer;
+        subject.Text.RecomputeActivations = recompute;
         var lora = new LoraConfig { Rank = rank, Alpha = 2 * rank, Dropout = 0.05f };
-        var studentAdapters = LoraAdapters.Attach(vlm.Text, lora, rng);
-        var backbone = vlm.Text.SharingWeights();
+        var studentAdapters = LoraAdapters.Attach(subject.Text, lora, rng);
+        var backbone = subject.Text.SharingWeights();
         backbone.RecomputeActivations = recompute;
         var discriminator = new ScalarHeadModel(backbone, rng);
         var dAdapters = LoraAdapters.Attach(backbone, lora, rng);
@@ -66,13 +86,11 @@ public static class LoraBench
         var dOptimizer = new AdamW(dTrained, 1e-5f);
         long trained = studentAdapters.Parameters().Concat(dTrained).Sum(p => (long)p.Length);
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);   // hand the float32 originals back to the system
-        Console.WriteLine($"# lora: Qwen2-0.5B layout, {layers} layers, {baseParameters / 1e6:F0}M base parameters ({(bf16 ? "bf16" : "float32")}, shared by student and discriminator), " +
+        Console.WriteLine($"# lora: {subject.Label}, {baseParameters / 1e6:F0}M base parameters ({(bf16 ? "bf16" : "float32")}, shared by student and discriminator), " +
                           $"LoRA r={rank} on {string.Join("/", lora.TargetModules)}: {trained / 1e6:F2}M trained; recompute={(recompute ? "yes" : "no")}; threads={WorkerPool.Shared.Threads}; set-up {setup.Elapsed.TotalSeconds:F0} s, rss {MemoryBreakdown.ResidentBytes() >> 20} MB");
         MemoryBreakdown.ResetPeakResident();
 
-        var questions = Enumerable.Range(0, Questions).Select(q => new Question(
-            new DatasetRow($"q{q}", "bench", "0", null, null, new JsonObject(), "bench", q + 1),
-            Enumerable.Range(0, PromptTokens).Select(_ => rng.NextInt(tokenizer.VocabSize)).ToArray(), null)).ToList();
+        var questions = Enumerable.Range(0, Questions).Select(q => subject.Question(q, rng)).ToList();
         var generator = new Generator(vlm, null, policy.PadId);
         var sampling = new SamplingOptions { Temperature = 1f, MaxNewTokens = ResponseTokens };
         StepTimes times = default;
@@ -81,7 +99,7 @@ public static class LoraBench
         {
             var clock = Stopwatch.StartNew();
             // Rollouts.
-            var sequences = generator.Generate(questions.Select((q, i) => new GenerationRequest(q.PromptIds, Group, (ulong)(step * 100 + i))).ToList(), sampling);
+            var sequences = generator.Generate(questions.Select((q, i) => new GenerationRequest(q.PromptIds, Group, (ulong)(step * 100 + i), q.Pixels)).ToList(), sampling);
             var rollouts = sequences.SelectMany((group, q) => group.Select(s => new Rollout(q, Rollout.Student, s.TokenIds, "", s.FinishReason))).ToList();
             double rolloutSeconds = clock.Elapsed.TotalSeconds;
 
@@ -139,7 +157,7 @@ public static class LoraBench
         }
 
         var memory = MemoryBreakdown.Measure(vlm.Parameters().Concat(studentAdapters.Parameters()).Concat(dTrained), [updater.Optimizer, dOptimizer],
-            activations, vlm.KvCacheBytes(Questions * Group, PromptTokens + ResponseTokens));
+            activations, vlm.KvCacheBytes(Questions * Group, questions.Max(q => q.PromptIds.Length) + ResponseTokens));
         Console.WriteLine($"# memory: {memory}");
         // Full fine-tuning of both models: float32 weights, gradients and AdamW's two moments (16 bytes per parameter) for the
         // student and the discriminator, plus a float32 copy of the student as the KL reference (4 bytes per parameter).

@@ -4,6 +4,7 @@ using Ril.Data.Synth;
 using Ril.Models;
 using Ril.Models.Families.Llama;
 using Ril.Models.Families.Qwen2Vl;
+using Ril.Models.Families.Qwen3Vl;
 using Ril.Models.Families.RilVlm;
 using Ril.Models.Families.SmolVlm;
 using Ril.Tensors;
@@ -51,15 +52,7 @@ public sealed class TinyRecipe
     /// makes the first vision block attend within 4 windows of 2×2 patches, the second over the whole image. Warmed up by SFT
     /// like the toy student, saved through <see cref="ChatModel.Save"/> (weights, tokenizer, image settings).
     /// </summary>
-    public static TinyRecipe WriteQwen25Vl(string folder, int sftSteps = 60)
-    {
-        var recipe = new TinyRecipe(folder);
-        SuiteWriter.Write(recipe.SuiteDirectory, new SuiteOptions(Seed: 1, TrainRows: 64, ValRows: 8, TestRows: 0, ImageSize: 32));
-        var tokenizerPath = Path.Combine(AppContext.BaseDirectory, "fixtures", "tokenizer.json");
-        var tokenizer = BpeTokenizer.Load(tokenizerPath);
-        var initial = Path.Combine(folder, "initial");
-        Directory.CreateDirectory(initial);
-        File.WriteAllText(Path.Combine(initial, "config.json"), string.Create(CultureInfo.InvariantCulture, $$"""
+    public static TinyRecipe WriteQwen25Vl(string folder, int sftSteps = 60) => WriteRandomQwenVl(folder, sftSteps, tokenizer => $$"""
             {
               "model_type": "qwen2_5_vl",
               "architectures": ["Qwen2_5_VLForConditionalGeneration"],
@@ -67,11 +60,7 @@ public sealed class TinyRecipe
               "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
               "hidden_act": "silu", "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "max_position_embeddings": 512,
               "rope_scaling": { "type": "mrope", "mrope_section": [2, 3, 3] },
-              "bos_token_id": {{tokenizer.SpecialTokenId("<|endoftext|>")}},
-              "eos_token_id": {{tokenizer.SpecialTokenId("<|im_end|>")}},
-              "vision_start_token_id": {{tokenizer.SpecialTokenId("<|vision_start|>")}},
-              "vision_end_token_id": {{tokenizer.SpecialTokenId("<|vision_end|>")}},
-              "image_token_id": {{tokenizer.SpecialTokenId("<|image_pad|>")}},
+              {{SpecialIds(tokenizer)}},
               "tie_word_embeddings": false,
               "vision_config": {
                 "depth": 2, "hidden_size": 32, "out_hidden_size": 64, "intermediate_size": 48, "num_heads": 2, "hidden_act": "silu",
@@ -79,12 +68,56 @@ public sealed class TinyRecipe
                 "window_size": 28, "fullatt_block_indexes": [1], "tokens_per_second": 2
               }
             }
-            """));
-        File.WriteAllText(Path.Combine(initial, "preprocessor_config.json"), """{ "min_pixels": 3136, "max_pixels": 3136, "patch_size": 14, "merge_size": 2, "temporal_patch_size": 2 }""");
+            """, """{ "min_pixels": 3136, "max_pixels": 3136, "patch_size": 14, "merge_size": 2, "temporal_patch_size": 2 }""",
+        json => new Qwen2VlModel(Qwen2VlConfig.Parse(json, "config.json"), new Rng(3)));
+
+    /// <summary>
+    /// The same folder with a tiny random Qwen3-VL (model_type qwen3_vl, the released layout: model.language_model.*,
+    /// model.visual.*): a 2-layer Qwen3 decoder with head_dim 32 (q_proj not square), interleaved M-RoPE, a 2-block tower with
+    /// a 3 × 3 position table and DeepStack taps [0, 1]. size.shortest_edge = longest_edge = 4096 pixels turn each 32-pixel
+    /// suite image into 64 × 64: a 4 × 4 patch grid, 4 placeholders. Warmed up by SFT, saved through <see cref="ChatModel.Save"/>.
+    /// </summary>
+    public static TinyRecipe WriteQwen3Vl(string folder, int sftSteps = 60) => WriteRandomQwenVl(folder, sftSteps, tokenizer => $$"""
+            {
+              "model_type": "qwen3_vl",
+              "architectures": ["Qwen3VLForConditionalGeneration"],
+              {{SpecialIds(tokenizer)}},
+              "tie_word_embeddings": true,
+              "text_config": {
+                "model_type": "qwen3_vl_text", "vocab_size": {{tokenizer.VocabSize}}, "head_dim": 32,
+                "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+                "hidden_act": "silu", "rms_norm_eps": 1e-06, "rope_theta": 5000000, "max_position_embeddings": 512, "attention_bias": false,
+                "rope_scaling": { "mrope_interleaved": true, "mrope_section": [6, 5, 5], "rope_type": "default" }, "tie_word_embeddings": true
+              },
+              "vision_config": {
+                "depth": 2, "hidden_size": 32, "out_hidden_size": 64, "intermediate_size": 48, "num_heads": 2, "hidden_act": "gelu_pytorch_tanh",
+                "in_channels": 3, "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2,
+                "num_position_embeddings": 9, "deepstack_visual_indexes": [0, 1]
+              }
+            }
+            """, """{ "size": { "shortest_edge": 4096, "longest_edge": 4096 }, "patch_size": 16, "merge_size": 2, "temporal_patch_size": 2, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5] }""",
+        json => new Qwen3VlModel(Qwen3VlConfig.Parse(json, "config.json"), new Rng(3)));
+
+    static string SpecialIds(BpeTokenizer tokenizer) => string.Create(CultureInfo.InvariantCulture, $$"""
+        "bos_token_id": {{tokenizer.SpecialTokenId("<|endoftext|>")}}, "eos_token_id": {{tokenizer.SpecialTokenId("<|im_end|>")}},
+        "vision_start_token_id": {{tokenizer.SpecialTokenId("<|vision_start|>")}}, "vision_end_token_id": {{tokenizer.SpecialTokenId("<|vision_end|>")}},
+        "image_token_id": {{tokenizer.SpecialTokenId("<|image_pad|>")}}
+        """);
+
+    /// <summary>A random Qwen-VL checkpoint of <paramref name="config"/> over the test tokenizer, warmed up by SFT on the suite.</summary>
+    static TinyRecipe WriteRandomQwenVl(string folder, int sftSteps, Func<BpeTokenizer, string> config, string preprocessor, Func<JsonObject, ICausalLM> random)
+    {
+        var recipe = new TinyRecipe(folder);
+        SuiteWriter.Write(recipe.SuiteDirectory, new SuiteOptions(Seed: 1, TrainRows: 64, ValRows: 8, TestRows: 0, ImageSize: 32));
+        var tokenizerPath = Path.Combine(AppContext.BaseDirectory, "fixtures", "tokenizer.json");
+        var tokenizer = BpeTokenizer.Load(tokenizerPath);
+        var initial = Path.Combine(folder, "initial");
+        Directory.CreateDirectory(initial);
+        File.WriteAllText(Path.Combine(initial, "config.json"), config(tokenizer));
+        File.WriteAllText(Path.Combine(initial, "preprocessor_config.json"), preprocessor);
         File.Copy(tokenizerPath, Path.Combine(initial, "tokenizer.json"), overwrite: true);
-        var config = Qwen2VlConfig.Parse((JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(initial, "config.json")))!, "config.json");
-        var random = new Qwen2VlModel(config, new Rng(3));
-        Models.Checkpoint.Save(initial, random.ConfigJson(), random.Parameters());
+        var model = random((JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(initial, "config.json")))!);
+        Models.Checkpoint.Save(initial, model.ConfigJson(), model.Parameters());
 
         var policy = ChatModel.Load(initial);
         WarmUp(recipe, policy, sftSteps);

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Ril.Models.Families.Llama;
 using Ril.Models.Families.Qwen2Vl;
+using Ril.Models.Families.Qwen3Vl;
 using Ril.Models.Families.RilVlm;
 using Ril.Models.Families.SmolVlm;
 using Ril.Text;
@@ -28,7 +29,7 @@ public interface IModelFamily
 /// <summary>The registry of model families, keyed by <c>model_type</c>.</summary>
 public static class ModelFamilies
 {
-    static readonly List<IModelFamily> _all = [new RilVlmFamily(), new LlamaFamily(), new Qwen2VlFamily(), new SmolVlmFamily()];
+    static readonly List<IModelFamily> _all = [new RilVlmFamily(), new LlamaFamily(), new Qwen2VlFamily(), new Qwen3VlFamily(), new SmolVlmFamily()];
 
     public static IReadOnlyList<IModelFamily> All => _all;
 

@@ -6,7 +6,7 @@ namespace Ril.Models.Families.Llama;
 /// <summary>A Llama/Qwen2-layout decoder, configured by the fields of a Hugging Face config.json.</summary>
 public sealed record DecoderConfig
 {
-    /// <summary>"llama", "qwen2", "mistral": the text family's model types (kept when the model is saved).</summary>
+    /// <summary>"llama", "qwen2", "qwen3", "mistral": the text family's model types (kept when the model is saved).</summary>
     [JsonPropertyName("model_type")] public string ModelType { get; init; } = "llama";
     [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 32000;
     [JsonPropertyName("hidden_size")] public int HiddenSize { get; init; } = 512;
@@ -21,8 +21,13 @@ public sealed record DecoderConfig
     /// <summary>Qwen2 puts biases on q/k/v; Llama does not (HF: attention_bias, or implied by model_type qwen2).</summary>
     [JsonPropertyName("attention_bias")] public bool AttentionBias { get; init; }
 
+    /// <summary>An explicit head size (Qwen3: 128 whatever hidden_size / heads is); absent, hidden_size / heads.</summary>
+    [JsonPropertyName("head_dim"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? HeadDimField { get; init; }
+
     [JsonIgnore] public int NumKvHeads => NumKvHeadsField ?? NumHeads;
-    [JsonIgnore] public int HeadDim => HiddenSize / NumHeads;
+    [JsonIgnore] public int HeadDim => HeadDimField ?? HiddenSize / NumHeads;
+    /// <summary>Qwen3: an RMSNorm over each head of q and k (q_norm, k_norm) before RoPE.</summary>
+    [JsonIgnore] public bool QkNorm => ModelType == "qwen3";
 
     public void Validate(string source)
     {
@@ -30,9 +35,10 @@ public sealed record DecoderConfig
         Require(VocabSize > 0, "vocab_size", "must be positive");
         Require(NumHeads > 0, "num_attention_heads", $"({NumHeads}) must be positive");
         Require(NumKvHeads > 0, "num_key_value_heads", $"({NumKvHeads}) must be positive");
-        Require(HiddenSize > 0 && HiddenSize % NumHeads == 0, "hidden_size", $"({HiddenSize}) must be a positive multiple of num_attention_heads ({NumHeads})");
+        Require(HiddenSize > 0 && (HeadDimField is not null || HiddenSize % NumHeads == 0), "hidden_size", $"({HiddenSize}) must be a positive multiple of num_attention_heads ({NumHeads})");
+        Require(HeadDimField is null or > 0, "head_dim", $"({HeadDimField}) must be positive");
         Require(NumHeads % NumKvHeads == 0, "num_key_value_heads", $"({NumKvHeads}) must divide num_attention_heads ({NumHeads})");
-        Require(HeadDim % 2 == 0, "hidden_size", "must give an even head dimension for rotary embeddings");
+        Require(HeadDim % 2 == 0, HeadDimField is null ? "hidden_size" : "head_dim", "must give an even head dimension for rotary embeddings");
         Require(NumLayers > 0, "num_hidden_layers", "must be positive");
         Require(IntermediateSize > 0, "intermediate_size", "must be positive");
         Require(RopeTheta > 0 && float.IsFinite(RopeTheta), "rope_theta", $"({RopeTheta}) must be a positive number");
@@ -40,7 +46,7 @@ public sealed record DecoderConfig
         Require(RmsNormEps > 0 && float.IsFinite(RmsNormEps), "rms_norm_eps", $"({RmsNormEps}) must be a positive number");
         // Sizes decide allocations: refuse a model that cannot fit before allocating it.
         double embeddings = (double)VocabSize * HiddenSize * (TieWordEmbeddings ? 1 : 2);
-        double layers = NumLayers * (2.0 * HiddenSize * HiddenSize + 2.0 * HiddenSize * NumKvHeads * HeadDim + 3.0 * HiddenSize * IntermediateSize);
+        double layers = NumLayers * (2.0 * HiddenSize * NumHeads * HeadDim + 2.0 * HiddenSize * NumKvHeads * HeadDim + 3.0 * HiddenSize * IntermediateSize);
         double bytes = 4 * (embeddings + layers), available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         Require(bytes <= available, embeddings > layers ? "vocab_size" : "num_hidden_layers",
             $"makes a model of {bytes / 1e9:F1} GB in float32, more than the {available / 1e9:F1} GB this machine has");

@@ -68,9 +68,11 @@ public sealed class DecoderLM : ICausalLM
     /// image embeddings). Positions default to 0..T−1 per row. With a <paramref name="cache"/> the new tokens attend to
     /// the cached ones (inference only) and the cache advances by T. <paramref name="rotary"/>, when given, replaces the
     /// 1-D RoPE of <paramref name="positions"/> with precomputed angles [B·T, d/2] (Qwen2-VL's multimodal RoPE).
+    /// <paramref name="afterLayer"/>, when given, maps each layer's output (layer index, hidden states) before the next
+    /// layer reads it (Qwen3-VL's DeepStack adds visual features there).
     /// </summary>
     public Tensor Forward(Tensor embeds, int[]? positions = null, AttentionMask? mask = null, KvCache? cache = null, bool[]? cacheKeyValid = null,
-                          RotaryTables? rotary = null)
+                          RotaryTables? rotary = null, Func<int, Tensor, Tensor>? afterLayer = null)
     {
         int b = embeds.Shape[0], t = embeds.Shape[1];
         positions ??= Enumerable.Range(0, b * t).Select(i => (cache?.Length ?? 0) + i % t).ToArray();
@@ -81,6 +83,7 @@ public sealed class DecoderLM : ICausalLM
             x = RecomputeActivations && cache is null
                 ? Ops.Recompute(h => layer.Forward(h, positions, mask, rotary: rotary), x, layer.Parameters().Concat(Adapters?.ParametersOf(layer) ?? []), Adapters?.DropoutRng)
                 : layer.Forward(x, positions, mask, cache, l, cacheKeyValid, rotary);
+            if (afterLayer is not null) x = afterLayer(l, x);
         }
         cache?.Advance(t);
         return Ops.RmsNorm(x, FinalNorm, Config.RmsNormEps);
@@ -141,6 +144,8 @@ public sealed class DecoderBlock
     readonly DecoderConfig _c;
     public Tensor InputNorm, QProj, KProj, VProj, OProj, PostNorm, GateProj, UpProj, DownProj;
     public Tensor? QBias, KBias, VBias;
+    /// <summary>Qwen3's per-head RMSNorm weights [head_dim] on q and k (null for Llama and Qwen2).</summary>
+    public Tensor? QNorm, KNorm;
     /// <summary>The model's LoRA adapters (see <see cref="DecoderLM.Adapters"/>), consulted by every projection.</summary>
     internal LoraAdapters? Adapters;
 
@@ -148,16 +153,21 @@ public sealed class DecoderBlock
     {
         _c = c;
         string p = $"{prefix}layers.{index}.";
-        int d = c.HiddenSize, kv = c.NumKvHeads * c.HeadDim;
+        int d = c.HiddenSize, qd = c.NumHeads * c.HeadDim, kv = c.NumKvHeads * c.HeadDim;
         Tensor W(string name, int rows, int cols) => Tensor.Randn(rng, std, rows, cols).AsParameter(p + name);
         InputNorm = Tensor.Ones(d).AsParameter(p + "input_layernorm.weight");
-        QProj = W("self_attn.q_proj.weight", d, d);
+        QProj = W("self_attn.q_proj.weight", qd, d);
         KProj = W("self_attn.k_proj.weight", kv, d);
         VProj = W("self_attn.v_proj.weight", kv, d);
-        OProj = W("self_attn.o_proj.weight", d, d);
+        OProj = W("self_attn.o_proj.weight", d, qd);
+        if (c.QkNorm)
+        {
+            QNorm = Tensor.Ones(c.HeadDim).AsParameter(p + "self_attn.q_norm.weight");
+            KNorm = Tensor.Ones(c.HeadDim).AsParameter(p + "self_attn.k_norm.weight");
+        }
         if (c.AttentionBias)
         {
-            QBias = Tensor.Zeros(d).AsParameter(p + "self_attn.q_proj.bias");
+            QBias = Tensor.Zeros(qd).AsParameter(p + "self_attn.q_proj.bias");
             KBias = Tensor.Zeros(kv).AsParameter(p + "self_attn.k_proj.bias");
             VBias = Tensor.Zeros(kv).AsParameter(p + "self_attn.v_proj.bias");
         }
@@ -172,11 +182,12 @@ public sealed class DecoderBlock
     {
         (_c, InputNorm, QProj, KProj, VProj, OProj, PostNorm) = (source._c, source.InputNorm, source.QProj, source.KProj, source.VProj, source.OProj, source.PostNorm);
         (GateProj, UpProj, DownProj, QBias, KBias, VBias) = (source.GateProj, source.UpProj, source.DownProj, source.QBias, source.KBias, source.VBias);
+        (QNorm, KNorm) = (source.QNorm, source.KNorm);
     }
 
     public IEnumerable<Tensor> Parameters()
     {
-        Tensor?[] all = [InputNorm, QProj, QBias, KProj, KBias, VProj, VBias, OProj, PostNorm, GateProj, UpProj, DownProj];
+        Tensor?[] all = [InputNorm, QProj, QBias, KProj, KBias, VProj, VBias, QNorm, KNorm, OProj, PostNorm, GateProj, UpProj, DownProj];
         return all.Where(t => t is not null)!;
     }
 
@@ -197,11 +208,12 @@ public sealed class DecoderBlock
         int b = x.Shape[0], t = x.Shape[1];
         var h = Ops.RmsNorm(x, InputNorm, _c.RmsNormEps);
         Tensor Rotate(Tensor z) => rotary is null ? Ops.Rope(z, positions, _c.RopeTheta) : Ops.Rope(z, rotary);
-        var q = Rotate(Ops.Reshape(Linear(h, QProj, QBias), b, t, _c.NumHeads, _c.HeadDim));
-        var k = Rotate(Ops.Reshape(Linear(h, KProj, KBias), b, t, _c.NumKvHeads, _c.HeadDim));
+        Tensor HeadNorm(Tensor z, Tensor? weight) => weight is null ? z : Ops.RmsNorm(z, weight, _c.RmsNormEps);   // Qwen3: before RoPE
+        var q = Rotate(HeadNorm(Ops.Reshape(Linear(h, QProj, QBias), b, t, _c.NumHeads, _c.HeadDim), QNorm));
+        var k = Rotate(HeadNorm(Ops.Reshape(Linear(h, KProj, KBias), b, t, _c.NumKvHeads, _c.HeadDim), KNorm));
         var v = Ops.Reshape(Linear(h, VProj, VBias), b, t, _c.NumKvHeads, _c.HeadDim);
         var a = cache is null ? Ops.Attention(q, k, v, mask) : cache.Attend(layer, q, k, v, cacheKeyValid);
-        var attn = Ops.Reshape(a, b, t, _c.HiddenSize);
+        var attn = Ops.Reshape(a, b, t, _c.NumHeads * _c.HeadDim);
         x = Ops.Add(x, Linear(attn, OProj));
         h = Ops.RmsNorm(x, PostNorm, _c.RmsNormEps);
         var mlp = Linear(Ops.Mul(Ops.Silu(Linear(h, GateProj)), Linear(h, UpProj)), DownProj);   // SwiGLU

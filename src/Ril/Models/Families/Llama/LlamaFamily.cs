@@ -7,13 +7,13 @@ using Ril.Text.Jinja;
 namespace Ril.Models.Families.Llama;
 
 /// <summary>
-/// Plain Hugging Face text decoders of the Llama layout (Llama, Qwen2, Mistral without sliding windows): config.json of
+/// Plain Hugging Face text decoders of the Llama layout (Llama, Qwen2, Qwen3 with its per-head q/k norms, Mistral without sliding windows): config.json of
 /// the LM itself, weights under model.* and lm_head (tied or not), ChatML prompts.
 /// </summary>
 public sealed class LlamaFamily : IModelFamily
 {
     public string Name => "llama";
-    public IReadOnlyList<string> ModelTypes { get; } = ["llama", "qwen2", "mistral"];
+    public IReadOnlyList<string> ModelTypes { get; } = ["llama", "qwen2", "qwen3", "mistral"];
 
     public (ICausalLM Model, IProcessor Processor) Load(string dir, JsonObject config, string configPath, BpeTokenizer tokenizer)
     {

@@ -52,7 +52,7 @@ public sealed class Qwen2VisionTower
         if (pixels.Grids.Any(g => g[1] % _c.MergeSize != 0 || g[2] % _c.MergeSize != 0))
             throw new ArgumentException($"Qwen2-VL: image grids must be multiples of the merge size {_c.MergeSize}");
         var x = Ops.Linear(values, Ops.Reshape(PatchEmbed, e, _c.PatchValues));   // Conv3d with kernel = stride, no bias (§6.1)
-        var (rows, cols, images) = PatchCoordinates(pixels.Grids);
+        var (rows, cols, images) = PatchCoordinates(pixels.Grids, _c.MergeSize);
         int[]? windowOrder = null;
         int[] windowSegments = images;
         if (_c.Windowed)
@@ -63,7 +63,7 @@ public sealed class Qwen2VisionTower
             cols = PermuteRows(cols, windowOrder, m2);
             images = PermuteRows(images, windowOrder, m2);
         }
-        var tables = RotaryTables(rows, cols);
+        var tables = RotaryTables(rows, cols, _c.HeadDim);
         x = Ops.Reshape(x, 1, n, e);
         for (int b = 0; b < Blocks.Length; b++)
         {
@@ -80,10 +80,10 @@ public sealed class Qwen2VisionTower
     }
 
     /// <summary>Each patch's row and column in its image's patch grid, in merge-group order (§4.5), and its image-frame number.</summary>
-    (int[] Rows, int[] Cols, int[] Segments) PatchCoordinates(IReadOnlyList<int[]> grids)
+    internal static (int[] Rows, int[] Cols, int[] Segments) PatchCoordinates(IReadOnlyList<int[]> grids, int m)
     {
         var rows = new List<int>(); var cols = new List<int>(); var segs = new List<int>();
-        int m = _c.MergeSize, segment = 0;
+        int segment = 0;
         foreach (var g in grids)
             for (int t = 0; t < g[0]; t++, segment++)
                 for (int bh = 0; bh < g[1] / m; bh++)
@@ -132,9 +132,9 @@ public sealed class Qwen2VisionTower
     }
 
     /// <summary>2-D rotary angles (§6.2): the first dv/4 frequencies turn by the patch row, the next dv/4 by its column; θ = 10000.</summary>
-    RotaryTables RotaryTables(int[] rows, int[] cols)
+    internal static RotaryTables RotaryTables(int[] rows, int[] cols, int dv)
     {
-        int dv = _c.HeadDim, half = dv / 2, quarter = dv / 4;
+        int half = dv / 2, quarter = dv / 4;
         var cos = new float[rows.Length * half];
         var sin = new float[rows.Length * half];
         for (int r = 0; r < rows.Length; r++)
@@ -151,7 +151,8 @@ public sealed class Qwen2VisionTower
 
 /// <summary>
 /// One vision block: Qwen2-VL x + attn(LayerNorm(x)); x + fc2(QuickGELU(fc1(LayerNorm(x)))) — Qwen2.5-VL the same with
-/// RMSNorm and a SwiGLU MLP whose projections have biases (docs/spec/QWEN2_VL.md §6.3, §6.4).
+/// RMSNorm and a SwiGLU MLP whose projections have biases (docs/spec/QWEN2_VL.md §6.3, §6.4); Qwen3-VL Qwen2-VL's with
+/// tanh-GELU and the layers named linear_fc1 / linear_fc2 (docs/spec/QWEN3_VL.md §6.4).
 /// </summary>
 public sealed class Qwen2VisionBlock
 {
@@ -165,7 +166,7 @@ public sealed class Qwen2VisionBlock
     public Qwen2VisionBlock(VisionTowerConfig c, int index, Rng rng, float std)
     {
         _c = c;
-        string p = $"visual.blocks.{index}.";
+        string p = $"{c.Prefix}blocks.{index}.";
         int e = c.Width, f = c.MlpWidth;
         Norm1 = Tensor.Ones(e).AsParameter(p + "norm1.weight");
         Norm2 = Tensor.Ones(e).AsParameter(p + "norm2.weight");
@@ -180,7 +181,7 @@ public sealed class Qwen2VisionBlock
         ProjBias = Tensor.Zeros(e).AsParameter(p + "attn.proj.bias");
         (string Name, int Out, int In)[] mlp = c.Windowed
             ? [("gate_proj", f, e), ("up_proj", f, e), ("down_proj", e, f)]
-            : [("fc1", f, e), ("fc2", e, f)];
+            : c.LinearFcNames ? [("linear_fc1", f, e), ("linear_fc2", e, f)] : [("fc1", f, e), ("fc2", e, f)];
         MlpWeights = mlp.Select(l => Tensor.Randn(rng, std, l.Out, l.In).AsParameter($"{p}mlp.{l.Name}.weight")).ToArray();
         MlpBiases = mlp.Select(l => Tensor.Zeros(l.Out).AsParameter($"{p}mlp.{l.Name}.bias")).ToArray();
     }
@@ -197,6 +198,7 @@ public sealed class Qwen2VisionBlock
     {
         "quick_gelu" => Ops.Mul(z, Ops.Sigmoid(Ops.MulScalar(z, 1.702f))),   // z·σ(1.702z)
         "gelu" => Ops.GeluExact(z),
+        "gelu_pytorch_tanh" => Ops.GeluTanh(z),
         _ => Ops.Silu(z),
     };
 

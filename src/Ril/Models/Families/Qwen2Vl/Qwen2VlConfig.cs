@@ -23,6 +23,10 @@ public sealed record VisionTowerConfig
     /// <summary>Window side in pixels (Qwen2.5-VL).</summary>
     public int WindowSize { get; init; } = 112;
     public int[] FullAttentionBlocks { get; init; } = [];
+    /// <summary>Where the tower's weights live: visual. (Qwen2/2.5-VL's Hub names) or model.visual. (Qwen3-VL's).</summary>
+    public string Prefix { get; init; } = "visual.";
+    /// <summary>Qwen3-VL names the blocks' two MLP layers linear_fc1 / linear_fc2 (Qwen2-VL: fc1 / fc2).</summary>
+    public bool LinearFcNames { get; init; }
 
     public int HeadDim => Width / Heads;
     /// <summary>Values of one flattened patch: channels × frames × p × p.</summary>
@@ -44,32 +48,7 @@ public sealed record Qwen2VlConfig(string ModelType, DecoderConfig Text, int[] M
     {
         var type = Str(json, "model_type", path, null);
         if (type is not (Qwen2Vl or Qwen25Vl)) throw new InvalidDataException($"{path}: field 'model_type' is '{type}', expected {Qwen2Vl} or {Qwen25Vl}");
-        var text = json["text_config"] as JsonObject ?? json;
-        string textPath = ReferenceEquals(text, json) ? path : path + " text_config";
-        var rope = text["rope_scaling"] as JsonObject ?? text["rope_parameters"] as JsonObject ?? json["rope_scaling"] as JsonObject
-            ?? throw new InvalidDataException($"{textPath}: field 'rope_scaling' (with mrope_section) is missing");
-        var section = rope["mrope_section"] as JsonArray ?? throw new InvalidDataException($"{textPath}: field 'rope_scaling.mrope_section' is missing");
-        int[] mrope = Ints(section, "rope_scaling.mrope_section", textPath);
-        float theta = text["rope_theta"] is not null ? Float(text, "rope_theta", textPath, 0) : Float(rope, "rope_theta", textPath + " rope_parameters", 1e6f);
-        var decoder = new DecoderConfig
-        {
-            ModelType = "qwen2",
-            VocabSize = Int(text, "vocab_size", textPath),
-            HiddenSize = Int(text, "hidden_size", textPath),
-            IntermediateSize = Int(text, "intermediate_size", textPath),
-            NumLayers = Int(text, "num_hidden_layers", textPath),
-            NumHeads = Int(text, "num_attention_heads", textPath),
-            NumKvHeadsField = Int(text, "num_key_value_heads", textPath),
-            RmsNormEps = Float(text, "rms_norm_eps", textPath, 1e-5f),
-            RopeTheta = theta,
-            MaxPositions = Int(text, "max_position_embeddings", textPath, 32768),
-            TieWordEmbeddings = Bool(json, "tie_word_embeddings", path, Bool(text, "tie_word_embeddings", textPath, false)),
-            AttentionBias = true,
-        };
-        decoder.Validate(textPath);
-        if (Str(text, "hidden_act", textPath, "silu") != "silu") throw new InvalidDataException($"{textPath}: field 'hidden_act' must be silu");
-        if (mrope.Length != 3 || mrope.Any(s => s < 0) || mrope.Sum(s => (long)s) != decoder.HeadDim / 2)
-            throw new InvalidDataException($"{textPath}: field 'rope_scaling.mrope_section' [{string.Join(", ", mrope)}] must be three sizes summing to head_dim/2 = {decoder.HeadDim / 2}");
+        var (decoder, mrope, _) = ParseText(json, path, "qwen2", 1e6f, 32768, qwen3: false);
         var vc = json["vision_config"] as JsonObject ?? throw new InvalidDataException($"{path}: field 'vision_config' is missing");
         string vp = path + " vision_config";
         bool windowed = type == Qwen25Vl;
@@ -105,14 +84,55 @@ public sealed record Qwen2VlConfig(string ModelType, DecoderConfig Text, int[] M
         return new Qwen2VlConfig(type, decoder, mrope, vision, image, start, end, (JsonObject)json.DeepClone());
     }
 
-    static JsonNode? Field(JsonObject o, string field, string path, bool required)
+    /// <summary>
+    /// The language model of a Qwen-VL config.json (text_config when present, else the top level) and its
+    /// mrope_section (from rope_scaling or rope_parameters, which may also hold rope_theta). Qwen2/2.5-VL: q/k/v biases,
+    /// hidden_size / heads per head, the top-level tie flag first. Qwen3-VL (<paramref name="qwen3"/>): no biases, per-head
+    /// q/k norms, an explicit head_dim, text_config's tie flag first.
+    /// </summary>
+    internal static (DecoderConfig Decoder, int[] MropeSection, JsonObject Rope) ParseText(JsonObject json, string path, string decoderType, float thetaDefault,
+                                                                                          int maxPositionsDefault, bool qwen3)
+    {
+        var text = json["text_config"] as JsonObject ?? json;
+        string textPath = ReferenceEquals(text, json) ? path : path + " text_config";
+        var rope = text["rope_scaling"] as JsonObject ?? text["rope_parameters"] as JsonObject ?? json["rope_scaling"] as JsonObject
+            ?? throw new InvalidDataException($"{textPath}: field 'rope_scaling' (with mrope_section) is missing");
+        var section = rope["mrope_section"] as JsonArray ?? throw new InvalidDataException($"{textPath}: field 'rope_scaling.mrope_section' is missing");
+        int[] mrope = Ints(section, "rope_scaling.mrope_section", textPath);
+        float theta = text["rope_theta"] is not null ? Float(text, "rope_theta", textPath, 0) : Float(rope, "rope_theta", textPath + " rope_parameters", thetaDefault);
+        bool tiedTop = Bool(json, "tie_word_embeddings", path, false), tiedText = Bool(text, "tie_word_embeddings", textPath, tiedTop);
+        var decoder = new DecoderConfig
+        {
+            ModelType = decoderType,
+            VocabSize = Int(text, "vocab_size", textPath),
+            HiddenSize = Int(text, "hidden_size", textPath),
+            IntermediateSize = Int(text, "intermediate_size", textPath),
+            NumLayers = Int(text, "num_hidden_layers", textPath),
+            NumHeads = Int(text, "num_attention_heads", textPath),
+            NumKvHeadsField = Int(text, "num_key_value_heads", textPath),
+            HeadDimField = qwen3 ? Int(text, "head_dim", textPath) : null,
+            RmsNormEps = Float(text, "rms_norm_eps", textPath, qwen3 ? 1e-6f : 1e-5f),
+            RopeTheta = theta,
+            MaxPositions = Int(text, "max_position_embeddings", textPath, maxPositionsDefault),
+            TieWordEmbeddings = qwen3 ? tiedText : json["tie_word_embeddings"] is null ? tiedText : tiedTop,
+            AttentionBias = qwen3 ? Bool(text, "attention_bias", textPath, false) : true,
+        };
+        decoder.Validate(textPath);
+        if (qwen3 && decoder.AttentionBias) throw new InvalidDataException($"{textPath}: field 'attention_bias' must be false (Qwen3 has no q/k/v biases)");
+        if (Str(text, "hidden_act", textPath, "silu") != "silu") throw new InvalidDataException($"{textPath}: field 'hidden_act' must be silu");
+        if (mrope.Length != 3 || mrope.Any(s => s < 0) || mrope.Sum(s => (long)s) != decoder.HeadDim / 2)
+            throw new InvalidDataException($"{textPath}: field 'rope_scaling.mrope_section' [{string.Join(", ", mrope)}] must be three sizes summing to head_dim/2 = {decoder.HeadDim / 2}");
+        return (decoder, mrope, rope);
+    }
+
+    internal static JsonNode? Field(JsonObject o, string field, string path, bool required)
     {
         var node = o[field];
         if (node is null && required) throw new InvalidDataException($"{path}: field '{field}' is missing");
         return node;
     }
 
-    static T Read<T>(JsonObject o, string field, string path, T? fallback, string kind) where T : struct
+    internal static T Read<T>(JsonObject o, string field, string path, T? fallback, string kind) where T : struct
     {
         var node = Field(o, field, path, fallback is null);
         if (node is null) return fallback!.Value;
@@ -122,14 +142,14 @@ public sealed record Qwen2VlConfig(string ModelType, DecoderConfig Text, int[] M
     }
 
     /// <summary>A list of integers, or an error naming the field.</summary>
-    static int[] Ints(JsonArray list, string field, string path) =>
+    internal static int[] Ints(JsonArray list, string field, string path) =>
         list.Select(n => n is JsonValue v && v.TryGetValue<int>(out var i) ? i
             : throw new InvalidDataException($"{path}: field '{field}' must be a list of integers, got {list.ToJsonString()}")).ToArray();
 
-    static int Int(JsonObject o, string field, string path, int? fallback = null) => Read(o, field, path, fallback, "an integer");
-    static float Float(JsonObject o, string field, string path, float? fallback) => (float)Read<double>(o, field, path, fallback, "a number");
-    static bool Bool(JsonObject o, string field, string path, bool? fallback) => Read(o, field, path, fallback, "true or false");
-    static string? Str(JsonObject o, string field, string path, string? fallback)
+    internal static int Int(JsonObject o, string field, string path, int? fallback = null) => Read(o, field, path, fallback, "an integer");
+    internal static float Float(JsonObject o, string field, string path, float? fallback) => (float)Read<double>(o, field, path, fallback, "a number");
+    internal static bool Bool(JsonObject o, string field, string path, bool? fallback) => Read(o, field, path, fallback, "true or false");
+    internal static string? Str(JsonObject o, string field, string path, string? fallback)
     {
         var node = Field(o, field, path, fallback is null);
         if (node is null) return fallback;

@@ -7,6 +7,7 @@ namespace Ril.Models.Families.Qwen2Vl;
 /// <summary>
 /// Qwen2-VL's image processor, the PIL path of transformers (docs/spec/QWEN2_VL.md §4): smart_resize to multiples of
 /// 28, Pillow bicubic, rescale by 1/255, normalise, two identical frames, patches flattened in merge-group order.
+/// Qwen3-VL uses it unchanged with its own settings (<see cref="Qwen3VlDefaults"/>: factor 32, mean = std = 0.5).
 /// </summary>
 public sealed record Qwen2VlImageProcessor
 {
@@ -21,11 +22,23 @@ public sealed record Qwen2VlImageProcessor
 
     public int Factor => PatchSize * MergeSize;
 
-    /// <summary>DIR/preprocessor_config.json's settings where present (explicit min/max_pixels win over size), else the defaults.</summary>
-    public static Qwen2VlImageProcessor Load(string dir)
+    /// <summary>
+    /// Qwen3-VL's released settings (docs/spec/QWEN3_VL.md §4.1): patch 16 (factor 32), mean = std = 0.5, min/max pixels
+    /// 65536 / 16777216 — what a Qwen3-VL folder gets for the keys its preprocessor_config.json leaves out.
+    /// </summary>
+    public static Qwen2VlImageProcessor Qwen3VlDefaults { get; } = new()
+    {
+        MinPixels = 65536, MaxPixels = 16777216, PatchSize = 16, Mean = [0.5f, 0.5f, 0.5f], Std = [0.5f, 0.5f, 0.5f],
+    };
+
+    /// <summary>
+    /// DIR/preprocessor_config.json's settings where present (explicit min/max_pixels win over size.shortest_edge /
+    /// size.longest_edge, which are pixel counts), else <paramref name="defaults"/> (transformers' Qwen2-VL class defaults).
+    /// </summary>
+    public static Qwen2VlImageProcessor Load(string dir, Qwen2VlImageProcessor? defaults = null)
     {
         var path = Path.Combine(dir, "preprocessor_config.json");
-        var result = new Qwen2VlImageProcessor();
+        var result = defaults ?? new Qwen2VlImageProcessor();
         if (!File.Exists(path)) return result;
         JsonObject json;
         try { json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"{path}: not a JSON object"); }
@@ -48,6 +61,8 @@ public sealed record Qwen2VlImageProcessor
             Std = Get(json["image_std"], "image_std", result.Std),
         };
         if (result.Mean.Length != 3 || result.Std.Length != 3) throw new InvalidDataException($"{path}: fields 'image_mean' and 'image_std' must hold 3 values each");
+        foreach (var (field, value) in new[] { ("patch_size", result.PatchSize), ("temporal_patch_size", result.TemporalPatchSize), ("merge_size", result.MergeSize) })
+            if (value < 1) throw new InvalidDataException($"{path}: field '{field}' ({value}) must be positive");
         if (result.MinPixels < 1 || result.MaxPixels < result.MinPixels) throw new InvalidDataException($"{path}: field 'max_pixels' ({result.MaxPixels}) must be at least min_pixels ({result.MinPixels}) > 0");
         return result;
     }

@@ -6,7 +6,7 @@ using Ril.Text.Jinja;
 namespace Ril.Models.Families.Qwen2Vl;
 
 /// <summary>
-/// Qwen2-VL's processor (docs/spec/QWEN2_VL.md §5): the chat is rendered as <see cref="ChatMlProcessor"/> renders it,
+/// Qwen2-VL's processor, also Qwen3-VL's (docs/spec/QWEN2_VL.md §5): the chat is rendered as <see cref="ChatMlProcessor"/> renders it,
 /// through the checkpoint's own template when the folder has one, else ChatML with Qwen's default system prompt "You
 /// are a helpful assistant." — each image written <c>&lt;|vision_start|&gt;&lt;|image_pad|&gt;&lt;|vision_end|&gt;</c>;
 /// <see cref="ExpandImages"/> then gives image k its t·h·w/m² placeholders, which depend on the image's size.
@@ -25,10 +25,13 @@ public sealed class Qwen2VlProcessor : IProcessor
     /// <summary>The model's placeholder id (config.json's image_token_id), which <see cref="Check"/> holds the tokenizer to.</summary>
     public int ModelImageTokenId { get; }
 
-    public Qwen2VlProcessor(BpeTokenizer tokenizer, Qwen2VlImageProcessor images, int modelImageTokenId, HfChatTemplate? checkpointTemplate = null)
+    /// <param name="defaultSystemPrompt">the system turn ChatML writes when the chat has none and the checkpoint no template
+    /// (Qwen2-VL's "You are a helpful assistant."; Qwen3-VL has none: null)</param>
+    public Qwen2VlProcessor(BpeTokenizer tokenizer, Qwen2VlImageProcessor images, int modelImageTokenId, HfChatTemplate? checkpointTemplate = null,
+                            string? defaultSystemPrompt = DefaultSystemPrompt)
     {
         (Tokenizer, Images, ModelImageTokenId) = (tokenizer, images, modelImageTokenId);
-        _chat = new ChatMlProcessor(tokenizer, template: new ChatTemplate { DefaultSystemPrompt = DefaultSystemPrompt }, checkpointTemplate: checkpointTemplate);
+        _chat = new ChatMlProcessor(tokenizer, template: new ChatTemplate { DefaultSystemPrompt = defaultSystemPrompt }, checkpointTemplate: checkpointTemplate);
         _imagePad = tokenizer.TokenToId(Template.ImagePlaceholder) ?? -1;
         _visionStart = tokenizer.TokenToId(Template.ImageStart) ?? -1;
         PadId = tokenizer.PadTokenId ?? tokenizer.TokenToId("<|endoftext|>") ?? StopTokens.FirstOrDefault();
