@@ -42,28 +42,6 @@ public static class BFloat16
         for (; i < src.Length; i++) dst[i] = ToFloat(src[i]);
     }
 
-    /// <summary>
-    /// Up to this many rows <see cref="DotRows"/> beats widening blocks for the GEMM: measured on a 151936 × 896 LM head,
-    /// one row took 21–29 ms against 40 for blocks (and 26–43 for float32 weights); from three rows on, blocks win.
-    /// </summary>
-    public const int MaxDotRows = 2;
-
-    /// <summary>
-    /// c[r·ldc + j] = Σₖ x[r·k + kk]·w[j·k + kk] for r &lt; rows and j in [first, end): a few rows against the rows of a
-    /// bf16 matrix [n, k] (x·Wᵀ while decoding). Each weight row is widened once into an L1-resident buffer and dotted
-    /// with every row of x; the matrix is read at 2 bytes per weight and never written out in float32.
-    /// </summary>
-    public static unsafe void DotRows(float* x, int rows, int k, ushort* w, int first, int end, float* c, int ldc)
-    {
-        Span<float> widened = k <= 8192 ? stackalloc float[k] : new float[k];
-        for (int j = first; j < end; j++)
-        {
-            Decode(new ReadOnlySpan<ushort>(w + (long)j * k, k), widened);
-            for (int r = 0; r < rows; r++)
-                c[(long)r * ldc + j] = System.Numerics.Tensors.TensorPrimitives.Dot(new ReadOnlySpan<float>(x + (long)r * k, k), widened);
-        }
-    }
-
     /// <summary>Scalar reference of <see cref="Decode"/>, for tests.</summary>
     internal static void DecodeReference(ReadOnlySpan<ushort> src, Span<float> dst)
     {
