@@ -58,6 +58,35 @@ public class ModelTests
         Assert.Contains(batched, r => r[0].TokenIds.Length > 3);   // the test means something only if some responses are long
     }
 
+    /// <summary>
+    /// Sequences that stop leave the decoding batch (their KV-cache rows dropped in place): the others continue exactly
+    /// as they would alone, sampled at T = 1 with several samples per prompt, whichever rows finished before them.
+    /// </summary>
+    [Fact]
+    public void Finished_samples_leave_the_batch_without_changing_the_others()
+    {
+        var gen = new Generator(TinyModel(2));
+        GenerationRequest[] requests = [new([1, 2, 3], 3, 10), new([4, 5, 6, 7, 8], 2, 20), new([11], 3, 30)];
+        var free = gen.Generate(requests, new SamplingOptions { Temperature = 1, MaxNewTokens = 10 });
+        // A stop token that some sample draws early and others do not draw at all.
+        int stop = free.SelectMany(r => r).Select(s => s.TokenIds[2]).First(t => free.SelectMany(r => r).Any(s => !s.TokenIds.Contains(t)));
+        var options = new SamplingOptions { Temperature = 1, MaxNewTokens = 10, StopTokens = [stop] };
+        var batched = gen.Generate(requests, options);
+        var lengths = batched.SelectMany(r => r).Select(s => s.TokenIds.Length).ToList();
+        Assert.Contains(lengths, l => l <= 3);
+        Assert.Contains(lengths, l => l == 10);
+        for (int i = 0; i < requests.Length; i++)
+        {
+            var alone = gen.Generate([requests[i]], options)[0];
+            for (int s = 0; s < alone.Count; s++)
+            {
+                Assert.Equal(alone[s].TokenIds, batched[i][s].TokenIds);
+                Assert.Equal(alone[s].FinishReason, batched[i][s].FinishReason);
+                for (int t = 0; t < alone[s].LogProbs.Length; t++) Assert.True(MathF.Abs(alone[s].LogProbs[t] - batched[i][s].LogProbs[t]) < 1e-4f);
+            }
+        }
+    }
+
     [Fact]
     public void Samples_depend_on_their_seed_not_on_the_batch_or_the_fork()
     {
