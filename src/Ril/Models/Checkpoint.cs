@@ -102,12 +102,16 @@ public static class Checkpoint
                     throw new InvalidDataException($"{dir}: tensor '{p.Name}' has shape {ShapeOf.Format(m.Shape(p.Name!))}, the model expects {ShapeOf.Format(p.Shape)}");
             }
             // Largest first, so the two halves of the work end together.
-            Parallel.ForEach(list.OrderByDescending(p => p.Length), p =>
+            try
             {
-                var m = where[p.Name!];
-                if (keepBf16 && p.Rank == 2 && m.Dtype(p.Name!) == "BF16") p.LoadBf16(m.ReadBf16(p.Name!));
-                else m.Read(p.Name!, p.Data);
-            });
+                Parallel.ForEach(list.OrderByDescending(p => p.Length), p =>
+                {
+                    var m = where[p.Name!];
+                    if (keepBf16 && p.Rank == 2 && m.Dtype(p.Name!) == "BF16") p.LoadBf16(m.ReadBf16(p.Name!));
+                    else m.Read(p.Name!, p.Data);
+                });
+            }
+            catch (AggregateException e) { System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]); }   // the error that names the file
             var used = list.Select(p => p.Name!).ToHashSet();
             var unused = where.Keys.Where(k => !used.Contains(k) && !k.EndsWith("rotary_emb.inv_freq")).OrderBy(k => k).ToList();   // a buffer some exports include; Ril recomputes it
             if (unused.Count > 0)
