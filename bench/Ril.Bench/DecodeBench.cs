@@ -24,6 +24,7 @@ public static class DecodeBench
 
     public static void Run(string[] args)
     {
+        if (args.Contains("--model")) { DecodeModelBench.Run(args); return; }
         var rng = new Rng(0);
         var model = new DecoderLM(Config, rng);
         long parameters = model.Parameters().Sum(p => (long)p.Length);

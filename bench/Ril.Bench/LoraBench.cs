@@ -29,9 +29,9 @@ namespace Ril.Bench;
 public static class LoraBench
 {
     /// <summary>Qwen2-0.5B's config.json (494M parameters, tied embeddings).</summary>
-    static DecoderConfig Qwen2HalfB(int layers) => new()
+    internal static DecoderConfig Qwen2HalfB(int layers) => new()
     {
-        VocabSize = 151936, HiddenSize = 896, IntermediateSize = 4864, NumLayers = layers, NumHeads = 14, NumKvHeadsField = 2,
+        ModelType = "qwen2", VocabSize = 151936, HiddenSize = 896, IntermediateSize = 4864, NumLayers = layers, NumHeads = 14, NumKvHeadsField = 2,
         RmsNormEps = 1e-6f, RopeTheta = 1_000_000f, MaxPositions = 32768, TieWordEmbeddings = true, AttentionBias = true,
     };
 
@@ -166,6 +166,14 @@ public static class LoraBench
         Console.WriteLine($"lora step_s={times.Total:F1} rollout_s={times.Rollout:F1} logprobs_s={times.LogProbs:F1} reward_s={times.Reward:F1} discriminator_s={times.Discriminator:F1} update_s={times.Update:F1} " +
                           $"peak_rss_mb={memory.PeakResident >> 20} weights_mb={memory.Weights >> 20} gradients_mb={memory.Gradients >> 20} optimizer_mb={memory.OptimizerState >> 20} " +
                           $"activations_mb={memory.Activations >> 20} kv_mb={memory.KvCaches >> 20}");
+    }
+
+    /// <summary>The folder holding Ril.sln, above the benchmark's binaries.</summary>
+    internal static string RepositoryRoot()
+    {
+        var root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "Ril.sln"))) root = Path.GetDirectoryName(root) ?? throw new DirectoryNotFoundException("Ril.sln not found above the benchmark");
+        return root;
     }
 
     readonly record struct StepTimes(double Total, double Rollout, double LogProbs, double Reward, double Discriminator, double Update);

@@ -10,7 +10,9 @@ public static class Program
     [
         ("gemm", "matrix-multiply GFLOP/s, Gemm vs OpenBLAS", GemmBench.Run),
         ("step", "training step time of a small decoder LM", StepBench.Run),
-        ("decode", "greedy decoding tokens/s with a KV cache, batch 1 and 16", DecodeBench.Run),
+        ("fewrows", "few-row products with 0.5B-model weights (bf16 in place, bf16 blocks, float32) and the memory bandwidth", FewRowsBench.Run),
+        ("decode", "greedy decoding tokens/s with a KV cache, batch 1 and 16; --model DIR: any model folder (prefill apart)", DecodeBench.Run),
+        ("qwen2-checkpoint", "write a Qwen2-0.5B-layout model folder with random BF16 weights (--out DIR)", DecodeModelBench.WriteCheckpoint),
         ("sft", "SFT step time of the tiny student on the built-in suite, padded vs packed rows", SftBench.Run),
         ("rl", "one dr_grpo step with its breakdown (generation, log-probs, reward, update)", RlBench.Run),
         ("lora", "a RIL-like step on a Qwen2-0.5B-layout model with LoRA and a bf16 frozen base: time and memory", LoraBench.Run),
@@ -23,7 +25,7 @@ public static class Program
         if (verb.Run == null)
         {
             Console.Error.WriteLine("usage: Ril.Bench VERB [args]\nverbs:");
-            foreach (var v in Verbs) Console.Error.WriteLine($"  {v.Name,-8} {v.Help}");
+            foreach (var v in Verbs) Console.Error.WriteLine($"  {v.Name,-17} {v.Help}");
             return args.Length == 0 ? 1 : 2;
         }
         verb.Run(args[1..]);

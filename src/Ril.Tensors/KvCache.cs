@@ -5,12 +5,14 @@ namespace Ril.Tensors;
 /// <summary>
 /// Keys and values of past tokens for decoding, per layer, in the projection layout [B, capacity, Hkv, D].
 /// A decode step appends the new tokens' k/v in every layer (<see cref="Attend"/>) and then calls <see cref="Advance"/>.
-/// Inference only: no gradient flows through the cache.
+/// Inference only: no gradient flows through the cache. The storage comes from the tensor buffer pool and goes back to
+/// it on <see cref="Dispose"/>, so a generator that runs batch after batch reuses the same arrays; rows whose sequences
+/// have finished are dropped in place by <see cref="Keep"/>.
 /// </summary>
-public sealed class KvCache
+public sealed class KvCache : IDisposable
 {
     readonly float[][] _keys, _values;
-    public int Batch { get; }
+    public int Batch { get; private set; }
     public int KvHeads { get; }
     public int HeadDim { get; }
     public int Capacity { get; }
@@ -24,9 +26,41 @@ public sealed class KvCache
         _values = new float[layers][];
         for (int l = 0; l < layers; l++)
         {
-            _keys[l] = new float[batch * capacity * kvHeads * headDim];
-            _values[l] = new float[batch * capacity * kvHeads * headDim];
+            // Only the Length tokens written so far are ever read, so the arrays need no clearing.
+            _keys[l] = Memory.BufferPool.Rent(batch * capacity * kvHeads * headDim, clear: false);
+            _values[l] = Memory.BufferPool.Rent(batch * capacity * kvHeads * headDim, clear: false);
         }
+    }
+
+    /// <summary>Hands the storage back to the buffer pool; the cache must not be used afterwards.</summary>
+    public void Dispose()
+    {
+        for (int l = 0; l < _keys.Length; l++)
+        {
+            if (_keys[l] is { Length: > 0 } k) Memory.BufferPool.Return(k);
+            if (_values[l] is { Length: > 0 } v) Memory.BufferPool.Return(v);
+            _keys[l] = _values[l] = [];
+        }
+    }
+
+    /// <summary>
+    /// Keeps rows <paramref name="rows"/> (ascending) of the batch, in that order, and drops the others: row i of the
+    /// cache becomes what row rows[i] was. The rows move down in place; the capacity stays.
+    /// </summary>
+    public void Keep(ReadOnlySpan<int> rows)
+    {
+        int rowFloats = Capacity * KvHeads * HeadDim, used = Length * KvHeads * HeadDim;
+        for (int i = 0; i < rows.Length; i++)
+        {
+            if (rows[i] < i || rows[i] >= Batch || i > 0 && rows[i] <= rows[i - 1]) throw new ArgumentException($"KvCache.Keep: rows must ascend within the batch of {Batch}");
+            if (rows[i] == i) continue;
+            for (int l = 0; l < _keys.Length; l++)
+            {
+                Array.Copy(_keys[l], (long)rows[i] * rowFloats, _keys[l], (long)i * rowFloats, used);
+                Array.Copy(_values[l], (long)rows[i] * rowFloats, _values[l], (long)i * rowFloats, used);
+            }
+        }
+        Batch = rows.Length;
     }
 
     /// <summary>
@@ -47,13 +81,9 @@ public sealed class KvCache
             vNew.Data.Slice(bi * tNew * row, tNew * row).CopyTo(_values[layer].AsSpan(dst));
         }
         int s = Length + tNew;
-        bool[]? valid = null;
-        if (keyValid is not null)
-        {
-            valid = new bool[b * s];
-            for (int bi = 0; bi < b; bi++) Array.Copy(keyValid, bi * Capacity, valid, bi * s, s);
-        }
-        var geo = new AttentionGeometry(b, tNew, s, hq, KvHeads, d, Length, true, valid, Segments: null, qRow: hq * d, kvRow: row, kvBatch: Capacity * row);
+        if (keyValid is not null && keyValid.Length < b * Capacity) throw new ArgumentException($"KvCache.Attend: {keyValid.Length} key flags for {b} rows of capacity {Capacity}");
+        var geo = new AttentionGeometry(b, tNew, s, hq, KvHeads, d, Length, true, keyValid, Segments: null, qRow: hq * d, kvRow: row, kvBatch: Capacity * row,
+            KeyValidStride: Capacity);   // the flags are read in place, rows of Capacity
         var o = Tensor.Empty([b, tNew, hq, d]);
         fixed (float* pq = q.Buffer, pk = _keys[layer], pv = _values[layer], po = o.Buffer)
             AttentionKernels.Forward(geo, pq + q.Offset, pk, pv, po + o.Offset, null);

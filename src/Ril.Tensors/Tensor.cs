@@ -66,6 +66,10 @@ public sealed partial class Tensor
 
     public static Tensor Zeros(params int[] shape) => Empty((int[])shape.Clone(), clear: true);
 
+    /// <summary>A tensor whose values are whatever its memory held, for one that a checkpoint fills before any use
+    /// (a fresh large buffer is not even touched, so it costs no resident memory until written).</summary>
+    public static Tensor Uninitialized(params int[] shape) => Empty((int[])shape.Clone());
+
     public static Tensor Full(float value, params int[] shape)
     {
         var t = Empty((int[])shape.Clone());

@@ -37,6 +37,22 @@ public sealed partial class Tensor
         return this;
     }
 
+    /// <summary>
+    /// Takes <paramref name="words"/> (a checkpoint's BF16 values, exact; the tensor keeps the array) as this tensor's
+    /// frozen bf16 storage, as <see cref="FreezeToBf16"/> would leave it, without ever writing float32 values: the float32
+    /// buffer, never touched when the tensor is <see cref="Uninitialized"/>, goes to the GC.
+    /// </summary>
+    public Tensor LoadBf16(ushort[] words)
+    {
+        if (Base is not null) throw new InvalidOperationException($"LoadBf16: tensor {Name ?? ShapeOf.Format(Shape)} is a view");
+        if (words.Length != Length) throw new ArgumentException($"LoadBf16: {words.Length} values for tensor {Name ?? ShapeOf.Format(Shape)} of {Length}");
+        RequiresGrad = false;
+        ReleaseGrad();
+        _bf16 = words;
+        _buffer = null;
+        return this;
+    }
+
     /// <summary>The bytes this tensor's values occupy: 2 per value in bf16, 4 in float32 (views own none).</summary>
     public long StorageBytes => Base is not null ? 0 : IsBf16 ? 2L * Length : 4L * Length;
 

@@ -311,6 +311,49 @@ public unsafe class GemmTests
             Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Multiply(false, false, 3, 4, 5, 1, pp, 4, pp, 4, 0, pp, 4));
         }
     }
+
+    /// <summary>
+    /// Few rows against a bf16 weight read in place: the vector kernel against its scalar reference (one float32 FMA
+    /// chain per output) for odd sizes and tails, and bit for bit against the float32 path on the widened weight (the
+    /// same Dot4x4 arithmetic), on one thread and on three.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void Bf16_few_rows_match_the_scalar_reference_and_the_float32_path(int threads) => WithThreads(threads, () =>
+        {
+            var rnd = new Random(5);
+            foreach (int m in new[] { 1, 2, 3, 4, 5, 8, 17, 63, 64 })
+                foreach (var (n, k) in new[] { (1, 16), (3, 1), (37, 515), (130, 64), (9, 1000) })
+                {
+                    int lda = k + 3, ldc = n + 2;
+                    var a = Enumerable.Range(0, m * lda).Select(_ => (float)(rnd.NextDouble() * 2 - 1)).ToArray();
+                    var w = Enumerable.Range(0, n * k).Select(_ => BFloat16.FromFloat((float)(rnd.NextDouble() * 2 - 1))).ToArray();
+                    var widened = new float[n * k];
+                    BFloat16.DecodeReference(w, widened);
+                    float[] kernel = Filled(m * ldc), reference = Filled(m * ldc), float32 = Filled(m * ldc);
+                    fixed (float* pa = a, pk = kernel, pr = reference, pf = float32, pwf = widened)
+                    fixed (ushort* pw = w)
+                    {
+                        Gemm.MultiplyBf16Transposed(m, n, k, pa, lda, pw, pk, ldc);
+                        Gemm.MultiplyBf16TransposedReference(m, n, k, pa, lda, pw, pr, ldc);
+                        Gemm.Multiply(false, true, m, n, k, 1f, pa, lda, pwf, k, 0f, pf, ldc);
+                    }
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < n; j++)
+                        {
+                            float got = kernel[i * ldc + j], want = reference[i * ldc + j];
+                            Assert.True(MathF.Abs(got - want) <= 1e-5f * (1 + MathF.Sqrt(k)), $"m={m} n={n} k={k} [{i},{j}]: {got} vs reference {want}");
+                            // n == 1 takes the float32 path's other matrix-vector kernel, whose sums are grouped differently.
+                            if (n > 1 && Vector512.IsHardwareAccelerated) Assert.True(float32[i * ldc + j] == got, $"m={m} n={n} k={k} [{i},{j}]: {got} vs float32 path {float32[i * ldc + j]}");
+                        }
+                    // Padding between rows of C is never written.
+                    for (int i = 0; i < m; i++)
+                        for (int j = n; j < ldc && i < m - 1; j++) Assert.True(float.IsNaN(kernel[i * ldc + j]));
+                }
+        });
+
+    static float[] Filled(int length) => Enumerable.Repeat(float.NaN, length).ToArray();
 }
 
 [Collection("GemmKernels")]

@@ -85,7 +85,9 @@ public class LeanOpsTests
     [InlineData(true, 3, 7)]    // Linear: W stored [out, in], blocks along out
     [InlineData(false, 3, 7)]   // x·W with W stored [in, out]: blocks along k
     [InlineData(true, 3, 1)]    // three rows: still widened blocks
-    [InlineData(true, 1, 2)]    // two rows, as when decoding: bf16 read in place (DotRows)
+    [InlineData(true, 1, 2)]    // two rows, as when decoding: bf16 read in place (Gemm.MultiplyBf16Transposed)
+    [InlineData(true, 4, 16)]   // 64 rows, a rollout's batch: still in place
+    [InlineData(true, 5, 13)]   // 65 rows: widened blocks again
     public void Bf16_weight_product_matches_float32_of_bf16(bool transposed, int items, int rowsPerItem)
     {
         var rng = new Rng(2);

@@ -49,7 +49,7 @@ public static class EvalCommand
         command.SetAction(parse => ErrorReporting.Run(() =>
         {
             var list = EvalSetting.ParseList(parse.GetValue(settings)!);
-            var chat = ChatModel.Load(ModelArgument.Resolve(parse.GetValue(model)!));
+            var chat = ChatModel.Load(ModelArgument.Resolve(parse.GetValue(model)!), frozen: true);
             var file = parse.GetValue(dataset)!;
             var rows = DatasetSource.Load(file, keys.Keys(parse), parse.GetValue(textOnly) ? ImageMode.TextOnly : ImageMode.Require);
             if (parse.GetValue(limit) is > 0 and var n) rows = rows.Take(n).ToList();

@@ -29,7 +29,7 @@ public static class GenerateCommand
             { model, prompt, image, system, raw, temperature, topP, topK, penalty, maxTokens, seed };
         command.SetAction(parse => ErrorReporting.Run(() =>
         {
-            var chat = ChatModel.Load(ModelArgument.Resolve(parse.GetValue(model)!));
+            var chat = ChatModel.Load(ModelArgument.Resolve(parse.GetValue(model)!), frozen: true);
             var imagePath = parse.GetValue(image);
             var images = imagePath is null ? new List<Image>() : [ImageFile.Load(imagePath)];
             var text = parse.GetValue(prompt)!;

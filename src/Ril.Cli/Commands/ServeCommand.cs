@@ -35,7 +35,7 @@ public static class ServeCommand
             var dir = parse.GetValue(model)!;
             Console.WriteLine($"loading {dir}");
             var folder = ModelArgument.Resolve(dir);
-            var chat = ChatModel.Load(folder);
+            var chat = ChatModel.Load(folder, frozen: true);
             var options = new ServerOptions
             {
                 Host = address, Port = parse.GetValue(port), ModelName = parse.GetValue(name) ?? (folder != dir ? dir : null),   // a Hub id names the model, not its snapshot folder

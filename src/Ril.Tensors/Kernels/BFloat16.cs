@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Ril.Tensors.Kernels;
 
@@ -27,12 +28,19 @@ public static class BFloat16
         for (int i = 0; i < src.Length; i++) dst[i] = FromFloat(src[i]);
     }
 
-    /// <summary>Widens every bf16 of <paramref name="src"/> to float32: a 16-bit shift, eight or sixteen at a time.</summary>
-    public static void Decode(ReadOnlySpan<ushort> src, Span<float> dst)
+    /// <summary>Widens every bf16 of <paramref name="src"/> to float32: a 16-bit shift, sixteen at a time.</summary>
+    public static unsafe void Decode(ReadOnlySpan<ushort> src, Span<float> dst)
     {
         if (dst.Length < src.Length) throw new ArgumentException($"BFloat16.Decode: {dst.Length} slots for {src.Length} values");
         int i = 0;
-        if (Vector256.IsHardwareAccelerated)
+        if (Avx512F.IsSupported)
+            // Three instructions per sixteen values (zero-extend, shift, store): the few-row products widen every
+            // weight they read through here, so this loop is their cost per byte.
+            fixed (ushort* s = src)
+            fixed (float* d = dst)
+                for (; i + 16 <= src.Length; i += 16)
+                    Vector512.ShiftLeft(Avx512F.ConvertToVector512UInt32(Vector256.Load(s + i)), 16).AsSingle().Store(d + i);
+        else if (Vector256.IsHardwareAccelerated)
             for (; i + 16 <= src.Length; i += 16)
             {
                 var (lo, hi) = Vector256.Widen(Vector256.Create(src.Slice(i, 16)));
@@ -40,28 +48,6 @@ public static class BFloat16
                 Vector256.ShiftLeft(hi, 16).AsSingle().CopyTo(dst.Slice(i + 8, 8));
             }
         for (; i < src.Length; i++) dst[i] = ToFloat(src[i]);
-    }
-
-    /// <summary>
-    /// Up to this many rows <see cref="DotRows"/> beats widening blocks for the GEMM: measured on a 151936 × 896 LM head,
-    /// one row took 21–29 ms against 40 for blocks (and 26–43 for float32 weights); from three rows on, blocks win.
-    /// </summary>
-    public const int MaxDotRows = 2;
-
-    /// <summary>
-    /// c[r·ldc + j] = Σₖ x[r·k + kk]·w[j·k + kk] for r &lt; rows and j in [first, end): a few rows against the rows of a
-    /// bf16 matrix [n, k] (x·Wᵀ while decoding). Each weight row is widened once into an L1-resident buffer and dotted
-    /// with every row of x; the matrix is read at 2 bytes per weight and never written out in float32.
-    /// </summary>
-    public static unsafe void DotRows(float* x, int rows, int k, ushort* w, int first, int end, float* c, int ldc)
-    {
-        Span<float> widened = k <= 8192 ? stackalloc float[k] : new float[k];
-        for (int j = first; j < end; j++)
-        {
-            Decode(new ReadOnlySpan<ushort>(w + (long)j * k, k), widened);
-            for (int r = 0; r < rows; r++)
-                c[(long)r * ldc + j] = System.Numerics.Tensors.TensorPrimitives.Dot(new ReadOnlySpan<float>(x + (long)r * k, k), widened);
-        }
     }
 
     /// <summary>Scalar reference of <see cref="Decode"/>, for tests.</summary>

@@ -1168,9 +1168,10 @@ public static unsafe class Gemm
         }
     }
 
-    /// <summary>Type arguments of <see cref="Dot4x4{TPf}"/>: prefetch two cache lines per step, or four.</summary>
+    /// <summary>Type arguments of <see cref="Dot4x4{TPf}"/>: prefetch two cache lines per step, four, or none.</summary>
     struct Two { }
     struct Four { }
+    struct None { }
 
     /// <summary>c[0..4) = alpha·s + beta·c (beta == 0: c not read); per element exactly <see cref="WriteOut"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -1200,8 +1201,7 @@ public static unsafe class Gemm
         int q = 0;
         for (; q + 16 <= k; q += 16)
         {
-            Sse.Prefetch1(q0 + q);
-            Sse.Prefetch1(q1 + q);
+            if (typeof(TPf) != typeof(None)) { Sse.Prefetch1(q0 + q); Sse.Prefetch1(q1 + q); }
             if (typeof(TPf) == typeof(Four)) { Sse.Prefetch1(q2 + q); Sse.Prefetch1(q3 + q); }
             var y0 = Vector512.Load(b0 + q); var y1 = Vector512.Load(b1 + q);
             var y2 = Vector512.Load(b2 + q); var y3 = Vector512.Load(b3 + q);
@@ -1255,6 +1255,120 @@ public static unsafe class Gemm
         var z01 = Avx512F.Shuffle4x128(x0, x1, 0x44) + Avx512F.Shuffle4x128(x0, x1, 0xEE);
         var z23 = Avx512F.Shuffle4x128(x2, x3, 0x44) + Avx512F.Shuffle4x128(x2, x3, 0xEE);
         return Avx512F.Shuffle4x128(z01, z23, 0x88) + Avx512F.Shuffle4x128(z01, z23, 0xDD);
+    }
+
+    // =====================================================================================================
+    // Few rows against a bf16 weight stored n×k (decoding and rollouts with frozen bf16 weights)
+    // =====================================================================================================
+    // C = A·Wᵀ for m ≤ DotRowsMax rows of A and W [n, k] in bf16, read in place: each group of four rows of W (2·4·k
+    // contiguous bytes, one sequential stream that the hardware prefetchers follow) is widened exactly (a 16-bit
+    // shift) into a per-thread panel of 4·k floats in L1/L2, then every group of four rows of A meets it through
+    // Dot4x4, the kernel of the float32 path. W is read once from memory at 2 bytes per weight, never written out in
+    // float32 whole, and the threads split its rows. Each output is computed by exactly the operations the float32
+    // path (DotRange, or RowDot512 for a single row) applies to the widened weights, so the two agree bit for bit.
+    // .NET 10 exposes no AVX512_BF16 intrinsics (vdpbf16ps), so the products are float32 FMAs on widened weights;
+    // those would also round A to bf16, which this path never does.
+
+    struct Bf16Job
+    {
+        public float* A, C;
+        public ushort* W;
+        public int M, N, K, Lda, Ldc, Parts, Units;
+    }
+
+    /// <summary>
+    /// C[i·ldc + j] = Σ_p A[i·lda + p]·W[j·k + p] for i &lt; m, j &lt; n: few rows (m ≤ <see cref="DotRowsMax"/>)
+    /// against a bf16 matrix W [n, k] read in place, spread over the worker pool by rows of W.
+    /// </summary>
+    public static void MultiplyBf16Transposed(int m, int n, int k, float* a, int lda, ushort* w, float* c, int ldc)
+    {
+        if (m < 0 || n < 0 || k < 0) throw new ArgumentOutOfRangeException(nameof(m), $"Gemm.MultiplyBf16Transposed: m={m} n={n} k={k}");
+        if (m > DotRowsMax) throw new ArgumentOutOfRangeException(nameof(m), $"Gemm.MultiplyBf16Transposed: {m} rows, at most {DotRowsMax}");
+        if (m > 1 && ldc < n || k > 0 && lda < k) throw new ArgumentOutOfRangeException(nameof(ldc));
+        if (m == 0 || n == 0) return;
+        if (k == 0) { ScaleC(m, n, 0f, c, ldc); return; }
+        var job = new Bf16Job { A = a, C = c, W = w, M = m, N = n, K = k, Lda = lda, Ldc = ldc, Units = (n + 3) / 4 };
+        if (!HasV512) { Bf16RangeReference(ref job, 0, n); return; }
+        var pool = WorkerPool.Shared;
+        // At least ~64K multiply-adds a part, and whole groups of four rows of W.
+        job.Parts = (int)Math.Clamp((long)m * n * k / (64 * 1024), 1, Math.Min(pool.AvailableThreads, job.Units));
+        if (job.Parts <= 1) Bf16Range(ref job, 0, n);
+        else pool.For(job.Parts, &Bf16Part, &job);
+    }
+
+    static void Bf16Part(void* state, int part)
+    {
+        ref Bf16Job j = ref Unsafe.AsRef<Bf16Job>(state);
+        int j0 = (int)((long)j.Units * part / j.Parts) * 4, j1 = Math.Min(j.N, (int)((long)j.Units * (part + 1) / j.Parts) * 4);
+        if (j0 < j1) Bf16Range(ref j, j0, j1);
+    }
+
+    /// <summary>Columns [j0, j1) of C: groups of four rows of W widened into a panel, then every 4×4 tile through Dot4x4.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Bf16Range(ref Bf16Job j, int j0, int j1)
+    {
+        int k = j.K;
+        long lda = j.Lda, ldc = j.Ldc;
+        float* panel = PackBuffers.Get(0, 4L * k).B;
+        float* res = stackalloc float[16];
+        for (int jb = j0; jb < j1; jb += 4)
+        {
+            int cols = Math.Min(4, j1 - jb);
+            BFloat16.Decode(new ReadOnlySpan<ushort>(j.W + (long)jb * k, cols * k), new Span<float>(panel, cols * k));
+            if (j.M == 1)
+            {
+                // One row: the matrix-vector kernel (four useful FMAs per step, not sixteen), as the float32 path.
+                RowDot512(j.A, panel, k, k, 0, cols, j.C + jb, 1, 1f, 0f);
+                continue;
+            }
+            // A group past the end repeats its last row (the extra results are discarded), as in DotRange.
+            float* b0 = panel, b1 = panel + Math.Min(1, cols - 1) * k, b2 = panel + Math.Min(2, cols - 1) * k, b3 = panel + Math.Min(3, cols - 1) * k;
+            for (int i = 0; i < j.M; i += 4)
+            {
+                int rows = Math.Min(4, j.M - i);
+                float* a0 = j.A + i * lda;
+                float* a1 = j.A + (i + Math.Min(1, rows - 1)) * lda;
+                float* a2 = j.A + (i + Math.Min(2, rows - 1)) * lda;
+                float* a3 = j.A + (i + Math.Min(3, rows - 1)) * lda;
+                var s = Dot4x4<None>(k, a0, a1, a2, a3, b0, b1, b2, b3, null, null, null, null);
+                float* c = j.C + i * ldc + jb;
+                if (rows == 4 && cols == 4)
+                {
+                    DotStore4(c, 1f, 0f, s.GetLower().GetLower());
+                    DotStore4(c + ldc, 1f, 0f, s.GetLower().GetUpper());
+                    DotStore4(c + 2 * ldc, 1f, 0f, s.GetUpper().GetLower());
+                    DotStore4(c + 3 * ldc, 1f, 0f, s.GetUpper().GetUpper());
+                }
+                else
+                {
+                    s.Store(res);
+                    for (int r = 0; r < rows; r++)
+                        for (int t = 0; t < cols; t++) c[r * ldc + t] = res[4 * r + t];
+                }
+            }
+        }
+    }
+
+    /// <summary>Scalar reference of <see cref="Bf16Range"/> (and the path without AVX-512): each output one float32
+    /// FMA chain over k on the exactly widened weights.</summary>
+    static void Bf16RangeReference(ref Bf16Job j, int j0, int j1)
+    {
+        for (int i = 0; i < j.M; i++)
+            for (int jj = j0; jj < j1; jj++)
+            {
+                float s = 0;
+                ushort* wr = j.W + (long)jj * j.K;
+                float* ar = j.A + (long)i * j.Lda;
+                for (int p = 0; p < j.K; p++) s = MathF.FusedMultiplyAdd(ar[p], BFloat16.ToFloat(wr[p]), s);
+                j.C[(long)i * j.Ldc + jj] = s;
+            }
+    }
+
+    /// <summary><see cref="MultiplyBf16Transposed"/> by the scalar reference, for tests.</summary>
+    internal static void MultiplyBf16TransposedReference(int m, int n, int k, float* a, int lda, ushort* w, float* c, int ldc)
+    {
+        var job = new Bf16Job { A = a, C = c, W = w, M = m, N = n, K = k, Lda = lda, Ldc = ldc };
+        Bf16RangeReference(ref job, 0, n);
     }
 
     /// <summary>C[i0.., j0..j0+cols) for up to 4 rows and up to 64 columns, B stored k×n.</summary>

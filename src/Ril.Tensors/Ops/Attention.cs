@@ -57,8 +57,10 @@ public static partial class Ops
 
 /// <summary>Sizes and strides of one attention call. Rows of q/o are qRow floats apart, rows of k/v kvRow apart.</summary>
 internal readonly record struct AttentionGeometry(int B, int T, int S, int Hq, int Hkv, int D, int QueryOffset, bool Causal,
-    bool[]? KeyValid, int[]? Segments, int qRow, int kvRow, int kvBatch)
+    bool[]? KeyValid, int[]? Segments, int qRow, int kvRow, int kvBatch, int KeyValidStride = 0)
 {
+    /// <summary>Flags per batch row in <see cref="KeyValid"/>: S unless the flags lie in wider rows (a KV cache's capacity).</summary>
+    public int ValidRow => KeyValidStride > 0 ? KeyValidStride : S;
     public float Scale => 1f / MathF.Sqrt(D);
     public int Group => Hq / Hkv;
     /// <summary>Number of keys query t may see under the causal rule (all S when not causal).</summary>
@@ -227,7 +229,7 @@ internal static unsafe class AttentionKernels
         row[visible..].Clear();
         var valid = g.KeyValid;
         if (valid is not null)
-            for (int j = 0; j < visible; j++) if (!valid[bi * g.S + j]) row[j] = float.NegativeInfinity;
+            for (int j = 0; j < visible; j++) if (!valid[bi * g.ValidRow + j]) row[j] = float.NegativeInfinity;
         var segments = g.Segments;
         if (segments is not null)
         {

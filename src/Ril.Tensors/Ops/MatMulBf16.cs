@@ -10,6 +10,13 @@ public static partial class Ops
     const int Bf16BlockFloats = 1 << 18;
 
     /// <summary>
+    /// Up to this many rows (a rollout's G × questions) a product with a bf16 Linear weight reads the weight in place
+    /// (<see cref="Gemm.MultiplyBf16Transposed"/>); beyond, widened blocks feed the packed GEMM, which wins once the
+    /// product is compute-bound. Measured with `Ril.Bench gemv` (docs/BENCHMARKS.md).
+    /// </summary>
+    internal static int MaxInPlaceBf16Rows = Gemm.DotRowsMax;
+
+    /// <summary>
     /// C = A·op(B) for a frozen bf16 B shared by every row of A ([rows, k], not transposed): B's stored rows are widened to
     /// float32 a block at a time and each block multiplies as an ordinary GEMM, so B is never held in float32 whole.
     /// B stored [n, k] (transposed, a Linear weight) gives C's columns block by block; B stored [k, n] sums blocks of k.
@@ -20,7 +27,10 @@ public static partial class Ops
         if (transA || b.Rank != 2)
             throw new NotSupportedException($"MatMul: a bf16 right operand ({b.Name ?? ShapeOf.Format(b.Shape)}) must be a 2-D matrix shared by an untransposed left operand");
         var c = Tensor.Empty(outShape);
-        if (transB && rows <= BFloat16.MaxDotRows) DotRowsParallel(a, b, c, rows, n, k);   // decoding: read bf16 in place
+        if (transB && rows <= MaxInPlaceBf16Rows)   // decoding and rollouts: bf16 read in place, spread over the threads
+            fixed (float* pa = a.Buffer, pc = c.Buffer)
+            fixed (ushort* pw = b.Bf16Data)
+                Gemm.MultiplyBf16Transposed(rows, n, k, pa + a.Offset, k, pw, pc + c.Offset, n);
         else ForEachWidenedBlock(b, (block, first, count) =>
         {
             fixed (float* pa0 = a.Buffer, pc0 = c.Buffer)
@@ -40,18 +50,6 @@ public static partial class Ops
                 else Gemm.Multiply(false, true, rows, count, n, 1f, pg, n, block, n, 1f, pda + first, k);           // dA[:, first..] += dC·blockᵀ
             }
         }));
-    }
-
-    /// <summary>C [rows, n] = A·Bᵀ for a few rows of A, output columns split over the worker pool.</summary>
-    static unsafe void DotRowsParallel(Tensor a, Tensor b, Tensor c, int rows, int n, int k)
-    {
-        fixed (float* pa0 = a.Buffer, pc0 = c.Buffer)
-        fixed (ushort* pw0 = b.Bf16Data)
-        {
-            var (pa, pc, pw) = ((nint)(pa0 + a.Offset), (nint)(pc0 + c.Offset), (nint)pw0);
-            WorkerPool.Shared.ForRange(n, Math.Max(16, 65536 / Math.Max(1, k)),
-                (first, end) => BFloat16.DotRows((float*)pa, rows, k, (ushort*)pw, first, end, (float*)pc, n));
-        }
     }
 
     /// <summary>Calls <paramref name="use"/> with consecutive blocks of a bf16 matrix's rows widened to float32 (pointer, first row, row count).</summary>

@@ -28,15 +28,17 @@ public sealed class ChatModel(ICausalLM model, IProcessor processor, string sour
 
     /// <summary>
     /// A model directory or a Hub snapshot: config.json (its model_type picks the family), weights (model.safetensors
-    /// or shards), tokenizer.json, and where present generation_config.json.
+    /// or shards), tokenizer.json, and where present generation_config.json. <paramref name="frozen"/>: the run never
+    /// trains these weights (generate, serve), so a family may keep the checkpoint's BF16 matrices in bf16 (exact, half
+    /// the memory of float32, and read in place by the products).
     /// </summary>
-    public static ChatModel Load(string dir)
+    public static ChatModel Load(string dir, bool frozen = false)
     {
         var config = ModelFamilies.ReadConfig(dir, out var configPath);
         var family = ModelFamilies.Of(config, configPath);
         var tokenizerPath = Path.Combine(dir, "tokenizer.json");
         if (!File.Exists(tokenizerPath)) throw new FileNotFoundException($"{dir}: no tokenizer.json", tokenizerPath);
-        var (model, processor) = family.Load(dir, config, configPath, BpeTokenizer.Load(tokenizerPath));
+        var (model, processor) = family.Load(dir, config, configPath, BpeTokenizer.Load(tokenizerPath), frozen);
         return new ChatModel(model, processor, dir, GenerationDefaults.Load(dir));
     }
 

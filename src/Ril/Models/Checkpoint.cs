@@ -15,11 +15,19 @@ public static class Checkpoint
     public static Dictionary<string, SafeTensorEntry> ReadTensors(string path)
     {
         var result = new Dictionary<string, SafeTensorEntry>();
-        if (File.Exists(path) && path.EndsWith(".safetensors"))
-        {
-            foreach (var t in SafeTensors.Read(path).Tensors) result[t.Name] = t;
-            return result;
-        }
+        foreach (var file in WeightFiles(path, out _))
+            foreach (var t in SafeTensors.Read(file).Tensors) result[t.Name] = t;
+        return result;
+    }
+
+    /// <summary>
+    /// The safetensors files of a model directory (model.safetensors, or the shards its index lists), or the one file
+    /// <paramref name="path"/> names; <paramref name="weightMap"/> is the index's tensor → file map when there is one.
+    /// </summary>
+    static List<string> WeightFiles(string path, out JsonObject? weightMap)
+    {
+        weightMap = null;
+        if (File.Exists(path) && path.EndsWith(".safetensors")) return [path];
         if (!Directory.Exists(path)) throw new FileNotFoundException($"{path}: no such model directory or .safetensors file");
         var index = Path.Combine(path, "model.safetensors.index.json");
         var single = Path.Combine(path, "model.safetensors");
@@ -28,22 +36,18 @@ public static class Checkpoint
             JsonNode? map;
             try { map = JsonNode.Parse(File.ReadAllText(index))?["weight_map"]; }
             catch (JsonException e) { throw new InvalidDataException($"{index}:{e.LineNumber + 1}: {e.Message}", e); }
-            if (map is not JsonObject weightMap) throw new InvalidDataException($"{index}: field 'weight_map' is missing or not an object");
-            foreach (var file in weightMap.Select(kv => kv.Value?.GetValue<string>()).Distinct())
+            if (map is not JsonObject objectMap) throw new InvalidDataException($"{index}: field 'weight_map' is missing or not an object");
+            weightMap = objectMap;
+            var files = new List<string>();
+            foreach (var file in objectMap.Select(kv => kv.Value?.GetValue<string>()).Distinct())
             {
                 var shard = Path.Combine(path, file ?? throw new InvalidDataException($"{index}: field 'weight_map' has a null file"));
                 if (!File.Exists(shard)) throw new FileNotFoundException($"{index} lists shard '{file}', which is not in {path}");
-                foreach (var t in SafeTensors.Read(shard).Tensors) result[t.Name] = t;
+                files.Add(shard);
             }
-            foreach (var (name, _) in weightMap)
-                if (!result.ContainsKey(name)) throw new InvalidDataException($"{index}: tensor '{name}' is not in the shard the weight_map names");
-            return result;
+            return files;
         }
-        if (File.Exists(single))
-        {
-            foreach (var t in SafeTensors.Read(single).Tensors) result[t.Name] = t;
-            return result;
-        }
+        if (File.Exists(single)) return [single];
         throw new FileNotFoundException($"{path}: neither model.safetensors nor model.safetensors.index.json is there");
     }
 
@@ -69,13 +73,51 @@ public static class Checkpoint
     /// <summary>
     /// Loads a model directory's weights into <paramref name="parameters"/>: every parameter must be there with its shape,
     /// and every tensor of the checkpoint must find its parameter (a leftover means config.json does not match the weights).
+    /// Each tensor is read straight from the file into the buffer that keeps it, the tensors in parallel. With <paramref name="keepBf16"/> (the caller will not train these weights, and every op that reads a
+    /// matrix accepts bf16 storage), a BF16 matrix of the file becomes the parameter's frozen bf16 storage as it is
+    /// (exact: widening a bf16 value to float32 loses nothing), never widened: half the memory.
     /// </summary>
-    public static void LoadAll(IEnumerable<Tensor> parameters, string dir)
+    public static void LoadAll(IEnumerable<Tensor> parameters, string dir, bool keepBf16 = false)
     {
-        var unused = LoadInto(parameters, ReadTensors(dir), dir)
-            .Where(name => !name.EndsWith("rotary_emb.inv_freq")).ToList();   // a buffer some exports include; Ril recomputes it
-        if (unused.Count > 0)
-            throw new InvalidDataException($"{dir}: {unused.Count} tensors fit no parameter of the configured model (first: '{unused[0]}'); does config.json match the weights?");
+        var files = WeightFiles(dir, out var weightMap);
+        var readers = new List<SafeTensorsReader>();
+        try
+        {
+            var where = new Dictionary<string, SafeTensorsReader>();
+            foreach (var file in files)
+            {
+                var m = SafeTensors.Open(file);
+                readers.Add(m);
+                foreach (var name in m.Names) where[name] = m;
+            }
+            if (weightMap is not null)
+                foreach (var (name, _) in weightMap)
+                    if (!where.ContainsKey(name)) throw new InvalidDataException($"{Path.Combine(dir, "model.safetensors.index.json")}: tensor '{name}' is not in the shard the weight_map names");
+            var list = parameters.Distinct(ReferenceEqualityComparer.Instance).Cast<Tensor>().ToList();
+            foreach (var p in list)
+            {
+                if (!where.TryGetValue(p.Name!, out var m))
+                    throw new InvalidDataException($"{dir}: tensor '{p.Name}' is missing (expected shape {ShapeOf.Format(p.Shape)})");
+                if (!ShapeOf.Equal(m.Shape(p.Name!), p.Shape))
+                    throw new InvalidDataException($"{dir}: tensor '{p.Name}' has shape {ShapeOf.Format(m.Shape(p.Name!))}, the model expects {ShapeOf.Format(p.Shape)}");
+            }
+            // Largest first, so the two halves of the work end together.
+            try
+            {
+                Parallel.ForEach(list.OrderByDescending(p => p.Length), p =>
+                {
+                    var m = where[p.Name!];
+                    if (keepBf16 && p.Rank == 2 && m.Dtype(p.Name!) == "BF16") p.LoadBf16(m.ReadBf16(p.Name!));
+                    else m.Read(p.Name!, p.Data);
+                });
+            }
+            catch (AggregateException e) { System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]); }   // the error that names the file
+            var used = list.Select(p => p.Name!).ToHashSet();
+            var unused = where.Keys.Where(k => !used.Contains(k) && !k.EndsWith("rotary_emb.inv_freq")).OrderBy(k => k).ToList();   // a buffer some exports include; Ril recomputes it
+            if (unused.Count > 0)
+                throw new InvalidDataException($"{dir}: {unused.Count} tensors fit no parameter of the configured model (first: '{unused[0]}'); does config.json match the weights?");
+        }
+        finally { foreach (var m in readers) m.Dispose(); }
     }
 
     /// <summary>Writes config.json and model.safetensors into <paramref name="dir"/>, each atomically.</summary>

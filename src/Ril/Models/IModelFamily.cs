@@ -21,9 +21,11 @@ public interface IModelFamily
 
     /// <summary>
     /// The model of a directory's config.json (already parsed: <paramref name="config"/>, from <paramref name="configPath"/>),
-    /// its weights loaded (every tensor of the checkpoint must find its parameter), and its processor.
+    /// its weights loaded (every tensor of the checkpoint must find its parameter), and its processor. With
+    /// <paramref name="frozen"/> (the weights will not be trained) the family may keep BF16 matrices in bf16 where every op
+    /// that reads them accepts bf16 storage.
     /// </summary>
-    (ICausalLM Model, IProcessor Processor) Load(string dir, JsonObject config, string configPath, BpeTokenizer tokenizer);
+    (ICausalLM Model, IProcessor Processor) Load(string dir, JsonObject config, string configPath, BpeTokenizer tokenizer, bool frozen = false);
 }
 
 /// <summary>The registry of model families, keyed by <c>model_type</c>.</summary>

@@ -58,6 +58,35 @@ public class ModelTests
         Assert.Contains(batched, r => r[0].TokenIds.Length > 3);   // the test means something only if some responses are long
     }
 
+    /// <summary>
+    /// Sequences that stop leave the decoding batch (their KV-cache rows dropped in place): the others continue exactly
+    /// as they would alone, sampled at T = 1 with several samples per prompt, whichever rows finished before them.
+    /// </summary>
+    [Fact]
+    public void Finished_samples_leave_the_batch_without_changing_the_others()
+    {
+        var gen = new Generator(TinyModel(2));
+        GenerationRequest[] requests = [new([1, 2, 3], 3, 10), new([4, 5, 6, 7, 8], 2, 20), new([11], 3, 30)];
+        var free = gen.Generate(requests, new SamplingOptions { Temperature = 1, MaxNewTokens = 10 });
+        // A stop token that some sample draws early and others do not draw at all.
+        int stop = free.SelectMany(r => r).Select(s => s.TokenIds[2]).First(t => free.SelectMany(r => r).Any(s => !s.TokenIds.Contains(t)));
+        var options = new SamplingOptions { Temperature = 1, MaxNewTokens = 10, StopTokens = [stop] };
+        var batched = gen.Generate(requests, options);
+        var lengths = batched.SelectMany(r => r).Select(s => s.TokenIds.Length).ToList();
+        Assert.Contains(lengths, l => l <= 3);
+        Assert.Contains(lengths, l => l == 10);
+        for (int i = 0; i < requests.Length; i++)
+        {
+            var alone = gen.Generate([requests[i]], options)[0];
+            for (int s = 0; s < alone.Count; s++)
+            {
+                Assert.Equal(alone[s].TokenIds, batched[i][s].TokenIds);
+                Assert.Equal(alone[s].FinishReason, batched[i][s].FinishReason);
+                for (int t = 0; t < alone[s].LogProbs.Length; t++) Assert.True(MathF.Abs(alone[s].LogProbs[t] - batched[i][s].LogProbs[t]) < 1e-4f);
+            }
+        }
+    }
+
     [Fact]
     public void Samples_depend_on_their_seed_not_on_the_batch_or_the_fork()
     {
@@ -125,6 +154,54 @@ public class ModelTests
             Assert.Contains("[50, 32]", e.Message);
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+
+    /// <summary>
+    /// A BF16 checkpoint read straight into the parameters (LoadAll): widened to float32, or kept in bf16 for a run that
+    /// does not train, gives the same values and the same logits (the bf16 products are bit-identical to float32 ones on
+    /// the widened weights); a missing or leftover tensor is still named; shards load through their index.
+    /// </summary>
+    [Fact]
+    public void Bf16_checkpoints_load_in_place_widened_or_kept_in_bf16()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"ril-bf16-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var source = new DecoderLM(Tiny, new Rng(8), initStd: 0.3f);
+            var all = source.Parameters().Select(p => new SafeTensorEntry(p.Name!, p.Shape, p.ToArray())).ToList();
+            int half = all.Count / 2;
+            SafeTensors.Write(Path.Combine(dir, "model-00001-of-00002.safetensors"), all[..half], bf16: true);
+            SafeTensors.Write(Path.Combine(dir, "model-00002-of-00002.safetensors"), all[half..], bf16: true);
+            var map = new JsonObject();
+            for (int i = 0; i < all.Count; i++) map[all[i].Name] = i < half ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+            File.WriteAllText(Path.Combine(dir, "model.safetensors.index.json"), new JsonObject { ["weight_map"] = map }.ToJsonString());
+
+            var widened = new DecoderLM(Tiny, rng: null);
+            Checkpoint.LoadAll(widened.Parameters(), dir);
+            var kept = new DecoderLM(Tiny, rng: null);
+            Checkpoint.LoadAll(kept.Parameters(), dir, keepBf16: true);
+            foreach (var (s, w, k) in source.Parameters().Zip(widened.Parameters(), kept.Parameters()))
+            {
+                var rounded = s.ToArray().Select(v => Ril.Tensors.Kernels.BFloat16.ToFloat(Ril.Tensors.Kernels.BFloat16.FromFloat(v))).ToArray();
+                Assert.Equal(rounded, w.ToArray());
+                Assert.Equal(rounded, k.ToArray());
+                Assert.False(w.IsBf16);
+                Assert.Equal(s.Rank == 2, k.IsBf16);
+            }
+            int[] ids = [3, 14, 15, 9, 26, 5, 35, 8];
+            using (NoGrad.Begin())
+                foreach (int rows in new[] { 1, 2, 8 })
+                    Assert.Equal(widened.Logits(ids[..rows], rows).ToArray(), kept.Logits(ids[..rows], rows).ToArray());
+
+            var bigger = new DecoderLM(Tiny with { NumLayers = 3 }, rng: null);
+            var e = Assert.Throws<InvalidDataException>(() => Checkpoint.LoadAll(bigger.Parameters(), dir));
+            Assert.Contains("model.layers.2.", e.Message);
+            var smaller = new DecoderLM(Tiny with { NumLayers = 1 }, rng: null);
+            e = Assert.Throws<InvalidDataException>(() => Checkpoint.LoadAll(smaller.Parameters(), dir));
+            Assert.Contains("fit no parameter", e.Message);
+        }
+        finally { Directory.Delete(dir, true); }
     }
 
     [Fact]

@@ -46,14 +46,18 @@ public sealed class Generator(ICausalLM model, Func<int[], string>? detokenize =
         }
         var inputs = builder.Build();
         for (int b = 0; b < prompts; b++) nextPositions[b] = LargestPosition(inputs, b) + 1;
-        var promptCache = lm.NewCache(prompts, capacity);
-        var hidden = lm.Hidden(inputs, promptCache, keyValid);
-        var lastRows = Enumerable.Range(0, prompts).Select(b => b * promptLen + promptLen - 1).ToArray();
-        var promptLogits = lm.Head(Ops.Embedding(Ops.Reshape(hidden, -1, lm.HiddenSize), lastRows));
-
-        // Fork: sample s of prompt b becomes row Σ_{b'<b} n_b' + s.
+        KvCache cache;
+        Tensor promptLogits;
+        using (var promptCache = lm.NewCache(prompts, capacity))
+        {
+            var hidden = lm.Hidden(inputs, promptCache, keyValid);
+            var lastRows = Enumerable.Range(0, prompts).Select(b => b * promptLen + promptLen - 1).ToArray();
+            promptLogits = lm.Head(Ops.Embedding(Ops.Reshape(hidden, -1, lm.HiddenSize), lastRows));
+            // Fork: sample s of prompt b becomes row Σ_{b'<b} n_b' + s.
+            cache = promptCache.Repeat(requests.Select(r => r.NumSamples).ToArray());
+        }
+        using var ownedCache = cache;
         var counts = requests.Select(r => r.NumSamples).ToArray();
-        var cache = promptCache.Repeat(counts);
         int rows = counts.Sum(), vocab = lm.VocabSize;
         var samples = new List<Sample>(rows);
         var sampleIndex = new int[rows];
@@ -68,30 +72,48 @@ public sealed class Generator(ICausalLM model, Func<int[], string>? detokenize =
         var logits = new float[rows * vocab];
         for (int r = 0; r < rows; r++) promptLogits.Data.Slice(samples[r].Prompt * vocab, vocab).CopyTo(logits.AsSpan(r * vocab, vocab));
 
+        // Row i of the batch (and of the cache) decodes sample live[i]; a sample that finishes leaves the batch, so it
+        // costs nothing more. The buffers below are allocated once, not per token.
+        var live = Enumerable.Range(0, rows).ToArray();
+        var next = new int[rows];
+        var stepPositions = new int[rows];
+        var scratch = new float[vocab];                                                      // the sampler works on a copy
+        var keptRows = new int[rows];
         for (int step = 0; step < options.MaxNewTokens; step++)
         {
-            var next = new int[rows];
-            var stepPositions = new int[rows];
-            for (int r = 0; r < rows; r++)
+            for (int i = 0; i < live.Length; i++)
             {
-                var sample = samples[r];
-                stepPositions[r] = sample.NextPosition;
-                if (sample.Finished) { next[r] = padId; continue; }
-                var raw = logits.AsSpan(r * vocab, vocab);
-                var scratch = raw.ToArray();                                                     // the sampler works on a copy
+                var sample = samples[live[i]];
+                var raw = logits.AsSpan(i * vocab, vocab);
+                raw.CopyTo(scratch);
                 if (Model.ImageTokenId >= 0 && Model.ImageTokenId < vocab) scratch[Model.ImageTokenId] = float.NegativeInfinity;   // a response never holds an image slot
                 int token;
                 try { token = TokenSampler.Next(scratch, options, sample.Seen, sample.Rng); }
                 catch (NonFiniteLogitsException e) { throw new NonFiniteLogitsException($"{e.Message} (prompt {sample.Prompt + 1} of {prompts}, response token {sample.Tokens.Count + 1})"); }
                 float logProb = raw[token] - Ops.LogSumExp(raw);                                 // the model's own log-probability
                 sample.Append(token, logProb, options, detokenize);
-                onToken?.Invoke(sample.Prompt, sampleIndex[r], token);
-                next[r] = token;
-                rowValid[r * capacity + cache.Length] = true;
-                sample.NextPosition++;
+                onToken?.Invoke(sample.Prompt, sampleIndex[live[i]], token);
+                next[i] = token;
+                stepPositions[i] = sample.NextPosition++;
+                rowValid[i * capacity + cache.Length] = true;
             }
-            if (samples.All(s => s.Finished)) break;
             if (step == options.MaxNewTokens - 1) break;
+            int kept = 0;
+            for (int i = 0; i < live.Length; i++)
+                if (!samples[live[i]].Finished) keptRows[kept++] = i;
+            if (kept == 0) break;
+            if (kept < live.Length)
+            {
+                // Finished rows leave the batch: the cache drops them in place, and so do the rows' flags and inputs.
+                cache.Keep(keptRows.AsSpan(0, kept));
+                for (int i = 0; i < kept; i++)
+                {
+                    int from = keptRows[i];
+                    (live[i], next[i], stepPositions[i]) = (live[from], next[from], stepPositions[from]);
+                    if (from != i) Array.Copy(rowValid, from * capacity, rowValid, i * capacity, capacity);
+                }
+                (live, next, stepPositions) = (live[..kept], next[..kept], stepPositions[..kept]);
+            }
             using var stepScope = TensorScope.Begin();
             var h = lm.Hidden(ModelInputs.Decode(next, stepPositions, lm.PositionRank), cache, rowValid);
             lm.Head(h).Data.CopyTo(logits);

@@ -60,14 +60,12 @@ public static class TokenSampler
     /// <summary>A diverged model's NaN or +∞ logits are an error, not a token (−∞ marks a token that may not be chosen).</summary>
     static void CheckFinite(ReadOnlySpan<float> logits)
     {
-        bool any = false;
-        foreach (var v in logits)
-        {
-            if (float.IsNaN(v) || float.IsPositiveInfinity(v))
-                throw new NonFiniteLogitsException($"the model's logits hold {(float.IsNaN(v) ? "NaN" : "+∞")}: the model has diverged or its weights are broken");
-            any |= !float.IsNegativeInfinity(v);
-        }
-        if (!any) throw new NonFiniteLogitsException("every logit is −∞: no token may be chosen");
+        // One vectorised pass: the maximum is NaN if any logit is NaN (TensorPrimitives.Max propagates it), else +∞ if
+        // any is +∞, and −∞ only if all are.
+        float max = TP.Max(logits);
+        if (float.IsNaN(max) || float.IsPositiveInfinity(max))
+            throw new NonFiniteLogitsException($"the model's logits hold {(float.IsNaN(max) ? "NaN" : "+∞")}: the model has diverged or its weights are broken");
+        if (float.IsNegativeInfinity(max)) throw new NonFiniteLogitsException("every logit is −∞: no token may be chosen");
     }
 
     /// <summary>Token ids in descending order of logit: the top k (k &gt; 0), else every token within <paramref name="gap"/> of the best.</summary>

@@ -27,16 +27,17 @@ public sealed class DecoderLM : ICausalLM
     /// <summary>Recompute each block's activations in backward instead of keeping them (less memory, one more forward).</summary>
     public bool RecomputeActivations { get; set; }
 
+    /// <param name="rng">draws the initial weight matrices; null leaves them uninitialized, for a checkpoint to fill</param>
     /// <param name="prefix">where the decoder's weights live in the checkpoint ("model." for a text model; a VLM may nest it)</param>
-    public DecoderLM(DecoderConfig config, Rng rng, float initStd = 0.02f, string prefix = "model.")
+    public DecoderLM(DecoderConfig config, Rng? rng, float initStd = 0.02f, string prefix = "model.")
     {
         config.Validate("DecoderLM");
         Config = config;
         int d = config.HiddenSize;
-        EmbedTokens = Tensor.Randn(rng, initStd, config.VocabSize, d).AsParameter(prefix + "embed_tokens.weight");
+        EmbedTokens = DecoderBlock.Matrix(rng, initStd, config.VocabSize, d).AsParameter(prefix + "embed_tokens.weight");
         Layers = Enumerable.Range(0, config.NumLayers).Select(i => new DecoderBlock(config, i, rng, initStd, prefix)).ToArray();
         FinalNorm = Tensor.Ones(d).AsParameter(prefix + "norm.weight");
-        LmHead = config.TieWordEmbeddings ? EmbedTokens : Tensor.Randn(rng, initStd, config.VocabSize, d).AsParameter("lm_head.weight");
+        LmHead = config.TieWordEmbeddings ? EmbedTokens : DecoderBlock.Matrix(rng, initStd, config.VocabSize, d).AsParameter("lm_head.weight");
     }
 
     DecoderLM(DecoderLM source)
@@ -149,12 +150,12 @@ public sealed class DecoderBlock
     /// <summary>The model's LoRA adapters (see <see cref="DecoderLM.Adapters"/>), consulted by every projection.</summary>
     internal LoraAdapters? Adapters;
 
-    public DecoderBlock(DecoderConfig c, int index, Rng rng, float std, string prefix = "model.")
+    public DecoderBlock(DecoderConfig c, int index, Rng? rng, float std, string prefix = "model.")
     {
         _c = c;
         string p = $"{prefix}layers.{index}.";
         int d = c.HiddenSize, qd = c.NumHeads * c.HeadDim, kv = c.NumKvHeads * c.HeadDim;
-        Tensor W(string name, int rows, int cols) => Tensor.Randn(rng, std, rows, cols).AsParameter(p + name);
+        Tensor W(string name, int rows, int cols) => Matrix(rng, std, rows, cols).AsParameter(p + name);
         InputNorm = Tensor.Ones(d).AsParameter(p + "input_layernorm.weight");
         QProj = W("self_attn.q_proj.weight", qd, d);
         KProj = W("self_attn.k_proj.weight", kv, d);
@@ -176,6 +177,9 @@ public sealed class DecoderBlock
         UpProj = W("mlp.up_proj.weight", c.IntermediateSize, d);
         DownProj = W("mlp.down_proj.weight", d, c.IntermediateSize);
     }
+
+    /// <summary>A weight matrix drawn from N(0, std²), or left uninitialized (no rng) for a checkpoint to fill.</summary>
+    internal static Tensor Matrix(Rng? rng, float std, int rows, int cols) => rng is null ? Tensor.Uninitialized(rows, cols) : Tensor.Randn(rng, std, rows, cols);
 
     /// <summary>A block over <paramref name="source"/>'s weight tensors, without its adapters.</summary>
     internal DecoderBlock(DecoderBlock source)

@@ -15,11 +15,12 @@ public sealed class LlamaFamily : IModelFamily
     public string Name => "llama";
     public IReadOnlyList<string> ModelTypes { get; } = ["llama", "qwen2", "qwen3", "mistral"];
 
-    public (ICausalLM Model, IProcessor Processor) Load(string dir, JsonObject config, string configPath, BpeTokenizer tokenizer)
+    public (ICausalLM Model, IProcessor Processor) Load(string dir, JsonObject config, string configPath, BpeTokenizer tokenizer, bool frozen = false)
     {
         var decoder = DecoderConfig.Parse(config.ToJsonString(), configPath);
-        var model = new DecoderLM(decoder, new Rng(0));
-        Checkpoint.LoadAll(model.Parameters(), dir);
+        var model = new DecoderLM(decoder, rng: null);   // every weight comes from the checkpoint
+        // A text decoder reads its matrices only through Embedding and Linear, which take bf16 storage.
+        Checkpoint.LoadAll(model.Parameters(), dir, keepBf16: frozen);
         return (model, new ChatMlProcessor(tokenizer, checkpointTemplate: HfChatTemplate.FromModelDirectory(dir)));
     }
 }

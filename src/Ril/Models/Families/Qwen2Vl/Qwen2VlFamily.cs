@@ -16,7 +16,7 @@ public sealed class Qwen2VlFamily : IModelFamily
     public string Name => "qwen2_vl";
     public IReadOnlyList<string> ModelTypes { get; } = [Qwen2VlConfig.Qwen2Vl, Qwen2VlConfig.Qwen25Vl];
 
-    public (ICausalLM Model, IProcessor Processor) Load(string dir, JsonObject config, string configPath, BpeTokenizer tokenizer)
+    public (ICausalLM Model, IProcessor Processor) Load(string dir, JsonObject config, string configPath, BpeTokenizer tokenizer, bool frozen = false)
     {
         var parsed = Qwen2VlConfig.Parse(config, configPath);
         var model = new Qwen2VlModel(parsed, new Rng(0));

@@ -20,7 +20,7 @@ public sealed class RilVlmFamily : IModelFamily
     public string Name => "ril_vlm";
     public IReadOnlyList<string> ModelTypes { get; } = [ModelType];
 
-    public (ICausalLM Model, IProcessor Processor) Load(string dir, JsonObject json, string configPath, BpeTokenizer tokenizer)
+    public (ICausalLM Model, IProcessor Processor) Load(string dir, JsonObject json, string configPath, BpeTokenizer tokenizer, bool frozen = false)
     {
         var model = LoadModel(dir, json, configPath);
         return (model, Processor(model, tokenizer, HfChatTemplate.FromModelDirectory(dir)));

@@ -15,7 +15,7 @@ public sealed class SmolVlmFamily : IModelFamily
     public string Name => "smolvlm";
     public IReadOnlyList<string> ModelTypes { get; } = ["idefics3", "smolvlm"];
 
-    public (ICausalLM Model, IProcessor Processor) Load(string dir, JsonObject json, string configPath, BpeTokenizer tokenizer)
+    public (ICausalLM Model, IProcessor Processor) Load(string dir, JsonObject json, string configPath, BpeTokenizer tokenizer, bool frozen = false)
     {
         var config = SmolVlmConfig.Parse(json, configPath);
         var images = SmolVlmImageProcessor.Load(dir);
