@@ -28,7 +28,7 @@ namespace Ril.Bench;
 public static class LoraBench
 {
     /// <summary>Qwen2-0.5B's config.json (494M parameters, tied embeddings).</summary>
-    static DecoderConfig Qwen2HalfB(int layers) => new()
+    internal static DecoderConfig Qwen2HalfB(int layers) => new()
     {
         VocabSize = 151936, HiddenSize = 896, IntermediateSize = 4864, NumLayers = layers, NumHeads = 14, NumKvHeadsField = 2,
         RmsNormEps = 1e-6f, RopeTheta = 1_000_000f, MaxPositions = 32768, TieWordEmbeddings = true, AttentionBias = true,

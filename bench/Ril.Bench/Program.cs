@@ -14,6 +14,7 @@ public static class Program
         ("sft", "SFT step time of the tiny student on the built-in suite, padded vs packed rows", SftBench.Run),
         ("rl", "one dr_grpo step with its breakdown (generation, log-probs, reward, update)", RlBench.Run),
         ("lora", "a RIL-like step on a Qwen2-0.5B-layout model with LoRA and a bf16 frozen base: time and memory", LoraBench.Run),
+        ("llamacpp", "llama.cpp (LLamaSharp) greedy decoding tokens/s on the GGUF `ril export gguf` writes of a model folder; --check: same tokens as Ril", LlamaCppBench.Run),
     ];
 
     public static int Main(string[] args)

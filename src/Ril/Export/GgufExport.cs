@@ -64,10 +64,9 @@ public static class GgufExport
         int count = 0;
         void Add(string tensorName, Tensor t, int heads = 0)
         {
-            var data = t.ToArray();
-            if (permute && heads > 0) data = RotaryRows.HalvesToPairs(data, heads, t.Shape[0] / heads);
-            gguf.Tensor(tensorName, t.Shape, data, t.Shape.Length == 1 ? GgufTensorType.F32 : type);   // norms and biases stay F32, as the converter keeps 1-D tensors
-            parameters += data.Length;
+            float[] Data() => permute && heads > 0 ? RotaryRows.HalvesToPairs(t.ToArray(), heads, t.Shape[0] / heads) : t.ToArray();
+            gguf.Tensor(tensorName, t.Shape, Data, t.Shape.Length == 1 ? GgufTensorType.F32 : type);   // norms and biases stay F32, as the converter keeps 1-D tensors
+            parameters += t.Length;
             count++;
         }
         Add("token_embd.weight", decoder.EmbedTokens);

@@ -24,7 +24,7 @@ public sealed class GgufWriter
 
     readonly List<(string Key, Action<BinaryWriter> Write)> _metadata = [];
     readonly HashSet<string> _keys = [];
-    readonly List<(string Name, long[] Dims, GgufTensorType Type, float[] Data)> _tensors = [];
+    readonly List<(string Name, long[] Dims, GgufTensorType Type, long Count, Func<float[]> Data)> _tensors = [];
 
     public IReadOnlyList<string> Keys => _metadata.Select(m => m.Key).ToList();
 
@@ -55,15 +55,14 @@ public sealed class GgufWriter
 
     /// <summary>
     /// A tensor of <paramref name="shape"/> in row-major (PyTorch) order, stored as <paramref name="type"/>. GGUF lists
-    /// dimensions innermost first, so the shape is written reversed.
+    /// dimensions innermost first, so the shape is written reversed. <paramref name="data"/> is called once, when the
+    /// file is written, so that only one tensor's values are held at a time.
     /// </summary>
-    public void Tensor(string name, int[] shape, float[] data, GgufTensorType type)
+    public void Tensor(string name, int[] shape, Func<float[]> data, GgufTensorType type)
     {
         if (_tensors.Any(t => t.Name == name)) throw new ArgumentException($"GGUF: tensor '{name}' is added twice");
         if (Encoding.UTF8.GetByteCount(name) >= 64) throw new ArgumentException($"GGUF: tensor name '{name}' is 64 bytes or longer");
-        long count = shape.Aggregate(1L, (a, d) => a * d);
-        if (count != data.Length) throw new ArgumentException($"GGUF: tensor '{name}' has {data.Length} values for shape [{string.Join(", ", shape)}]");
-        _tensors.Add((name, shape.Reverse().Select(d => (long)d).ToArray(), type, data));
+        _tensors.Add((name, shape.Reverse().Select(d => (long)d).ToArray(), type, shape.Aggregate(1L, (a, d) => a * d), data));
     }
 
     static int ElementBytes(GgufTensorType type) => type == GgufTensorType.F32 ? 4 : 2;
@@ -91,21 +90,23 @@ public sealed class GgufWriter
             write(w);
         }
         long offset = 0;
-        foreach (var (name, dims, type, data) in _tensors)
+        foreach (var (name, dims, type, count, _) in _tensors)
         {
             WriteString(w, name);
             w.Write((uint)dims.Length);
             foreach (var d in dims) w.Write((ulong)d);
             w.Write((uint)type);
             w.Write((ulong)offset);
-            offset = Padded(offset + (long)data.Length * ElementBytes(type));
+            offset = Padded(offset + count * ElementBytes(type));
         }
         w.Flush();
         Pad(stream);
         var buffer = new byte[1 << 20];
-        foreach (var (_, _, type, data) in _tensors)
+        foreach (var (name, _, type, count, data) in _tensors)
         {
-            WriteData(stream, data, type, buffer);
+            var values = data();
+            if (values.Length != count) throw new InvalidOperationException($"GGUF: tensor '{name}' has {values.Length} values, its shape {count}");
+            WriteData(stream, values, type, buffer);
             Pad(stream);
         }
     });
