@@ -28,7 +28,8 @@ public sealed class ExportCommandTests : IDisposable
         var text = Encoding.UTF8.GetString(bytes, 0, Math.Min(bytes.Length, 1 << 16));
         foreach (var key in new[] { "qwen2vl.rope.dimension_sections", "tokenizer.ggml.merges", "blk.1.attn_q.bias", "token_embd.weight" })
             Assert.Contains(key, text);
-        Assert.DoesNotContain("output.weight", text);
+        Assert.DoesNotContain("\u000d\0\0\0\0\0\0\0output.weight", text);   // the name with its uint64 length 13: not attn_output.weight
+        Assert.Contains("\u0012\0\0\0\0\0\0\0output_norm.weight", text);
         Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(path)!, "*.tmp"));
     }
 
