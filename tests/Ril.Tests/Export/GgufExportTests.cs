@@ -6,6 +6,7 @@ using Ril.Models.Generation;
 using Ril.Tensors;
 using Ril.Tensors.Autograd;
 using Ril.Tensors.Kernels;
+using Ril.Tests.Data;
 using Ril.Text;
 
 namespace Ril.Tests.Export;
@@ -190,6 +191,33 @@ public sealed class GgufExportTests : IDisposable
         var fromGguf = BpeTokenizer.FromJson(rebuilt.ToJsonString(), "rebuilt from GGUF");
         foreach (var text in new[] { "What is 2 + 3?", "  Count the red circles:\n1, 22, 333 — naïve café!", "<|im_start|>user\nhi<|im_end|>" })
             Assert.Equal(tokenizer.Encode(text), fromGguf.Encode(text));
+    }
+
+    /// <summary>
+    /// The VLM families' fixtures: the decoder is exported as llama.cpp's text model of that family (qwen2vl with its
+    /// M-RoPE sections; SmolVLM's Llama decoder with the q/k reorder and SmolLM's pre-tokenizer), and text-only prompts
+    /// continue the same through the family's own model and through the decoder read back from the file.
+    /// </summary>
+    [Theory]
+    [InlineData("qwen2-vl-tiny", "qwen2vl", "qwen2")]
+    [InlineData("smolvlm-tiny", "llama", "smollm")]
+    public void Vlm_folders_export_their_text_decoder(string fixture, string arch, string pre)
+    {
+        var dir = Path.Combine(RepoPaths.Fixtures, "models", fixture);
+        var chat = ChatModel.Load(dir);
+        var path = Path.Combine(_root, fixture + ".gguf");
+        GgufExport.Write(chat.Model, dir, path, GgufTensorType.F32);
+        var gguf = new GgufReader(path);
+        Assert.Equal(arch, gguf["general.architecture"]);
+        Assert.Equal(pre, gguf["tokenizer.ggml.pre"]);
+        if (arch == "qwen2vl") Assert.Equal(new object[] { 2, 3, 3, 0 }, (object[])gguf["qwen2vl.rope.dimension_sections"]);
+        var loaded = GgufDecoder.Load(gguf);
+        int[] prompt = chat.EncodeChat([ChatMessage.User("Describe the picture in one word.")]);
+        var options = new SamplingOptions { Temperature = 0, MaxNewTokens = 12 };
+        Assert.Equal(new Generator(chat.Model).Generate([new GenerationRequest(prompt)], options)[0][0].TokenIds,
+                     new Generator(loaded).Generate([new GenerationRequest(prompt)], options)[0][0].TokenIds);
+        var expected = Logits(GgufExport.DecoderOf(chat.Model), prompt);
+        Assert.True(expected.Zip(Logits(loaded, prompt)).Max(p => Math.Abs(p.First - p.Second)) < 1e-4f);
     }
 
     [Fact]
