@@ -17,6 +17,7 @@ root.Add(TokenizeCommand.Create());
 root.Add(TemplateCommand.Create());
 root.Add(EvalCommand.Create());
 root.Add(ReportCommand.Create());
+root.Add(ExportCommand.Create());
 // Under Open MPI's mpirun each process joins the job as one rank of a data-parallel run; otherwise nothing of MPI loads.
 World.Start();
 int exitCode = root.Parse(args).Invoke();

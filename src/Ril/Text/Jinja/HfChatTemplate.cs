@@ -83,7 +83,7 @@ public sealed class HfChatTemplate
     }
 
     /// <summary>A special token written as a string or as an AddedToken object with "content".</summary>
-    static string? TokenText(JsonNode? token) => token switch
+    internal static string? TokenText(JsonNode? token) => token switch
     {
         JsonValue v when v.TryGetValue<string>(out var s) => s,
         JsonObject o => (string?)o["content"],
