@@ -8,7 +8,8 @@
 # Greedy accuracy on val and test_ood every EVAL_EVERY steps, and `ril report` over all runs (curves, the table of
 # MAYE's mean/max/last per arm over seeds, entropy and length dynamics).
 #   bash bench/teacher_guidance.sh [OUT]    (OUT defaults to runs/teacher_guidance)
-#   environment: SEEDS (3), STEPS (40), Q (8), G (8), PRESET (perceiving), SFT_STEPS (see below), ARMS (all)
+#   environment: SEEDS (3), STEPS (40), Q (8), G (8), L (128: the verifier teacher's responses run to ~90 tokens, and a
+#   teacher response cut at L loses its answer), PRESET (tiny), SFT_STEPS (6000), ARMS (all)
 set -euo pipefail
 OUT=${1:-runs/teacher_guidance}
 SEEDS=${SEEDS:-3}
@@ -16,8 +17,9 @@ STEPS=${STEPS:-40}
 Q=${Q:-8}
 G=${G:-8}
 EVAL_EVERY=${EVAL_EVERY:-20}
-PRESET=${PRESET:-perceiving}
-SFT_STEPS=${SFT_STEPS:-3000}
+L=${L:-128}
+PRESET=${PRESET:-tiny}
+SFT_STEPS=${SFT_STEPS:-6000}
 ARMS=${ARMS:-sft grpo dr_grpo ril ril_two ril_shaped ril_chord ril_all_fail ril_teacher_out zppo}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 dotnet build -c Release "$ROOT/src/Ril.Cli" -v q -nologo > /dev/null
@@ -29,12 +31,12 @@ DATA=$OUT/data
 [ -f "$DATA/train.jsonl" ] || ril data synth --out "$DATA" --seed 1 --train 5000 --val 300 --test 300 --image-size 64
 [ -f "$DATA/teachers.jsonl" ] || ril teachers synth --data "$DATA" --out "$DATA/teachers.jsonl" --teachers verifier,grouper -n 4 --seed 1
 STUDENT=$OUT/models/sft
-[ -d "$STUDENT" ] || ril sft --init "$PRESET" --data "$DATA/train.jsonl" --out "$STUDENT" --steps "$SFT_STEPS" --batch-size 16 --lr 2e-3 --pack --log-every 500
+[ -d "$STUDENT" ] || ril sft --init "$PRESET" --data "$DATA/train.jsonl" --out "$STUDENT" --steps "$SFT_STEPS" --batch-size 16 --lr 3e-3 --pack --log-every 500
 ril eval --model "$STUDENT" --dataset "$DATA/val.jsonl" --settings 0.01:0.001:1 --max-new-tokens 64 --prior "$DATA/train.jsonl" --out "$OUT/sft-eval" | tail -4
 
 COMMON=(--set "model.path=$STUDENT" --set "data.train=$DATA/train.jsonl" --set "data.val=$DATA/val.jsonl"
   --set "data.test=$DATA/test_ood.jsonl" --set "trainer.steps=$STEPS" --set "trainer.questions_per_step=$Q"
-  --set "rollout.group_size=$G" --set "run.out=$OUT/runs" --set eval.settings=0.01:0.001:1 --set "eval.every=$EVAL_EVERY"
+  --set "rollout.group_size=$G" --set "rollout.max_response_tokens=$L" --set "run.out=$OUT/runs" --set eval.settings=0.01:0.001:1 --set "eval.every=$EVAL_EVERY"
   --set "checkpoint.every=$STEPS" --set "ril.teacher_cache=$DATA/teachers.jsonl" --set trainer.micro_batch_size=32)
 ONE=(--set "ril.teachers=[verifier]" --set "ril.discriminator_init=$OUT/models/disc_one")
 TWO=(--set "ril.teachers=[verifier,grouper]" --set "ril.discriminator_init=$OUT/models/disc_two")

@@ -39,16 +39,27 @@ public static class QuickstartCommand
     /// <summary>The quickstart's scale: chosen so that the whole pipeline takes a few minutes on two cores.</summary>
     static class Defaults
     {
-        public const int TrainRows = 512, EvalRows = 128, TeacherResponses = 4;
-        public const int SftSteps = 100, SftBatch = 8;
+        public const int TrainRows = 5000, EvalRows = 128, TeacherResponses = 4, ImageSize = 64;
+        public const string Preset = "tiny";
+        public const int SftSteps = 6000, SftBatch = 16;
         public const float SftLr = 3e-3f;
-        public const int RlSteps = 100;
-        public static readonly string[] Teachers = ["terse", "grouper"];
+        public const int RlSteps = 60;
+        public static readonly string[] Teachers = ["verifier"];
+    }
+
+    /// <summary>
+    /// The teacher-guided method the quickstart runs beside Dr.GRPO, as recipe keys: the best of docs/RESULTS.md §8, RIL with
+    /// the teacher out of the gradient (the discriminator's similarity reward and the answer reward; no teacher text in the loss).
+    /// </summary>
+    static class Method
+    {
+        public const string Name = "ril_teacher_out", Label = "RIL, teacher out";
+        public const string Keys = "teacher_tokens: none";
     }
 
     static int Run(string outDir, int rlSteps, int seed, int sftSteps, int trainRows)
     {
-        if (rlSteps < 1 || sftSteps < 1 || trainRows < 8) throw new ArgumentException("--steps and --sft-steps must be at least 1, --train-rows at least 8");
+        if (rlSteps < 1 || sftSteps < 1 || trainRows < 16) throw new ArgumentException("--steps and --sft-steps must be at least 1, --train-rows at least 16");
         if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
             throw new ArgumentException($"{outDir} already exists: remove it or pass --out with another folder");
         var clock = Stopwatch.StartNew();
@@ -56,7 +67,7 @@ public static class QuickstartCommand
         var dataDir = Path.Combine(outDir, "data");
 
         Stage(1, $"built-in suite → {dataDir}");
-        var summary = SuiteWriter.Write(dataDir, new SuiteOptions(Seed: seed, TrainRows: trainRows, ValRows: Defaults.EvalRows, TestRows: Defaults.EvalRows, ImageSize: 32));
+        var summary = SuiteWriter.Write(dataDir, new SuiteOptions(Seed: seed, TrainRows: trainRows, ValRows: Defaults.EvalRows, TestRows: Defaults.EvalRows, ImageSize: Defaults.ImageSize));
         Console.WriteLine($"      {string.Join(", ", summary.RowsPerSplit.Select(kv => $"{kv.Key} {kv.Value}"))} rows");
 
         var teachersPath = Path.Combine(dataDir, "teachers.jsonl");
@@ -70,12 +81,12 @@ public static class QuickstartCommand
         SftRun.TrainTokenizer(Path.Combine(dataDir, "train.jsonl"), teachersPath, tokenizerPath);
 
         var studentDir = Path.Combine(outDir, "models", "sft");
-        Stage(4, $"SFT of a tiny student on the gold solutions, {sftSteps} steps → {studentDir}");
+        Stage(4, $"SFT of a '{Defaults.Preset}' student on the gold solutions, {sftSteps} steps → {studentDir}");
         var sft = SftRun.Run(new SftRunOptions
         {
-            Init = "tiny", TokenizerPath = tokenizerPath, DataPath = Path.Combine(dataDir, "train.jsonl"), OutDir = studentDir,
-            Steps = sftSteps, BatchSize = Defaults.SftBatch, LearningRate = Defaults.SftLr, Seed = (ulong)seed,
-        }, p => { if (p.Step % 50 == 0 || p.Step == p.TotalSteps) Console.WriteLine($"      step {p.Step,4}/{p.TotalSteps}  loss {p.Loss:F3}  ({p.Elapsed.TotalSeconds:F0} s)"); },
+            Init = Defaults.Preset, TokenizerPath = tokenizerPath, DataPath = Path.Combine(dataDir, "train.jsonl"), OutDir = studentDir,
+            Steps = sftSteps, BatchSize = Defaults.SftBatch, LearningRate = Defaults.SftLr, Seed = (ulong)seed, Pack = true,
+        }, p => { if (p.Step % 500 == 0 || p.Step == p.TotalSteps) Console.WriteLine($"      step {p.Step,4}/{p.TotalSteps}  loss {p.Loss:F3}  ({p.Elapsed.TotalSeconds:F0} s)"); },
            line => Console.WriteLine($"      {line}"));
         Console.WriteLine($"      loss {sft.FirstLoss:F3} → {sft.FinalLoss:F3}");
 
@@ -83,24 +94,24 @@ public static class QuickstartCommand
         Directory.CreateDirectory(recipes);
         var runs = Path.Combine(outDir, "runs");
         var discriminatorDir = Path.Combine(outDir, "models", "discriminator");
-        var rilRecipe = WriteRecipe(recipes, "ril", RecipeText("ril", studentDir, dataDir, runs, rlSteps, seed, teachersPath, discriminatorDir));
+        var rilRecipe = WriteRecipe(recipes, Method.Name, RecipeText("ril", studentDir, dataDir, runs, rlSteps, seed, teachersPath, discriminatorDir));
         var drRecipe = WriteRecipe(recipes, "dr_grpo", RecipeText("dr_grpo", studentDir, dataDir, runs, rlSteps, seed, null, null));
 
         Stage(5, $"discriminator pre-training → {discriminatorDir}");
         DiscriminatorCommands.Pretrain(Recipe.Load(rilRecipe), discriminatorDir);
 
-        Stage(6, $"RIL from the SFT student, {rlSteps} steps (recipe {rilRecipe})");
+        Stage(6, $"{Method.Label} from the SFT student, {rlSteps} steps (recipe {rilRecipe})");
         TrainCommand.Train(Recipe.Load(rilRecipe), resume: false);
         Stage(7, $"Dr.GRPO from the SFT student, {rlSteps} steps (recipe {drRecipe})");
         TrainCommand.Train(Recipe.Load(drRecipe), resume: false);
 
         Stage(8, "results");
-        var ril = RunData.Load(Path.Combine(runs, "ril"));
+        var ril = RunData.Load(Path.Combine(runs, Method.Name));
         var dr = RunData.Load(Path.Combine(runs, "dr_grpo"));
         Console.WriteLine(Table(ril, dr, dataDir));
         Console.WriteLine(Imitation(ril));
         var reportPath = Path.Combine(outDir, "report.html");
-        RunReport.Write([ril.Directory, dr.Directory], reportPath, "Ril quickstart: RIL and Dr.GRPO from the same SFT student");
+        RunReport.Write([ril.Directory, dr.Directory], reportPath, $"Ril quickstart: {Method.Label} and Dr.GRPO from the same SFT student");
         Console.WriteLine($"\nreport: {reportPath}   ({clock.Elapsed.TotalMinutes:F1} min in all)");
         return 0;
     }
@@ -121,6 +132,7 @@ public static class QuickstartCommand
               teacher_cache: {teachers}
               teachers: [{string.Join(", ", Defaults.Teachers)}]
               discriminator_init: {discriminator}
+              {Method.Keys}
             discriminator:
               lr: {F(1e-4f)}
               updates: 1
@@ -135,7 +147,7 @@ public static class QuickstartCommand
         return $"""
             # Written by `ril quickstart`; rerun with: ril train --config THIS_FILE --name OTHER_NAME
             run:
-              name: {algo}
+              name: {(teachers is null ? algo : Method.Name)}
               out: {runs}
             model:
               path: {model}
@@ -193,22 +205,23 @@ public static class QuickstartCommand
             "                       val (greedy)   test_ood (greedy)",
             $"SFT start              {Cell(dr, "val", true)}         {Cell(dr, "test", true)}",
             $"Dr.GRPO                {Cell(dr, "val", false)}         {Cell(dr, "test", false)}",
-            $"RIL                    {Cell(ril, "val", false)}         {Cell(ril, "test", false)}",
+            Method.Label.PadRight(23) + $"{Cell(ril, "val", false)}         {Cell(ril, "test", false)}",
             $"always \\boxed{{{prior.Overall}}}".PadRight(23) + $"{Percent(prior.OverallAccuracy(val))}         {Percent(prior.OverallAccuracy(test))}",
             $"question prior         {Percent(prior.Accuracy(val))}         {Percent(prior.Accuracy(test))}",
             "(the last two rows never see the image: the most common training answer, and the most common training answer",
             " to the same question text; accuracy above them is perception, not a learned prior: docs/RESULTS.md)");
     }
 
-    /// <summary>What RIL did besides accuracy: how likely the teachers' text became under the student, and how well D told them apart.</summary>
+    /// <summary>What RIL did besides accuracy: how often D took the student for a teacher, how well it told them apart, the length.</summary>
     static string Imitation(RunData ril)
     {
         double? Mean(string metric, bool first) => ril.FirstAndLastTenth(metric) is (var a, var b) ? (first ? a : b) : null;
         string F(double? v, string format) => v is { } x ? x.ToString(format, CultureInfo.InvariantCulture) : "-";
-        return $"\nRIL, first → last tenth of its steps: log-prob per token of the teachers' responses under the student " +
-               $"{F(Mean("ril/teacher_token_logprob", true), "F2")} → {F(Mean("ril/teacher_token_logprob", false), "F2")}; " +
-               $"discriminator accuracy on student / teacher responses {F(Mean("disc/accuracy_student", true), "P0")} / {F(Mean("disc/accuracy_teacher", true), "P0")}" +
-               $" → {F(Mean("disc/accuracy_student", false), "P0")} / {F(Mean("disc/accuracy_teacher", false), "P0")}; " +
-               $"response length {F(Mean("response/length_mean", true), "F0")} → {F(Mean("response/length_mean", false), "F0")} tokens.";
+        string Change(string metric, string format) => $"{F(Mean(metric, true), format)} → {F(Mean(metric, false), format)}";
+        return $"\n{Method.Label}, first → last tenth of its steps: similarity reward of the student's responses (the share the " +
+               $"discriminator takes for a teacher's) {Change("ril/similarity_student", "F2")}; discriminator accuracy on student / teacher " +
+               $"responses {F(Mean("disc/accuracy_student", true), "P0")} / {F(Mean("disc/accuracy_teacher", true), "P0")} → " +
+               $"{F(Mean("disc/accuracy_student", false), "P0")} / {F(Mean("disc/accuracy_teacher", false), "P0")}; " +
+               $"response length {Change("response/length_mean", "F0")} tokens.";
     }
 }

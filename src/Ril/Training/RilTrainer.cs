@@ -107,7 +107,26 @@ public sealed class RilTrainer : StepTrainer
         guidance.Add(new("ril/teacher_token_weight", update.TeacherTokens == 0 ? null : update.TeacherWeight));
         if (needy is not null) guidance.Add(new("ril/needy_group_share", needy.Average(n => n ? 1.0 : 0.0)));
         guidance.Add(new("ril/student_rollouts", students.Count));
+        if (teachers.Count > 0) guidance.Add(new("ril/teacher_cut_share", CutShare(teachers)));
         return Metrics(trajectory, teachers, update, dStats, rolloutSeconds, guidance);
+    }
+
+    bool _warnedCut;
+
+    /// <summary>
+    /// The share of the step's teacher responses cut at rollout.max_response_tokens. A cut response loses its final answer
+    /// (its answer reward drops to 0 and RIL imitates an unfinished text), so the first step where most are cut says so.
+    /// </summary>
+    double CutShare(List<Rollout> teachers)
+    {
+        double share = teachers.Count(r => r.FinishReason == GeneratedSequence.Length) / (double)teachers.Count;
+        if (share > 0.5 && !_warnedCut && Tensors.Distributed.World.IsRoot)
+        {
+            _warnedCut = true;
+            Console.Error.WriteLine($"warning: {share:P0} of this step's teacher responses are longer than rollout.max_response_tokens = " +
+                $"{Config.MaxResponseTokens} and were cut, losing their final answers; raise it above the teachers' lengths");
+        }
+        return share;
     }
 
     /// <summary>The step's questions: fresh ones from the data flow, and with ZPPO the buffered hard questions replayed.</summary>

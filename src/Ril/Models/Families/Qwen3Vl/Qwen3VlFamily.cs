@@ -20,7 +20,7 @@ public sealed class Qwen3VlFamily : IModelFamily
     public string Name => "qwen3_vl";
     public IReadOnlyList<string> ModelTypes { get; } = [Qwen3VlConfig.ModelType];
 
-    public (ICausalLM Model, IProcessor Processor) Load(string dir, JsonObject config, string configPath, BpeTokenizer tokenizer)
+    public (ICausalLM Model, IProcessor Processor) Load(string dir, JsonObject config, string configPath, BpeTokenizer tokenizer, bool frozen = false)
     {
         var parsed = Qwen3VlConfig.Parse(config, configPath);
         var model = new Qwen3VlModel(parsed, new Rng(0));
