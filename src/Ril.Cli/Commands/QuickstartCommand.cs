@@ -159,13 +159,13 @@ public static class QuickstartCommand
               algo: {algo}
               steps: {steps}
               questions_per_step: 8
-              lr: {F(algo == "ril" ? 1e-4f : 2e-4f)}
+              lr: {F(algo == "ril" ? 2e-4f : 4e-4f)}          # twice the rates of L = 64: dr_grpo and ril divide by B·L
               seed: {seed}
               mini_batch_size: {(algo == "ril" ? 64 : 32)}
               micro_batch_size: 16
             rollout:
               group_size: 4
-              max_response_tokens: 64
+              max_response_tokens: 128 # above the verifier teacher's ~90 tokens: a teacher response cut at L loses its answer
               temperature: 1.0        # the full distribution: RIL's student samples carry a negative advantage on
               top_p: 1.0              # average, and pushing down samples from a truncated distribution (top-p, top-k,
               top_k: 0                # repetition penalty) moves probability into the tail (docs/RESULTS.md)
