@@ -159,7 +159,7 @@ public static class QuickstartCommand
               algo: {algo}
               steps: {steps}
               questions_per_step: 8
-              lr: {F(algo == "ril" ? 2e-4f : 4e-4f)}          # twice the rates of L = 64: dr_grpo and ril divide by B·L
+              lr: {F(algo == "ril" ? 1e-4f : 2e-4f)}
               seed: {seed}
               mini_batch_size: {(algo == "ril" ? 64 : 32)}
               micro_batch_size: 16
