@@ -63,7 +63,7 @@ public sealed class ChatMlProcessor : IProcessor
 
     public int PlaceholdersFor(IReadOnlyList<Image> images) => images.Count * Template.ImagePlaceholderCount;
 
-    public string Decode(ReadOnlySpan<int> ids) => Tokenizer.Decode(ids, skipSpecialTokens: true);
+    public string Decode(ReadOnlySpan<int> ids) => Tokenizer.DecodeGenerated(ids);
 
     public void Check()
     {

@@ -470,6 +470,18 @@ public sealed class BpeTokenizer
     /// Text of token ids: the bytes of every token, read as UTF-8 (a sequence cut inside a character
     /// shows U+FFFD there). Special tokens are written out unless <paramref name="skipSpecialTokens"/>.
     /// </summary>
+    /// <summary>
+    /// Generated ids as text, as transformers decodes a model's output with skip_special_tokens: special tokens left out,
+    /// and ids the vocabulary does not have (the padding rows of an embedding larger than the tokenizer, which a model may
+    /// still pick) skipped, as the tokenizers library skips them, instead of failing the request.
+    /// </summary>
+    public string DecodeGenerated(ReadOnlySpan<int> ids)
+    {
+        var known = new List<int>(ids.Length);
+        foreach (var id in ids) if (IdToToken(id) is not null) known.Add(id);
+        return Decode(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(known), skipSpecialTokens: true);
+    }
+
     public string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = false)
     {
         if (!byteLevelDecoder) return DecodeJoined(ids, skipSpecialTokens);

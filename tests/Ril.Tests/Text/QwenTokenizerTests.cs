@@ -101,6 +101,15 @@ public class QwenTokenizerTests
     }
 
     [Fact]
+    public void Generated_ids_beyond_the_vocabulary_are_skipped_as_transformers_skips_them()
+    {
+        // Qwen's embedding has 151936 rows for a smaller vocabulary: a model may pick a padding row.
+        int im_end = Qwen.SpecialTokenId("<|im_end|>");
+        Assert.Equal(Qwen.Decode([5, 6]), Qwen.DecodeGenerated([5, 151935, 6, im_end, 999999]));
+        Assert.Equal("", Qwen.DecodeGenerated([151935]));
+    }
+
+    [Fact]
     public void Long_pieces_encode_as_when_short_and_the_cache_changes_nothing()
     {
         // Pieces beyond the cache limit and the scan/heap threshold, encoded twice (second time cached).

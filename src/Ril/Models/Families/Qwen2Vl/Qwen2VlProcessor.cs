@@ -83,7 +83,7 @@ public sealed class Qwen2VlProcessor : IProcessor
         return new PixelInputs(Tensor.FromArray(values, values.Length / columns, columns), each.Select(e => e.Grid).ToList());
     }
 
-    public string Decode(ReadOnlySpan<int> ids) => Tokenizer.Decode(ids, skipSpecialTokens: true);
+    public string Decode(ReadOnlySpan<int> ids) => Tokenizer.DecodeGenerated(ids);
 
     public void Check()
     {

@@ -112,7 +112,7 @@ public sealed class SmolVlmProcessor : IProcessor
     public int PlaceholdersFor(IReadOnlyList<Image> images) =>
         images.Sum(image => Grid(image) is var (rows, cols) ? (rows * cols + 1) * Images.ImageSeqLen : 0);
 
-    public string Decode(ReadOnlySpan<int> ids) => Tokenizer.Decode(ids, skipSpecialTokens: true);
+    public string Decode(ReadOnlySpan<int> ids) => Tokenizer.DecodeGenerated(ids);
 
     public void Check()
     {
