@@ -70,3 +70,13 @@ for seed in $(seq 1 "$SEEDS"); do
 done
 echo "== all runs done in $(( ($(date +%s) - start) / 60 )) min"
 ril report "$OUT"/runs/* --out "$OUT/report.html" --markdown --title "Teacher guidance from a student that perceives ($SEEDS seeds, $STEPS steps of $Q × $G)"
+# The teacher columns of docs/RESULTS.md §8: per run, the per-step means of what entered the loss and of ZPPO's counters.
+python3 - "$OUT/runs" <<'PY'
+import json, os, sys
+keys = ["ril/teacher_tokens_in_loss", "ril/teacher_token_weight", "ril/needy_group_share", "ril/answer_teacher",
+        "zppo/bcq_prompts", "zppo/bcq_accuracy", "zppo/ncq_accuracy", "zppo/buffer_size", "zppo/graduated"]
+for run in sorted(os.listdir(sys.argv[1])):
+    rows = [json.loads(line) for line in open(os.path.join(sys.argv[1], run, "metrics.jsonl"))]
+    means = {k: sum(v) / len(v) for k in keys if (v := [r[k] for r in rows if r.get(k) is not None])}
+    print(run, "  ".join(f"{k.split('/')[1]} {v:.3g}" for k, v in means.items()))
+PY

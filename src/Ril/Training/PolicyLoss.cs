@@ -41,7 +41,8 @@ public static class PolicyLoss
     public static (Tensor Loss, PolicyLossStats Stats) Compute(Objective objective, Tensor logProbs, PolicyBatch b, float epsLow, float epsHigh, float beta,
         TeacherTerm? teacherTerm = null)
     {
-        var mode = b.Teacher is null ? TeacherTokens.Published : (teacherTerm ?? TeacherTerm.Published).Mode;
+        var term = teacherTerm ?? TeacherTerm.Published;
+        var mode = b.Teacher is null ? TeacherTokens.Published : term.Mode;
         int n = b.Rows * b.MaxLength;
         if (logProbs.Length != n || b.OldLogProbs.Length != n || b.Mask.Length != n)
             throw new ArgumentException($"PolicyLoss: log-probs {logProbs.Length}, old {b.OldLogProbs.Length}, mask {b.Mask.Length} must all be rows·L = {n}");
@@ -52,7 +53,8 @@ public static class PolicyLoss
         if (b.Teacher is not null && b.Teacher.Length != b.Rows) throw new ArgumentException($"PolicyLoss: {b.Teacher.Length} teacher flags for {b.Rows} rows");
 
         // Per token: 1 on the rows the clipped objective covers, 1 on teacher rows given the mode's own term.
-        var (onPolicy, teacherRows) = RowMasks(b, mode);
+        // Only shaped and chord give teacher rows a term of their own: the published objective needs no masks.
+        var (onPolicy, teacherRows) = mode is TeacherTokens.Shaped or TeacherTokens.Chord ? RowMasks(b) : ([], []);
         var oldValues = b.OldLogProbs;
         if (mode == TeacherTokens.Shaped)                                                    // LUFFY: π_old := 1 on teacher tokens (docs/spec/RIL.md)
         {
@@ -69,8 +71,7 @@ public static class PolicyLoss
         var clipped = Ops.Mul(Ops.Clamp(ratio, 1f - epsLow, 1f + epsHigh), adv);
         var policyTerm = Ops.MulScalar(Ops.Minimum(unclipped, clipped), -1f);                 // −min(ρA, clip(ρ)A)
         Tensor? teacherLoss = null;
-        var gamma = teacherTerm?.Gamma ?? 0.1f;
-        var mu = teacherTerm?.Mu ?? 0.1f;
+        var (gamma, mu) = (term.Gamma, term.Mu);
         if (mode == TeacherTokens.Shaped)
         {
             var shaped = Ops.MulScalar(Ops.Mul(Ops.Div(ratio, Ops.AddScalar(ratio, gamma)), adv), -1f);   // −f(ρ)·A, f(ρ) = ρ/(ρ+γ), unclipped
@@ -105,16 +106,12 @@ public static class PolicyLoss
     }
 
     /// <summary>Per token [B·L]: the rows under the clipped objective, and the teacher rows with a term of their own (shaped, chord).</summary>
-    static (float[] OnPolicy, float[] TeacherRows) RowMasks(PolicyBatch b, TeacherTokens mode)
+    static (float[] OnPolicy, float[] TeacherRows) RowMasks(PolicyBatch b)
     {
         int n = b.Rows * b.MaxLength;
         var on = new float[n];
         var teacher = new float[n];
-        for (int i = 0; i < b.Rows; i++)
-        {
-            bool own = b.Teacher is { } t && t[i] && mode is TeacherTokens.Shaped or TeacherTokens.Chord;
-            (own ? teacher : on).AsSpan(i * b.MaxLength, b.MaxLength).Fill(1f);
-        }
+        for (int i = 0; i < b.Rows; i++) (b.Teacher![i] ? teacher : on).AsSpan(i * b.MaxLength, b.MaxLength).Fill(1f);
         return (on, teacher);
     }
 
