@@ -128,21 +128,11 @@ public static partial class Ops
         var y = Tensor.Empty(logits.Shape[..^1]);
         Chunks.Rows(rows, cols, (r0, r1) =>
         {
-            Span<float> p = stackalloc float[Chunks.Size];
             for (int r = r0; r < r1; r++)
             {
                 var xr = logits.Data.Slice(r * cols, cols);
                 lse[r] = LogSumExp(xr);
-                double ez = 0;
-                for (int s = 0; s < cols; s += p.Length)
-                {
-                    int n = Math.Min(p.Length, cols - s);
-                    var ps = p[..n];
-                    TP.Subtract(xr.Slice(s, n), lse[r], ps);
-                    TP.Exp(ps, ps);
-                    ez += TP.Dot(ps, xr.Slice(s, n));
-                }
-                meanZ[r] = (float)ez;
+                meanZ[r] = ExpectedLogit(xr, lse[r]);
                 y.Data[r] = lse[r] - meanZ[r];
             }
         });
@@ -160,6 +150,25 @@ public static partial class Ops
                 }
             }
         }));
+    }
+
+    /// <summary>The entropy of one row of logits, logsumexp(z) − Σ p·z, as <see cref="Entropy(Tensor)"/> computes it per row.</summary>
+    public static float Entropy(ReadOnlySpan<float> logits, float logSumExp) => logSumExp - ExpectedLogit(logits, logSumExp);
+
+    /// <summary>Σ p·z with p = softmax(z), given logsumexp(z), in chunks that fit on the stack.</summary>
+    static float ExpectedLogit(ReadOnlySpan<float> z, float logSumExp)
+    {
+        Span<float> p = stackalloc float[Chunks.Size];
+        double ez = 0;
+        for (int s = 0; s < z.Length; s += p.Length)
+        {
+            int n = Math.Min(p.Length, z.Length - s);
+            var ps = p[..n];
+            TP.Subtract(z.Slice(s, n), logSumExp, ps);
+            TP.Exp(ps, ps);
+            ez += TP.Dot(ps, z.Slice(s, n));
+        }
+        return (float)ez;
     }
 
     /// <summary>Mean cross-entropy of logits [N, V] against targets, skipping rows whose target is <paramref name="ignoreIndex"/>.</summary>

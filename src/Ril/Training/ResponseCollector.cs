@@ -9,6 +9,9 @@ namespace Ril.Training;
 public sealed record Rollout(int Question, string Source, int[] Tokens, string Text, string FinishReason)
 {
     public const string Student = "student";
+    /// <summary>The sampler's log-probability and entropy of the model at each token, when it recorded them (`trainer.old_logprobs: sampler`).</summary>
+    public float[]? SamplerLogProbs { get; init; }
+    public float[]? SamplerEntropies { get; init; }
     public bool IsTeacher => Source != Student;
 }
 
@@ -20,7 +23,7 @@ public sealed class ResponseCollector(ChatModel policy, RlConfig config)
     public SamplingOptions Sampling => new()
     {
         Temperature = config.Temperature, TopP = config.TopP, TopK = config.TopK, RepetitionPenalty = config.RepetitionPenalty,
-        MaxNewTokens = config.MaxResponseTokens, StopTokens = policy.StopTokens,
+        MaxNewTokens = config.MaxResponseTokens, StopTokens = policy.StopTokens, RecordEntropy = config.OldLogProbsFromSampler,
     };
 
     /// <summary>
@@ -35,7 +38,11 @@ public sealed class ResponseCollector(ChatModel policy, RlConfig config)
         var rollouts = new List<Rollout>();
         for (int q = 0; q < results.Count; q++)
             foreach (var s in results[q])
-                rollouts.Add(new Rollout(q, Rollout.Student, s.TokenIds, s.Text ?? "", s.FinishReason));
+                rollouts.Add(new Rollout(q, Rollout.Student, s.TokenIds, s.Text ?? "", s.FinishReason)
+                {
+                    SamplerLogProbs = config.OldLogProbsFromSampler ? s.LogProbs : null,
+                    SamplerEntropies = s.Entropies,
+                });
         return rollouts;
     }
 }

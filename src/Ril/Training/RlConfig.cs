@@ -32,6 +32,12 @@ public sealed record RlConfig
     public bool FilterZeroVarianceGroups { get; init; }
     /// <summary>Pack the rows of the log-prob and update forwards end to end (<see cref="ResponseLogProbs"/>): the same log-probs, fewer padded positions.</summary>
     public bool Pack { get; init; }
+    /// <summary>
+    /// π_old of the student's own responses taken from the sampler (`trainer.old_logprobs: sampler`) instead of a second
+    /// forward over them: the same policy scored the same tokens while sampling, so only rounding differs (KV-cached decoding
+    /// against a full forward). Teacher rows, and π_ref, are still computed.
+    /// </summary>
+    public bool OldLogProbsFromSampler { get; init; }
     /// <summary>Responses that hit the length limit: mask them out of the loss instead of training on them.</summary>
     public bool MaskTruncated { get; init; }
 

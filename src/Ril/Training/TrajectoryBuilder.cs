@@ -68,16 +68,26 @@ public sealed class TrajectoryBuilder(ChatModel policy, ChatModel? reference, Re
         var old = new float[rows * L];
         var entropy = new float[rows * L];
         float[]? refLp = reference is not null && config.KlCoef != 0 ? new float[rows * L] : null;
+        // π_old: the sampler's own log-probs where it recorded them (trainer.old_logprobs: sampler), a forward for the other rows.
+        var scored = Enumerable.Range(0, rows).Where(r => rollouts[r].SamplerLogProbs is null || rollouts[r].SamplerEntropies is null).ToArray();
+        foreach (int r in Enumerable.Range(0, rows).Except(scored))
+        {
+            int n = Math.Min(rollouts[r].Tokens.Length, L);
+            rollouts[r].SamplerLogProbs.AsSpan(0, n).CopyTo(old.AsSpan(r * L));
+            rollouts[r].SamplerEntropies.AsSpan(0, n).CopyTo(entropy.AsSpan(r * L));
+        }
         using (NoGrad.Begin())
-            for (int start = 0; start < rows; start += config.MicroBatchSize)
+        {
+            ForEachMicroBatch(scored, batch =>
             {
-                using var scope = TensorScope.Begin();
-                var batch = Rows(questions, rollouts, start, Math.Min(config.MicroBatchSize, rows - start), L);
-                var (lp, ent) = ResponseLogProbs.Compute(policy, batch, L, withEntropy: true, pack: config.Pack);
-                lp.Data.CopyTo(old.AsSpan(start * L));
-                ent!.CopyTo(entropy.AsSpan(start * L));
-                if (refLp is not null) ResponseLogProbs.Compute(reference!, batch, L, pack: config.Pack).LogProbs.Data.CopyTo(refLp.AsSpan(start * L));
-            }
+                var (lp, ent) = ResponseLogProbs.Compute(policy, batch.Select(r => Row(questions, rollouts[r], L)).ToList(), L, withEntropy: true, pack: config.Pack);
+                Scatter(lp.Data, batch, old);
+                Scatter(ent!, batch, entropy);
+            });
+            if (refLp is not null)
+                ForEachMicroBatch(Enumerable.Range(0, rows).ToArray(), batch =>
+                    Scatter(ResponseLogProbs.Compute(reference!, batch.Select(r => Row(questions, rollouts[r], L)).ToList(), L, pack: config.Pack).LogProbs.Data, batch, refLp));
+        }
 
         double logProbSeconds = clock.Elapsed.TotalSeconds;
         var (total, byName) = rewards.Score(RewardInputs(questions, rollouts));
@@ -98,6 +108,23 @@ public sealed class TrajectoryBuilder(ChatModel policy, ChatModel? reference, Re
             Entropy = entropy, ZeroVarianceShare = flatAndAll[1] == 0 ? 0 : (float)(flatAndAll[0] / flatAndAll[1]),
             LogProbSeconds = logProbSeconds, RewardSeconds = rewardSeconds,
         };
+    }
+
+    /// <summary>Runs <paramref name="body"/> over <paramref name="rows"/> in micro-batches, each in its own tensor scope.</summary>
+    void ForEachMicroBatch(int[] rows, Action<int[]> body)
+    {
+        for (int start = 0; start < rows.Length; start += config.MicroBatchSize)
+        {
+            using var scope = TensorScope.Begin();
+            body(rows[start..Math.Min(rows.Length, start + config.MicroBatchSize)]);
+        }
+    }
+
+    /// <summary>Row i of <paramref name="values"/> ([batch·L]) to row batch[i] of <paramref name="into"/>.</summary>
+    void Scatter(ReadOnlySpan<float> values, int[] batch, float[] into)
+    {
+        int L = config.MaxResponseTokens;
+        for (int i = 0; i < batch.Length; i++) values.Slice(i * L, L).CopyTo(into.AsSpan(batch[i] * L));
     }
 
     /// <summary>What the rewards see of each rollout: its question, the gold answer, the text, and (the student's own) its length and end.</summary>

@@ -90,7 +90,9 @@ public sealed class Generator(ICausalLM model, Func<int[], string>? detokenize =
                 int token;
                 try { token = TokenSampler.Next(scratch, options, sample.Seen, sample.Rng); }
                 catch (NonFiniteLogitsException e) { throw new NonFiniteLogitsException($"{e.Message} (prompt {sample.Prompt + 1} of {prompts}, response token {sample.Tokens.Count + 1})"); }
-                float logProb = raw[token] - Ops.LogSumExp(raw);                                 // the model's own log-probability
+                float lse = Ops.LogSumExp(raw);
+                float logProb = raw[token] - lse;                                                // the model's own log-probability
+                if (options.RecordEntropy) sample.Entropies.Add(Ops.Entropy(raw, lse));
                 sample.Append(token, logProb, options, detokenize);
                 onToken?.Invoke(sample.Prompt, sampleIndex[live[i]], token);
                 next[i] = token;
@@ -146,6 +148,7 @@ public sealed class Generator(ICausalLM model, Func<int[], string>? detokenize =
         public readonly HashSet<int> Seen = [.. promptIds];
         public readonly List<int> Tokens = [];
         public readonly List<float> LogProbs = [];
+        public readonly List<float> Entropies = [];
         public int NextPosition = nextPosition;
         public string? FinishReason;
         public string? CutText;
@@ -177,7 +180,8 @@ public sealed class Generator(ICausalLM model, Func<int[], string>? detokenize =
                 var ids = Tokens.Count > 0 && o.StopTokens.Contains(Tokens[^1]) ? Tokens.GetRange(0, Tokens.Count - 1) : Tokens;
                 text = detokenize([.. ids]);
             }
-            return new GeneratedSequence([.. Tokens], [.. LogProbs], FinishReason ?? GeneratedSequence.Length, text);
+            return new GeneratedSequence([.. Tokens], [.. LogProbs], FinishReason ?? GeneratedSequence.Length, text,
+                o.RecordEntropy ? [.. Entropies] : null);
         }
     }
 }

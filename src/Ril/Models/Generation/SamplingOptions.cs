@@ -17,6 +17,8 @@ public sealed record SamplingOptions
     public IReadOnlyList<int> StopTokens { get; init; } = [];
     /// <summary>Strings that end a response (its text is cut before them); needs a detokenizer.</summary>
     public IReadOnlyList<string> StopStrings { get; init; } = [];
+    /// <summary>Also record the entropy of the model's full distribution at each sampled token (RL's π_old from the sampler).</summary>
+    public bool RecordEntropy { get; init; }
 
     /// <summary>Below this temperature sampling is greedy (vLLM's rule): a softmax at 1e-30 is an argmax anyway.</summary>
     public const float GreedyBelow = 1e-5f;
@@ -39,7 +41,8 @@ public sealed record SamplingOptions
 public sealed record GenerationRequest(int[] PromptIds, int NumSamples = 1, ulong Seed = 0, PixelInputs? Pixels = null);
 
 /// <summary>A sampled response: its token ids, the model's log-probability of each (before any sampling transform), and why it ended.</summary>
-public sealed record GeneratedSequence(int[] TokenIds, float[] LogProbs, string FinishReason, string? Text)
+/// <param name="Entropies">The entropy of the model's distribution at each token, when <see cref="SamplingOptions.RecordEntropy"/> asked for it.</param>
+public sealed record GeneratedSequence(int[] TokenIds, float[] LogProbs, string FinishReason, string? Text, float[]? Entropies = null)
 {
     public const string Stop = "stop", Length = "length";
 }
