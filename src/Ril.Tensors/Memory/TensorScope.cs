@@ -34,6 +34,18 @@ public sealed class TensorScope : IDisposable
         return t;
     }
 
+    /// <summary>
+    /// Runs one layer of a forward. Without gradients (no backward will read its intermediates) they are released as soon as
+    /// it returns and only its result is kept, so an inference forward holds one layer's activations, not every layer's.
+    /// With gradients, or outside any scope, it is just <paramref name="layer"/>().
+    /// </summary>
+    public static Tensor Layer(Func<Tensor> layer)
+    {
+        if (!Autograd.NoGrad.IsActive || _current is null || _suspended > 0) return layer();
+        using var scope = Begin();
+        return Escape(layer());
+    }
+
     /// <summary>While the returned handle lives, new tensors are not owned by any scope.</summary>
     public static SuspendHandle Suspend()
     {

@@ -1,3 +1,4 @@
+using Ril.Tensors.Memory;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Ril.Models;
@@ -83,7 +84,7 @@ public sealed class DecoderLM : ICausalLM
             var layer = Layers[l];
             x = RecomputeActivations && cache is null
                 ? Ops.Recompute(h => layer.Forward(h, positions, mask, rotary: rotary), x, layer.Parameters().Concat(Adapters?.ParametersOf(layer) ?? []), Adapters?.DropoutRng)
-                : layer.Forward(x, positions, mask, cache, l, cacheKeyValid, rotary);
+                : TensorScope.Layer(() => layer.Forward(x, positions, mask, cache, l, cacheKeyValid, rotary));
             if (afterLayer is not null) x = afterLayer(l, x);
         }
         cache?.Advance(t);

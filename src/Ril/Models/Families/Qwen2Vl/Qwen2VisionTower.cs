@@ -1,3 +1,4 @@
+using Ril.Tensors.Memory;
 using Ril.Tensors;
 
 namespace Ril.Models.Families.Qwen2Vl;
@@ -68,7 +69,8 @@ public sealed class Qwen2VisionTower
         for (int b = 0; b < Blocks.Length; b++)
         {
             bool full = !_c.Windowed || _c.FullAttentionBlocks.Contains(b);
-            x = Blocks[b].Forward(x, tables, full ? images : windowSegments);
+            var (block, input) = (Blocks[b], x);
+            x = TensorScope.Layer(() => block.Forward(input, tables, full ? images : windowSegments));
         }
         var h = Ops.Reshape(x, n, e);
         h = _c.Windowed ? Ops.RmsNorm(h, MergerNorm, Eps) : Ops.LayerNorm(h, MergerNorm, MergerNormBias, Eps);

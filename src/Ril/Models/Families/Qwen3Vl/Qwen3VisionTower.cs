@@ -1,3 +1,4 @@
+using Ril.Tensors.Memory;
 using Ril.Models.Families.Qwen2Vl;
 using Ril.Tensors;
 
@@ -67,7 +68,8 @@ public sealed class Qwen3VisionTower
         var deepstack = new Tensor[_taps.Length];
         for (int b = 0; b < Blocks.Length; b++)
         {
-            x = Blocks[b].Forward(x, tables, images);
+            var (block, input) = (Blocks[b], x);
+            x = TensorScope.Layer(() => block.Forward(input, tables, images));
             int k = Array.IndexOf(_taps, b);
             if (k >= 0) deepstack[k] = DeepstackMergers[k].Forward(Ops.Reshape(x, n, e));   // §6.6: the block's output
         }

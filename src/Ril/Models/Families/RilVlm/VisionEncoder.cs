@@ -1,3 +1,4 @@
+using Ril.Tensors.Memory;
 using Ril.Tensors;
 
 namespace Ril.Models.Families.RilVlm;
@@ -55,7 +56,7 @@ public sealed class VisionEncoder
         var x = Ops.Linear(patches, Ops.Reshape(PatchWeight, c.HiddenSize, c.PatchDim), PatchBias);
         x = Ops.Add(x, positionIds is null ? PositionEmbedding : Ops.Reshape(Ops.Embedding(PositionEmbedding, positionIds), b, g * g, c.HiddenSize));
         var mask = new AttentionMask(Causal: false, KeyValid: patchValid);
-        foreach (var layer in Layers) x = layer.Forward(x, mask);
+        foreach (var layer in Layers) { var input = x; x = TensorScope.Layer(() => layer.Forward(input, mask)); }
         return Ops.LayerNorm(x, PostNormWeight, PostNormBias, c.LayerNormEps);
     }
 }
