@@ -201,6 +201,22 @@ public class OpGradientTests
     }
 
     [Fact]
+    public void Segment_attention_equals_the_masked_form_and_has_its_gradients()
+    {
+        var rng = new Rng(12);
+        int[][] layouts = [[0, 0, 0, 1, 1, 2, 2, 2, 2], [4, 4, 4, 4], [0, 1, 0, 1, 2]];   // three runs; one run; not contiguous (the fallback)
+        foreach (var segments in layouts)
+        {
+            int n = segments.Length;
+            Tensor[] x = [Rand(rng, 1, n, 2, 3), Rand(rng, 1, n, 2, 3), Rand(rng, 1, n, 2, 3)];
+            var masked = Ops.Attention(x[0], x[1], x[2], new AttentionMask(Causal: false, Segments: segments)).ToArray();
+            var runs = Ops.SegmentAttention(x[0], x[1], x[2], segments).ToArray();
+            for (int i = 0; i < masked.Length; i++) Assert.Equal(masked[i], runs[i], 1e-6);
+            Check($"SegmentAttention [{string.Join(",", segments)}]", y => Ops.SegmentAttention(y[0], y[1], y[2], segments), x);
+        }
+    }
+
+    [Fact]
     public void Attention_over_several_causal_query_blocks()
     {
         // Causal attention works in blocks of 64 queries that skip invisible keys: cross a block edge, with padding.

@@ -212,7 +212,7 @@ public sealed class Qwen2VisionBlock
         Tensor Part(int k) => Ops.Reshape(Ops.Slice(qkv, 2, k, 1), 1, n, heads, dv);
         var q = Ops.Rope(Part(0), rotary);
         var k = Ops.Rope(Part(1), rotary);
-        var a = Ops.Attention(q, k, Part(2), new AttentionMask(Causal: false, Segments: segments));
+        var a = Ops.SegmentAttention(q, k, Part(2), segments);
         x = Ops.Add(x, Ops.Linear(Ops.Reshape(a, 1, n, e), Proj, ProjBias));
         var h = Norm(x, Norm2, Norm2Bias);
         var mlp = _c.Windowed
