@@ -38,7 +38,11 @@ public static class LoraBench
     const int Questions = 2, Group = 4, PromptTokens = 32, ResponseTokens = 32, MicroBatch = 4;
 
     /// <summary>What the step trains: the model, its decoder (LoRA, D's shared base), its chat model and a question maker.</summary>
-    public sealed record Subject(string Label, ICausalLM Model, DecoderLM Text, ChatModel Policy, Func<int, Rng, Question> Question);
+    public sealed record Subject(string Label, ICausalLM Model, DecoderLM Text, ChatModel Policy, Func<int, Rng, Question> Question)
+    {
+        /// <summary>The vision tower alone, when the model has one: timed once per step over the step's images.</summary>
+        public Func<PixelInputs, object>? Tower { get; init; }
+    }
 
     public static void Run(string[] args)
     {
@@ -67,27 +71,35 @@ public static class LoraBench
     public static void Step(string[] args, Subject subject, Rng rng, Stopwatch setup)
     {
         int steps = Option(args, "--steps", 2), rank = Option(args, "--rank", 16);
-        bool bf16 = !args.Contains("--float32-base"), recompute = args.Contains("--recompute");
+        bool bf16 = !args.Contains("--float32-base"), recompute = args.Contains("--recompute"), full = args.Length > 0 && args[0] == "full";
         var (vlm, policy) = (subject.Model, subject.Policy);
         var tokenizer = policy.Processor.Tokenizer;
         subject.Text.RecomputeActivations = recompute;
         var lora = new LoraConfig { Rank = rank, Alpha = 2 * rank, Dropout = 0.05f };
-        var studentAdapters = LoraAdapters.Attach(subject.Text, lora, rng);
-        var backbone = subject.Text.SharingWeights();
+        // LoRA: adapters on the student's decoder, and D a scalar head over the same frozen base with adapters of its own.
+        // Full: the student's decoder trains in float32 (the rest frozen), and D is a second decoder of the same size, trained in full.
+        var studentAdapters = full ? null : LoraAdapters.Attach(subject.Text, lora, rng);
+        var backbone = full ? new DecoderLM(subject.Text.Config, rng) : subject.Text.SharingWeights();
         backbone.RecomputeActivations = recompute;
         var discriminator = new ScalarHeadModel(backbone, rng);
-        var dAdapters = LoraAdapters.Attach(backbone, lora, rng);
+        var dAdapters = full ? null : LoraAdapters.Attach(backbone, lora, rng);
+        var studentTrained = full ? subject.Text.Parameters().ToList() : studentAdapters!.Parameters().ToList();
+        var trainedSet = studentTrained.ToHashSet();
+        foreach (var p in vlm.Parameters()) p.RequiresGrad = trainedSet.Contains(p);
         if (bf16) FrozenWeights.StoreInBf16(vlm.Parameters());
         long baseParameters = vlm.Parameters().Sum(p => (long)p.Length);
 
-        var rl = new RlConfig { Objective = Objective.DrGrpo, KlCoef = 0.04f, MaxResponseTokens = ResponseTokens, MiniBatchSize = Questions * Group, MicroBatchSize = MicroBatch, LearningRate = 1e-5f };
-        var updater = new PolicyUpdater(policy, new AdamW(studentAdapters.Parameters().ToList(), rl.LearningRate), rl);
-        var dTrained = dAdapters.Parameters().Append(discriminator.Score).ToList();
+        var rl = new RlConfig { Objective = Objective.DrGrpo, KlCoef = full ? 0 : 0.04f, MaxResponseTokens = ResponseTokens, MiniBatchSize = Questions * Group, MicroBatchSize = MicroBatch, LearningRate = 1e-5f };
+        var updater = new PolicyUpdater(policy, new AdamW(studentTrained, rl.LearningRate), rl);
+        var dTrained = (full ? backbone.Parameters() : dAdapters!.Parameters()).Append(discriminator.Score).ToList();
         var dOptimizer = new AdamW(dTrained, 1e-5f);
-        long trained = studentAdapters.Parameters().Concat(dTrained).Sum(p => (long)p.Length);
+        long trained = studentTrained.Concat(dTrained).Sum(p => (long)p.Length);
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);   // hand the float32 originals back to the system
-        Console.WriteLine($"# lora: {subject.Label}, {baseParameters / 1e6:F0}M base parameters ({(bf16 ? "bf16" : "float32")}, shared by student and discriminator), " +
-                          $"LoRA r={rank} on {string.Join("/", lora.TargetModules)}: {trained / 1e6:F2}M trained; recompute={(recompute ? "yes" : "no")}; threads={WorkerPool.Shared.Threads}; set-up {setup.Elapsed.TotalSeconds:F0} s, rss {MemoryBreakdown.ResidentBytes() >> 20} MB");
+        Console.WriteLine(full
+            ? $"# full: {subject.Label}, {baseParameters / 1e6:F0}M parameters (the decoder's trained in float32, the rest {(bf16 ? "bf16" : "float32")} frozen), " +
+              $"D a second decoder: {trained / 1e6:F1}M trained; no KL term; recompute={(recompute ? "yes" : "no")}; threads={WorkerPool.Shared.Threads}; set-up {setup.Elapsed.TotalSeconds:F0} s, rss {MemoryBreakdown.ResidentBytes() >> 20} MB"
+            : $"# lora: {subject.Label}, {baseParameters / 1e6:F0}M base parameters ({(bf16 ? "bf16" : "float32")}, shared by student and discriminator), " +
+              $"LoRA r={rank} on {string.Join("/", lora.TargetModules)}: {trained / 1e6:F2}M trained; recompute={(recompute ? "yes" : "no")}; threads={WorkerPool.Shared.Threads}; set-up {setup.Elapsed.TotalSeconds:F0} s, rss {MemoryBreakdown.ResidentBytes() >> 20} MB");
         MemoryBreakdown.ResetPeakResident();
 
         var questions = Enumerable.Range(0, Questions).Select(q => subject.Question(q, rng)).ToList();
@@ -97,6 +109,15 @@ public static class LoraBench
         long activations = 0;
         for (int step = 0; step < steps; step++)
         {
+            double visionSeconds = 0;
+            if (subject.Tower is not null && questions.All(q => q.Pixels is not null))
+                using (NoGrad.Begin())
+                using (TensorScope.Begin())
+                {
+                    var sw = Stopwatch.StartNew();
+                    subject.Tower(PixelInputs.Concat(questions.Select(q => q.Pixels!).ToList()));
+                    visionSeconds = sw.Elapsed.TotalSeconds;
+                }
             var clock = Stopwatch.StartNew();
             // Rollouts.
             var sequences = generator.Generate(questions.Select((q, i) => new GenerationRequest(q.PromptIds, Group, (ulong)(step * 100 + i), q.Pixels)).ToList(), sampling);
@@ -113,7 +134,8 @@ public static class LoraBench
                     using var scope = TensorScope.Begin();
                     var batch = TrajectoryBuilder.Rows(questions, rollouts, start, MicroBatch, L);
                     ResponseLogProbs.Compute(policy, batch, L).LogProbs.Data.CopyTo(old.AsSpan(start * L));
-                    using (studentAdapters.Disabled()) ResponseLogProbs.Compute(policy, batch, L).LogProbs.Data.CopyTo(reference.AsSpan(start * L));
+                    if (studentAdapters is not null)
+                        using (studentAdapters.Disabled()) ResponseLogProbs.Compute(policy, batch, L).LogProbs.Data.CopyTo(reference.AsSpan(start * L));
                 }
             double logProbSeconds = clock.Elapsed.TotalSeconds - rolloutSeconds;
 
@@ -144,26 +166,26 @@ public static class LoraBench
             var trajectory = new Trajectory
             {
                 Questions = questions, Rollouts = rollouts, GroupSize = Group, MaxLength = L, Mask = Enumerable.Repeat(1f, rows * L).ToArray(),
-                OldLogProbs = old, RefLogProbs = reference, Rewards = rewards, RewardsByName = new() { ["discriminator"] = rewards },
+                OldLogProbs = old, RefLogProbs = studentAdapters is null ? null : reference, Rewards = rewards, RewardsByName = new() { ["discriminator"] = rewards },
                 Advantages = Advantages.GroupRelative(rewards, Group, scaleByStd: false), TrainRows = Enumerable.Range(0, rows).ToArray(),
                 Entropy = new float[rows * L], ZeroVarianceShare = 0, LogProbSeconds = logProbSeconds, RewardSeconds = rewardSeconds,
             };
             UpdateStats stats = null!;
             long policyActivations = MemoryBreakdown.ActivationPeak(() => stats = updater.Update(trajectory, rng));
             activations = Math.Max(dActivations, policyActivations);
-            times = new StepTimes(clock.Elapsed.TotalSeconds, rolloutSeconds, logProbSeconds, rewardSeconds, discriminatorSeconds, stats.Seconds);
+            times = new StepTimes(clock.Elapsed.TotalSeconds, visionSeconds, rolloutSeconds, logProbSeconds, rewardSeconds, discriminatorSeconds, stats.Seconds);
             Console.WriteLine($"# step {step + 1}: {times.Total:F1} s, policy loss {stats.Loss:F4}, kl {stats.Kl:G3}, rss {MemoryBreakdown.ResidentBytes() >> 20} MB, peak {MemoryBreakdown.PeakResidentBytes() >> 20} MB " +
                               $"(of which idle in the buffer pool {BufferPool.PooledBytes >> 20} MB, managed heap {GC.GetGCMemoryInfo().HeapSizeBytes >> 20} MB)");
         }
 
-        var memory = MemoryBreakdown.Measure(vlm.Parameters().Concat(studentAdapters.Parameters()).Concat(dTrained), [updater.Optimizer, dOptimizer],
+        var memory = MemoryBreakdown.Measure(vlm.Parameters().Concat(studentAdapters?.Parameters() ?? []).Concat(dTrained).Distinct(), [updater.Optimizer, dOptimizer],
             activations, vlm.KvCacheBytes(Questions * Group, questions.Max(q => q.PromptIds.Length) + ResponseTokens));
         Console.WriteLine($"# memory: {memory}");
         // Full fine-tuning of both models: float32 weights, gradients and AdamW's two moments (16 bytes per parameter) for the
         // student and the discriminator, plus a float32 copy of the student as the KL reference (4 bytes per parameter).
         double fullGb = 36.0 * baseParameters / 1e9;
-        Console.WriteLine($"# full fine-tuning would hold {fullGb:F1} GB in weights, gradients and optimizer state (36 bytes/parameter) before activations");
-        Console.WriteLine($"lora step_s={times.Total:F1} rollout_s={times.Rollout:F1} logprobs_s={times.LogProbs:F1} reward_s={times.Reward:F1} discriminator_s={times.Discriminator:F1} update_s={times.Update:F1} " +
+        if (!full) Console.WriteLine($"# full fine-tuning would hold {fullGb:F1} GB in weights, gradients and optimizer state (36 bytes/parameter) before activations");
+        Console.WriteLine($"{(full ? "full" : "lora")} step_s={times.Total:F1} vision_once_s={times.Vision:F1} rollout_s={times.Rollout:F1} logprobs_s={times.LogProbs:F1} reward_s={times.Reward:F1} discriminator_s={times.Discriminator:F1} update_s={times.Update:F1} " +
                           $"peak_rss_mb={memory.PeakResident >> 20} weights_mb={memory.Weights >> 20} gradients_mb={memory.Gradients >> 20} optimizer_mb={memory.OptimizerState >> 20} " +
                           $"activations_mb={memory.Activations >> 20} kv_mb={memory.KvCaches >> 20}");
     }
@@ -176,5 +198,7 @@ public static class LoraBench
         return root;
     }
 
-    readonly record struct StepTimes(double Total, double Rollout, double LogProbs, double Reward, double Discriminator, double Update);
+    /// <summary>The step's parts; Vision is the tower once over the step's images, apart from the step (the rollouts' prefill,
+    /// the log-probs and the update each run it again inside their own time).</summary>
+    readonly record struct StepTimes(double Total, double Vision, double Rollout, double LogProbs, double Reward, double Discriminator, double Update);
 }

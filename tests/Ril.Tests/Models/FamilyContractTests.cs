@@ -1,6 +1,7 @@
 using Ril.Models;
 using Ril.Models.Generation;
 using Ril.Tensors;
+using Ril.Tensors.Kernels;
 using Ril.Tensors.Autograd;
 using Ril.Tensors.IO;
 using Ril.Tests.Data;
@@ -96,6 +97,26 @@ public sealed class FamilyContractTests
         Assert.Equal(m.Parity["logits"].Shape, logits.Shape);
         double worst = ParityMetric.WorstRelative(logits.Data, m.Parity["logits"].Data);
         Assert.True(worst <= Tolerance, $"{name} ({m.Family.Name}): worst relative error {worst:E2}");
+    }
+
+    [Theory, MemberData(nameof(Checkpoints))]
+    public void Frozen_in_bf16_every_part_still_runs_and_gives_the_same_logits(string name)
+    {
+        // model.frozen_bf16 with nothing trainable: every frozen matrix (vision tables included) moves to bf16 storage. Against
+        // the same model whose float32 weights were rounded to bf16 values, the logits must not move.
+        var m = Load(name);
+        var parameters = m.Chat.Model.Parameters().ToList();
+        foreach (var p in parameters)
+        {
+            p.RequiresGrad = false;
+            for (int i = 0; i < p.Length; i++) p.Data[i] = BFloat16.ToFloat(BFloat16.FromFloat(p.Data[i]));
+        }
+        using var _ = NoGrad.Begin();
+        var rounded = Logits(m.Chat.Model, m.Ids, m.Rows, m.Pixels).ToArray();
+        Assert.True(FrozenWeights.StoreInBf16(parameters) > 0);
+        var stored = Logits(m.Chat.Model, m.Ids, m.Rows, m.Pixels).ToArray();
+        double worst = ParityMetric.WorstRelative(stored, rounded);
+        Assert.True(worst <= 1e-5, $"{name} ({m.Family.Name}) in bf16: worst relative error {worst:E2}");
     }
 
     [Theory, MemberData(nameof(Checkpoints))]

@@ -54,7 +54,8 @@ public sealed class VisionEncoder
         // [B, C, g, p, g, p] → [B, g, g, C, p, p]: each patch flattened in the convolution weight's (C, p, p) order
         var patches = Ops.Reshape(Ops.Permute(Ops.Reshape(pixels, b, c.NumChannels, g, p, g, p), 0, 2, 4, 1, 3, 5), b, g * g, c.PatchDim);
         var x = Ops.Linear(patches, Ops.Reshape(PatchWeight, c.HiddenSize, c.PatchDim), PatchBias);
-        x = Ops.Add(x, positionIds is null ? PositionEmbedding : Ops.Reshape(Ops.Embedding(PositionEmbedding, positionIds), b, g * g, c.HiddenSize));
+        positionIds ??= Enumerable.Range(0, b * g * g).Select(i => i % (g * g)).ToArray();   // a row lookup, which also reads a table frozen in bf16
+        x = Ops.Add(x, Ops.Reshape(Ops.Embedding(PositionEmbedding, positionIds), b, g * g, c.HiddenSize));
         var mask = new AttentionMask(Causal: false, KeyValid: patchValid);
         foreach (var layer in Layers) { var input = x; x = TensorScope.Layer(() => layer.Forward(input, mask)); }
         return Ops.LayerNorm(x, PostNormWeight, PostNormBias, c.LayerNormEps);
