@@ -28,13 +28,13 @@ public sealed class SingleProcessReference : IDisposable
 public sealed class DistributedTrainingTests(SingleProcessReference reference) : IClassFixture<SingleProcessReference>
 {
     const double Tolerance = 1e-5;
-    static readonly Dictionary<string, string> RootAllowed = new()
+    internal static readonly Dictionary<string, string> RootAllowed = new()
     {
         ["OMPI_ALLOW_RUN_AS_ROOT"] = "1", ["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1", ["OMPI_MCA_rmaps_base_oversubscribe"] = "1",
     };
 
     /// <summary>mpirun, or the test reports itself skipped with what to install.</summary>
-    static string Mpirun
+    internal static string Mpirun
     {
         get
         {
@@ -144,13 +144,13 @@ public sealed class DistributedTrainingTests(SingleProcessReference reference) :
         Assert.True(moved > 100 * Tolerance, $"training moved the parameters by only {moved:E2} relative: the equality would prove nothing");
     }
 
-    static Dictionary<string, float[]> Parameters(string modelDir) =>
+    internal static Dictionary<string, float[]> Parameters(string modelDir) =>
         SafeTensors.Read(Path.Combine(modelDir, "model.safetensors")).Tensors.ToDictionary(t => t.Name, t => t.Data);
 
     static double Distance(float[] a, float[] b) => Math.Sqrt(a.Zip(b).Sum(p => (double)(p.First - p.Second) * (p.First - p.Second)));
 
     /// <summary>‖a − b‖₂ / ‖b‖₂ over all tensors together.</summary>
-    static double RelativeDistance(Dictionary<string, float[]> a, Dictionary<string, float[]> b) =>
+    internal static double RelativeDistance(Dictionary<string, float[]> a, Dictionary<string, float[]> b) =>
         Math.Sqrt(b.Keys.Sum(k => Math.Pow(Distance(a[k], b[k]), 2)) / b.Values.Sum(v => v.Sum(x => (double)x * x)));
 
     static string WithoutSeconds(string summaryLine) => System.Text.RegularExpressions.Regex.Replace(summaryLine, "\"seconds\":[0-9.eE+-]+", "");

@@ -98,6 +98,22 @@ public abstract class VlmTrainingTests(TinyRecipe tiny, string modelType, string
         Assert.Equal(names.Count, adapters.Parameters().Count());
     }
 
+    /// <summary>Data-parallel over Open MPI: 2 ranks, each with half of every batch, end at the parameters of one process.</summary>
+    [SkippableFact]
+    public void Two_mpi_ranks_end_at_the_parameters_of_one_process()
+    {
+        string one = Recipe("mpi-one-process", steps: 4), two = Recipe("mpi-two-ranks", steps: 4);
+        Processes.Check([.. Processes.Ril, "train", "--config", one], new Dictionary<string, string> { ["RIL_THREADS"] = "2" });
+        Processes.Check([DistributedTrainingTests.Mpirun, "--allow-run-as-root", "-np", "2", "--bind-to", "none", "-x", "RIL_THREADS=1",
+            "--mca", "btl", "self,tcp", .. Processes.Ril, "train", "--config", two], DistributedTrainingTests.RootAllowed);
+        var expected = DistributedTrainingTests.Parameters(Path.Combine(Tiny.RunDirectory("mpi-one-process"), "model"));
+        var actual = DistributedTrainingTests.Parameters(Path.Combine(Tiny.RunDirectory("mpi-two-ranks"), "model"));
+        var start = DistributedTrainingTests.Parameters(Tiny.ModelDirectory);
+        double difference = DistributedTrainingTests.RelativeDistance(actual, expected), moved = DistributedTrainingTests.RelativeDistance(start, expected);
+        Assert.True(difference <= 1e-5, $"{modelType}: two ranks' parameters differ from one process's by {difference:E2} relative");
+        Assert.True(moved > 1e-3, $"{modelType}: training moved the parameters by only {moved:E2} relative: the equality would prove nothing");
+    }
+
     /// <summary>The Dr.GRPO recipe of <see cref="TinyRecipe.Recipe"/>, checkpointing every <paramref name="checkpointEvery"/> steps (0: never).</summary>
     string Recipe(string name, int steps = Steps, int checkpointEvery = 0)
     {
