@@ -35,15 +35,23 @@ public sealed class TensorScope : IDisposable
     }
 
     /// <summary>
-    /// Runs one layer of a forward. Without gradients (no backward will read its intermediates) they are released as soon as
-    /// it returns and only its result is kept, so an inference forward holds one layer's activations, not every layer's.
-    /// With gradients, or outside any scope, it is just <paramref name="layer"/>().
+    /// Runs one layer of a forward in a scope of its own. When no backward will read its intermediates (no gradient reached
+    /// its result: under NoGrad, or a frozen part such as a vision tower in LoRA training) they are released as soon as it
+    /// returns and only its result is kept, so the forward holds one such layer's activations, not every layer's. Otherwise
+    /// they pass to the enclosing scope, as if it had run there.
     /// </summary>
     public static Tensor Layer(Func<Tensor> layer)
     {
-        if (!Autograd.NoGrad.IsActive || _current is null || _suspended > 0) return layer();
-        using var scope = Begin();
-        return Escape(layer());
+        if (_current is null || _suspended > 0) return layer();
+        var scope = Begin();
+        Tensor result;
+        try { result = layer(); }
+        catch { scope.Dispose(); throw; }
+        if (!result.RequiresGrad) { Escape(result); scope.Dispose(); return result; }
+        scope._parent?._owned.AddRange(scope._owned);
+        scope._owned.Clear();
+        scope.Dispose();
+        return result;
     }
 
     /// <summary>While the returned handle lives, new tensors are not owned by any scope.</summary>

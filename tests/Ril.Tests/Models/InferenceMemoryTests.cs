@@ -9,9 +9,10 @@ namespace Ril.Tests.Models;
 public class InferenceMemoryTests
 {
     /// <summary>Tensors a no-grad forward of the decoder and the vision tower leaves in the caller's scope.</summary>
-    static int LeftInScope(int layers, bool withGrad)
+    static int LeftInScope(int layers, bool withGrad, bool frozen = false)
     {
         var (policy, config) = TinyModels.SuiteStudent(32, layers, 3);
+        if (frozen) foreach (var p in policy.Parameters()) p.RequiresGrad = false;
         var vlm = policy.Vlm();
         var ids = Enumerable.Range(0, 2 * 12).Select(i => 5 + i % 40).ToArray();
         var pixels = Tensor.Zeros(1, 3, config.Vision!.ImageSize, config.Vision.ImageSize);
@@ -27,5 +28,6 @@ public class InferenceMemoryTests
     {
         Assert.Equal(LeftInScope(1, withGrad: false) + 5, LeftInScope(6, withGrad: false));   // the 5 more layers' outputs (hidden states), nothing else
         Assert.True(LeftInScope(6, withGrad: true) > LeftInScope(1, withGrad: true) + 5 * 10, "with gradients every layer's activations stay for backward");
+        Assert.Equal(LeftInScope(1, withGrad: true, frozen: true) + 5, LeftInScope(6, withGrad: true, frozen: true));   // a frozen model: no gradient reaches them
     }
 }
