@@ -13,7 +13,7 @@ internal readonly record struct CausalConvGeometry(int B, int T, int C, int K, i
 }
 
 /// <summary>
-/// Depthwise causal conv1d kernels (docs/spec/QWEN3_5.md "Gated DeltaNet ops", causal conv): y[t, c] = Σ_i w[c, i]·x[t−(K−1)+i, c].
+/// Depthwise causal conv1d kernels (docs/spec/QWEN3_5.md "Causal conv"): y[t, c] = Σ_i w[c, i]·x[t−(K−1)+i, c].
 /// The vectorised kernels work on whole channel rows with the weight transposed to [K, C] and the history to
 /// [B, K−1, C]; the scalar references index the tensors as the formula reads. Tests compare the two.
 /// </summary>

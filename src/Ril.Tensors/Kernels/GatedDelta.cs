@@ -56,7 +56,7 @@ internal sealed class DeltaGeometry
 }
 
 /// <summary>
-/// The gated delta rule in chunked form (docs/spec/QWEN3_5.md "Gated DeltaNet ops": chunked forward, chunked backward),
+/// The gated delta rule in chunked form (docs/spec/QWEN3_5.md "Chunked forward", "Chunked backward"),
 /// one (batch row, value head) at a time, its products on <see cref="Gemm"/>; and the one-token step of the recurrent
 /// form, vectorised over state rows. <see cref="GatedDeltaReference"/> is the scalar recurrent form they are tested against.
 /// </summary>
@@ -90,7 +90,7 @@ internal static unsafe class GatedDeltaKernels
     }
 
     /// <summary>
-    /// The quantities of one chunk from its inputs and its start state S (spec: chunked form): cumulative decay G,
+    /// The quantities of one chunk from its inputs and its start state S (docs/spec/QWEN3_5.md "Chunked forward"): cumulative decay G,
     /// A = strictly-lower(diag(β) K Kᵀ ⊙ D), T = (I + A)⁻¹, U = T(βV), W = T(βK ⊙ e^G), Δ = U − W S, and, when
     /// <paramref name="forOutput"/>, Qg = Q ⊙ e^G and P = (Q Kᵀ) ⊙ D. q, k, v, g, beta point at the chunk's first position.
     /// </summary>
@@ -195,7 +195,7 @@ internal static unsafe class GatedDeltaKernels
     }
 
     /// <summary>
-    /// Backward of (b, h), chunks in reverse (spec: chunked backward). <paramref name="saved"/> holds the chunk-start
+    /// Backward of (b, h), chunks in reverse (docs/spec/QWEN3_5.md "Chunked backward"). <paramref name="saved"/> holds the chunk-start
     /// states of (b, h), one per chunk (the forward's, or recomputed by the caller). dq and dk
     /// are accumulated (value heads sharing a q/k head must run on one thread, one after another); dv, dg, dbeta too.
     /// </summary>
@@ -297,7 +297,7 @@ internal static unsafe class GatedDeltaKernels
     }
 
     /// <summary>
-    /// One token of the recurrent form for one (b, h), in place on S [Dk, Dv] (spec: recurrence):
+    /// One token of the recurrent form for one (b, h), in place on S [Dk, Dv] (docs/spec/QWEN3_5.md "Recurrence"):
     /// S ← e^g S; e = Sᵀk; Δ = β(v − e); S += k Δᵀ; o = Sᵀ q. Vectorised over the rows of S.
     /// </summary>
     public static void Step(int dk, int dv, float* S, float* q, float* k, float* v, float g, float beta, float* o, float* work)

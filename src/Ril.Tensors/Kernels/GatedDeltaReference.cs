@@ -2,7 +2,7 @@ namespace Ril.Tensors.Kernels;
 
 /// <summary>
 /// The gated delta rule in its recurrent form, token by token with plain scalar loops (docs/spec/QWEN3_5.md
-/// "Gated DeltaNet ops", recurrence): the definition the chunked kernels are tested against. Saves every state.
+/// "Recurrence"): the definition the chunked kernels are tested against. Saves every state.
 /// Offsets and sizes come from <see cref="DeltaGeometry"/> (its chunks only mark where the state resets).
 /// </summary>
 internal static unsafe class GatedDeltaReference

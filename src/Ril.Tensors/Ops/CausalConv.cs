@@ -9,7 +9,7 @@ namespace Ril.Tensors;
 public static partial class Ops
 {
     /// <summary>
-    /// Depthwise causal conv1d without bias (docs/spec/QWEN3_5.md "Gated DeltaNet ops", causal conv):
+    /// Depthwise causal conv1d without bias (docs/spec/QWEN3_5.md "Causal conv"):
     /// x [B, T, C], weight [C, K] (a checkpoint's [C, 1, K] reshaped), history [B, C, K−1] the K−1 inputs before t = 0,
     /// newest last (constant; zeros when null). y[t, c] = Σ_i w[c, i]·x[t−(K−1)+i, c]. With <paramref name="segments"/>
     /// ([B·T] sequence numbers, as <see cref="AttentionMask.Segments"/>) the window restarts from zeros where the

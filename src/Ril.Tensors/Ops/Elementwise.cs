@@ -175,7 +175,7 @@ public static partial class Ops
     });
 
     /// <summary>softplus(x) = log(1 + eˣ), and x itself above 20 (torch's F.softplus, beta 1, threshold 20; Gated DeltaNet's
-    /// decay, docs/spec/QWEN3_5.md "Gated DeltaNet ops"). Computed as max(x, 0) + log1p(e^−|x|) so very negative x keeps
+    /// decay, docs/spec/QWEN3_5.md "L2 normalisation and softplus"). Computed as max(x, 0) + log1p(e^−|x|) so very negative x keeps
     /// its relative precision.</summary>
     public static Tensor Softplus(Tensor x) => Unary("Softplus", x, (x, y) =>
     {

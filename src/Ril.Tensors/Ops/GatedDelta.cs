@@ -154,7 +154,7 @@ public static partial class Ops
     }
 
     /// <summary>
-    /// One decoding step of the gated delta rule, without grad (spec: recurrence): state [B, Hv, Dk, Dv] is updated in
+    /// One decoding step of the gated delta rule, without grad (docs/spec/QWEN3_5.md "Recurrence"): state [B, Hv, Dk, Dv] is updated in
     /// place; q, k [B, Hk, Dk]; v [B, Hv, Dv]; g, beta [B, Hv]. Returns o [B, Hv, Dv].
     /// </summary>
     public static unsafe Tensor GatedDeltaStep(Tensor state, Tensor q, Tensor k, Tensor v, Tensor g, Tensor beta)

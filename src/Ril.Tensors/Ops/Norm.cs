@@ -75,7 +75,7 @@ public static partial class Ops
     }
 
     /// <summary>L2 normalisation over the last axis: y = x · rsqrt(Σx² + ε), ε inside the root (Gated DeltaNet's q and k,
-    /// docs/spec/QWEN3_5.md "Gated DeltaNet ops"). Saves one float per row.</summary>
+    /// docs/spec/QWEN3_5.md "L2 normalisation and softplus"). Saves one float per row.</summary>
     public static Tensor L2Normalize(Tensor x, float eps = 1e-6f)
     {
         var (rows, d) = ShapeOf.Rows(x.Shape);
