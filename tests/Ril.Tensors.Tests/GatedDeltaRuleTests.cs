@@ -153,11 +153,13 @@ public sealed class GatedDeltaRuleTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
-    public void Prefill_with_final_state_then_steps_equals_one_full_forward()
+    [Theory]
+    [InlineData(8, 6)]     // the row-wise step
+    [InlineData(16, 32)]   // the 16-column vector step
+    public void Prefill_with_final_state_then_steps_equals_one_full_forward(int dk, int dv)
     {
         var rng = new Rng(12);
-        int b = 2, t = 23, prefill = 13, hk = 1, hv = 2, dk = 8, dv = 6;
+        int b = 2, t = 23, prefill = 13, hk = 1, hv = 2;
         var x = Inputs(rng, b, t, hk, hv, dk, dv);
         var init = Tensor.Randn(rng, 0.3f, b, hv, dk, dv);
         using var _ = NoGrad.Begin();
@@ -216,6 +218,32 @@ public sealed class GatedDeltaRuleTests(ITestOutputHelper output)
         Close("left padding: final state", finalPadded.Data, finalReal.Data, 1e-5);
     }
 
+    [Fact]
+    public void Results_do_not_depend_on_the_thread_count_or_on_which_inputs_need_grad()
+    {
+        var rng = new Rng(18);
+        var x = Inputs(rng, 2, 19, 2, 4, 8, 16);
+        var w = Rand(rng, 2, 19, 4, 16);
+        var options = new GatedDeltaOptions { ChunkSize = 8 };
+        var threads = WorkerPool.Shared.Threads;
+        try
+        {
+            WorkerPool.SetThreads(1);
+            var (o1, g1) = RunWithGrads(x, w, options);
+            WorkerPool.SetThreads(3);
+            var (o3, g3) = RunWithGrads(x, w, options);
+            Assert.Equal(o1, o3);
+            for (int i = 0; i < 5; i++) Assert.Equal(g1[i], g3[i]);
+            // only v needs a gradient: the others' are accumulated into temporaries and dropped
+            foreach (var t in x) { t.Grad = null; t.RequiresGrad = false; }
+            x[2].RequiresGrad = true;
+            Ops.SumAll(Ops.GatedDeltaRule(x[0], x[1], x[2], x[3], x[4], options) * w).Backward();
+            Assert.Equal(g3[2], x[2].Grad!.ToArray());
+            Assert.All(new[] { 0, 1, 3, 4 }, i => Assert.Null(x[i].Grad));
+        }
+        finally { WorkerPool.SetThreads(threads); }
+    }
+
     // ---- causal conv ------------------------------------------------------------------------------------------
 
     [Fact]
@@ -268,6 +296,25 @@ public sealed class GatedDeltaRuleTests(ITestOutputHelper output)
                 Close("conv backward kernel dx", dx, dxRef, 1e-5);
                 Close("conv backward kernel dw", dw, dwRef, 1e-5);
             }
+    }
+
+    [Fact]
+    public void Causal_conv1d_on_the_parallel_path_matches_the_scalar_reference()
+    {
+        var rng = new Rng(19);
+        int b = 2, t = 300, c = 64, k = 4;
+        var x = Rand(rng, b, t, c).AsParameter(); var w = Rand(rng, c, k).AsParameter(); var hist = Rand(rng, b, c, k - 1);
+        var dy = Rand(rng, b, t, c);
+        var segments = Enumerable.Range(0, b * t).Select(i => i / 70).ToArray();
+        var y = Ops.CausalConv1d(x, w, hist, segments);
+        y.Backward(dy);
+        var geo = new CausalConvGeometry(b, t, c, k, Ops.RunStarts(segments, b, t, "test"));
+        var yRef = new float[b * t * c]; var dxRef = new float[b * t * c]; var dwRef = new float[c * k];
+        CausalConvKernels.ForwardReference(geo, x.Data, w.Data, hist.Data, yRef);
+        CausalConvKernels.BackwardReference(geo, x.Data, w.Data, hist.Data, dy.Data, dxRef, dwRef);
+        Close("conv parallel y", y.Data, yRef, 1e-5);
+        Close("conv parallel dx", x.Grad!.Data, dxRef, 1e-5);
+        Close("conv parallel dw", w.Grad!.Data, dwRef, 1e-4);   // sums of 600 float products
     }
 
     // ---- finite differences -----------------------------------------------------------------------------------
