@@ -165,12 +165,16 @@ public sealed class GatedDeltaRuleTests(ITestOutputHelper output)
         using var _ = NoGrad.Begin();
         var full = Ops.GatedDeltaRule(x[0], x[1], x[2], x[3], x[4], new GatedDeltaOptions { ChunkSize = 8, InitialState = init });
         var state = Tensor.Zeros(b, hv, dk, dv);
-        var head = x.Select(a => Ops.Slice(a, 1, 0, prefill)).ToArray();
-        var o = Ops.GatedDeltaRule(head[0], head[1], head[2], head[3], head[4], new GatedDeltaOptions { ChunkSize = 8, InitialState = init, FinalState = state });
         var expected = full.ToArray();
         var got = new float[expected.Length];
         int row = hv * dv;
-        for (int bi = 0; bi < b; bi++) o.Data.Slice(bi * prefill * row, prefill * row).CopyTo(got.AsSpan(bi * t * row));
+        // the prompt in two pieces, the second continuing from the first's state in place (InitialState = FinalState)
+        foreach (var (start, len, initial) in new[] { (0, 5, init), (5, prefill - 5, state) })
+        {
+            var piece = x.Select(a => Ops.Slice(a, 1, start, len)).ToArray();
+            var o = Ops.GatedDeltaRule(piece[0], piece[1], piece[2], piece[3], piece[4], new GatedDeltaOptions { ChunkSize = 4, InitialState = initial, FinalState = state });
+            for (int bi = 0; bi < b; bi++) o.Data.Slice(bi * len * row, len * row).CopyTo(got.AsSpan((bi * t + start) * row));
+        }
         for (int s = prefill; s < t; s++)
         {
             var step = x.Select(a => Ops.Reshape(Ops.Slice(a, 1, s, 1), [a.Shape[0], .. a.Shape[2..]])).ToArray();

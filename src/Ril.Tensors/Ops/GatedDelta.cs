@@ -11,7 +11,8 @@ public sealed class GatedDeltaOptions
     public int ChunkSize { get; init; } = 64;
     /// <summary>[B, Hv, Dk, Dv]: the state before position 0 of each row (constant, no grad); zeros when null.</summary>
     public Tensor? InitialState { get; init; }
-    /// <summary>[B, Hv, Dk, Dv], written with the state after each row's last position (of its last packed sequence).</summary>
+    /// <summary>[B, Hv, Dk, Dv], written with the state after each row's last position (of its last packed sequence).
+    /// May be the <see cref="InitialState"/> tensor itself (a decoding cache continued in place).</summary>
     public Tensor? FinalState { get; init; }
     /// <summary>[B·T] sequence numbers as in <see cref="AttentionMask.Segments"/>: the state resets to zero where the
     /// number changes from t−1 to t (sequences packed into one row).</summary>
