@@ -67,23 +67,27 @@ internal static unsafe class GatedDeltaKernels
     /// <summary>Work space of one chunk (C = chunk size): pointers carved from one rented array.</summary>
     internal struct Scratch
     {
+        public double* G64;
         public float* G, Ea, Beta, D, KKe, A, Tm, Bu, Bw, U, W, Delta, Qg, P, Kd;
         // backward only
-        public float* DQg, DS, DP, DDelta, DKd, DW, DBu, DBw, X, DA, DG;
+        public double* DG;
+        public float* DQg, DS, DP, DDelta, DKd, DW, DBu, DBw, X, DA;
 
         public static int Floats(int c, int dk, int dv, bool backward)
-            => 3 * c + 6 * c * c + c * (3 * dk + 3 * dv) + c * dk /* Kd */ + (backward ? 4 * c * c + c * (4 * dk + 3 * dv) + dk * dv + c : 0);
+            => 5 * c + 6 * c * c + c * (3 * dk + 3 * dv) + c * dk /* Kd */ + (backward ? 4 * c * c + c * (4 * dk + 3 * dv) + dk * dv + 2 * c : 0);
 
         public static Scratch Carve(float* p, int c, int dk, int dv, bool backward)
         {
             Scratch s = default;
             float* Take(int n) { float* r = p; p += n; return r; }
+            s.G64 = (double*)Take(2 * c);   // the doubles first: 8-byte aligned like the array
+            if (backward) s.DG = (double*)Take(2 * c);
             s.G = Take(c); s.Ea = Take(c); s.Beta = Take(c);
             s.D = Take(c * c); s.KKe = Take(c * c); s.A = Take(c * c); s.Tm = Take(c * c); s.P = Take(c * c); s.X = Take(c * c);
             s.Bu = Take(c * dv); s.U = Take(c * dv); s.Delta = Take(c * dv);
             s.Bw = Take(c * dk); s.W = Take(c * dk); s.Qg = Take(c * dk); s.Kd = Take(c * dk);
             if (!backward) return s;
-            s.DP = Take(c * c); s.DA = Take(c * c); s.DS = Take(dk * dv); s.DG = Take(c);
+            s.DP = Take(c * c); s.DA = Take(c * c); s.DS = Take(dk * dv);
             s.DQg = Take(c * dk); s.DKd = Take(c * dk); s.DW = Take(c * dk); s.DBw = Take(c * dk);
             s.DDelta = Take(c * dv); s.DBu = Take(c * dv);
             Take(2 * c * c + c * dv);   // spare (keeps Floats an upper bound)
@@ -100,20 +104,20 @@ internal static unsafe class GatedDeltaKernels
     static void Prepare(DeltaGeometry geo, int n, float* q, float* k, float* v, float* g, float* beta, float* S, in Scratch s, bool forOutput, bool forBackward)
     {
         int dk = geo.Dk, dv = geo.Dv, qRow = geo.QRow, vRow = geo.VRow, hv = geo.Hv;
-        float acc = 0;
+        double acc = 0;
         for (int i = 0; i < n; i++)
         {
-            acc += g[(long)i * hv];               // G_i = Σ_{j≤i} g_j
-            s.G[i] = acc;
+            acc += g[(long)i * hv];               // G_i = Σ_{j≤i} g_j, in double: G_i − G_j must not lose the short range sums
+            s.G64[i] = acc;
+            s.G[i] = (float)acc;
             s.Beta[i] = beta[(long)i * hv];
         }
-        var G = new ReadOnlySpan<float>(s.G, n);
-        TP.Exp(G, new Span<float>(s.Ea, n));
+        TP.Exp(new ReadOnlySpan<float>(s.G, n), new Span<float>(s.Ea, n));
         // D_ij = exp(G_i − G_j) for j ≤ i, 0 above the diagonal (masked before the exp: only differences ≤ 0)
         for (int i = 0; i < n; i++)
         {
             var d = new Span<float>(s.D + i * n, n);
-            TP.Subtract(s.G[i], G[..(i + 1)], d[..(i + 1)]);
+            for (int j = 0; j <= i; j++) d[j] = (float)(s.G64[i] - s.G64[j]);
             TP.Exp(d[..(i + 1)], d[..(i + 1)]);
             d[(i + 1)..].Clear();
         }
@@ -234,7 +238,9 @@ internal static unsafe class GatedDeltaKernels
             float* doc = dout + geo.VAt(b, ch.Start, h);
             Prepare(geo, n, qc, kc, vc, g + geo.GAt(b, ch.Start, h), beta + geo.GAt(b, ch.Start, h), S, s, forOutput: true, forBackward: true);
             float el = s.Ea[n - 1];
-            var dG = new Span<float>(s.DG, n);
+            // the decay gradients are sums of terms that largely cancel (each e^(G_i − G_j) adds to dG_i and takes from
+            // dG_j, then dg is a suffix sum): accumulated in double
+            var dG = new Span<double>(s.DG, n);
             dG.Clear();
 
             // O = Qg S + P Δ:  dQg = dO Sᵀ, dS = Qgᵀ dO, dP = dO Δᵀ, dΔ = Pᵀ dO
@@ -287,12 +293,12 @@ internal static unsafe class GatedDeltaKernels
                 var d = new ReadOnlySpan<float>(s.D + i * n, i + 1); var e = new Span<float>(s.X + i * n, i + 1);   // X is free now
                 TP.Multiply(dp[..(i + 1)], p, e);
                 dG[i] += TP.Sum(e);
-                TP.Subtract(dG[..(i + 1)], e, dG[..(i + 1)]);
+                for (int j = 0; j <= i; j++) dG[j] -= e[j];
                 TP.Multiply(dp[..(i + 1)], d, dp[..(i + 1)]);
                 dp[(i + 1)..].Clear();
                 TP.Multiply(da[..i], a, e[..i]);
                 dG[i] += TP.Sum(e[..i]);
-                TP.Subtract(dG[..i], e[..i], dG[..i]);
+                for (int j = 0; j < i; j++) dG[j] -= e[j];
                 dbi += TP.Dot(da[..i], new ReadOnlySpan<float>(s.KKe + i * n, i));
                 TP.Multiply(da[..i], d[..i], da[..i]);
                 TP.Multiply(da[..i], s.Beta[i], da[..i]);
@@ -305,8 +311,8 @@ internal static unsafe class GatedDeltaKernels
             Gemm.Multiply(false, false, n, Dk, n, 1f, s.DA, n, kc, qRow, 1f, dkc, qRow);
             Gemm.Multiply(true, false, n, Dk, n, 1f, s.DA, n, kc, qRow, 1f, dkc, qRow);
             // g_i enters every G_m with m ≥ i: dg = suffix sum of dG
-            float acc = 0;
-            for (int i = n - 1; i >= 0; i--) { acc += dG[i]; dg[geo.GAt(b, ch.Start + i, h)] += acc; }
+            double acc = 0;
+            for (int i = n - 1; i >= 0; i--) { acc += dG[i]; dg[geo.GAt(b, ch.Start + i, h)] += (float)acc; }
             // the chunk-start state's gradient flows into the previous chunk, unless the state was reset here
             if (ch.First) dSn.Clear();
             else new ReadOnlySpan<float>(s.DS, size).CopyTo(dSn);
