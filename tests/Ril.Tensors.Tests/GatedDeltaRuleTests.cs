@@ -335,6 +335,33 @@ public sealed class GatedDeltaRuleTests(ITestOutputHelper output)
         Close("conv parallel dw", w.Grad!.Data, dwRef, 1e-4);   // sums of 600 float products
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(13)]
+    [InlineData(64)]
+    [InlineData(71)]   // blocks of 16 and a tail
+    public unsafe void Triangular_inverse_matches_its_scalar_reference(int n)
+    {
+        var rng = new Rng((ulong)n);
+        var a = new float[n * n];
+        for (int i = 0; i < n; i++) for (int j = 0; j < i; j++) a[i * n + j] = 0.3f * (float)rng.NextGaussian();
+        var t = new float[n * n]; var tRef = new float[n * n];
+        fixed (float* pa = a, pt = t, pr = tRef)
+        {
+            GatedDeltaKernels.InvertUnitLower(pa, pt, n);
+            GatedDeltaKernels.InvertUnitLowerReference(pa, pr, n);
+        }
+        Close($"(I + A)⁻¹ n={n}", t, tRef, 1e-5);
+        // and it is the inverse: (I + A) T = I
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = t[i * n + j];
+                for (int m = 0; m < i; m++) s += a[i * n + m] * t[m * n + j];
+                Assert.True(Math.Abs(s - (i == j ? 1 : 0)) < 1e-4, $"((I + A) T)[{i}, {j}] = {s}");
+            }
+    }
+
     // ---- finite differences -----------------------------------------------------------------------------------
 
     [Fact]

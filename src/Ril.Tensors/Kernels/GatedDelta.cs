@@ -130,18 +130,7 @@ internal static unsafe class GatedDeltaKernels
             TP.Multiply(kk[..i], s.Beta[i], a[..i]);
             kk[i..].Clear(); a[i..].Clear();
         }
-        // T = (I + A)⁻¹ by forward substitution, row by row: T_i = e_i − Σ_{m<i} A_im T_m (row m is zero past m)
-        new Span<float>(s.Tm, n * n).Clear();
-        for (int i = 0; i < n; i++)
-        {
-            var ti = new Span<float>(s.Tm + i * n, i + 1);
-            for (int m = 0; m < i; m++)
-            {
-                float aim = s.A[i * n + m];
-                if (aim != 0) TP.MultiplyAdd(new ReadOnlySpan<float>(s.Tm + m * n, m + 1), -aim, ti[..(m + 1)], ti[..(m + 1)]);
-            }
-            ti[i] = 1f;
-        }
+        InvertUnitLower(s.A, s.Tm, n);
         // Bu = β V, Bw = β e^G K; U = T Bu, W = T Bw; Δ = U − W S
         for (int i = 0; i < n; i++)
         {
@@ -162,7 +151,7 @@ internal static unsafe class GatedDeltaKernels
             Gemm.Multiply(false, false, n, dv, dk, -1f, s.Bw, dk, S, dv, 1f, s.U, dv);
             Gemm.Multiply(false, false, n, dv, n, 1f, s.Tm, n, s.U, dv, 0f, s.Delta, dv);
         }
-        // Kd = K ⊙ e^(G_last − G) (the decay from each position to the chunk's end; row n−1 of D read backwards)
+        // Kd = K ⊙ e^(G_last − G) (the decay from each position to the chunk's end: row n−1 of D)
         float* toEnd = s.D + (n - 1) * n;
         for (int i = 0; i < n; i++)
             TP.Multiply(new ReadOnlySpan<float>(k + (long)i * qRow, dk), toEnd[i], new Span<float>(s.Kd + i * dk, dk));
@@ -174,10 +163,53 @@ internal static unsafe class GatedDeltaKernels
         TP.Multiply(new ReadOnlySpan<float>(s.P, n * n), new ReadOnlySpan<float>(s.D, n * n), new Span<float>(s.P, n * n));
     }
 
+    /// <summary>
+    /// T = (I + A)⁻¹ for a strictly lower-triangular A (n×n, row-major): forward substitution row by row,
+    /// T_ij = −Σ_{j≤m<i} A_im T_mj (T_ii = 1, zero above), 16 columns at a time in a register (the terms with m below
+    /// the block are zero, as T_m is zero past m). Columns that do not fill a block of 16 go one by one.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void InvertUnitLower(float* A, float* T, int n)
+    {
+        new Span<float>(T, n * n).Clear();
+        for (int i = 0; i < n; i++)
+        {
+            float* ti = T + (long)i * n, ai = A + (long)i * n;
+            int j0 = 0;
+            if (Vector512.IsHardwareAccelerated)
+                for (; j0 < i && j0 + 16 <= n; j0 += 16)
+                {
+                    var acc = Vector512<float>.Zero;
+                    for (int m = j0; m < i; m++) acc = Vector512.FusedMultiplyAdd(Vector512.Create(-ai[m]), Vector512.Load(T + (long)m * n + j0), acc);
+                    acc.Store(ti + j0);   // columns ≥ i of the block get 0, as they must
+                }
+            for (int j = j0; j < i; j++)
+            {
+                float sum = 0;
+                for (int m = j; m < i; m++) sum -= ai[m] * T[(long)m * n + j];
+                ti[j] = sum;
+            }
+            ti[i] = 1f;
+        }
+    }
+
+    /// <summary>Scalar reference of <see cref="InvertUnitLower"/>: T_ij = −Σ_{j≤m<i} A_im T_mj, in double.</summary>
+    internal static void InvertUnitLowerReference(float* A, float* T, int n)
+    {
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+            {
+                if (j >= i) { T[(long)i * n + j] = j == i ? 1f : 0f; continue; }
+                double sum = 0;
+                for (int m = j; m < i; m++) sum -= (double)A[(long)i * n + m] * T[(long)m * n + j];
+                T[(long)i * n + j] = (float)sum;
+            }
+    }
+
     /// <summary>S ← e^(G_last) S + Kdᵀ Δ: the state after the chunk.</summary>
     static void Advance(DeltaGeometry geo, int n, float* S, in Scratch s)
     {
-        TP.Multiply(new ReadOnlySpan<float>(S, geo.StateSize), MathF.Exp(s.G[n - 1]), new Span<float>(S, geo.StateSize));
+        TP.Multiply(new ReadOnlySpan<float>(S, geo.StateSize), s.Ea[n - 1], new Span<float>(S, geo.StateSize));
         Gemm.Multiply(true, false, geo.Dk, geo.Dv, n, 1f, s.Kd, geo.Dk, s.Delta, geo.Dv, 1f, S, geo.Dv);
     }
 
