@@ -165,7 +165,7 @@ internal static unsafe class GatedDeltaKernels
 
     /// <summary>
     /// T = (I + A)⁻¹ for a strictly lower-triangular A (n×n, row-major): forward substitution row by row,
-    /// T_ij = −Σ_{j≤m<i} A_im T_mj (T_ii = 1, zero above), 16 columns at a time in a register (the terms with m below
+    /// T_ij = −Σ_{j≤m &lt; i} A_im T_mj (T_ii = 1, zero above), 16 columns at a time in a register (the terms with m below
     /// the block are zero, as T_m is zero past m). Columns that do not fill a block of 16 go one by one.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -193,7 +193,7 @@ internal static unsafe class GatedDeltaKernels
         }
     }
 
-    /// <summary>Scalar reference of <see cref="InvertUnitLower"/>: T_ij = −Σ_{j≤m<i} A_im T_mj, in double.</summary>
+    /// <summary>Scalar reference of <see cref="InvertUnitLower"/>: T_ij = −Σ_{j≤m &lt; i} A_im T_mj, in double.</summary>
     internal static void InvertUnitLowerReference(float* A, float* T, int n)
     {
         for (int i = 0; i < n; i++)
