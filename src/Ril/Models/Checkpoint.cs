@@ -75,45 +75,55 @@ public static class Checkpoint
     /// and every tensor of the checkpoint must find its parameter (a leftover means config.json does not match the weights).
     /// Each tensor is read straight from the file into the buffer that keeps it, the tensors in parallel. With <paramref name="keepBf16"/> (the caller will not train these weights, and every op that reads a
     /// matrix accepts bf16 storage), a BF16 matrix of the file becomes the parameter's frozen bf16 storage as it is
-    /// (exact: widening a bf16 value to float32 loses nothing), never widened: half the memory.
+    /// (exact: widening a bf16 value to float32 loses nothing), never widened: half the memory. <paramref name="rename"/>
+    /// maps a file's tensor name to the parameter's (one family, several released name layouts); tensors
+    /// <paramref name="ignore"/> accepts are skipped (a tied checkpoint's copy of the head, say), as are rotary buffers.
     /// </summary>
-    public static void LoadAll(IEnumerable<Tensor> parameters, string dir, bool keepBf16 = false)
+    public static void LoadAll(IEnumerable<Tensor> parameters, string dir, bool keepBf16 = false, Func<string, string>? rename = null,
+                               Func<string, bool>? ignore = null)
     {
         var files = WeightFiles(dir, out var weightMap);
         var readers = new List<SafeTensorsReader>();
         try
         {
-            var where = new Dictionary<string, SafeTensorsReader>();
+            var where = new Dictionary<string, (SafeTensorsReader Reader, string Stored)>();
             foreach (var file in files)
             {
                 var m = SafeTensors.Open(file);
                 readers.Add(m);
-                foreach (var name in m.Names) where[name] = m;
+                foreach (var name in m.Names)
+                {
+                    if (ignore?.Invoke(name) == true || name.EndsWith("rotary_emb.inv_freq")) continue;   // a buffer some exports include; Ril recomputes it
+                    var as_ = rename?.Invoke(name) ?? name;
+                    if (where.TryGetValue(as_, out var other) && other.Stored != name)
+                        throw new InvalidDataException($"{dir}: tensors '{other.Stored}' and '{name}' are both parameter '{as_}' (two name layouts in one checkpoint)");
+                    where[as_] = (m, name);
+                }
             }
             if (weightMap is not null)
                 foreach (var (name, _) in weightMap)
-                    if (!where.ContainsKey(name)) throw new InvalidDataException($"{Path.Combine(dir, "model.safetensors.index.json")}: tensor '{name}' is not in the shard the weight_map names");
+                    if (!readers.Any(r => r.Names.Contains(name))) throw new InvalidDataException($"{Path.Combine(dir, "model.safetensors.index.json")}: tensor '{name}' is not in the shard the weight_map names");
             var list = parameters.Distinct(ReferenceEqualityComparer.Instance).Cast<Tensor>().ToList();
             foreach (var p in list)
             {
-                if (!where.TryGetValue(p.Name!, out var m))
+                if (!where.TryGetValue(p.Name!, out var at))
                     throw new InvalidDataException($"{dir}: tensor '{p.Name}' is missing (expected shape {ShapeOf.Format(p.Shape)})");
-                if (!ShapeOf.Equal(m.Shape(p.Name!), p.Shape))
-                    throw new InvalidDataException($"{dir}: tensor '{p.Name}' has shape {ShapeOf.Format(m.Shape(p.Name!))}, the model expects {ShapeOf.Format(p.Shape)}");
+                if (!ShapeOf.Equal(at.Reader.Shape(at.Stored), p.Shape))
+                    throw new InvalidDataException($"{at.Reader.Path}: tensor '{at.Stored}' has shape {ShapeOf.Format(at.Reader.Shape(at.Stored))}, the model expects {ShapeOf.Format(p.Shape)}");
             }
             // Largest first, so the two halves of the work end together.
             try
             {
                 Parallel.ForEach(list.OrderByDescending(p => p.Length), p =>
                 {
-                    var m = where[p.Name!];
-                    if (keepBf16 && p.Rank == 2 && m.Dtype(p.Name!) == "BF16") p.LoadBf16(m.ReadBf16(p.Name!));
-                    else m.Read(p.Name!, p.Data);
+                    var (m, stored) = where[p.Name!];
+                    if (keepBf16 && p.Rank == 2 && m.Dtype(stored) == "BF16") p.LoadBf16(m.ReadBf16(stored));
+                    else m.Read(stored, p.Data);
                 });
             }
             catch (AggregateException e) { System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]); }   // the error that names the file
             var used = list.Select(p => p.Name!).ToHashSet();
-            var unused = where.Keys.Where(k => !used.Contains(k) && !k.EndsWith("rotary_emb.inv_freq")).OrderBy(k => k).ToList();   // a buffer some exports include; Ril recomputes it
+            var unused = where.Where(kv => !used.Contains(kv.Key)).Select(kv => kv.Value.Stored).OrderBy(k => k).ToList();
             if (unused.Count > 0)
                 throw new InvalidDataException($"{dir}: {unused.Count} tensors fit no parameter of the configured model (first: '{unused[0]}'); does config.json match the weights?");
         }

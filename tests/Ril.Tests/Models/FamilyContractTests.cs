@@ -100,6 +100,23 @@ public sealed class FamilyContractTests
     }
 
     [Theory, MemberData(nameof(Checkpoints))]
+    public void Loaded_frozen_the_bf16_matrices_stay_bf16_and_the_logits_equal_the_reference(string name)
+    {
+        // What generate, serve and eval load: a checkpoint's BF16 matrices become bf16 storage as read, never widened.
+        var dir = Dir(name);
+        var json = ModelFamilies.ReadConfig(dir, out var path);
+        var (model, _) = ModelFamilies.Of(json, path).Load(dir, json, path, BpeTokenizer.Load(TinyModels.TokenizerPath), frozen: true);
+        var m = Load(name);
+        bool storedBf16 = SafeTensors.Open(Path.Combine(dir, "model.safetensors")) is var file && file.Names.Any(n => file.Dtype(n) == "BF16");
+        file.Dispose();
+        Assert.Equal(storedBf16, model.Parameters().Any(p => p.IsBf16));
+        using var _ = NoGrad.Begin();
+        var logits = Logits(model, m.Ids, m.Rows, m.Pixels);
+        double worst = ParityMetric.WorstRelative(logits.Data, m.Parity["logits"].Data);
+        Assert.True(worst <= Tolerance, $"{name} loaded frozen: worst relative error {worst:E2}");
+    }
+
+    [Theory, MemberData(nameof(Checkpoints))]
     public void Frozen_in_bf16_every_part_still_runs_and_gives_the_same_logits(string name)
     {
         // model.frozen_bf16 with nothing trainable: every frozen matrix (vision tables included) moves to bf16 storage. Against

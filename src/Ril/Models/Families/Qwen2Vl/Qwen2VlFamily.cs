@@ -20,7 +20,7 @@ public sealed class Qwen2VlFamily : IModelFamily
     {
         var parsed = Qwen2VlConfig.Parse(config, configPath);
         var model = new Qwen2VlModel(parsed, new Rng(0));
-        LoadRenamed(model.Parameters(), dir, HubName, parsed.Text.TieWordEmbeddings);
+        LoadRenamed(model.Parameters(), dir, HubName, parsed.Text.TieWordEmbeddings, frozen);
         return (model, new Qwen2VlProcessor(tokenizer, Qwen2VlImageProcessor.Load(dir), parsed.ImageTokenId, HfChatTemplate.FromModelDirectory(dir)));
     }
 
@@ -28,18 +28,8 @@ public sealed class Qwen2VlFamily : IModelFamily
     /// Loads DIR's tensors into <paramref name="parameters"/> under the names <paramref name="rename"/> gives them; every
     /// tensor must find its parameter (a tied checkpoint's copy of the head and rotary buffers aside).
     /// </summary>
-    internal static void LoadRenamed(IEnumerable<Tensor> parameters, string dir, Func<string, string> rename, bool tied)
-    {
-        var tensors = new Dictionary<string, SafeTensorEntry>();
-        foreach (var (name, entry) in Checkpoint.ReadTensors(dir))
-            if (!tensors.TryAdd(rename(name), entry with { Name = rename(name) }))
-                throw new InvalidDataException($"{dir}: tensor '{name}' appears under both name layouts");
-        // A tied checkpoint's head is the embedding; a re-save may carry a copy of it, which the model does not read.
-        if (tied) tensors.Remove("lm_head.weight");
-        var unused = Checkpoint.LoadInto(parameters, tensors, dir).Where(n => !n.EndsWith("rotary_emb.inv_freq")).ToList();
-        if (unused.Count > 0)
-            throw new InvalidDataException($"{dir}: {unused.Count} tensors fit no parameter of the configured model (first: '{unused[0]}'); does config.json match the weights?");
-    }
+    internal static void LoadRenamed(IEnumerable<Tensor> parameters, string dir, Func<string, string> rename, bool tied, bool frozen = false) =>
+        Checkpoint.LoadAll(parameters, dir, keepBf16: frozen, rename, name => tied && name == "lm_head.weight");
 
     /// <summary>A tensor's Hub name: model.language_model.X → model.X, model.visual.X → visual.X; others unchanged.</summary>
     public static string HubName(string name) =>

@@ -22,10 +22,7 @@ public sealed class SmolVlmFamily : IModelFamily
         if (images.ImageSeqLen != config.ImageSeqLen)
             throw new InvalidDataException($"{Path.Combine(dir, "processor_config.json")}: field 'image_seq_len' ({images.ImageSeqLen}) must be (image_size / patch_size)² / scale_factor² = {config.ImageSeqLen} of {configPath}");
         var model = SmolVlmModel.Create(config, new Rng(0));
-        var unused = Checkpoint.LoadInto(model.Parameters(), Checkpoint.ReadTensors(dir), dir)
-            .Where(name => !(config.TieWordEmbeddings && name == "lm_head.weight")).ToList();   // tied: a stored head is ignored
-        if (unused.Count > 0)
-            throw new InvalidDataException($"{dir}: {unused.Count} tensors fit no parameter of the configured model (first: '{unused[0]}'); does config.json match the weights?");
+        Checkpoint.LoadAll(model.Parameters(), dir, keepBf16: frozen, ignore: name => config.TieWordEmbeddings && name == "lm_head.weight");   // tied: a stored head is ignored
         return (model, new SmolVlmProcessor(tokenizer, images, config.ImageTokenId, Tokens(dir), HfChatTemplate.FromModelDirectory(dir)));
     }
 
