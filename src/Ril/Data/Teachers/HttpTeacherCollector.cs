@@ -135,16 +135,10 @@ public sealed class HttpTeacherCollector(IReadOnlyList<HttpTeacher> teachers, st
     /// <summary>PNG and JPEG files go as they are; other formats Ril reads (PNM) are re-encoded as PNG, which every endpoint accepts.</summary>
     static (byte[] Bytes, string MediaType) ImageForUpload(DatasetRow row)
     {
-        byte[] data;
-        if (row.ImageBytes is { Count: > 0 } carried) data = carried[0];
-        else try { data = File.ReadAllBytes(row.ImagePath!); }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new DataFormatException(row.SourceFile, row.LineNumber, "image", $"image file not found: {row.ImagePath}", e);
-        }
+        var data = row.ImageBytesAt(0);
         if (PngDecoder.HasSignature(data)) return (data, "image/png");
         if (Jpeg.HasSignature(data)) return (data, "image/jpeg");
-        try { return (PngEncoder.Encode(ImageFile.Decode(data, Path.GetExtension(row.ImagePath))), "image/png"); }
-        catch (ImageFormatException e) { throw new DataFormatException(row.SourceFile, row.LineNumber, "image", e.Message, e); }
+        try { return (PngEncoder.Encode(ImageFile.Decode(data, Path.GetExtension(row.Images[0].Path))), "image/png"); }
+        catch (ImageFormatException e) { throw row.Error(row.ImageColumn, e.Message, e); }
     }
 }
