@@ -41,7 +41,8 @@ internal sealed class RowMapping(DatasetKeys keys, string file, ImageMode images
 
         string? Text(string field, bool required, string? role = null)
         {
-            bool present = values.TryGetValue(field, out var value);
+            // A Parquet file declares its columns (checked before its rows are read) and its reader leaves nulls out.
+            bool present = values.TryGetValue(field, out var value) || rowGroup != null;
             return value switch
             {
                 null when required => throw Bad(field, present ? "missing (null)"
