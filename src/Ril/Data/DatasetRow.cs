@@ -90,7 +90,7 @@ public sealed record DatasetRow(
     /// The user turn of the question with <paramref name="images"/> of its images (all of them, or 0 when they are not
     /// used: text-only, or a model without vision). The question's <c>&lt;image&gt;</c> markers (EasyR1's and geometry3k's
     /// convention) place the images where they stand, and must then be as many as the images; without markers the images
-    /// go before the text; with no images used, the markers are left out.
+    /// go before the text; with no images used, the markers are left out (docs/spec/DATASETS.md §3).
     /// </summary>
     public Text.ChatMessage UserTurn(int images)
     {

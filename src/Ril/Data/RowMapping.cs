@@ -12,6 +12,7 @@ namespace Ril.Data;
 /// and it applies <see cref="DatasetKeys"/>: question, answer, solution and images, an optional <c>id</c>, and a
 /// <c>messages</c> conversation for SFT. Images are an Image struct (<c>bytes</c> and <c>path</c>), binary, a path below
 /// the dataset's folder or a data URL, or a list of these. Errors name the file, the row (and row group) and the field.
+/// The rules: docs/spec/DATASETS.md §1 (fields and keys), §2 (image values), §4 (conversations).
 /// </summary>
 internal sealed class RowMapping(DatasetKeys keys, string file, ImageMode images)
 {
@@ -109,8 +110,9 @@ internal sealed class RowMapping(DatasetKeys keys, string file, ImageMode images
         };
         if (bytes is null && path is { Length: 0 }) path = null;
         if (bytes is null && path is null) return null;
-        if (images == ImageMode.TextOnly) return (null, path);
-        if (bytes is null && path!.StartsWith("data:", StringComparison.OrdinalIgnoreCase)) bytes = DataUrl(path, Bad);
+        bool dataUrl = bytes is null && path!.StartsWith("data:", StringComparison.OrdinalIgnoreCase);
+        if (images == ImageMode.TextOnly) return (null, dataUrl ? null : path);
+        if (dataUrl) (bytes, path) = (DataUrl(path!, Bad), null);
         else if (bytes is null && (path!.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || path.StartsWith("https://", StringComparison.OrdinalIgnoreCase)))
             throw Bad($"'{Shorten(path)}' is a web address; Ril reads images from the dataset (bytes, a file below its folder, or a data URL), it does not download them");
         if (bytes is null)
