@@ -2,7 +2,8 @@ namespace Ril.Cli.Tests;
 
 /// <summary>
 /// Conversation datasets (messages, OpenAI/Hugging Face style) on the command line: `ril sft` trains a few steps on the
-/// JSONL and the Parquet twin (tests/fixtures/parquet/conversations), and `ril data check` / `data show` recognise them.
+/// JSONL and the Parquet twin (tests/fixtures/parquet/conversations), and `ril data check` / `data show` recognise them;
+/// `data check` counts a split file by file and decodes every image, JSONL rows' too, within the decoders' bounds.
 /// </summary>
 public sealed class ConversationDatasetTests : IDisposable
 {
@@ -41,5 +42,26 @@ public sealed class ConversationDatasetTests : IDisposable
         Assert.Contains("  system:   Answer in one word.", show.StandardOutput);
         Assert.Contains("  user:     <image>And in this picture?", show.StandardOutput);
         Assert.Contains("  image:    5x5, 3 channels", show.StandardOutput);
+    }
+
+    [Fact]
+    public void Data_check_counts_each_file_of_a_split_and_decodes_jsonl_images_within_the_bounds()
+    {
+        var folder = Path.Combine(AppContext.BaseDirectory, "fixtures", "geometry3k", "data");
+        var check = Processes.Run([.. Processes.Ril, "data", "check", folder, "--question-key", "problem", "--rows", "1"]);
+        Assert.True(check.ExitCode == 0, check.Output);
+        Assert.Contains("(split data): 9 rows (test-00000-of-00001.parquet 3, train-00000-of-00001.parquet 6), 9 with images (9 decoded)", check.StandardOutput);
+        Assert.Contains("  image:    32x32, 3 channels", check.StandardOutput);
+
+        // A PNG whose header claims 100000×100000 pixels (its chunks' CRCs right), named by a JSONL row: refused by the
+        // decoders' bound, with the row's line.
+        Directory.CreateDirectory(Path.Combine(_dir, "img"));
+        var png = Convert.FromBase64String("iVBORw0KGgoAAAANSUhEUgABhqAAAYagCAIAAAAnMJyfAAAAEElEQVR4nGNgZGIGIgYIBQAArgAZhy4cnQAAAABJRU5ErkJggg==");
+        File.WriteAllBytes(Path.Combine(_dir, "img", "huge.png"), png);
+        File.WriteAllLines(Path.Combine(_dir, "rows.jsonl"), ["{\"question\": \"q\", \"answer\": \"1\"}", "{\"question\": \"<image>q\", \"answer\": \"1\", \"image\": \"img/huge.png\"}"]);
+        var bad = Processes.Run([.. Processes.Ril, "data", "check", Path.Combine(_dir, "rows.jsonl")]);
+        Assert.NotEqual(0, bad.ExitCode);
+        Assert.Contains("rows.jsonl:2: field 'image': ", bad.Output);
+        Assert.Contains("image too large: 100000×100000", bad.Output);
     }
 }
