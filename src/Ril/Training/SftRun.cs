@@ -23,9 +23,9 @@ public sealed record SftRunOptions
     public string? Init { get; init; }
     /// <summary>tokenizer.json of a fresh model (<see cref="Init"/>); a model directory brings its own.</summary>
     public string? TokenizerPath { get; init; }
-    /// <summary>The dataset (<see cref="DatasetSource"/>: MAYE JSONL, Parquet, a Hub id): the questions (and images), and with no teacher cache, the gold <c>solution</c>s to imitate.</summary>
+    /// <summary>The dataset (<see cref="DatasetSource"/>: JSONL, Parquet, a Hub id): the questions (and images), and with no teacher cache, the gold <c>solution</c>s to imitate; or conversations (<c>messages</c>), trained on their assistant turns.</summary>
     public required string DataPath { get; init; }
-    /// <summary>The columns of a Parquet dataset holding question, answer, solution and images.</summary>
+    /// <summary>The fields (JSONL) or columns (Parquet) holding question, answer, solution and images.</summary>
     public DatasetKeys Keys { get; init; } = DatasetKeys.Maye;
     /// <summary>A teacher cache (JSONL of id, teacher, response) whose responses to the questions of <see cref="DataPath"/> are the targets.</summary>
     public string? TeachersPath { get; init; }

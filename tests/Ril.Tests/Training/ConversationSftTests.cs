@@ -67,26 +67,34 @@ public sealed class ConversationSftTests : IDisposable
         }
     }
 
-    [Fact]
-    public void The_loss_of_a_conversation_is_that_of_its_assistant_turns_as_separate_examples()
+    [Theory]
+    [MemberData(nameof(Checkpoints))]
+    [InlineData("qwen3-vl-tiny")]
+    public void The_loss_of_a_conversation_is_that_of_its_assistant_turns_as_separate_examples(string checkpoint)
     {
-        var (chat, _) = TinyModels.SuiteStudent(hidden: 32, layers: 1, seed: 5);
+        var chat = Load(checkpoint);
         var row = DatasetSource.Load(Path.Combine(Chats, "chat.jsonl"))[1];   // two exchanges, the image in the second user turn
         var conversation = SftTrainer.Conversation(chat, row);
 
         // Independently: each assistant turn as a prompt (the conversation before it, opened for the assistant) and its
-        // reply with the end token, as question SFT builds them; pooled, the same tokens averaged.
+        // reply: the text the template writes after that opening, through the end-of-turn token (found in the rendered
+        // text, not by token prefixes); pooled, the same tokens averaged.
         var images = row.LoadImages();
-        SftExample Turn(int upTo, string reply, int imageCount)
+        var stop = chat.Tokenizer.Decode([chat.StopTokens[0]]);
+        SftExample Turn(int upTo, int imageCount)
         {
             var shown = images.Take(imageCount).ToList();
-            var prompt = chat.Processor.ExpandImages(chat.EncodeChat(row.Messages!.Take(upTo).ToList()), shown);
-            return new SftExample(prompt, chat.Pixels(shown), SftTrainer.ResponseTokens(chat, reply));
+            var before = row.Messages!.Take(upTo).ToList();
+            var prompt = chat.Processor.ExpandImages(chat.EncodeChat(before), shown);
+            string opened = chat.Processor.Render(before), through = chat.Processor.Render(row.Messages!.Take(upTo + 1).ToList(), addGenerationPrompt: false);
+            Assert.StartsWith(opened, through);
+            var reply = through[opened.Length..];
+            return new SftExample(prompt, chat.Pixels(shown), chat.Tokenizer.Encode(reply[..(reply.IndexOf(stop, StringComparison.Ordinal) + stop.Length)]));
         }
-        var separate = new[] { Turn(2, "Two.", 0), Turn(4, "Three.", 1) };
+        var separate = new[] { Turn(2, 0), Turn(4, 1) };
         var trainer = new SftTrainer(chat, new Ril.Tensors.Optim.Sgd(chat.Parameters().ToList(), 0f));
         float together = trainer.Loss([conversation]).Item(), apart = trainer.Loss(separate).Item();
-        Assert.True(Math.Abs(together - apart) < 1e-4f * Math.Abs(apart), $"conversation {together}, separate turns {apart}");
+        Assert.True(Math.Abs(together - apart) < 1e-4f * Math.Abs(apart), $"{checkpoint}: conversation {together}, separate turns {apart}");
 
         // Packed as SFT packs (--pack): the same loss.
         var packed = new SftTrainer(chat, new Ril.Tensors.Optim.Sgd(chat.Parameters().ToList(), 0f), pack: true);
