@@ -91,6 +91,23 @@ public sealed class RowMappingTests : IDisposable
         Assert.StartsWith("chat.parquet: row group 0, row 0: column 'messages': a conversation row", error.Message);
     }
 
+    [Fact]
+    public void Conversations_converted_to_jsonl_with_image_files_read_back_the_same()
+    {
+        var rows = DatasetSource.Load(Path.Combine(Chats, "chat.parquet"));
+        var summary = MayeJsonlWriter.Write(rows, _dir, "chat");
+        Assert.Equal((3, 2), (summary.Rows, summary.Images));
+        var back = JsonlDataset.Load(summary.JsonlPath);
+        for (int r = 0; r < rows.Count; r++)
+        {
+            Assert.Equal(rows[r].Id, back[r].Id);
+            Assert.Equal(rows[r].Messages!.Select(m => (m.Role, m.Content)), back[r].Messages!.Select(m => (m.Role, m.Content)));
+            var (before, after) = (rows[r].LoadImages(), back[r].LoadImages());
+            Assert.Equal(before.Count, after.Count);
+            for (int i = 0; i < before.Count; i++) Assert.True(before[i].SamePixels(after[i]), $"row {r} image {i}");
+        }
+    }
+
     [Theory]
     [InlineData("{\"messages\": [{\"role\": \"user\", \"content\": \"<image><image>Hi\"}, {\"role\": \"assistant\", \"content\": \"Hello\"}], \"images\": [\"IMG\"]}",
         "c.jsonl:1: field 'images': the messages stand for 2 image(s) of 'images'")]
