@@ -1,10 +1,7 @@
-using System.Collections;
-using System.Globalization;
 using System.Text.Json.Nodes;
 using Parquet;
 using Parquet.Schema;
 using Parquet.Serialization;
-using Ril.Data.Images;
 
 namespace Ril.Data;
 

@@ -84,7 +84,7 @@ internal sealed class RowMapping(DatasetKeys keys, string file, ImageMode images
         foreach (var key in values.Keys)
             if (key != keys.Question && key != keys.Answer && key != keys.Solution && key != "id" && key != imageField && key != MessagesField && extraOf(key) is { } node)
                 extra[key] = node;
-        return new DatasetRow(id, question, answer, solution, found.FirstOrDefault(i => i.Path != null)?.Path, extra, file, line)
+        return new DatasetRow(id, question, answer, solution, found.FirstOrDefault()?.Path, extra, file, line)
         {
             ImageField = written.Count > 0 ? written[0] : null,
             Images = found, Messages = messages, RowGroup = rowGroup, ImageColumn = imageField ?? "image",
