@@ -10,7 +10,7 @@ public static class DataCommands
 {
     public static Command Create()
     {
-        var data = new Command("data", "Datasets: generate the built-in visual reasoning suite; check and show datasets (MAYE JSONL, Parquet, Hub ids).");
+        var data = new Command("data", "Datasets: generate the built-in visual reasoning suite; check, show and convert datasets (JSONL, Parquet, Hub ids; questions or conversations).");
         data.Add(Synth());
         data.Add(Check());
         data.Add(Show());
@@ -42,31 +42,46 @@ public static class DataCommands
 
     static Command Check()
     {
-        var files = new Argument<string[]>("datasets") { Description = $"Datasets: each {DatasetSource.ArgumentDescription}", Arity = ArgumentArity.OneOrMore };
+        var files = new Argument<string[]>("datasets") { Description = $"Datasets (splits): each {DatasetSource.ArgumentDescription}", Arity = ArgumentArity.OneOrMore };
         var textOnly = new Option<bool>("--text-only") { Description = "Ignore the image field (for datasets shipped without their images)" };
+        var show = new Option<int>("--rows") { Description = "Rows of each split to print with their images' sizes", DefaultValueFactory = _ => 2 };
         var keys = new DatasetKeyOptions();
         var command = new Command("check",
-            "Load datasets as training would (MAYE JSONL, Parquet, Hub ids), decoding the images Parquet rows carry, and report rows, images and extra fields; " +
+            "Load datasets as training would (JSONL, Parquet, Hub ids; question rows or conversations), decoding every image within the decoders' bounds, " +
+            "and report each split's rows (per file when it has several), images, conversations and extra fields, then its first rows; " +
             "a bad value is reported with its file and line (Parquet: row group, row and column).")
-            { files, textOnly };
+            { files, textOnly, show };
         keys.AddTo(command);
         command.SetAction(parse => ErrorReporting.Run(() =>
         {
             var images = parse.GetValue(textOnly) ? ImageMode.TextOnly : ImageMode.Require;
-            foreach (var file in parse.GetValue(files)!)
+            foreach (var dataset in parse.GetValue(files)!)
             {
-                int rows = 0, withImage = 0, withSolution = 0, decoded = 0;
+                int rows = 0, withImage = 0, withSolution = 0, decoded = 0, conversations = 0;
                 var extra = new SortedSet<string>(StringComparer.Ordinal);
-                foreach (var row in DatasetSource.Read(file, keys.Keys(parse), images))
+                var perFile = new List<string>();
+                var first = new List<DatasetRow>();
+                var sources = DatasetSource.Files(dataset);
+                foreach (var file in sources)
                 {
-                    rows++;
-                    if (row.ImageField != null || row.HasImage) withImage++;
-                    if (row.Solution != null) withSolution++;
-                    if (row.ImageBytes != null) decoded += row.LoadImages().Count;
-                    foreach (var key in row.Extra.Select(kv => kv.Key)) extra.Add(key);
+                    int inFile = 0;
+                    foreach (var row in DatasetSource.Read(file, keys.Keys(parse), images))
+                    {
+                        rows++; inFile++;
+                        if (row.ImageField != null || row.HasImage) withImage++;
+                        if (row.Solution != null) withSolution++;
+                        if (row.Messages != null) conversations++;
+                        decoded += row.LoadImages().Count;
+                        foreach (var key in row.Extra.Select(kv => kv.Key)) extra.Add(key);
+                        if (first.Count < parse.GetValue(show)) first.Add(row);
+                    }
+                    perFile.Add($"{Path.GetFileName(file)} {inFile}");
                 }
-                Console.WriteLine($"{file}: {rows} rows, {withImage} with an image{(parse.GetValue(textOnly) ? " (not checked: --text-only)" : "")}" +
-                                  $"{(decoded > 0 ? $" ({decoded} images decoded)" : "")}, {withSolution} with a solution; extra fields: {(extra.Count == 0 ? "none" : string.Join(", ", extra))}");
+                Console.WriteLine($"{dataset} (split {DatasetSource.SplitName(dataset)}): {rows} rows{(sources.Count > 1 ? $" ({string.Join(", ", perFile)})" : "")}, " +
+                                  $"{withImage} with images{(parse.GetValue(textOnly) ? " (not checked: --text-only)" : $" ({decoded} decoded)")}, " +
+                                  $"{(conversations > 0 ? $"{conversations} conversations, " : "")}{withSolution} with a solution; " +
+                                  $"extra fields: {(extra.Count == 0 ? "none" : string.Join(", ", extra))}");
+                foreach (var row in first) Print(row);
             }
             return 0;
         }));
@@ -78,21 +93,29 @@ public static class DataCommands
         var dataset = new Argument<string>("dataset") { Description = $"Dataset: {DatasetSource.ArgumentDescription}" };
         var count = new Option<int>("--rows") { Description = "Rows to show", DefaultValueFactory = _ => 3 };
         var keys = new DatasetKeyOptions();
-        var command = new Command("show", "Print the first rows of a dataset: id, where it is in its file, question, answer, solution, and each image's size.") { dataset, count };
+        var command = new Command("show", "Print the first rows of a dataset: id, where it is in its file, question, answer, solution (or a conversation's turns), and each image's size.") { dataset, count };
         keys.AddTo(command);
         command.SetAction(parse => ErrorReporting.Run(() =>
         {
-            foreach (var row in DatasetSource.Read(parse.GetValue(dataset)!, keys.Keys(parse)).Take(Math.Max(0, parse.GetValue(count))))
-            {
-                Console.WriteLine($"{row.Id} ({row.Location})");
-                Console.WriteLine($"  question: {Shorten(row.Question)}");
-                Console.WriteLine($"  answer:   {Shorten(row.Answer)}");
-                if (row.Solution != null) Console.WriteLine($"  solution: {Shorten(row.Solution)}");
-                foreach (var image in row.LoadImages()) Console.WriteLine($"  image:    {image.Width}x{image.Height}, {image.Channels} channels");
-            }
+            foreach (var row in DatasetSource.Read(parse.GetValue(dataset)!, keys.Keys(parse)).Take(Math.Max(0, parse.GetValue(count)))) Print(row);
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>A row as `data show` and `data check` print it: its text, then each image's size.</summary>
+    static void Print(DatasetRow row)
+    {
+        Console.WriteLine($"{row.Id} ({row.Location}){(row.Messages != null ? $": a conversation of {row.Messages.Count} turns" : "")}");
+        if (row.Messages != null)
+            foreach (var message in row.Messages) Console.WriteLine($"  {message.Role + ":",-10}{Shorten(message.Content)}");
+        else
+        {
+            Console.WriteLine($"  question: {Shorten(row.Question)}");
+            Console.WriteLine($"  answer:   {Shorten(row.Answer)}");
+            if (row.Solution != null) Console.WriteLine($"  solution: {Shorten(row.Solution)}");
+        }
+        foreach (var image in row.LoadImages()) Console.WriteLine($"  image:    {image.Width}x{image.Height}, {image.Channels} channels");
     }
 
     static Command Convert()

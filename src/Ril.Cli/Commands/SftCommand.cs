@@ -15,7 +15,7 @@ public static class SftCommand
 {
     public static Command Create()
     {
-        var data = new Option<string>("--data") { Description = $"Dataset with the questions (and images): {DatasetSource.ArgumentDescription}; its solutions are the targets unless --teachers is given", Required = true };
+        var data = new Option<string>("--data") { Description = $"Dataset with the questions (and images): {DatasetSource.ArgumentDescription}; its solutions are the targets unless --teachers is given; rows with messages (conversations) train on their assistant turns", Required = true };
         var keys = new DatasetKeyOptions();
         var teachers = new Option<string?>("--teachers") { Description = "Teacher cache (JSONL: id, teacher, response): imitate its responses to the questions of --data instead of the gold solutions" };
         var teacher = new Option<string[]>("--teacher") { Description = "With --teachers: imitate only this teacher (repeatable; default: every teacher in the cache)" };
@@ -40,7 +40,8 @@ public static class SftCommand
         var logEvery = new Option<int>("--log-every") { Description = "Print a progress line every N steps", DefaultValueFactory = _ => 10 };
         var command = new Command("sft",
             "Supervised fine-tuning: train a model (--model, a directory or a Hub id; or a fresh --init model) to imitate the gold solutions of a dataset, " +
-            "or teachers' cached responses; the loss is on response tokens only. Prints progress and the final loss, and writes a model directory.")
+            "or teachers' cached responses, or a conversation dataset (messages) rendered through the model's chat template; the loss is on response tokens only " +
+            "(a conversation's assistant turns, each through its end-of-turn token). Prints progress and the final loss, and writes a model directory.")
             { data, teachers, teacher, model, init, tokenizer, output, steps, batchSize, lr, warmup, seed, pack, logEvery };
         keys.AddTo(command);
         command.SetAction(parse => ErrorReporting.Run(() =>

@@ -85,7 +85,7 @@ public static class TrainCommand
         // caches of one step's rollouts (Q·G sequences of the longest prompt plus L tokens).
         var models = policy.Parameters().Concat(adapters?.Parameters() ?? []).Concat(trainer.CheckpointParts.SelectMany(p => p.Parameters)).ToList();
         var optimizers = trainer.CheckpointParts.Select(p => p.Optimizer).Prepend(optimizer).ToList();
-        int longestPrompt = train.Max(r => policy.Prompt(r.Question, policy.AcceptsImages && r.HasImage).Length);
+        int longestPrompt = train.Max(r => policy.PromptIds(r).Length);
         long kvCaches = policy.Model.KvCacheBytes(rl.QuestionsPerStep * rl.GroupSize, longestPrompt + rl.MaxResponseTokens);
         MemoryBreakdown.ResetPeakResident();
         var run = new TrainingRun(trainer, recorder, log, train.Count, evaluator, splits, EvalSetting.ParseList(recipe.EvalSettings),

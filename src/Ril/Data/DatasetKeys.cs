@@ -1,9 +1,9 @@
 namespace Ril.Data;
 
 /// <summary>
-/// Which columns of a Parquet dataset hold the question, the answer, the solution and the images, as EasyR1's
-/// <c>prompt_key</c>/<c>answer_key</c>/<c>image_key</c> name them. By default MAYE's names; the image column defaults to
-/// <c>image</c>, or <c>images</c> when there is no <c>image</c>. MAYE JSONL files always use MAYE's names.
+/// Which fields of a dataset row (JSONL fields and Parquet columns alike) hold the question, the answer, the solution and
+/// the images, as EasyR1's <c>prompt_key</c>/<c>answer_key</c>/<c>image_key</c> name them (docs/spec/DATASETS.md §1). By
+/// default MAYE's names; the image field defaults to <c>image</c>, or <c>images</c> when there is no <c>image</c>.
 /// </summary>
 public sealed record DatasetKeys
 {

@@ -11,7 +11,7 @@ namespace Ril.Data;
 public static class DatasetSource
 {
     /// <summary>What the CLI's help says a dataset argument may be.</summary>
-    public const string ArgumentDescription = "a MAYE JSONL file, a Parquet file or folder, or a Hub dataset Org/Name[:config][@split][#revision]";
+    public const string ArgumentDescription = "a JSONL file (MAYE's or any with --*-key), a Parquet file or folder, or a Hub dataset Org/Name[:config][@split][#revision]";
 
     /// <summary>The local files of <paramref name="argument"/>: itself, the Parquet files of a folder, or a Hub split's files (downloaded into the cache as needed).</summary>
     /// <exception cref="FileNotFoundException">Not a file, a folder or a Hub dataset id.</exception>
@@ -28,11 +28,11 @@ public static class DatasetSource
         throw new FileNotFoundException($"dataset '{argument}' not found: not a file, not a folder, and not a Hub dataset id ({ArgumentDescription})", argument);
     }
 
-    /// <summary>The rows of <paramref name="argument"/>; <paramref name="keys"/> name Parquet columns (JSONL files use MAYE's names).</summary>
+    /// <summary>The rows of <paramref name="argument"/>; <paramref name="keys"/> name the fields (JSONL) or columns (Parquet) alike.</summary>
     public static IEnumerable<DatasetRow> Read(string argument, DatasetKeys? keys = null, ImageMode images = ImageMode.Require, HubOptions? hub = null)
     {
         foreach (var file in Files(argument, hub))
-            foreach (var row in IsParquet(file) ? ParquetDataset.Read(file, keys, images) : JsonlDataset.Read(file, images))
+            foreach (var row in IsParquet(file) ? ParquetDataset.Read(file, keys, images) : JsonlDataset.Read(file, keys, images))
                 yield return row;
     }
 

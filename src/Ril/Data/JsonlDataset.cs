@@ -14,18 +14,20 @@ public enum ImageMode
 }
 
 /// <summary>
-/// MAYE's JSONL format: one object a line with <c>question</c>, <c>answer</c>, <c>solution</c>,
-/// <c>id</c>, <c>image</c> (relative to the file); other fields are kept. Rows stream lazily; a bad
-/// line stops the enumeration at that line with a <see cref="DataFormatException"/>.
+/// JSONL datasets: one object a line, its fields mapped by <see cref="DatasetKeys"/> exactly as Parquet columns are
+/// (<see cref="RowMapping"/>): by default MAYE's <c>question</c>, <c>answer</c>, <c>solution</c>, <c>id</c> and
+/// <c>image</c> (a path relative to the file, or <c>images</c>: a list of them; data URLs too), or a <c>messages</c>
+/// conversation; other fields are kept. Rows stream lazily; a bad line stops the enumeration at that line with a
+/// <see cref="DataFormatException"/>.
 /// </summary>
 public static class JsonlDataset
 {
-    static readonly HashSet<string> MayeFields = ["question", "answer", "solution", "id", "image"];
+    public static IEnumerable<DatasetRow> Read(string path, ImageMode images = ImageMode.Require) => Read(path, null, images);
 
-    public static IEnumerable<DatasetRow> Read(string path, ImageMode images = ImageMode.Require)
+    public static IEnumerable<DatasetRow> Read(string path, DatasetKeys? keys, ImageMode images = ImageMode.Require)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"dataset file not found: {path}", path);
-        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        var mapping = new RowMapping(keys ?? DatasetKeys.Maye, Path.GetFullPath(path), images);
         var ids = new HashSet<string>(StringComparer.Ordinal);
         using var reader = new StreamReader(path, Encoding.UTF8);
         int lineNumber = 0;
@@ -33,7 +35,7 @@ public static class JsonlDataset
         {
             lineNumber++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            var row = ParseLine(line, path, lineNumber, folder, images);
+            var row = ParseLine(line, path, lineNumber, mapping);
             if (!ids.Add(row.Id))
                 throw new DataFormatException(path, lineNumber, "id", $"duplicate id '{row.Id}' (ids must be unique within a file)");
             yield return row;
@@ -41,6 +43,8 @@ public static class JsonlDataset
     }
 
     public static List<DatasetRow> Load(string path, ImageMode images = ImageMode.Require) => Read(path, images).ToList();
+
+    public static List<DatasetRow> Load(string path, DatasetKeys? keys, ImageMode images = ImageMode.Require) => Read(path, keys, images).ToList();
 
     /// <summary>
     /// The full path of a dataset's image, or null when it is outside the dataset's folder: a dataset names images beside
@@ -54,7 +58,7 @@ public static class JsonlDataset
         return resolved.StartsWith(root, StringComparison.Ordinal) ? resolved : null;
     }
 
-    static DatasetRow ParseLine(string line, string path, int lineNumber, string folder, ImageMode images)
+    static DatasetRow ParseLine(string line, string path, int lineNumber, RowMapping mapping)
     {
         JsonNode? node;
         try { node = JsonNode.Parse(line); }
@@ -63,61 +67,9 @@ public static class JsonlDataset
             throw new DataFormatException(path, lineNumber, null, $"invalid JSON ({e.Message.Split(" LineNumber")[0].TrimEnd('.')}, column {e.BytePositionInLine + 1})", e);
         }
         if (node is not JsonObject obj) throw new DataFormatException(path, lineNumber, null, "expected a JSON object");
-
-        string id = RequiredText(obj, "id", path, lineNumber, allowNumber: true);
-        string question = RequiredText(obj, "question", path, lineNumber, allowNumber: false);
-        string answer = RequiredText(obj, "answer", path, lineNumber, allowNumber: true);
-        string? solution = OptionalText(obj, "solution", path, lineNumber);
-        string? imageField = OptionalText(obj, "image", path, lineNumber);
-        if (imageField is { Length: 0 }) imageField = null;
-
-        string? imagePath = null;
-        if (imageField != null && images == ImageMode.Require)
-        {
-            imagePath = ImageBelow(folder, imageField) ?? throw new DataFormatException(path, lineNumber, "image",
-                $"'{imageField}' is outside the dataset's folder {Path.GetFullPath(folder)}; images must lie below it (copy or link them there)");
-            if (!File.Exists(imagePath)) throw MissingImage(path, lineNumber, imageField, imagePath);
-        }
-
-        var extra = new JsonObject();
-        foreach (var (key, value) in obj.ToList())
-            if (!MayeFields.Contains(key))
-            {
-                obj.Remove(key);
-                extra[key] = value;
-            }
-        return new DatasetRow(id, question, answer, solution, imagePath, extra, Path.GetFullPath(path), lineNumber) { ImageField = imageField };
-    }
-
-    static DataFormatException MissingImage(string path, int lineNumber, string field, string resolved)
-    {
-        var imageFolder = Path.GetDirectoryName(resolved)!;
-        var hint = Directory.Exists(imageFolder)
-            ? ""
-            : $". The folder {imageFolder} does not exist: this dataset's images are not here (MAYE's JSONL files are often shared without them). " +
-              "Put the images there, or load text-only (ImageMode.TextOnly; on the command line, --text-only) to use the questions without images";
-        return new DataFormatException(path, lineNumber, "image", $"image file '{field}' not found (looked for {resolved}){hint}");
-    }
-
-    static string RequiredText(JsonObject obj, string field, string path, int line, bool allowNumber)
-    {
-        if (!obj.TryGetPropertyValue(field, out var node) || node == null)
-            throw new DataFormatException(path, line, field, "missing (every row needs question, answer and id)");
-        return Text(node, field, path, line, allowNumber);
-    }
-
-    static string? OptionalText(JsonObject obj, string field, string path, int line) =>
-        obj.TryGetPropertyValue(field, out var node) && node != null ? Text(node, field, path, line, allowNumber: false) : null;
-
-    static string Text(JsonNode node, string field, string path, int line, bool allowNumber)
-    {
-        if (node is JsonValue value)
-        {
-            if (value.GetValueKind() == JsonValueKind.String) return value.GetValue<string>();
-            if (allowNumber && value.GetValueKind() == JsonValueKind.Number) return value.ToJsonString();
-        }
-        var kind = node.GetValueKind().ToString().ToLowerInvariant();
-        throw new DataFormatException(path, line, field, $"expected a string{(allowNumber ? " or a number" : "")}, found {kind}");
+        var values = obj.ToDictionary(kv => kv.Key, kv => RowMapping.Plain(kv.Value), StringComparer.Ordinal);
+        // A JSON row has no schema: the image field is the key's, else whichever of image and images the row has.
+        return mapping.Map(values, lineNumber, null, mapping.ImageFieldOf(values.ContainsKey), key => obj[key]?.DeepClone());
     }
 
     /// <summary>A new list in a seeded order (Fisher–Yates; <see cref="Random"/> with a seed is stable across .NET versions).</summary>

@@ -148,8 +148,7 @@ public sealed class Evaluator(ChatModel policy, IRewardFunction verdict, Evaluat
             var batch = rows.Skip(start).Take(Math.Min(_options.QuestionsPerBatch, first + share - start)).ToList();
             var requests = batch.Select((row, i) =>
             {
-                bool image = row.HasImage && policy.AcceptsImages;
-                var (prompt, pixels) = policy.Prompt(row.Question, image ? row.LoadImage() : null);
+                var (prompt, pixels) = policy.Prompt(row);
                 return new GenerationRequest(prompt, setting.K, _options.Seed * 1_000_003UL + (ulong)(start + i) * 7919UL, pixels);
             }).ToList();
             var generated = _generator.Generate(requests, sampling);

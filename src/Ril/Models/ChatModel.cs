@@ -1,3 +1,4 @@
+using Ril.Data;
 using Ril.Data.Images;
 using Ril.Models.Generation;
 using Ril.Tensors;
@@ -86,8 +87,26 @@ public sealed class ChatModel(ICausalLM model, IProcessor processor, string sour
     public (int[] Prompt, PixelInputs? Pixels) Prompt(string question, Image? image)
     {
         Image[] images = image is null ? [] : [image];
-        return (Processor.ExpandImages(Prompt(question, image is not null), images), Pixels(images));
+        return Prompt(ChatMessage.User(question, images.Length), images);
     }
+
+    /// <summary>A user turn's prompt (its image markers standing for <paramref name="images"/> in order), each image's placeholders sized to it, and the pixels.</summary>
+    public (int[] Prompt, PixelInputs? Pixels) Prompt(ChatMessage user, IReadOnlyList<Image> images) =>
+        (Processor.ExpandImages(EncodeChat([user]), images), Pixels(images));
+
+    /// <summary>
+    /// A dataset row's prompt and pixels, the one way evaluation, RL and SFT render a question: its user turn
+    /// (<see cref="DatasetRow.UserTurn"/>: the question's &lt;image&gt; markers, or the images before the text) with every
+    /// image of the row when the model takes images, none otherwise.
+    /// </summary>
+    public (int[] Prompt, PixelInputs? Pixels) Prompt(DatasetRow row)
+    {
+        var images = AcceptsImages ? row.LoadImages() : [];
+        return Prompt(row.UserTurn(images.Count), images);
+    }
+
+    /// <summary>A row's prompt ids before each image's placeholders are sized (one per image where a processor sizes them): for lengths.</summary>
+    public int[] PromptIds(DatasetRow row) => EncodeChat([row.UserTurn(AcceptsImages ? row.Images.Count : 0)]);
 
     /// <summary>The conversation in the model's chat format, ending with an open assistant turn.</summary>
     public int[] EncodeChat(IReadOnlyList<ChatMessage> messages) => Processor.EncodeChat(messages);

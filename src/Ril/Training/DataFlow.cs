@@ -69,8 +69,7 @@ public sealed class DataFlow
 
     public Question Render(DatasetRow row)
     {
-        bool image = row.HasImage && _policy.AcceptsImages;
-        var (prompt, pixels) = _policy.Prompt(row.Question, image ? row.LoadImage() : null);
+        var (prompt, pixels) = _policy.Prompt(row);
         return new Question(row, prompt, pixels);
     }
 

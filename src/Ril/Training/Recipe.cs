@@ -25,7 +25,7 @@ public sealed record Recipe
     public string? ValData { get; init; }
     public string? TestData { get; init; }
     public bool TextOnly { get; init; }
-    /// <summary>The columns of Parquet datasets holding the question, answer, solution and images (data.question_key …; MAYE's names when unset).</summary>
+    /// <summary>The fields (JSONL) or columns (Parquet) holding the question, answer, solution and images (data.question_key …; MAYE's names when unset).</summary>
     public DatasetKeys DataKeys { get; init; } = DatasetKeys.Maye;
     public int Steps { get; init; } = 100;
     public RlConfig Rl { get; init; } = new();

@@ -15,7 +15,14 @@ namespace Ril.Training;
 public static class ResponseLogProbs
 {
     /// <summary>Rows of one forward: each question's prompt and pixels with one response.</summary>
-    public sealed record Row(int[] PromptIds, PixelInputs? Pixels, int[] Response);
+    public sealed record Row(int[] PromptIds, PixelInputs? Pixels, int[] Response)
+    {
+        /// <summary>
+        /// The response's image placeholders are images too (an SFT conversation whose later user turns hold images);
+        /// otherwise a placeholder id inside a response is text the model wrote.
+        /// </summary>
+        public bool ImagesInResponse { get; init; }
+    }
 
     /// <summary>
     /// Log-probs [rows·L] of each row's response tokens, then positions past a response's end (their values are not
@@ -106,7 +113,7 @@ public static class ResponseLogProbs
             var prompt = row.PromptIds;
             var response = row.Response;
             if (response.Length > maxLen) throw new ArgumentException($"ResponseLogProbs: a response of {response.Length} tokens does not fit the {maxLen} slots asked for");
-            builder.Place(at, [.. prompt, .. response], prompt.Length, row.Pixels, segment: i);
+            builder.Place(at, [.. prompt, .. response], row.ImagesInResponse ? prompt.Length + response.Length : prompt.Length, row.Pixels, segment: i);
             for (int k = 0; k < maxLen; k++)
             {
                 // The position whose logits predict response token k; past the response's end, its last token's (masked).

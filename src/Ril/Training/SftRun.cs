@@ -23,9 +23,9 @@ public sealed record SftRunOptions
     public string? Init { get; init; }
     /// <summary>tokenizer.json of a fresh model (<see cref="Init"/>); a model directory brings its own.</summary>
     public string? TokenizerPath { get; init; }
-    /// <summary>The dataset (<see cref="DatasetSource"/>: MAYE JSONL, Parquet, a Hub id): the questions (and images), and with no teacher cache, the gold <c>solution</c>s to imitate.</summary>
+    /// <summary>The dataset (<see cref="DatasetSource"/>: JSONL, Parquet, a Hub id): the questions (and images), and with no teacher cache, the gold <c>solution</c>s to imitate; or conversations (<c>messages</c>), trained on their assistant turns.</summary>
     public required string DataPath { get; init; }
-    /// <summary>The columns of a Parquet dataset holding question, answer, solution and images.</summary>
+    /// <summary>The fields (JSONL) or columns (Parquet) holding question, answer, solution and images.</summary>
     public DatasetKeys Keys { get; init; } = DatasetKeys.Maye;
     /// <summary>A teacher cache (JSONL of id, teacher, response) whose responses to the questions of <see cref="DataPath"/> are the targets.</summary>
     public string? TeachersPath { get; init; }
@@ -90,8 +90,8 @@ public static class SftRun
     /// <summary>Steps averaged into <see cref="SftRunResult.FinalLoss"/>.</summary>
     public const int FinalLossWindow = 10;
 
-    /// <summary>One example before rendering: a question and the text to imitate.</summary>
-    internal sealed record Target(DatasetRow Row, string Text);
+    /// <summary>One example before rendering: a question and the text to imitate, or (<paramref name="Text"/> null) a conversation.</summary>
+    internal sealed record Target(DatasetRow Row, string? Text);
 
     /// <summary>
     /// Trains as <paramref name="options"/> say and writes the model directory. <paramref name="log"/> gets one line once the
@@ -109,17 +109,24 @@ public static class SftRun
         var (policy, tokenizerPath) = LoadOrCreate(options);
         var rows = DatasetSource.Load(options.DataPath, options.Keys, policy.AcceptsImages ? ImageMode.Require : ImageMode.TextOnly);
         if (rows.Count == 0) throw new ArgumentException($"{options.DataPath}: no questions");
-        var targets = options.TeachersPath is null ? GoldSolutions(rows) : TeacherResponses(rows, options.TeachersPath, options.Teachers, options.DataPath);
+        var conversations = rows.Where(r => r.Messages != null).Select(r => new Target(r, null)).ToList();
+        var questions = rows.Where(r => r.Messages == null).ToList();
+        if (conversations.Count > 0 && options.TeachersPath is not null)
+            throw conversations[0].Row.Error("messages", "a conversation row trains on its own assistant turns; --teachers goes with question rows");
+        var targets = questions.Count == 0 ? conversations
+            : [.. conversations, .. options.TeachersPath is null ? GoldSolutions(questions) : TeacherResponses(questions, options.TeachersPath, options.Teachers, options.DataPath)];
 
         // Examples longer than the model's context cannot be trained on whole; leave them out rather than cut them.
         var flow = new DataFlow(rows, policy, options.Seed);
         int context = policy.ContextLength;
-        var fitting = targets.Where(t => policy.Prompt(t.Row.Question, policy.AcceptsImages && t.Row.HasImage).Length
-                                         + SftTrainer.ResponseTokens(policy, t.Text).Length <= context).ToList();
+        int Length(Target t) => t.Text is null
+            ? SftTrainer.Conversation(policy, t.Row) is var c ? c.PromptIds.Length + c.Response.Length : 0
+            : policy.PromptIds(t.Row).Length + SftTrainer.ResponseTokens(policy, t.Text).Length;
+        var fitting = targets.Where(t => Length(t) <= context).ToList();
         if (fitting.Count == 0) throw new ArgumentException($"{options.DataPath}: no example fits the model's {context} positions");
 
         var source = options.ModelDir ?? $"a fresh '{options.Init}' model";
-        var what = options.TeachersPath is null ? $"the gold solutions of {options.DataPath}"
+        var what = options.TeachersPath is null ? $"the {(conversations.Count == 0 ? "gold solutions" : questions.Count == 0 ? "conversations' assistant turns" : "conversations' assistant turns and gold solutions")} of {options.DataPath}"
             : $"the responses of {(options.Teachers.Count == 0 ? "every teacher" : string.Join(", ", options.Teachers))} in {options.TeachersPath}";
         log?.Invoke($"sft: {source} ({policy.Parameters().Sum(p => (long)p.Length) / 1e6:F2}M parameters) on {what}: {fitting.Count} examples" +
                     (fitting.Count < targets.Count ? $" ({targets.Count - fitting.Count} longer than the model's {context} positions left out)" : "") +
@@ -137,8 +144,9 @@ public static class SftRun
         {
             var batch = order.Next(options.BatchSize).Select(i =>
             {
+                if (fitting[i].Text is not { } text) return SftTrainer.Conversation(policy, fitting[i].Row);
                 var question = flow.Render(fitting[i].Row);
-                return new SftExample(question.PromptIds, question.Pixels, SftTrainer.ResponseTokens(policy, fitting[i].Text));
+                return new SftExample(question.PromptIds, question.Pixels, SftTrainer.ResponseTokens(policy, text));
             }).ToList();
             float lr = schedule.At(step);
             losses.Add(trainer.Step(batch));
@@ -184,7 +192,7 @@ public static class SftRun
     public static string TrainTokenizer(string dataPath, string? teachersPath, DatasetKeys keys, string outPath)
     {
         var rows = DatasetSource.Load(dataPath, keys, ImageMode.TextOnly);
-        var texts = rows.SelectMany(r => new[] { r.Question, r.Solution ?? "" });
+        var texts = rows.SelectMany(r => r.Messages?.Select(m => m.Content) ?? [r.Question, r.Solution ?? ""]);
         if (teachersPath is not null)
         {
             var cache = TeacherCache.Load(teachersPath);

@@ -106,10 +106,13 @@ public class JsonlDatasetTests
     }
 
     [Theory]
-    [InlineData("{\"question\": 5, \"answer\": \"1\", \"id\": \"a\"}", "field 'question': expected a string, found number")]
-    [InlineData("{\"answer\": \"1\", \"id\": \"a\"}", "field 'question': missing")]
-    [InlineData("{\"question\": \"q\", \"answer\": [1], \"id\": \"a\"}", "field 'answer': expected a string or a number, found array")]
-    [InlineData("{\"question\": \"q\", \"answer\": \"1\"}", "field 'id': missing")]
+    [InlineData("{\"question\": {\"a\": 5}, \"answer\": \"1\", \"id\": \"a\"}", "field 'question': expected text or a number, found a struct")]
+    [InlineData("{\"answer\": \"1\", \"id\": \"a\"}", "field 'question': missing (name the question field with --question-key")]
+    [InlineData("{\"question\": \"q\", \"answer\": [1], \"id\": \"a\"}", "field 'answer': expected text or a number, found a list")]
+    [InlineData("{\"question\": \"q\", \"answer\": null, \"id\": \"a\"}", "field 'answer': missing (null)")]
+    [InlineData("{\"question\": \"q\", \"answer\": \"1\", \"id\": \"a\", \"images\": [3]}", "field 'images[0]': expected a string")]
+    [InlineData("{\"question\": \"q\", \"answer\": \"1\", \"id\": \"a\", \"image\": \"data:image/png;base64,AAAA\"}", "field 'image': the image's bytes are neither PNG nor JPEG")]
+    [InlineData("{\"question\": \"q\", \"answer\": \"1\", \"id\": \"a\", \"image\": \"https://example.com/a.png\"}", "field 'image': 'https://example.com/a.png' is a web address")]
     [InlineData("{\"question\": \"q\", \"answer\": \"1\", \"id\": \"a\", \"image\": 3}", "field 'image': expected a string")]
     [InlineData("[1, 2]", "expected a JSON object")]
     [InlineData("{\"question\": \"q\", \"answer\": \"1\", \"id\": \"a\", \"image\": \"../../etc/passwd\"}", "field 'image': '../../etc/passwd' is outside the dataset's folder")]

@@ -122,29 +122,24 @@ public sealed class HttpTeacherCollector(IReadOnlyList<HttpTeacher> teachers, st
         return new(rows.Count, teachers.Count, perTeacher, alreadyCached, requested, collected, failed, repaired, errors.ToList(), endpoints);
     }
 
-    /// <summary>The request for one response: the image (if any) as a data URL, then the question and the instruction.</summary>
+    /// <summary>The request for one response: the images (if any) as data URLs, in order, then the question and the instruction.</summary>
     public static IReadOnlyList<ChatMessage> Messages(DatasetRow row, string instruction)
     {
         var question = row.Question.Replace("<image>", "", StringComparison.Ordinal).Trim();
         var text = ChatMessageContentPart.CreateTextPart($"{question}\n\n{instruction}");
         if (!row.HasImage) return [new UserChatMessage(text)];
-        var (bytes, mediaType) = ImageForUpload(row);
-        return [new UserChatMessage(ChatMessageContentPart.CreateImagePart(BinaryData.FromBytes(bytes), mediaType), text)];
+        var parts = Enumerable.Range(0, row.Images.Count).Select(i => ImageForUpload(row, i))
+            .Select(image => ChatMessageContentPart.CreateImagePart(BinaryData.FromBytes(image.Bytes), image.MediaType)).ToList();
+        return [new UserChatMessage([.. parts, text])];
     }
 
     /// <summary>PNG and JPEG files go as they are; other formats Ril reads (PNM) are re-encoded as PNG, which every endpoint accepts.</summary>
-    static (byte[] Bytes, string MediaType) ImageForUpload(DatasetRow row)
+    static (byte[] Bytes, string MediaType) ImageForUpload(DatasetRow row, int index)
     {
-        byte[] data;
-        if (row.ImageBytes is { Count: > 0 } carried) data = carried[0];
-        else try { data = File.ReadAllBytes(row.ImagePath!); }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new DataFormatException(row.SourceFile, row.LineNumber, "image", $"image file not found: {row.ImagePath}", e);
-        }
+        var data = row.ImageBytesAt(index);
         if (PngDecoder.HasSignature(data)) return (data, "image/png");
         if (Jpeg.HasSignature(data)) return (data, "image/jpeg");
-        try { return (PngEncoder.Encode(ImageFile.Decode(data, Path.GetExtension(row.ImagePath))), "image/png"); }
-        catch (ImageFormatException e) { throw new DataFormatException(row.SourceFile, row.LineNumber, "image", e.Message, e); }
+        try { return (PngEncoder.Encode(ImageFile.Decode(data, Path.GetExtension(row.Images[index].Path))), "image/png"); }
+        catch (ImageFormatException e) { throw row.Error(row.ImageColumn, e.Message, e); }
     }
 }
