@@ -1309,18 +1309,18 @@ public static unsafe class Gemm
     {
         int k = j.K;
         long lda = j.Lda, ldc = j.Ldc;
+        if (j.M == 1)
+        {
+            // One row: the matrix-vector kernel with the weights widened in registers, no panel (see RowDot512Bf16).
+            RowDot512Bf16(j.A, j.W, k, j0, j1, j.C);
+            return;
+        }
         float* panel = PackBuffers.Get(0, 4L * k).B;
         float* res = stackalloc float[16];
         for (int jb = j0; jb < j1; jb += 4)
         {
             int cols = Math.Min(4, j1 - jb);
             BFloat16.Decode(new ReadOnlySpan<ushort>(j.W + (long)jb * k, cols * k), new Span<float>(panel, cols * k));
-            if (j.M == 1)
-            {
-                // One row: the matrix-vector kernel (four useful FMAs per step, not sixteen), as the float32 path.
-                RowDot512(j.A, panel, k, k, 0, cols, j.C + jb, 1, 1f, 0f);
-                continue;
-            }
             // A group past the end repeats its last row (the extra results are discarded), as in DotRange.
             float* b0 = panel, b1 = panel + Math.Min(1, cols - 1) * k, b2 = panel + Math.Min(2, cols - 1) * k, b3 = panel + Math.Min(3, cols - 1) * k;
             for (int i = 0; i < j.M; i += 4)
@@ -1363,6 +1363,67 @@ public static unsafe class Gemm
                 j.C[(long)i * j.Ldc + jj] = s;
             }
     }
+
+    /// <summary>
+    /// <see cref="RowDot512"/> on bf16 rows of W [n, k] read in place: every 16 weights are widened in a register (a zero
+    /// extension and a 16-bit shift: exact) right before their FMA, so nothing is written to a panel and read back. The
+    /// FMAs, their chains and the final sums are RowDot512's, in its order: the results equal the float32 path's bit for bit.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void RowDot512Bf16(float* x, ushort* w, int k, int j0, int j1, float* c)
+    {
+        for (int j = j0; j < j1; j += 4)
+        {
+            int rows = Math.Min(4, j1 - j);
+            ushort* r0 = w + (long)j * k;
+            ushort* r1 = w + (long)(j + Math.Min(1, rows - 1)) * k;
+            ushort* r2 = w + (long)(j + Math.Min(2, rows - 1)) * k;
+            ushort* r3 = w + (long)(j + Math.Min(3, rows - 1)) * k;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
+            int jp = Math.Min(j + MatVecPrefetchRows, j1 - 4);
+            ushort* q0 = w + (long)Math.Max(jp, j) * k;
+            long qs = jp > j ? k : 0;
+            int p = 0;
+            for (; p + 32 <= k; p += 32)
+            {
+                Sse.Prefetch1(q0 + p); Sse.Prefetch1(q0 + qs + p); Sse.Prefetch1(q0 + 2 * qs + p); Sse.Prefetch1(q0 + 3 * qs + p);
+                var x0 = Vector512.Load(x + p);
+                var x1 = Vector512.Load(x + p + 16);
+                a0 = Vector512.FusedMultiplyAdd(x0, Widen(r0 + p), a0);
+                a1 = Vector512.FusedMultiplyAdd(x0, Widen(r1 + p), a1);
+                a2 = Vector512.FusedMultiplyAdd(x0, Widen(r2 + p), a2);
+                a3 = Vector512.FusedMultiplyAdd(x0, Widen(r3 + p), a3);
+                b0 = Vector512.FusedMultiplyAdd(x1, Widen(r0 + p + 16), b0);
+                b1 = Vector512.FusedMultiplyAdd(x1, Widen(r1 + p + 16), b1);
+                b2 = Vector512.FusedMultiplyAdd(x1, Widen(r2 + p + 16), b2);
+                b3 = Vector512.FusedMultiplyAdd(x1, Widen(r3 + p + 16), b3);
+            }
+            if (p + 16 <= k)
+            {
+                var x0 = Vector512.Load(x + p);
+                a0 = Vector512.FusedMultiplyAdd(x0, Widen(r0 + p), a0);
+                a1 = Vector512.FusedMultiplyAdd(x0, Widen(r1 + p), a1);
+                a2 = Vector512.FusedMultiplyAdd(x0, Widen(r2 + p), a2);
+                a3 = Vector512.FusedMultiplyAdd(x0, Widen(r3 + p), a3);
+                p += 16;
+            }
+            float s0 = Vector512.Sum(a0 + b0), s1 = Vector512.Sum(a1 + b1), s2 = Vector512.Sum(a2 + b2), s3 = Vector512.Sum(a3 + b3);
+            for (; p < k; p++)
+            {
+                float xp = x[p];
+                s0 = MathF.FusedMultiplyAdd(xp, BFloat16.ToFloat(r0[p]), s0);
+                s1 = MathF.FusedMultiplyAdd(xp, BFloat16.ToFloat(r1[p]), s1);
+                s2 = MathF.FusedMultiplyAdd(xp, BFloat16.ToFloat(r2[p]), s2);
+                s3 = MathF.FusedMultiplyAdd(xp, BFloat16.ToFloat(r3[p]), s3);
+            }
+            DotOut(c, 1, j, rows, 1f, 0f, s0, s1, s2, s3);
+        }
+    }
+
+    /// <summary>16 bf16 values widened to float32 exactly: zero-extended to 32 bits and shifted into the high half.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> Widen(ushort* p) => Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512UInt32(Vector256.Load(p)), 16).AsSingle();
 
     /// <summary><see cref="MultiplyBf16Transposed"/> by the scalar reference, for tests.</summary>
     internal static void MultiplyBf16TransposedReference(int m, int n, int k, float* a, int lda, ushort* w, float* c, int ldc)
