@@ -69,6 +69,9 @@ public sealed record Recipe
     /// <summary>Each decoder block's activations recomputed in backward instead of kept (`trainer.recompute_activations`).</summary>
     public bool RecomputeActivations { get; init; }
 
+    /// <summary>The recipe file it was read from (errors name it); empty for a recipe built in code.</summary>
+    public string Source { get; init; } = "";
+
     /// <summary>The run's folder: OUT/NAME.</summary>
     public string RunDirectory => Path.Combine(OutDir, Name);
 
@@ -189,7 +192,7 @@ public sealed record Recipe
         var yaml = new YamlStream();
         try { using var reader = new StreamReader(path); yaml.Load(reader); }
         catch (YamlDotNet.Core.YamlException e) { throw new RecipeException($"{path}:{e.Start.Line}: not valid YAML ({e.Message})"); }
-        var recipe = new Recipe();
+        var recipe = new Recipe { Source = path };
         if (yaml.Documents.Count > 0)
         {
             if (yaml.Documents[0].RootNode is not YamlMappingNode root) throw new RecipeException($"{path}:1: a recipe is a mapping of sections (run, model, data, trainer, …)");
@@ -252,6 +255,20 @@ public sealed record Recipe
         foreach (var part in TrainableParts)
             if (!Training.TrainableParts.Parts.ContainsKey(part))
                 throw new RecipeException($"{path}: key 'model.trainable': unknown part '{part}' (known: {string.Join(", ", Training.TrainableParts.Parts.Keys)})");
+    }
+
+    /// <summary>
+    /// Refuses a recipe whose step cannot fit in <paramref name="available"/> bytes, naming the file, the keys behind the
+    /// largest term of the estimate, the estimate and the memory (docs/spec/BOUNDS.md "A step's memory").
+    /// </summary>
+    public void CheckMemory(StepMemory estimate, double available, int longestPrompt)
+    {
+        if (estimate.Total <= available) return;
+        string keys = estimate.UpdateLogits > Math.Max(estimate.KvCaches, estimate.DecodeLogits)
+            ? $"trainer.micro_batch_size ({Rl.MicroBatchSize}) × (longest prompt {longestPrompt} + rollout.max_response_tokens {Rl.MaxResponseTokens}) positions"
+            : $"trainer.questions_per_step ({Rl.QuestionsPerStep}) × rollout.group_size ({Rl.GroupSize}) rows of (longest prompt {longestPrompt} + rollout.max_response_tokens {Rl.MaxResponseTokens}) positions";
+        throw new RecipeException($"{(Source.Length > 0 ? Source : "recipe")}: {keys} make a step of about {StepMemory.Gb(estimate.Total)} GB at the least " +
+            $"({estimate}), more than the {StepMemory.Gb(available)} GB available; lower these keys");
     }
 
     // ---- typed values ----------------------------------------------------------------------------
