@@ -153,6 +153,43 @@ public sealed class HttpTeacherCollectorTests : IDisposable
         Assert.Equal(1.0, (double?)server.Received[0].Body["temperature"]);
     }
 
+    /// <summary>
+    /// A teacher that fails more than the allowed share of its requests stops the run with one line saying the share,
+    /// instead of leaving a mostly-empty cache; what arrived stays, and a rerun asks only for the rest. Before this test
+    /// the run went through every request and exited 2 with half the cache missing.
+    /// </summary>
+    [Fact]
+    public async Task Too_many_failed_requests_stop_the_run_and_a_rerun_keeps_what_was_written()
+    {
+        var rows = WriteDataset();
+        bool betaDown = true;
+        await using var server = await FakeChatEndpoint.StartAsync(KeyOf, (key, attempt) =>
+            key.StartsWith("beta", StringComparison.Ordinal) && betaDown ? new Behaviour.Status(503) : new Behaviour.Reply($"{key} #{attempt}"));
+        var fast = Defaults with { MaxAttempts = 2 };
+        var teachers = new[] { HttpTeacher.Parse($"alpha={server.BaseUrl},alpha-model", fast), HttpTeacher.Parse($"beta={server.BaseUrl},beta-model", fast) };
+        var cachePath = Path.Combine(_folder, "teachers.jsonl");
+        var collector = new HttpTeacherCollector(teachers, maxFailureShare: 0.25);
+
+        var stopped = await Assert.ThrowsAsync<TeacherCollectionStoppedException>(() => collector.CollectAsync(rows, perTeacher: 3, cachePath));
+        Assert.DoesNotContain("\n", stopped.Message);
+        Assert.Matches(@"(\d+) of (\d+) teacher requests failed \(\d+ %\), more than the 25 % allowed", stopped.Message);
+        Assert.Contains("beta", stopped.Message);
+        Assert.Contains(cachePath, stopped.Message);
+        var kept = TeacherCache.Load(cachePath);
+        Assert.True(kept.Count > 0, "what arrived before the stop is in the cache");
+        Assert.All(rows, row => Assert.Empty(kept.Get(row.Id, "beta")));
+
+        betaDown = false;
+        var rerun = await collector.CollectAsync(rows, perTeacher: 3, cachePath);
+        Assert.Equal(kept.Count, rerun.AlreadyCached);
+        Assert.Equal(36 - kept.Count, rerun.Requested);
+        Assert.Equal(0, rerun.Failed);
+        var cache = TeacherCache.Load(cachePath);
+        foreach (var row in rows)
+            foreach (var teacher in new[] { "alpha", "beta" })
+                Assert.Equal([0, 1, 2], cache.Get(row.Id, teacher).Select(r => (int)r.Extra["sample"]!).Order());
+    }
+
     [Theory]
     [InlineData("alpha", "NAME=URL,MODEL")]
     [InlineData("=http://x/v1,m", "NAME=URL,MODEL")]
