@@ -190,6 +190,27 @@ public sealed class HttpTeacherCollectorTests : IDisposable
                 Assert.Equal([0, 1, 2], cache.Get(row.Id, teacher).Select(r => (int)r.Extra["sample"]!).Order());
     }
 
+    /// <summary>
+    /// A rerun fills the sample indices that are missing, never ones the cache holds: with samples 0 and 2 cached (sample 1
+    /// failed last time) it asks for sample 1. Before this test it counted the two and asked for "sample 2" again.
+    /// </summary>
+    [Fact]
+    public async Task A_rerun_asks_for_the_missing_sample_indices_and_never_repeats_one()
+    {
+        var rows = WriteDataset();
+        await using var server = await FakeChatEndpoint.StartAsync(KeyOf, (key, attempt) => new Behaviour.Reply($"{key} #{attempt}"));
+        var cachePath = Path.Combine(_folder, "teachers.jsonl");
+        new TeacherCache().Append(cachePath, rows.SelectMany(row => new[] { 0, 2 }.Select(sample =>
+            new TeacherResponse(row.Id, "alpha", $"cached {sample}", new JsonObject { ["sample"] = sample }))));
+        var collector = new HttpTeacherCollector([HttpTeacher.Parse($"alpha={server.BaseUrl},alpha-model", Defaults)]);
+
+        var report = await collector.CollectAsync(rows, perTeacher: 4, cachePath);
+        Assert.Equal(12, report.Requested);
+        var cache = TeacherCache.Load(cachePath);
+        foreach (var row in rows)
+            Assert.Equal([0, 1, 2, 3], cache.Get(row.Id, "alpha").Select(r => (int)r.Extra["sample"]!).Order());
+    }
+
     [Theory]
     [InlineData("alpha", "NAME=URL,MODEL")]
     [InlineData("=http://x/v1,m", "NAME=URL,MODEL")]

@@ -80,8 +80,7 @@ public sealed class HttpTeacherCollector(IReadOnlyList<HttpTeacher> teachers, st
         long repaired = JsonlAppender.RepairTornLastLine(cachePath);
         var existing = File.Exists(cachePath) ? TeacherCache.Load(cachePath) : new TeacherCache();
         var work = teachers.Select(teacher => (teacher, items: rows
-            .SelectMany(row => Enumerable.Range(existing.Get(row.Id, teacher.Name).Count, Math.Max(0, perTeacher - existing.Get(row.Id, teacher.Name).Count))
-            .Select(sample => (row, sample)))
+            .SelectMany(row => MissingSamples(existing.Get(row.Id, teacher.Name), perTeacher).Select(sample => (row, sample)))
             .ToList())).ToList();
         int alreadyCached = rows.Sum(row => teachers.Sum(t => Math.Min(perTeacher, existing.Get(row.Id, t.Name).Count)));
         int requested = work.Sum(w => w.items.Count);
@@ -150,6 +149,17 @@ public sealed class HttpTeacherCollector(IReadOnlyList<HttpTeacher> teachers, st
             throw new TeacherCollectionStoppedException($"stopped: {stoppedBecause}. The {collected} responses that arrived are in {cachePath}; " +
                 "when the endpoints answer again, rerun the same command to ask for the rest");
         return new(rows.Count, teachers.Count, perTeacher, alreadyCached, requested, collected, failed, repaired, errors.ToList(), endpoints);
+    }
+
+    /// <summary>
+    /// The sample indices to ask for so that a question and teacher have <paramref name="perTeacher"/> responses: the
+    /// smallest indices no cached response holds, as many as are missing. A rerun after a failed sample 1 of 0..2 asks for 1,
+    /// never for an index the cache has (responses without an index, from other tools, count but hold none).
+    /// </summary>
+    static IEnumerable<int> MissingSamples(IReadOnlyList<TeacherResponse> cached, int perTeacher)
+    {
+        var taken = cached.Select(r => r.Extra["sample"] is JsonValue v && v.TryGetValue(out int i) ? i : -1).Where(i => i >= 0).ToHashSet();
+        return Enumerable.Range(0, int.MaxValue).Where(i => !taken.Contains(i)).Take(Math.Max(0, perTeacher - cached.Count));
     }
 
     /// <summary>The request for one response: the image (if any) as a data URL, then the question and the instruction.</summary>
