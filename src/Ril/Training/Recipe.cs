@@ -191,19 +191,21 @@ public sealed record Recipe
         if (!File.Exists(path)) throw new RecipeException($"{path}: no such recipe file");
         var yaml = new YamlStream();
         try { using var reader = new StreamReader(path); yaml.Load(reader); }
-        catch (YamlDotNet.Core.YamlException e) { throw new RecipeException($"{path}:{e.Start.Line}: not valid YAML ({e.Message})"); }
+        catch (YamlDotNet.Core.YamlException e) { throw new RecipeException($"{path}:{e.Start.Line}: not valid YAML ({e.Message.ReplaceLineEndings(" ")})"); }
+        // YamlDotNet reports a few malformed streams (an event it cannot represent) with these instead.
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException) { throw new RecipeException($"{path}: not YAML a recipe can hold ({e.Message.ReplaceLineEndings(" ")})"); }
         var recipe = new Recipe { Source = path };
         if (yaml.Documents.Count > 0)
         {
             if (yaml.Documents[0].RootNode is not YamlMappingNode root) throw new RecipeException($"{path}:1: a recipe is a mapping of sections (run, model, data, trainer, …)");
             foreach (var (sectionKey, sectionNode) in root.Children)
             {
-                string section = ((YamlScalarNode)sectionKey).Value ?? "";
+                string section = Key(sectionKey, path);
                 if (sectionNode is not YamlMappingNode keys)
                     throw new RecipeException($"{path}:{sectionKey.Start.Line}: section '{section}' must be a mapping of keys{KnownSections()}");
                 foreach (var (key, value) in keys.Children)
                 {
-                    string name = $"{section}.{((YamlScalarNode)key).Value}";
+                    string name = $"{section}.{Key(key, path)}";
                     string where = $"{path}:{key.Start.Line}: key '{name}'";
                     string text = value switch
                     {
@@ -224,6 +226,10 @@ public sealed record Recipe
         recipe.Validate(path);
         return recipe;
     }
+
+    /// <summary>A mapping's key, which must be a plain word (YAML also allows lists and mappings as keys).</summary>
+    static string Key(YamlNode key, string path) => key is YamlScalarNode { Value: { } name }
+        ? name : throw new RecipeException($"{path}:{key.Start.Line}: a key must be a plain name, got a {(key is YamlSequenceNode ? "list" : "mapping")}");
 
     static Recipe Set(Recipe recipe, string key, string value, string where) =>
         Keys.TryGetValue(key, out var set) ? set(recipe, value, where)
