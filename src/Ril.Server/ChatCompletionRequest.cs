@@ -17,6 +17,15 @@ public sealed record RequestLimits
     public long MaxRequestPixels { get; init; } = 2L * 4096 * 4096;
     /// <summary>Most stop strings (OpenAI allows 4).</summary>
     public int MaxStops { get; init; } = 4;
+    /// <summary>
+    /// Most bytes (UTF-8) of text in all messages together, counted as they are read; more is 413 before anything is
+    /// tokenized (docs/spec/BOUNDS.md "A request's length"). 1 MiB is several times the longest context Ril serves.
+    /// </summary>
+    public long MaxTextBytes { get; init; } = 1L << 20;
+    /// <summary>Most messages in one request.</summary>
+    public int MaxMessages { get; init; } = 1024;
+    /// <summary>Most content parts (text and images) of all messages together.</summary>
+    public int MaxContentParts { get; init; } = 1024;
 }
 
 /// <summary>
@@ -119,7 +128,10 @@ public sealed record ChatCompletionRequest
         var list = Field(root, "messages") ?? throw ApiError.Missing("messages");
         if (list.ValueKind != JsonValueKind.Array) throw ApiError.WrongType("messages", "an array of messages", list.ValueKind);
         if (list.GetArrayLength() == 0) throw ApiError.Invalid("messages", "must hold at least one message");
+        if (list.GetArrayLength() > limits.MaxMessages)
+            throw ApiError.Invalid("messages", $"holds {list.GetArrayLength()} messages, more than the {limits.MaxMessages} this server takes in one request");
         var messages = new List<ChatMessage>();
+        var length = new Length(limits);
         int i = 0;
         foreach (var message in list.EnumerateArray())
         {
@@ -129,20 +141,21 @@ public sealed record ChatCompletionRequest
             if (!Roles.Contains(role))
                 throw ApiError.Invalid($"{at}.role", $"must be system, developer, user or assistant, got '{role}'");
             if (role == "developer") role = "system";   // OpenAI's newer name for the system turn
-            messages.Add(new ChatMessage(role, ReadContent(message, role, at, images, limits)));
+            messages.Add(new ChatMessage(role, ReadContent(message, role, at, images, limits, length)));
         }
         return messages;
     }
 
     /// <summary>A message's text, with an image marker where each image part stood.</summary>
-    static string ReadContent(JsonElement message, string role, string at, List<Image> images, RequestLimits limits)
+    static string ReadContent(JsonElement message, string role, string at, List<Image> images, RequestLimits limits, Length length)
     {
         var content = Field(message, "content");
         if (content is null)
             return role == "assistant" ? "" : throw ApiError.Missing($"{at}.content");
-        if (content.Value.ValueKind == JsonValueKind.String) return CheckedText(content.Value.GetString()!, $"{at}.content");
+        if (content.Value.ValueKind == JsonValueKind.String) return CheckedText(length.Text(content.Value.GetString()!, $"{at}.content"), $"{at}.content");
         if (content.Value.ValueKind != JsonValueKind.Array)
             throw ApiError.WrongType($"{at}.content", "a string or an array of content parts", content.Value.ValueKind);
+        length.Parts(content.Value.GetArrayLength(), $"{at}.content");
         var text = new System.Text.StringBuilder();
         int j = 0;
         foreach (var part in content.Value.EnumerateArray())
@@ -153,7 +166,7 @@ public sealed record ChatCompletionRequest
             switch (type)
             {
                 case "text":
-                    text.Append(CheckedText(String(part, "text", $"{partAt}.text") ?? throw ApiError.Missing($"{partAt}.text"), $"{partAt}.text"));
+                    text.Append(CheckedText(length.Text(String(part, "text", $"{partAt}.text") ?? throw ApiError.Missing($"{partAt}.text"), $"{partAt}.text"), $"{partAt}.text"));
                     break;
                 case "image_url":
                     if (role != "user") throw ApiError.Invalid(partAt, $"is an image, but only user messages may hold images (this is a {role} message)");
@@ -167,6 +180,32 @@ public sealed record ChatCompletionRequest
             }
         }
         return text.ToString();
+    }
+
+    /// <summary>
+    /// A request's length so far, against its bounds (docs/spec/BOUNDS.md "A request's length"): bytes of text and content
+    /// parts over all messages, each checked as it is read, so the first field past a bound is the one named.
+    /// </summary>
+    sealed class Length(RequestLimits limits)
+    {
+        long _textBytes;
+        int _parts;
+
+        public string Text(string text, string at)
+        {
+            _textBytes += System.Text.Encoding.UTF8.GetByteCount(text);
+            if (_textBytes > limits.MaxTextBytes)
+                throw new ApiError(413, $"'{at}' brings the messages' text to {_textBytes} bytes, more than the {limits.MaxTextBytes} bytes this server takes in one request",
+                    at, "request_too_large");
+            return text;
+        }
+
+        public void Parts(int count, string at)
+        {
+            _parts += count;
+            if (_parts > limits.MaxContentParts)
+                throw ApiError.Invalid(at, $"brings the request to {_parts} content parts, more than the {limits.MaxContentParts} content parts this server takes in one request");
+        }
     }
 
     /// <summary>Text may not write the image marker itself: the marker would stand for an image that is not there.</summary>

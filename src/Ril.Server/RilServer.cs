@@ -145,20 +145,35 @@ public sealed class RilServer : IAsyncDisposable
         try
         {
             ChatCompletionRequest request;
-            var body = await ReadBody(http).ConfigureAwait(false);
-            await _decoding.WaitAsync(aborted).ConfigureAwait(false);
-            try { request = ChatCompletionRequest.Parse(body, _options.Limits); }
-            finally { _decoding.Release(); }
-            if (request.Model is { } name && name != ModelName)
-                throw new ApiError(404, $"the model '{name}' does not exist; this server serves '{ModelName}'", "model", "model_not_found");
             int[] prompt;
             GenerationRequest generation;
+            var body = await ReadBody(http).ConfigureAwait(false);
+            // Decoded images live only inside this section: they become the model's (small) pixel inputs before it ends,
+            // so at most MaxConcurrentDecodes requests' worth of full-size pixels exist at once.
+            await _decoding.WaitAsync(aborted).ConfigureAwait(false);
+            long decodedPixels = 0;
             try
             {
-                prompt = _model.EncodeChat(request.Messages);
-                generation = _model.Request(prompt, request.Images, request.N, request.Seed ?? (ulong)Random.Shared.NextInt64());
+                request = ChatCompletionRequest.Parse(body, _options.Limits);
+                if (request.Model is { } name && name != ModelName)
+                    throw new ApiError(404, $"the model '{name}' does not exist; this server serves '{ModelName}'", "model", "model_not_found");
+                try
+                {
+                    prompt = _model.EncodeChat(request.Messages);
+                    generation = _model.Request(prompt, request.Images, request.N, request.Seed ?? (ulong)Random.Shared.NextInt64());
+                }
+                catch (ArgumentException e) { throw new ApiError(400, e.Message, "messages", "invalid_value"); }
+                decodedPixels = request.Images.Sum(i => (long)i.Width * i.Height);
+                request = request with { Images = [] };
             }
-            catch (ArgumentException e) { throw new ApiError(400, e.Message, "messages", "invalid_value"); }
+            finally
+            {
+                _decoding.Release();
+                body = default;
+            }
+            // Large decoded images sit in the large-object heap until a full collection; ask for one now rather than let
+            // a stream of them raise the process's resident memory.
+            if (decodedPixels > _options.Limits.MaxImagePixels / 4) GC.Collect(2, GCCollectionMode.Forced, blocking: false, compacting: false);
             int room = _model.ContextLength - prompt.Length;
             int maxTokens = request.MaxTokens ?? Math.Min(_options.DefaultMaxTokens, room);
             if (room < 1 || maxTokens > room)

@@ -1,68 +1,42 @@
 using System.Diagnostics;
 using System.Net;
-using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using Ril.Rewards;
 
 namespace Ril.Server.Tests;
 
 /// <summary>Starting and stopping: the `ril serve` command as a process, and a graceful stop with a request in flight.</summary>
-public sealed partial class LifecycleTests : IDisposable
+public sealed class LifecycleTests : IDisposable
 {
     readonly string _folder = Directory.CreateTempSubdirectory("ril-serve-life-").FullName;
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
-
-    [DllImport("libc", SetLastError = true)]
-    static extern int kill(int pid, int signal);
-
-    [GeneratedRegex(@"at (http://127\.0\.0\.1:\d+/v1)")]
-    private static partial Regex ServingAt();
 
     [Fact]
     public async Task Ril_serve_starts_on_a_free_loopback_port_answers_the_judge_and_stops_on_sigterm()
     {
         if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) return;   // SIGTERM is how a service manager stops it
         var dir = TinyModel.Write(_folder, "judge-model");
-        var cli = Path.Combine(AppContext.BaseDirectory, "Ril.Cli.dll");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { cli, "serve", "--model", dir, "--port", "0", "--max-tokens", "8" }) start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        var output = new System.Text.StringBuilder();
-        var address = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        process.OutputDataReceived += (_, e) =>
+        using var serve = await ServeProcess.StartAsync(dir, "--max-tokens", "8");
+        var process = serve.Process;
+        var baseUrl = serve.BaseUrl;
+        using var endpoint = new EndpointClient(new EndpointOptions
         {
-            if (e.Data is null) return;
-            lock (output) output.AppendLine(e.Data);
-            if (ServingAt().Match(e.Data) is { Success: true } m) address.TrySetResult(m.Groups[1].Value);
-        };
-        process.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (output) output.AppendLine(e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        try
-        {
-            var baseUrl = await address.Task.WaitAsync(TimeSpan.FromSeconds(30));
-            using var endpoint = new EndpointClient(new EndpointOptions
-            {
-                BaseUrl = new Uri(baseUrl), Model = "judge-model", ApiKeyVariable = "RIL_TEST_NO_SUCH_KEY", Temperature = 1, MaxAttempts = 3,
-                BackoffBase = TimeSpan.FromMilliseconds(10), BackoffMax = TimeSpan.FromMilliseconds(50),
-            });
-            using var cache = JudgeCache.InMemory();
-            var verdict = await new LlmJudge(endpoint, cache).JudgeAsync("What is 2 + 3?", "5", "\\boxed{5}");
-            Assert.NotEqual(JudgeVerdictSource.EndpointFailure, verdict.Source);
-            Assert.False(string.IsNullOrEmpty(verdict.Reply));
+            BaseUrl = new Uri(baseUrl), Model = "judge-model", ApiKeyVariable = "RIL_TEST_NO_SUCH_KEY", Temperature = 1, MaxAttempts = 3,
+            BackoffBase = TimeSpan.FromMilliseconds(10), BackoffMax = TimeSpan.FromMilliseconds(50),
+        });
+        using var cache = JudgeCache.InMemory();
+        var verdict = await new LlmJudge(endpoint, cache).JudgeAsync("What is 2 + 3?", "5", "\\boxed{5}");
+        Assert.NotEqual(JudgeVerdictSource.EndpointFailure, verdict.Source);
+        Assert.False(string.IsNullOrEmpty(verdict.Reply));
 
-            Assert.Equal(0, kill(process.Id, 15));
-            Assert.True(process.WaitForExit(TimeSpan.FromSeconds(30)), "no exit after SIGTERM");
-            process.WaitForExit();   // drains the output readers
-            string log;
-            lock (output) log = output.ToString();
-            Assert.True(process.ExitCode == 0, log);
-            Assert.Contains("POST /v1/chat/completions 200", log);
-            Assert.Matches(@"stopped; \d+ requests served in \d+ generation calls", log);
-        }
-        finally { if (!process.HasExited) process.Kill(); }
+        Assert.Equal(0, serve.Terminate());
+        Assert.True(process.WaitForExit(TimeSpan.FromSeconds(30)), "no exit after SIGTERM");
+        process.WaitForExit();   // drains the output readers
+        string log = serve.Output;
+        Assert.True(process.ExitCode == 0, log);
+        Assert.Contains("POST /v1/chat/completions 200", log);
+        Assert.Matches(@"stopped; \d+ requests served in \d+ generation calls", log);
     }
 
     [Fact]

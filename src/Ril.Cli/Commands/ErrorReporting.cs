@@ -15,7 +15,7 @@ public static class ErrorReporting
         catch (Exception e) when (e is DataFormatException or ImageFormatException or FileNotFoundException
                                       or DirectoryNotFoundException or ArgumentException or KeyNotFoundException or IOException
                                       or Training.RecipeException or InvalidDataException or Text.Jinja.TemplateException
-                                      or Training.RunStoppedException or Models.Generation.NonFiniteLogitsException)
+                                      or Training.RunStoppedException or Data.Teachers.TeacherCollectionStoppedException or Models.Generation.NonFiniteLogitsException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;

@@ -21,8 +21,10 @@ public static class ServeCommand
         var window = new Option<int>("--batch-window-ms") { Description = "How long an idle server waits for more requests to batch with the first", DefaultValueFactory = _ => (int)defaults.BatchWindow.TotalMilliseconds };
         var maxBody = new Option<int>("--max-body-mb") { Description = "Larger request bodies get 413", DefaultValueFactory = _ => (int)(defaults.MaxBodyBytes >> 20) };
         var maxN = new Option<int>("--max-n") { Description = "Most choices (n) one request may ask for", DefaultValueFactory = _ => defaults.Limits.MaxChoices };
+        var maxTextKb = new Option<int>("--max-text-kb") { Description = "Most KiB (UTF-8) of message text in one request; more gets 413 before anything is tokenized", DefaultValueFactory = _ => (int)(defaults.Limits.MaxTextBytes >> 10) };
+        var maxMessages = new Option<int>("--max-messages") { Description = "Most messages (and most content parts) in one request", DefaultValueFactory = _ => defaults.Limits.MaxMessages };
         var command = new Command("serve", "Serve a model directory over an OpenAI-compatible API: GET /v1/models, POST /v1/chat/completions (streaming too).")
-            { model, host, port, name, maxTokens, maxBatch, window, maxBody, maxN };
+            { model, host, port, name, maxTokens, maxBatch, window, maxBody, maxN, maxTextKb, maxMessages };
         command.SetAction(parse => ErrorReporting.Run(() =>
         {
             var hostText = parse.GetValue(host)!;
@@ -31,6 +33,8 @@ public static class ServeCommand
                 : throw new ArgumentException($"--host '{hostText}' is not an IP address or localhost");
             if (parse.GetValue(maxBody) < 1) throw new ArgumentException($"--max-body-mb must be at least 1 (got {parse.GetValue(maxBody)})");
             if (parse.GetValue(maxN) < 1) throw new ArgumentException($"--max-n must be at least 1 (got {parse.GetValue(maxN)})");
+            if (parse.GetValue(maxTextKb) < 1) throw new ArgumentException($"--max-text-kb must be at least 1 (got {parse.GetValue(maxTextKb)})");
+            if (parse.GetValue(maxMessages) < 1) throw new ArgumentException($"--max-messages must be at least 1 (got {parse.GetValue(maxMessages)})");
             if (parse.GetValue(window) < 0) throw new ArgumentException($"--batch-window-ms must be at least 0 (got {parse.GetValue(window)})");
             var dir = parse.GetValue(model)!;
             Console.WriteLine($"loading {dir}");
@@ -41,7 +45,11 @@ public static class ServeCommand
                 Host = address, Port = parse.GetValue(port), ModelName = parse.GetValue(name) ?? (folder != dir ? dir : null),   // a Hub id names the model, not its snapshot folder
                 DefaultMaxTokens = parse.GetValue(maxTokens), MaxBatchSequences = parse.GetValue(maxBatch),
                 BatchWindow = TimeSpan.FromMilliseconds(parse.GetValue(window)), MaxBodyBytes = (long)parse.GetValue(maxBody) << 20,
-                Limits = defaults.Limits with { MaxChoices = parse.GetValue(maxN) },
+                Limits = defaults.Limits with
+                {
+                    MaxChoices = parse.GetValue(maxN), MaxTextBytes = (long)parse.GetValue(maxTextKb) << 10,
+                    MaxMessages = parse.GetValue(maxMessages), MaxContentParts = parse.GetValue(maxMessages),
+                },
             };
             Serve(chat, options).GetAwaiter().GetResult();
             return 0;

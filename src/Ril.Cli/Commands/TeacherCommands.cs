@@ -106,11 +106,17 @@ public static class TeacherCommands
         var textOnly = new Option<bool>("--text-only") { Description = "Send no images (for datasets shipped without them)" };
         var limit = new Option<int?>("--limit") { Description = "Only the first K questions" };
         var instruction = new Option<string>("--instruction") { Description = "Instruction appended to each question", DefaultValueFactory = _ => HttpTeacherCollector.DefaultInstruction };
+        var maxFailures = new Option<double>("--max-failures")
+        {
+            Description = "Share of requests (after all retries) that may fail before the run stops; what arrived stays in the cache",
+            DefaultValueFactory = _ => HttpTeacherCollector.DefaultMaxFailureShare,
+        };
         var command = new Command("collect",
             "Ask teacher models behind OpenAI-compatible endpoints for N responses to every question (images sent as base64 data URLs) " +
             "and append them to a teacher cache for RIL. Resumable: rerun the same command to fill what is missing. " +
-            "Exit code 0 when the cache is complete, 2 when some responses are still missing after all retries.")
-            { dataset, teacherSpecs, perTeacher, output, temperature, topP, maxTokens, keyVariable, concurrency, timeout, attempts, backoff, backoffMax, textOnly, limit, instruction };
+            "Exit code 0 when the cache is complete, 2 when some responses are still missing after all retries, 1 when more than " +
+            "--max-failures of the requests failed (the run stops early).")
+            { dataset, teacherSpecs, perTeacher, output, temperature, topP, maxTokens, keyVariable, concurrency, timeout, attempts, backoff, backoffMax, textOnly, limit, instruction, maxFailures };
         command.SetAction((parse, cancellation) => Task.FromResult(ErrorReporting.Run(() =>
         {
             var defaults = new EndpointOptions
@@ -131,7 +137,7 @@ public static class TeacherCommands
             var chosen = parse.GetValue(teacherSpecs)!.Select(spec => HttpTeacher.Parse(spec, defaults)).ToList();
             var rows = JsonlDataset.Load(parse.GetValue(dataset)!, parse.GetValue(textOnly) ? ImageMode.TextOnly : ImageMode.Require);
             if (parse.GetValue(limit) is { } k) rows = rows.Take(Math.Max(0, k)).ToList();
-            var collector = new HttpTeacherCollector(chosen, parse.GetValue(instruction));
+            var collector = new HttpTeacherCollector(chosen, parse.GetValue(instruction), parse.GetValue(maxFailures));
             var report = collector.CollectAsync(rows, parse.GetValue(perTeacher), parse.GetValue(output)!, Console.WriteLine, cancellation).GetAwaiter().GetResult();
             foreach (var (name, stats) in report.Endpoints) Console.WriteLine($"{name}: {stats}");
             foreach (var error in report.Errors) Console.Error.WriteLine($"failed: {error}");

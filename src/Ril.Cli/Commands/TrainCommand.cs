@@ -62,6 +62,10 @@ public static class TrainCommand
         var splits = new List<EvalSplit>();
         if (recipe.ValData is { } val) splits.Add(new EvalSplit("val", Limit(DatasetSource.Load(val, recipe.DataKeys, images), recipe.EvalLimit)));
         if (recipe.TestData is { } test) splits.Add(new EvalSplit("test", Limit(DatasetSource.Load(test, recipe.DataKeys, images), recipe.EvalLimit)));
+        // Before anything the recipe's sizes decide is allocated: a step that cannot fit is refused, naming the keys.
+        int longestPrompt = train.Max(r => policy.PromptIds(r).Length);
+        var stepMemory = StepMemory.Estimate(recipe.Rl, policy.Model, longestPrompt, policy.Parameters().Sum(p => p.StorageBytes));
+        recipe.CheckMemory(stepMemory, StepMemory.AvailableBytes(), longestPrompt);
 
         using var verdict = EvalCommand.Verdict(recipe.AnswerReward == "judge" ? $"{recipe.JudgeUrl},{recipe.JudgeModel}" : null,
             recipe.AnswerReward == "judge" ? Path.Combine(runDir, "judge-cache.jsonl") : null, recipe.JudgeApiKeyEnv);
@@ -82,11 +86,10 @@ public static class TrainCommand
         var evaluator = new Evaluator(policy, verdict.Function, new EvaluatorOptions { MaxNewTokens = recipe.EvalMaxTokens, Seed = rl.Seed });
         using var log = RunLog.Open(runDir, resume ? null : recipe.ToJson(), resumedAt: resume ? trainer.Step : null);
         // Memory per step: the models' weights, gradients and optimizer states, the step's activation peak, and the KV
-        // caches of one step's rollouts (Q·G sequences of the longest prompt plus L tokens).
+        // caches of one step's rollouts (Q·G sequences of the longest prompt plus L tokens, as StepMemory estimates them).
         var models = policy.Parameters().Concat(adapters?.Parameters() ?? []).Concat(trainer.CheckpointParts.SelectMany(p => p.Parameters)).ToList();
         var optimizers = trainer.CheckpointParts.Select(p => p.Optimizer).Prepend(optimizer).ToList();
-        int longestPrompt = train.Max(r => policy.PromptIds(r).Length);
-        long kvCaches = policy.Model.KvCacheBytes(rl.QuestionsPerStep * rl.GroupSize, longestPrompt + rl.MaxResponseTokens);
+        long kvCaches = (long)stepMemory.KvCaches;
         MemoryBreakdown.ResetPeakResident();
         var run = new TrainingRun(trainer, recorder, log, train.Count, evaluator, splits, EvalSetting.ParseList(recipe.EvalSettings),
             new EvalSchedule(recipe.EvalEvery, recipe.EvalEachEpoch, AtStart: !resume))

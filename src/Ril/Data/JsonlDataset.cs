@@ -53,6 +53,7 @@ public static class JsonlDataset
     /// </summary>
     public static string? ImageBelow(string folder, string imageField)
     {
+        if (imageField.Contains('\0')) return null;   // not a path any file system has
         var root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)) + Path.DirectorySeparatorChar;
         var resolved = Path.GetFullPath(Path.Combine(folder, imageField));
         return resolved.StartsWith(root, StringComparison.Ordinal) ? resolved : null;

@@ -92,6 +92,10 @@ public sealed class BpeTokenizer
                 maxId = Math.Max(maxId, token.Id);
             }
         AddedTokens = added;
+        // Ids size the lookup arrays: a sparse id far beyond the number of tokens would allocate gigabytes.
+        long tokens = (long)idByToken.Count + added.Count;
+        if (maxId >= 4 * tokens + 1024)
+            throw new TokenizerFormatException(source, null, $"a token id of {maxId} is far beyond the {tokens} tokens the file defines (ids are expected to be dense)");
 
         tokenById = new string?[maxId + 1];
         foreach (var (token, id) in idByToken) tokenById[id] = token;

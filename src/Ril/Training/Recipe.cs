@@ -69,6 +69,9 @@ public sealed record Recipe
     /// <summary>Each decoder block's activations recomputed in backward instead of kept (`trainer.recompute_activations`).</summary>
     public bool RecomputeActivations { get; init; }
 
+    /// <summary>The recipe file it was read from (errors name it); empty for a recipe built in code.</summary>
+    public string Source { get; init; } = "";
+
     /// <summary>The run's folder: OUT/NAME.</summary>
     public string RunDirectory => Path.Combine(OutDir, Name);
 
@@ -189,19 +192,21 @@ public sealed record Recipe
         if (!File.Exists(path)) throw new RecipeException($"{path}: no such recipe file");
         var yaml = new YamlStream();
         try { using var reader = new StreamReader(path); yaml.Load(reader); }
-        catch (YamlDotNet.Core.YamlException e) { throw new RecipeException($"{path}:{e.Start.Line}: not valid YAML ({e.Message})"); }
-        var recipe = new Recipe();
+        catch (YamlDotNet.Core.YamlException e) { throw new RecipeException($"{path}:{e.Start.Line}: not valid YAML ({e.Message.ReplaceLineEndings(" ")})"); }
+        // YamlDotNet reports a few malformed streams (an event it cannot represent) with these instead.
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException) { throw new RecipeException($"{path}: not YAML a recipe can hold ({e.Message.ReplaceLineEndings(" ")})"); }
+        var recipe = new Recipe { Source = path };
         if (yaml.Documents.Count > 0)
         {
             if (yaml.Documents[0].RootNode is not YamlMappingNode root) throw new RecipeException($"{path}:1: a recipe is a mapping of sections (run, model, data, trainer, …)");
             foreach (var (sectionKey, sectionNode) in root.Children)
             {
-                string section = ((YamlScalarNode)sectionKey).Value ?? "";
+                string section = Key(sectionKey, path);
                 if (sectionNode is not YamlMappingNode keys)
                     throw new RecipeException($"{path}:{sectionKey.Start.Line}: section '{section}' must be a mapping of keys{KnownSections()}");
                 foreach (var (key, value) in keys.Children)
                 {
-                    string name = $"{section}.{((YamlScalarNode)key).Value}";
+                    string name = $"{section}.{Key(key, path)}";
                     string where = $"{path}:{key.Start.Line}: key '{name}'";
                     string text = value switch
                     {
@@ -222,6 +227,10 @@ public sealed record Recipe
         recipe.Validate(path);
         return recipe;
     }
+
+    /// <summary>A mapping's key, which must be a plain word (YAML also allows lists and mappings as keys).</summary>
+    static string Key(YamlNode key, string path) => key is YamlScalarNode { Value: { } name }
+        ? name : throw new RecipeException($"{path}:{key.Start.Line}: a key must be a plain name, got a {(key is YamlSequenceNode ? "list" : "mapping")}");
 
     static Recipe Set(Recipe recipe, string key, string value, string where) =>
         Keys.TryGetValue(key, out var set) ? set(recipe, value, where)
@@ -253,6 +262,20 @@ public sealed record Recipe
         foreach (var part in TrainableParts)
             if (!Training.TrainableParts.Parts.ContainsKey(part))
                 throw new RecipeException($"{path}: key 'model.trainable': unknown part '{part}' (known: {string.Join(", ", Training.TrainableParts.Parts.Keys)})");
+    }
+
+    /// <summary>
+    /// Refuses a recipe whose step cannot fit in <paramref name="available"/> bytes, naming the file, the keys behind the
+    /// largest term of the estimate, the estimate and the memory (docs/spec/BOUNDS.md "A step's memory").
+    /// </summary>
+    public void CheckMemory(StepMemory estimate, double available, int longestPrompt)
+    {
+        if (estimate.Total <= available) return;
+        string keys = estimate.UpdateLogits > Math.Max(estimate.KvCaches, estimate.DecodeLogits)
+            ? $"trainer.micro_batch_size ({Rl.MicroBatchSize}) × (longest prompt {longestPrompt} + rollout.max_response_tokens {Rl.MaxResponseTokens}) positions"
+            : $"trainer.questions_per_step ({Rl.QuestionsPerStep}) × rollout.group_size ({Rl.GroupSize}) rows of (longest prompt {longestPrompt} + rollout.max_response_tokens {Rl.MaxResponseTokens}) positions";
+        throw new RecipeException($"{(Source.Length > 0 ? Source : "recipe")}: {keys} make a step of about {StepMemory.Gb(estimate.Total)} GB at the least " +
+            $"({estimate}), more than the {StepMemory.Gb(available)} GB available; lower these keys");
     }
 
     // ---- typed values ----------------------------------------------------------------------------

@@ -33,17 +33,6 @@ public sealed class ConfigFuzzTests
         }
     }
 
-    /// <summary>Every value in the tree, by its path of keys and indices.</summary>
-    static List<(JsonNode Parent, object Key)> Slots(JsonNode node)
-    {
-        var slots = new List<(JsonNode, object)>();
-        if (node is JsonObject o)
-            foreach (var (key, value) in o.ToList()) { slots.Add((o, key)); if (value is not null) slots.AddRange(Slots(value)); }
-        else if (node is JsonArray a)
-            for (int i = 0; i < a.Count; i++) { slots.Add((a, i)); if (a[i] is { } v) slots.AddRange(Slots(v)); }
-        return slots;
-    }
-
     [Fact]
     public void Hostile_values_in_any_field_fail_with_one_line_naming_the_file()
     {
@@ -54,13 +43,13 @@ public sealed class ConfigFuzzTests
             var path = Path.Combine(RepoPaths.Fixtures, "models", name, "config.json");
             var original = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
             Parse(original, path);   // the fixture itself parses
-            var slots = Slots(original).Count;
+            var slots = Ril.Tests.Hostile.Fuzz.Slots(original).Count;
             for (int trial = 0; trial < 400; trial++)
             {
                 var json = original.DeepClone().AsObject();
                 for (int edits = rng.Next(1, 3); edits > 0; edits--)
                 {
-                    var all = Slots(json);
+                    var all = Ril.Tests.Hostile.Fuzz.Slots(json);
                     var (parent, key) = all[rng.Next(all.Count)];
                     var value = Hostile[rng.Next(Hostile.Length)]?.DeepClone();
                     if (key is string k && k == "model_type") continue;   // another family's parser is that family's fuzz

@@ -29,6 +29,9 @@ public sealed record HttpTeacher(string Name, EndpointOptions Endpoint)
     }
 }
 
+/// <summary>A collection that stopped because too many of its requests failed; the message is one line with the share.</summary>
+public sealed class TeacherCollectionStoppedException(string message) : Exception(message);
+
 /// <summary>What a collection run did. <see cref="Missing"/> is what a rerun would still ask for.</summary>
 public sealed record TeacherCollectionReport(
     int Questions, int Teachers, int PerTeacher, int AlreadyCached, int Requested, int Collected, int Failed, long RepairedBytes,
@@ -43,10 +46,18 @@ public sealed record TeacherCollectionReport(
 /// the question's image sent as a base64 data URL. Each response is appended to the teacher cache the
 /// moment it arrives, so an interrupted run loses nothing, and a rerun asks only for what the cache lacks
 /// (per question and teacher, N minus what is there). Endpoint failures are retried by
-/// <see cref="EndpointClient"/>; what still fails is counted and left for the next run, never written.
+/// <see cref="EndpointClient"/>; what still fails is counted and left for the next run, never written. When more than
+/// <paramref name="maxFailureShare"/> of the finished requests have failed, the run stops (docs/spec/BOUNDS.md "Teacher
+/// collection"): a mostly-failing endpoint is reported at once instead of leaving a mostly-empty cache.
 /// </summary>
-public sealed class HttpTeacherCollector(IReadOnlyList<HttpTeacher> teachers, string? instruction = null)
+public sealed class HttpTeacherCollector(IReadOnlyList<HttpTeacher> teachers, string? instruction = null, double maxFailureShare = HttpTeacherCollector.DefaultMaxFailureShare)
 {
+    /// <summary>The share of failed requests a run tolerates by default.</summary>
+    public const double DefaultMaxFailureShare = 0.25;
+
+    /// <summary>Requests that finish before the share is judged (all of them in a smaller run): a first failure alone stops nothing.</summary>
+    public const int FinishedBeforeJudging = 20;
+
     /// <summary>MAYE's instruction, in our words: solve, show the work in the question's LaTeX style, box the final answer (docs/spec/MAYE.md "Data format").</summary>
     public const string DefaultInstruction =
         "Solve the problem step by step, writing mathematics in LaTeX in the same style as the question, " +
@@ -61,6 +72,7 @@ public sealed class HttpTeacherCollector(IReadOnlyList<HttpTeacher> teachers, st
                                                             Action<string>? progress = null, CancellationToken cancellation = default)
     {
         if (perTeacher < 1) throw new ArgumentException($"responses per teacher must be at least 1 (got {perTeacher})");
+        if (!(maxFailureShare is >= 0 and <= 1)) throw new ArgumentException($"--max-failures must be a share in [0, 1] (got {maxFailureShare})");
         if (teachers.Count == 0) throw new ArgumentException("no teacher given");
         var duplicate = teachers.GroupBy(t => t.Name).FirstOrDefault(g => g.Count() > 1);
         if (duplicate != null) throw new ArgumentException($"teacher name '{duplicate.Key}' is given twice");
@@ -68,8 +80,7 @@ public sealed class HttpTeacherCollector(IReadOnlyList<HttpTeacher> teachers, st
         long repaired = JsonlAppender.RepairTornLastLine(cachePath);
         var existing = File.Exists(cachePath) ? TeacherCache.Load(cachePath) : new TeacherCache();
         var work = teachers.Select(teacher => (teacher, items: rows
-            .SelectMany(row => Enumerable.Range(existing.Get(row.Id, teacher.Name).Count, Math.Max(0, perTeacher - existing.Get(row.Id, teacher.Name).Count))
-            .Select(sample => (row, sample)))
+            .SelectMany(row => MissingSamples(existing.Get(row.Id, teacher.Name), perTeacher).Select(sample => (row, sample)))
             .ToList())).ToList();
         int alreadyCached = rows.Sum(row => teachers.Sum(t => Math.Min(perTeacher, existing.Get(row.Id, t.Name).Count)));
         int requested = work.Sum(w => w.items.Count);
@@ -79,12 +90,15 @@ public sealed class HttpTeacherCollector(IReadOnlyList<HttpTeacher> teachers, st
         int collected = 0, failed = 0, done = 0;
         var errors = new ConcurrentQueue<string>();
         var endpoints = new Dictionary<string, EndpointStatisticsSnapshot>();
+        var failedBy = teachers.ToDictionary(t => t.Name, _ => 0);
         using var appender = new JsonlAppender(cachePath);
         var clients = teachers.ToDictionary(t => t.Name, t => new EndpointClient(t.Endpoint));
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        string? stoppedBecause = null;
         try
         {
             await Task.WhenAll(work.Select(w => Parallel.ForEachAsync(w.items,
-                new ParallelOptions { MaxDegreeOfParallelism = w.teacher.Endpoint.MaxConcurrency, CancellationToken = cancellation },
+                new ParallelOptions { MaxDegreeOfParallelism = w.teacher.Endpoint.MaxConcurrency, CancellationToken = stop.Token },
                 async (item, token) =>
                 {
                     var reply = await clients[w.teacher.Name].CompleteAsync(Messages(item.row, Instruction), token).ConfigureAwait(false);
@@ -104,13 +118,25 @@ public sealed class HttpTeacherCollector(IReadOnlyList<HttpTeacher> teachers, st
                     else
                     {
                         Interlocked.Increment(ref failed);
+                        lock (failedBy) failedBy[w.teacher.Name]++;
                         if (errors.Count < ErrorsKept) errors.Enqueue($"{w.teacher.Name} on {item.row.Id} ({item.row.Location}): {reply.Error}");
                     }
-                    int finished = Interlocked.Increment(ref done);
+                    int finished = Interlocked.Increment(ref done), failures = Volatile.Read(ref failed);
                     if (progress != null && (finished % 100 == 0 || finished == requested))
-                        progress($"{finished}/{requested} asked, {Volatile.Read(ref collected)} collected, {Volatile.Read(ref failed)} failed");
+                        progress($"{finished}/{requested} asked, {Volatile.Read(ref collected)} collected, {failures} failed");
+                    // docs/spec/BOUNDS.md "Teacher collection": stop once failed > s · finished, judged from min(20, requests) on.
+                    if (finished >= Math.Min(FinishedBeforeJudging, requested) && failures > maxFailureShare * finished && stoppedBecause is null)
+                    {
+                        lock (failedBy)
+                            stoppedBecause ??= $"{failures} of {finished} teacher requests failed ({100.0 * failures / finished:F0} %), more than the " +
+                                $"{100 * maxFailureShare:F0} % allowed (--max-failures); failed by teacher: " +
+                                string.Join(", ", failedBy.Where(kv => kv.Value > 0).Select(kv => $"{kv.Key} {kv.Value}")) +
+                                (errors.TryPeek(out var first) ? $"; first error: {first.ReplaceLineEndings(" ")}" : "");
+                        stop.Cancel();
+                    }
                 }))).ConfigureAwait(false);
         }
+        catch (OperationCanceledException) when (stoppedBecause is not null && !cancellation.IsCancellationRequested) { }
         finally
         {
             foreach (var (name, client) in clients)
@@ -119,7 +145,21 @@ public sealed class HttpTeacherCollector(IReadOnlyList<HttpTeacher> teachers, st
                 client.Dispose();
             }
         }
+        if (stoppedBecause is not null)
+            throw new TeacherCollectionStoppedException($"stopped: {stoppedBecause}. The {collected} responses that arrived are in {cachePath}; " +
+                "when the endpoints answer again, rerun the same command to ask for the rest");
         return new(rows.Count, teachers.Count, perTeacher, alreadyCached, requested, collected, failed, repaired, errors.ToList(), endpoints);
+    }
+
+    /// <summary>
+    /// The sample indices to ask for so that a question and teacher have <paramref name="perTeacher"/> responses: the
+    /// smallest indices no cached response holds, as many as are missing. A rerun after a failed sample 1 of 0..2 asks for 1,
+    /// never for an index the cache has (responses without an index, from other tools, count but hold none).
+    /// </summary>
+    static IEnumerable<int> MissingSamples(IReadOnlyList<TeacherResponse> cached, int perTeacher)
+    {
+        var taken = cached.Select(r => r.Extra["sample"] is JsonValue v && v.TryGetValue(out int i) ? i : -1).Where(i => i >= 0).ToHashSet();
+        return Enumerable.Range(0, int.MaxValue).Where(i => !taken.Contains(i)).Take(Math.Max(0, perTeacher - cached.Count));
     }
 
     /// <summary>The request for one response: the images (if any) as data URLs, in order, then the question and the instruction.</summary>
