@@ -26,12 +26,14 @@ public static class DataCommands
         var val = new Option<int>("--val") { Description = "Validation rows (same distribution as train)", DefaultValueFactory = _ => 300 };
         var test = new Option<int>("--test") { Description = "Out-of-distribution test rows (held-out colour-shape pairs, larger counts)", DefaultValueFactory = _ => 300 };
         var size = new Option<int>("--image-size") { Description = "Image side in pixels", DefaultValueFactory = _ => 64 };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace the --out folder when it already holds files (refused otherwise)" };
         var command = new Command("synth",
             "Render the built-in visual reasoning suite: counting, scene arithmetic, comparison, left/right, " +
             "reading digits, bar charts. Each row has a gold answer, a step-by-step solution ending in \\boxed{}, " +
-            "and its scene description.") { output, seed, train, val, test, size };
+            "and its scene description.") { output, seed, train, val, test, size, overwrite };
         command.SetAction(parse => ErrorReporting.Run(() =>
         {
+            Claim(parse.GetValue(overwrite), parse.GetValue(output)!);
             var options = new SuiteOptions(parse.GetValue(seed), parse.GetValue(train), parse.GetValue(val), parse.GetValue(test), parse.GetValue(size));
             var summary = SuiteWriter.Write(parse.GetValue(output)!, options, line => Console.WriteLine(line));
             Console.WriteLine($"wrote {summary.RowsPerSplit.Values.Sum()} rows to {summary.Directory} in {summary.Elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s");
@@ -124,16 +126,35 @@ public static class DataCommands
         var output = new Option<string>("--out") { Description = "Folder to write NAME.jsonl and images/NAME/ into", Required = true };
         var name = new Option<string?>("--name") { Description = "The split's name in the output (default: the dataset file's name, or a Hub id's split)" };
         var keys = new DatasetKeyOptions();
-        var command = new Command("convert", "Write a dataset (Parquet, a Hub id, or JSONL) as MAYE JSONL with its images as files.") { dataset, output, name };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace NAME.jsonl and images/NAME/ when they exist (refused otherwise)" };
+        var command = new Command("convert", "Write a dataset (Parquet, a Hub id, or JSONL) as MAYE JSONL with its images as files.") { dataset, output, name, overwrite };
         keys.AddTo(command);
         command.SetAction(parse => ErrorReporting.Run(() =>
         {
             var source = parse.GetValue(dataset)!;
-            var summary = MayeJsonlWriter.Write(DatasetSource.Read(source, keys.Keys(parse)), parse.GetValue(output)!, parse.GetValue(name) ?? DatasetSource.SplitName(source));
+            string folder = parse.GetValue(output)!, split = parse.GetValue(name) ?? DatasetSource.SplitName(source);
+            Claim(parse.GetValue(overwrite), Path.Combine(folder, split + ".jsonl"), Path.Combine(folder, "images", split));
+            var summary = MayeJsonlWriter.Write(DatasetSource.Read(source, keys.Keys(parse)), folder, split);
             Console.WriteLine($"wrote {summary.Rows} rows and {summary.Images} images: {summary.JsonlPath}");
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// The files or folders a command is about to write: one that already holds something is refused, naming it, unless
+    /// <paramref name="overwrite"/>, which removes it first — never a silent replacement that leaves stale files behind.
+    /// </summary>
+    static void Claim(bool overwrite, params string[] paths)
+    {
+        foreach (var path in paths)
+        {
+            bool file = File.Exists(path), folder = Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any();
+            if (!file && !folder) continue;
+            if (!overwrite) throw new IOException($"{path} already exists{(folder ? " and is not empty" : "")}; pass --overwrite to replace it");
+            if (file) File.Delete(path);
+            else Directory.Delete(path, recursive: true);
+        }
     }
 
     static string Shorten(string text)
