@@ -26,13 +26,15 @@ public sealed class Qwen2VlFamily : IModelFamily
 
     /// <summary>
     /// Loads DIR's tensors into <paramref name="parameters"/> under the names <paramref name="rename"/> gives them; every
-    /// tensor must find its parameter (a tied checkpoint's copy of the head and rotary buffers aside).
+    /// tensor must find its parameter (a tied checkpoint's copy of the head, rotary buffers and what <paramref name="skip"/>
+    /// names aside).
     /// </summary>
-    internal static void LoadRenamed(IEnumerable<Tensor> parameters, string dir, Func<string, string> rename, bool tied)
+    internal static void LoadRenamed(IEnumerable<Tensor> parameters, string dir, Func<string, string> rename, bool tied, Func<string, bool>? skip = null)
     {
         var tensors = new Dictionary<string, SafeTensorEntry>();
         foreach (var (name, entry) in Checkpoint.ReadTensors(dir))
-            if (!tensors.TryAdd(rename(name), entry with { Name = rename(name) }))
+            if (skip?.Invoke(name) == true) continue;
+            else if (!tensors.TryAdd(rename(name), entry with { Name = rename(name) }))
                 throw new InvalidDataException($"{dir}: tensor '{name}' appears under both name layouts");
         // A tied checkpoint's head is the embedding; a re-save may carry a copy of it, which the model does not read.
         if (tied) tensors.Remove("lm_head.weight");
