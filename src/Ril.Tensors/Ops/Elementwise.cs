@@ -174,6 +174,28 @@ public static partial class Ops
         for (int i = 0; i < x.Length; i++) if (x[i] >= lo && x[i] <= hi) dx[i] += g[i];
     });
 
+    /// <summary>softplus(x) = log(1 + eˣ), and x itself above 20 (torch's F.softplus, beta 1, threshold 20; Gated DeltaNet's
+    /// decay, docs/spec/QWEN3_5.md "L2 normalisation and softplus"). Computed as max(x, 0) + log1p(e^−|x|) so very negative x keeps
+    /// its relative precision.</summary>
+    public static Tensor Softplus(Tensor x) => Unary("Softplus", x, (x, y) =>
+    {
+        for (int i = 0; i < x.Length; i++) y[i] = SoftplusOf(x[i]);
+    }, (x, _, g, dx) =>
+    {
+        // d/dx softplus = σ(x) below the threshold, 1 above it (the linear branch)
+        for (int i = 0; i < x.Length; i++) dx[i] += x[i] > SoftplusThreshold ? g[i] : g[i] * (float)(1.0 / (1.0 + Math.Exp(-(double)x[i])));
+    });
+
+    const float SoftplusThreshold = 20f;
+
+    internal static float SoftplusOf(float x)
+    {
+        if (x > SoftplusThreshold) return x;
+        double u = Math.Exp(-Math.Abs((double)x)), w = 1.0 + u;
+        double log1p = w == 1.0 ? u : Math.Log(w) * u / (w - 1.0);   // log1p(u) without cancellation
+        return (float)(Math.Max((double)x, 0.0) + log1p);
+    }
+
     /// <summary>x^p for a constant p (x &gt; 0 unless p is an integer).</summary>
     public static Tensor Pow(Tensor x, float p) => Unary("Pow", x, (x, y) => TP.Pow(x, p, y), (x, _, g, dx) =>
     {

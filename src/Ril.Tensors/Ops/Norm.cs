@@ -74,6 +74,38 @@ public static partial class Ops
         });
     }
 
+    /// <summary>L2 normalisation over the last axis: y = x · rsqrt(Σx² + ε), ε inside the root (Gated DeltaNet's q and k,
+    /// docs/spec/QWEN3_5.md "L2 normalisation and softplus"). Saves one float per row.</summary>
+    public static Tensor L2Normalize(Tensor x, float eps = 1e-6f)
+    {
+        var (rows, d) = ShapeOf.Rows(x.Shape);
+        var rnorm = new float[rows];
+        var y = Tensor.Empty((int[])x.Shape.Clone());
+        Chunks.Rows(rows, d, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++)
+            {
+                var xr = x.Data.Slice(r * d, d);
+                rnorm[r] = 1f / MathF.Sqrt(TP.Dot(xr, xr) + eps);
+                TP.Multiply(xr, rnorm[r], y.Data.Slice(r * d, d));
+            }
+        });
+        return Tape.Record(y, "L2Normalize", [x], o =>
+        {
+            x.GradData();   // created before the parallel region
+            // y = x·r, r = (Σx² + ε)^−½:  dx = r·(g − y·⟨g, y⟩)
+            Chunks.Rows(rows, d, (r0, r1) =>
+            {
+                for (int r = r0; r < r1; r++)
+                {
+                    var g = o.Grad!.Data.Slice(r * d, d); var yr = o.Data.Slice(r * d, d); var dx = x.Grad!.Data.Slice(r * d, d);
+                    float c = TP.Dot(g, yr);
+                    for (int i = 0; i < d; i++) dx[i] += rnorm[r] * (g[i] - yr[i] * c);
+                }
+            });
+        });
+    }
+
     delegate void Normalized(int row, Span<float> n);
     delegate void InputGrad(int row, ReadOnlySpan<float> dn, ReadOnlySpan<float> n, Span<float> dx);
 
