@@ -15,9 +15,11 @@ public sealed class RecurrentCache : IDisposable
     public int ValueHeads { get; }
     public int KeyDim { get; }
     public int ValueDim { get; }
-    /// <summary>Per layer: the conv inputs [B, C, K−1] (oldest first) and the state [B, Hv, dk, dv].</summary>
+    /// <summary>Per layer: the conv inputs [B, C, K−1] (oldest first) and the state [B, Hv, dk, dv], views of the first B rows.</summary>
     public Tensor[] Conv { get; }
     public Tensor[] State { get; }
+    /// <summary>The storage, sized for the batch the cache was made for; <see cref="Keep"/> narrows the views over it.</summary>
+    readonly Tensor[] _storage;
 
     public RecurrentCache(int layers, int batch, int channels, int kernel, int valueHeads, int keyDim, int valueDim)
     {
@@ -25,11 +27,12 @@ public sealed class RecurrentCache : IDisposable
         using var _ = Memory.TensorScope.Suspend();
         Conv = Enumerable.Range(0, layers).Select(_ => Tensor.Zeros(batch, channels, kernel - 1)).ToArray();
         State = Enumerable.Range(0, layers).Select(_ => Tensor.Zeros(batch, valueHeads, keyDim, valueDim)).ToArray();
+        _storage = [.. Conv, .. State];
     }
 
     public void Dispose()
     {
-        foreach (var t in Conv.Concat(State)) t.Release();
+        foreach (var t in _storage) t.Release();
     }
 
     /// <summary>Keeps rows <paramref name="rows"/> (ascending) in that order, as <see cref="KvCache.Keep"/> does.</summary>
@@ -42,6 +45,8 @@ public sealed class RecurrentCache : IDisposable
                 foreach (var t in Conv.Concat(State)) CopyRow(t, rows[i], t, i);
         }
         Batch = rows.Length;
+        static Tensor Narrow(Tensor t, int rows) => new(t.Buffer, 0, [rows, .. t.Shape[1..]], t.Base ?? t);
+        for (int l = 0; l < Conv.Length; l++) (Conv[l], State[l]) = (Narrow(Conv[l], Batch), Narrow(State[l], Batch));
     }
 
     /// <summary>A new cache in which row b appears counts[b] times, consecutively: each sample gets its own copy of the state.</summary>

@@ -134,6 +134,14 @@ public sealed class Qwen35Tests
                 sequence = [.. sequence, argmax];
             }
         }
+        // The text prompt's samples stop at their first token: their rows leave the batch (the cache keeps the others in
+        // place, recurrent states included) and the image prompt's samples go on as before.
+        int stop = results[1][0].TokenIds[0];
+        Assert.DoesNotContain(stop, results[0][0].TokenIds);
+        var kept = new Generator(model).Generate([new GenerationRequest(text, NumSamples: 2), new GenerationRequest(image, NumSamples: 3, Pixels: pixels)],
+            new SamplingOptions { Temperature = 0, MaxNewTokens = 5, StopTokens = [stop] });
+        Assert.All(kept[0], s => Assert.Equal([stop], s.TokenIds));
+        Assert.All(kept[1], s => Assert.Equal(results[0][0].TokenIds, s.TokenIds));
     }
 
     [Fact]
@@ -150,6 +158,30 @@ public sealed class Qwen35Tests
             logits.AddRange(model.Head(model.Hidden(ModelInputs.Decode([ids[t]], [t], model.PositionRank), cache)).ToArray());
         double worst = ParityMetric.WorstRelative(logits.ToArray(), whole);
         Assert.True(worst <= Tolerance, $"cached decoding, worst relative error {worst:E2}");
+    }
+
+    [Fact]
+    public void Lora_on_the_gated_deltanet_projections_trains_them_and_saves_under_peft_names()
+    {
+        var model = Load(Dir);
+        var ids = Ints(Parity["text_ids"]);
+        var adapters = model.AttachLora(new LoraConfig { Rank = 2, Alpha = 4, TargetModules = ["in_proj_qkv", "out_proj", "q_proj"] }, new Rng(1));
+        Assert.Equal(["model.language_model.layers.0.linear_attn.in_proj_qkv", "model.language_model.layers.0.linear_attn.out_proj",
+                      "model.language_model.layers.1.linear_attn.in_proj_qkv", "model.language_model.layers.1.linear_attn.out_proj",
+                      "model.language_model.layers.2.linear_attn.in_proj_qkv", "model.language_model.layers.2.linear_attn.out_proj",
+                      "model.language_model.layers.3.self_attn.q_proj"], adapters.All.Select(a => a.Module));
+        var loss = Ops.CrossEntropy(Logits(model, ids, null), [.. ids[1..], -100]);
+        loss.Backward();
+        Assert.All(adapters.All, a => Assert.Contains(a.B.Grad!.ToArray(), g => g != 0));       // every adapter is on the path
+        var dir = Directory.CreateTempSubdirectory("ril-qwen35-lora-").FullName;
+        try
+        {
+            PeftAdapter.Save(dir, adapters, "CAUSAL_LM");
+            var names = SafeTensors.Read(Path.Combine(dir, "adapter_model.safetensors")).Tensors.Select(t => t.Name).ToList();
+            Assert.Contains("base_model.model.model.language_model.layers.1.linear_attn.in_proj_qkv.lora_A.weight", names);
+            Assert.Equal(names.Count, PeftAdapter.Load(dir, Load(Dir)).Parameters().Count());
+        }
+        finally { Directory.Delete(dir, recursive: true); }
     }
 
     [Fact]
