@@ -1,7 +1,7 @@
 namespace Ril.Tensors;
 
 /// <summary>
-/// The decoding state of linear-attention layers (Qwen3.5's Gated DeltaNet, docs/spec/QWEN3_5.md §5.3), per layer and
+/// The decoding state of linear-attention layers (Qwen3.5's Gated DeltaNet, docs/spec/QWEN3_5.md "The hybrid cache"), per layer and
 /// row: the last K−1 pre-convolution inputs of the causal conv, [B, C, K−1], and the recurrent state, [B, Hv, dk, dv].
 /// It rides on a <see cref="KvCache"/> (<see cref="KvCache.Recurrent"/>), so the generator's Repeat and Keep act on both:
 /// unlike keys and values, a state cannot be cut back to a prefix, so forking a prompt for its samples copies it.

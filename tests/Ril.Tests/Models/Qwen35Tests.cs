@@ -55,6 +55,19 @@ public sealed class Qwen35Tests
         Assert.True(worst <= Tolerance, $"text prompt logits, worst relative error {worst:E2}");
     }
 
+    [Fact]
+    public void The_checkpoints_chat_template_gives_the_references_prompt_with_an_empty_think_block()
+    {
+        var expected = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(Dir, "cli_generate.json")))!;
+        var chat = ChatModel.Load(Dir);
+        var image = Ril.Data.Images.ImageFile.Load(Path.Combine(Dir, (string)expected["image"]!));
+        var (prompt, pixels) = chat.Prompt((string)expected["prompt"]!, image);
+        Assert.Equal(expected["prompt_ids"]!.AsArray().Select(n => (int)n!).ToArray(), prompt);
+        Assert.Equal([1, 10, 12], pixels!.Grids.Single());
+        Assert.Equal("<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Hi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n",
+            chat.Processor.Render([ChatMessage.User("Hi \n", images: 1)]));               // user content trimmed at its ends
+    }
+
     [Theory]
     [InlineData("logits_no_output_gate")]
     [InlineData("logits_plain_norms")]

@@ -24,7 +24,7 @@ public sealed record DecoderConfig
     /// <summary>An explicit head size (Qwen3: 128 whatever hidden_size / heads is); absent, hidden_size / heads.</summary>
     [JsonPropertyName("head_dim"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? HeadDimField { get; init; }
 
-    // Qwen3.5's hybrid decoder (docs/spec/QWEN3_5.md §2.3); absent (null) for every other decoder.
+    // Qwen3.5's hybrid decoder (docs/spec/QWEN3_5.md "Config"); absent (null) for every other decoder.
     /// <summary>"linear_attention" (Gated DeltaNet) or "full_attention" per layer; null: every layer is full attention.</summary>
     [JsonPropertyName("layer_types"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string[]? LayerTypes { get; init; }
     [JsonPropertyName("linear_num_key_heads"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? LinearKeyHeads { get; init; }

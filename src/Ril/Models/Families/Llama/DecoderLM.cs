@@ -215,7 +215,7 @@ public sealed class DecoderBlock
     /// <summary>An RMSNorm weight that starts as the identity: ones, or zeros where the norm scales by 1 + w.</summary>
     internal static Tensor NormWeight(DecoderConfig c, int size) => c.ZeroCentredNorms ? Tensor.Zeros(size) : Tensor.Ones(size);
 
-    /// <summary>RMSNorm x/rms(x)·w, or x/rms(x)·(1 + w) for zero-centred norms (docs/spec/QWEN3_5.md §4).</summary>
+    /// <summary>RMSNorm x/rms(x)·w, or x/rms(x)·(1 + w) for zero-centred norms (docs/spec/QWEN3_5.md "The hybrid decoder").</summary>
     internal static Tensor RmsNorm(DecoderConfig c, Tensor x, Tensor weight) =>
         Ops.RmsNorm(x, c.ZeroCentredNorms ? Ops.AddScalar(weight, 1f) : weight, c.RmsNormEps);
 
@@ -268,14 +268,14 @@ public sealed class DecoderBlock
     {
         int b = h.Shape[0], t = h.Shape[1], hd = _c.HeadDim, rot = _c.RotaryDim;
         Tensor RotateAll(Tensor z) => rotary is null ? Ops.Rope(z, positions, _c.RopeTheta) : Ops.Rope(z, rotary);
-        // Partial rotary (docs/spec/QWEN3_5.md §6 step 3): only the first rot dims of each head turn.
+        // Partial rotary (docs/spec/QWEN3_5.md "The hybrid decoder"): only the first rot dims of each head turn.
         Tensor Rotate(Tensor z) => rot == hd ? RotateAll(z) : Ops.Concat([RotateAll(Ops.Slice(z, 3, 0, rot)), Ops.Slice(z, 3, rot, hd - rot)], 3);
         Tensor HeadNorm(Tensor z, Tensor? weight) => weight is null ? z : RmsNorm(_c, z, weight);   // Qwen3: before RoPE
         var projected = Linear(h, QProj!, QBias);
         Tensor? gate = null;
         if (_c.AttentionOutputGate)
         {
-            // §6 step 1: per head, hd query values then hd gate values.
+            // Per head, hd query values then hd gate values.
             var qg = Ops.Reshape(projected, b, t, _c.NumHeads, 2 * hd);
             (projected, gate) = (Ops.Slice(qg, 3, 0, hd), Ops.Reshape(Ops.Slice(qg, 3, hd, hd), b, t, _c.NumHeads * hd));
         }
@@ -284,7 +284,7 @@ public sealed class DecoderBlock
         var v = Ops.Reshape(Linear(h, VProj!, VBias), b, t, _c.NumKvHeads, hd);
         var a = cache is null ? Ops.Attention(q, k, v, mask) : cache.Attend(layer, q, k, v, cacheKeyValid);
         var attn = Ops.Reshape(a, b, t, _c.NumHeads * hd);
-        if (gate is not null) attn = Ops.Mul(attn, Ops.Sigmoid(gate));                              // §6 step 5
+        if (gate is not null) attn = Ops.Mul(attn, Ops.Sigmoid(gate));                              // o ⊙ σ(gate), per dim
         return Linear(attn, OProj!);
     }
 }

@@ -7,7 +7,7 @@ using static Ril.Models.Families.Qwen2Vl.Qwen2VlConfig;
 namespace Ril.Models.Families.Qwen35;
 
 /// <summary>
-/// A Qwen3.5 (dense) config.json (docs/spec/QWEN3_5.md §2): model_type qwen3_5 with text_config and vision_config, or a
+/// A Qwen3.5 (dense) config.json (docs/spec/QWEN3_5.md "Config"): model_type qwen3_5 with text_config and vision_config, or a
 /// text-only qwen3_5_text save (Qwen3_5ForCausalLM) with the text fields at the top level. The text model is the hybrid
 /// decoder: layer_types (else full attention every full_attention_interval-th layer), the Gated DeltaNet sizes, partial
 /// interleaved M-RoPE from rope_parameters (or rope_scaling, or top-level rope_theta / partial_rotary_factor). Qwen3-VL's
@@ -23,12 +23,12 @@ public sealed record Qwen35Config(DecoderConfig Text, int[] MropeSection, Vision
     {
         bool multimodal = json["text_config"] is JsonObject;
         var (decoder, mrope, _) = Qwen2VlConfig.ParseText(json, path, DecoderConfig.Qwen35Text, 1e7f, 32768, qwen3: true,
-            partialRotaryDefault: 0.25f, mropeRequired: multimodal);                                       // §2.3: transformers' default 0.25
+            partialRotaryDefault: 0.25f, mropeRequired: multimodal);                                       // transformers' default 0.25
         var text = json["text_config"] as JsonObject ?? json;
         string textPath = multimodal ? path + " text_config" : path;
         int layers = decoder.NumLayers, interval = Int(text, "full_attention_interval", textPath, 4);
         if (interval < 1) throw new InvalidDataException($"{textPath}: field 'full_attention_interval' ({interval}) must be positive");
-        // §2.3: absent layer_types, layer i is full attention when (i + 1) % interval == 0.
+        // Absent layer_types, layer i is full attention when (i + 1) % interval == 0.
         string[] types = text["layer_types"] is JsonArray list
             ? list.Select(n => n is JsonValue v && v.TryGetValue<string>(out var s) ? s : throw new InvalidDataException($"{textPath}: field 'layer_types' must be a list of strings")).ToArray()
             : Enumerable.Range(0, layers).Select(i => (i + 1) % interval == 0 ? "full_attention" : "linear_attention").ToArray();

@@ -37,6 +37,6 @@ public sealed class Qwen35Family : IModelFamily
         return (model, new Qwen2VlProcessor(tokenizer, images, parsed.ImageTokenId, template, defaultSystemPrompt: null));
     }
 
-    /// <summary>The multi-token-prediction head (mtp.*): in the released files, read by no part of the model (spec §3).</summary>
+    /// <summary>The multi-token-prediction head (mtp.*): in the released files, read by no part of the model (docs/spec/QWEN3_5.md "Weights").</summary>
     static bool Skipped(string name) => name.StartsWith("mtp.");
 }

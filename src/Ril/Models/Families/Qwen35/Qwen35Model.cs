@@ -9,7 +9,7 @@ namespace Ril.Models.Families.Qwen35;
 /// <summary>
 /// Qwen3.5 (dense): Qwen3-VL's vision tower without DeepStack puts its merged tokens in the places of the prompt's
 /// <c>&lt;|image_pad|&gt;</c> tokens, and the hybrid decoder (Gated DeltaNet layers and gated attention layers,
-/// docs/spec/QWEN3_5.md §1) reads the sequence with partial interleaved M-RoPE. Positions are Qwen2-VL's get_rope_index;
+/// docs/spec/QWEN3_5.md "The hybrid decoder") reads the sequence with partial interleaved M-RoPE. Positions are Qwen2-VL's get_rope_index;
 /// decoding continues at the prompt's largest position + 1; the decoding cache holds keys and values of the attention
 /// layers and the conv inputs and recurrent states of the others.
 /// </summary>
