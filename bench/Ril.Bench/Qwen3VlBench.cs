@@ -59,6 +59,15 @@ public static class Qwen3VlBench
             LoraBench.Step(args, new LoraBench.Subject(label, model, model.Text, policy, (q, r) => Question(policy, q, r)), rng, setup);
             return;
         }
+        Decode("qwen3vl", label, model, policy, rng, setup);
+    }
+
+    /// <summary>
+    /// `NAME decode`: the frozen weights in bf16, then greedy decoding tokens/s at batch 1 and 8 (distinct images), 32 new
+    /// tokens, prefill (vision tower included) timed apart; best of 2 after a warm-up.
+    /// </summary>
+    internal static void Decode(string name, string label, ICausalLM model, ChatModel policy, Rng rng, Stopwatch setup)
+    {
         FrozenWeights.StoreInBf16(model.Parameters());
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         Console.WriteLine($"# decode: {label}, {model.Parameters().Sum(p => (long)p.Length) / 1e6:F0}M parameters (bf16 frozen), greedy, 32 new tokens, threads={WorkerPool.Shared.Threads}; set-up {setup.Elapsed.TotalSeconds:F0} s");
@@ -78,12 +87,12 @@ public static class Qwen3VlBench
                 var outputs = generator.Generate(requests, options);
                 best = Math.Max(best, outputs.Sum(o => o[0].TokenIds.Length) / sw.Elapsed.TotalSeconds);
             }
-            Console.WriteLine($"qwen3vl decode batch={batch} tok_s={best:F2} prefill_s={prefill:F1} prompt_tokens={requests[0].PromptIds.Length}");
+            Console.WriteLine($"{name} decode batch={batch} tok_s={best:F2} prefill_s={prefill:F1} prompt_tokens={requests[0].PromptIds.Length}");
         }
     }
 
     /// <summary>Question q: a user turn with a random 256 × 256 image and a short text, expanded to its 64 placeholders.</summary>
-    static Question Question(ChatModel policy, int q, Rng rng)
+    internal static Question Question(ChatModel policy, int q, Rng rng)
     {
         var image = new Image(256, 256, 3);
         for (int y = 0; y < 256; y++)

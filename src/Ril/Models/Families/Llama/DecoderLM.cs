@@ -232,7 +232,8 @@ public sealed class DecoderBlock
 
     public IEnumerable<Tensor> Parameters()
     {
-        IEnumerable<Tensor?> mixer = LinearAttention?.Parameters() ?? [QProj, QBias, KProj, KBias, VProj, VBias, QNorm, KNorm, OProj];
+        Tensor?[] attention = [QProj, QBias, KProj, KBias, VProj, VBias, QNorm, KNorm, OProj];
+        var mixer = LinearAttention is { } linear ? linear.Parameters().Cast<Tensor?>() : attention;
         Tensor?[] all = [InputNorm, .. mixer, PostNorm, GateProj, UpProj, DownProj];
         return all.Where(t => t is not null).Select(t => t!);
     }
