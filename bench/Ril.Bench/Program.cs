@@ -18,6 +18,7 @@ public static class Program
         ("lora", "a RIL-like step on a Qwen2-0.5B-layout model with LoRA and a bf16 frozen base: time and memory", LoraBench.Run),
         ("qwen3vl", "a Qwen3-VL-2B-layout model: `decode` tokens/s at batch 1 and 8, or `lora` the RIL step with images", Qwen3VlBench.Run),
         ("qwen35", "a Qwen3.5-0.8B-layout model (hybrid Gated DeltaNet): `decode` tokens/s at batch 1 and 8, or `lora` the RIL step with images", Qwen35Bench.Run),
+        ("gated-delta", "the gated delta rule at Qwen3.5-0.8B's layer sizes: forward, backward (states kept / recomputed), decoding step", GatedDeltaBench.Run),
         ("llamacpp", "llama.cpp (LLamaSharp) greedy decoding tokens/s on the GGUF `ril export gguf` writes of a model folder; --check: same tokens as Ril", LlamaCppBench.Run),
     ];
 

@@ -11,7 +11,8 @@ public sealed class GatedDeltaOptions
     public int ChunkSize { get; init; } = 64;
     /// <summary>[B, Hv, Dk, Dv]: the state before position 0 of each row (constant, no grad); zeros when null.</summary>
     public Tensor? InitialState { get; init; }
-    /// <summary>[B, Hv, Dk, Dv], written with the state after each row's last position (of its last packed sequence).</summary>
+    /// <summary>[B, Hv, Dk, Dv], written with the state after each row's last position (of its last packed sequence).
+    /// May be the <see cref="InitialState"/> tensor itself (a decoding cache continued in place).</summary>
     public Tensor? FinalState { get; init; }
     /// <summary>[B·T] sequence numbers as in <see cref="AttentionMask.Segments"/>: the state resets to zero where the
     /// number changes from t−1 to t (sequences packed into one row).</summary>
@@ -54,7 +55,11 @@ public static partial class Ops
         var geo = new DeltaGeometry(b, t, hk, hv, dk, dv, options.Recurrent ? Math.Max(t, 1) : options.ChunkSize, RunStarts(options.Segments, b, t, "GatedDeltaRule"));
         var o = Tensor.Empty([b, t, hv, dv]);
         GatedDeltaSavedBytes = 0;
-        if (t == 0) return o;
+        if (t == 0)
+        {
+            if (options.FinalState is { } empty) { if (options.InitialState is null) empty.Data.Clear(); else options.InitialState.Data.CopyTo(empty.Data); }
+            return o;
+        }
         bool record = Tape.Needs([q, k, v, g, beta]), recurrent = options.Recurrent, recompute = options.RecomputeStates && !recurrent;
         // Kept for backward: every state (recurrent) or each chunk's start state (chunked, unless recomputed).
         long savedFloats = !record || recompute ? 0 : recurrent ? (long)b * hv * t * geo.StateSize : (long)geo.TotalChunks * hv * geo.StateSize;
@@ -91,13 +96,14 @@ public static partial class Ops
         }
         if (!record) return o;
         // The backward reads the initial state as it is now (a decoding cache may be updated in place later).
-        var initialCopy = initial?.Detach();
+        float[]? initialCopy = null;
+        if (initial is not null) { initialCopy = BufferPool.Rent(initial.Length, clear: false); initial.Data.CopyTo(initialCopy); }
         return Tape.Record(o, "GatedDeltaRule", [q, k, v, g, beta], r =>
         {
             var (dq, dqOwn) = GradBuffer(q); var (dk_, dkOwn) = GradBuffer(k); var (dv_, dvOwn) = GradBuffer(v);
             var (dg, dgOwn) = GradBuffer(g); var (db, dbOwn) = GradBuffer(beta);
             fixed (float* pq = q.Buffer, pk = k.Buffer, pv = v.Buffer, pg = g.Buffer, pb = beta.Buffer, pgo = r.Grad!.Buffer, ps = saved)
-            fixed (float* pi = initialCopy?.Buffer, ddq = dq.Buffer, ddk = dk_.Buffer, ddv = dv_.Buffer, ddg = dg.Buffer, ddb = db.Buffer)
+            fixed (float* pi = initialCopy, ddq = dq.Buffer, ddk = dk_.Buffer, ddv = dv_.Buffer, ddg = dg.Buffer, ddb = db.Buffer)
             {
                 nint qp = (nint)(pq + q.Offset), kp = (nint)(pk + k.Offset), vp = (nint)(pv + v.Offset), gp = (nint)(pg + g.Offset),
                     bp = (nint)(pb + beta.Offset), gop = (nint)(pgo + r.Grad.Offset), sp = (nint)ps, ip = (nint)pi,
@@ -139,6 +145,7 @@ public static partial class Ops
                 });
             }
             if (saved is not null) BufferPool.Return(saved);
+            if (initialCopy is not null) BufferPool.Return(initialCopy);
             foreach (var own in new[] { dqOwn, dkOwn, dvOwn, dgOwn, dbOwn }) own?.Release();
         });
     }
