@@ -53,7 +53,8 @@ public sealed class DecoderLM : ICausalLM
     int[] Slots => _slots ??= Enumerable.Range(0, Config.NumLayers)
         .Select(l => Enumerable.Range(0, l).Count(i => Config.IsLinearAttention(i) == Config.IsLinearAttention(l))).ToArray();
     int[]? _slots;
-    int LinearLayers => Layers.Count(l => l.LinearAttention is not null);
+    int LinearLayers => _linearLayers ??= Layers.Count(l => l.LinearAttention is not null);
+    int? _linearLayers;
 
     /// <summary>
     /// A second model over the very same weight tensors (nothing copied) that can carry adapters of its own: RIL's
@@ -88,7 +89,7 @@ public sealed class DecoderLM : ICausalLM
         positions ??= Enumerable.Range(0, b * t).Select(i => (cache?.Length ?? 0) + i % t).ToArray();
         var x = embeds;
         // Linear-attention layers zero padding themselves: the real tokens are the mask's, or with a cache the new keys' flags.
-        bool[]? valid = cache is null ? mask?.KeyValid : cacheKeyValid is null ? null
+        bool[]? valid = LinearLayers == 0 ? null : cache is null ? mask?.KeyValid : cacheKeyValid is null ? null
             : Enumerable.Range(0, b * t).Select(i => cacheKeyValid[i / t * cache.Capacity + cache.Length + i % t]).ToArray();
         for (int l = 0; l < Layers.Length; l++)
         {
