@@ -242,6 +242,10 @@ public sealed class Qwen35Tests
     }
 
     [Fact]
+    public void Gguf_export_refuses_the_hybrid_decoder_by_name() =>
+        Assert.Contains("Qwen3.5", Assert.Throws<NotSupportedException>(() => Ril.Export.GgufExport.DecoderOf(Load(Dir))).Message);
+
+    [Fact]
     public void Layer_types_default_to_full_attention_every_fourth_layer_and_rope_may_sit_at_the_top_level()
     {
         var json = Config();

@@ -82,6 +82,9 @@ public sealed record DecoderConfig
         // Sizes decide allocations: refuse a model that cannot fit before allocating it.
         double embeddings = (double)VocabSize * HiddenSize * (TieWordEmbeddings ? 1 : 2);
         double layers = NumLayers * (2.0 * HiddenSize * NumHeads * HeadDim + 2.0 * HiddenSize * NumKvHeads * HeadDim + 3.0 * HiddenSize * IntermediateSize);
+        if (LayerTypes is { } kinds && kinds.Contains("linear_attention"))   // q, k, v, z, b, a in and out of each Gated DeltaNet
+            layers += kinds.Count(k => k == "linear_attention") * (double)HiddenSize
+                * (2.0 * LinearKeyHeads!.Value * LinearKeyDim!.Value + 3.0 * LinearValueHeads!.Value * LinearValueDim!.Value + 2.0 * LinearValueHeads.Value);
         double bytes = 4 * (embeddings + layers), available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         Require(bytes <= available, embeddings > layers ? "vocab_size" : "num_hidden_layers",
             $"makes a model of {bytes / 1e9:F1} GB in float32, more than the {available / 1e9:F1} GB this machine has");
