@@ -16,7 +16,7 @@ public static class Program
         ("sft", "SFT step time of the tiny student on the built-in suite, padded vs packed rows", SftBench.Run),
         ("rl", "one dr_grpo step with its breakdown (generation, log-probs, reward, update)", RlBench.Run),
         ("lora", "a RIL-like step on a Qwen2-0.5B-layout model with LoRA and a bf16 frozen base: time and memory", LoraBench.Run),
-        ("vlm", "real VLM layouts (qwen3vl-2b, qwen2.5vl-3b, smolvlm-256m, smolvlm-500m): `decode` tokens/s at batch 1 and 8, `vision` images/s, the RIL step with `lora` or `full`", VlmBench.Run),
+        ("vlm", "real VLM layouts (qwen3vl-2b, qwen2.5vl-3b, qwen3.5-0.8b, smolvlm-256m, smolvlm-500m): `decode` tokens/s at batch 1 and 8, `vision` images/s, the RIL step with `lora` or `full`", VlmBench.Run),
         ("gated-delta", "the gated delta rule at Qwen3.5-0.8B's layer sizes: forward, backward (states kept / recomputed), decoding step", GatedDeltaBench.Run),
         ("llamacpp", "llama.cpp (LLamaSharp) greedy decoding tokens/s on the GGUF `ril export gguf` writes of a model folder; --check: same tokens as Ril", LlamaCppBench.Run),
     ];

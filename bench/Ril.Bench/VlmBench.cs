@@ -5,6 +5,7 @@ using Ril.Data.Images;
 using Ril.Models;
 using Ril.Models.Families.Llama;
 using Ril.Models.Families.Qwen2Vl;
+using Ril.Models.Families.Qwen35;
 using Ril.Models.Families.Qwen3Vl;
 using Ril.Models.Families.SmolVlm;
 using Ril.Models.Generation;
@@ -25,6 +26,9 @@ namespace Ril.Bench;
 ///                 wide, 24 blocks, DeepStack taps 5 / 11 / 17, a 48 × 48 position table); 256 × 256 images: 64 image tokens.
 ///   qwen2.5vl-3b  Qwen2.5-VL-3B-Instruct (D 2048, 36 layers, 16 / 2 heads, SwiGLU 11008, vocab 151936, tied; vision 1280 wide,
 ///                 32 blocks, windows of 112 px, full attention in blocks 7 / 15 / 23 / 31); 252 × 252 images: 81 image tokens.
+///   qwen3.5-0.8b  Qwen3.5-0.8B (D 1024, 24 layers: every 4th gated attention with 8 / 2 heads of 256, the others Gated DeltaNet
+///                 with 16 + 16 heads of 128, conv 4; SwiGLU 3584, vocab 248320, tied; vision 768 wide, 12 blocks, no DeepStack);
+///                 256 × 256 images: 64 image tokens. --layers must then be a multiple of 4.
 ///   smolvlm-256m  SmolVLM-256M-Instruct (SigLIP 768 × 12 at 512 px, pixel shuffle 4, Llama 576 × 30, 9 / 3 heads, vocab 49280,
 ///   smolvlm-500m  untied) and -500M (Llama 960 × 32, 15 / 5 heads); 512 × 512 images, split as released into 4 × 4 tiles of
 ///                 512 plus the global image (17 × 64 = 1088 image tokens), or with --no-split one tile (64 tokens).
@@ -47,6 +51,7 @@ public static class VlmBench
     {
         ["qwen3vl-2b"] = (layers, _, rng) => Qwen3Vl2B(layers ?? 28, rng),
         ["qwen2.5vl-3b"] = (layers, _, rng) => Qwen25Vl3B(layers ?? 36, rng),
+        ["qwen3.5-0.8b"] = (layers, _, rng) => Qwen35(layers ?? 24, rng),
         ["smolvlm-256m"] = (layers, split, rng) => SmolVlm(576, 1536, layers ?? 30, 9, 3, split, "SmolVLM-256M", rng),
         ["smolvlm-500m"] = (layers, split, rng) => SmolVlm(960, 2560, layers ?? 32, 15, 5, split, "SmolVLM-500M", rng),
     };
@@ -150,6 +155,34 @@ public static class VlmBench
         var processor = new Qwen2VlProcessor(tokenizer, Qwen2VlImageProcessor.Qwen3VlDefaults, config.ImageTokenId, defaultSystemPrompt: null);
         return new Built(model, model.Text, new ChatModel(model, processor), p => model.Vision.Forward(p), 256,
             $"Qwen3-VL-2B layout, {layers} layers, images 256×256 (64 tokens)");
+    }
+
+    static Built Qwen35(int layers, Rng rng)
+    {
+        var tokenizer = LoraBench.TestTokenizer();
+        var config = Qwen35Config.Parse(JsonNode.Parse($$"""
+            {
+              "model_type": "qwen3_5", {{QwenTokenIds(tokenizer)}}, "tie_word_embeddings": true,
+              "text_config": {
+                "model_type": "qwen3_5_text", "vocab_size": 248320, "hidden_size": 1024, "intermediate_size": 3584,
+                "num_hidden_layers": {{layers}}, "full_attention_interval": 4, "num_attention_heads": 8, "num_key_value_heads": 2,
+                "head_dim": 256, "linear_num_key_heads": 16, "linear_num_value_heads": 16, "linear_key_head_dim": 128,
+                "linear_value_head_dim": 128, "linear_conv_kernel_dim": 4, "rms_norm_eps": 1e-6, "max_position_embeddings": 262144,
+                "tie_word_embeddings": true, "attn_output_gate": true,
+                "rope_parameters": { "rope_type": "default", "rope_theta": 10000000, "partial_rotary_factor": 0.25,
+                                     "mrope_section": [11, 11, 10], "mrope_interleaved": true }
+              },
+              "vision_config": {
+                "model_type": "qwen3_5_vision", "hidden_size": 768, "intermediate_size": 3072, "depth": 12, "num_heads": 12,
+                "out_hidden_size": 1024, "hidden_act": "gelu_pytorch_tanh", "patch_size": 16, "spatial_merge_size": 2,
+                "temporal_patch_size": 2, "num_position_embeddings": 2304
+              }
+            }
+            """)!.AsObject(), "Qwen3.5-0.8B layout");
+        var model = new Qwen35Model(config, rng);
+        var processor = new Qwen2VlProcessor(tokenizer, Qwen2VlImageProcessor.Qwen3VlDefaults, config.ImageTokenId, defaultSystemPrompt: null);
+        return new Built(model, model.Text, new ChatModel(model, processor), p => model.Vision.Forward(p), 256,
+            $"Qwen3.5-0.8B layout, {layers} layers ({layers / 4} attention), images 256×256 (64 tokens)");
     }
 
     static Built Qwen25Vl3B(int layers, Rng rng)

@@ -18,6 +18,8 @@ public sealed class KvCache : IDisposable
     public int Capacity { get; }
     /// <summary>Tokens stored so far (the same for every row; padding is expressed through the key mask).</summary>
     public int Length { get; private set; }
+    /// <summary>The state of a hybrid model's linear-attention layers, kept, dropped and forked with the keys and values.</summary>
+    public RecurrentCache? Recurrent { get; init; }
 
     public KvCache(int layers, int batch, int kvHeads, int headDim, int capacity)
     {
@@ -41,6 +43,7 @@ public sealed class KvCache : IDisposable
             if (_values[l] is { Length: > 0 } v) Memory.BufferPool.Return(v);
             _keys[l] = _values[l] = [];
         }
+        Recurrent?.Dispose();
     }
 
     /// <summary>
@@ -60,6 +63,7 @@ public sealed class KvCache : IDisposable
                 Array.Copy(_values[l], (long)rows[i] * rowFloats, _values[l], (long)i * rowFloats, used);
             }
         }
+        Recurrent?.Keep(rows);
         Batch = rows.Length;
     }
 
@@ -106,7 +110,7 @@ public sealed class KvCache : IDisposable
     public KvCache Repeat(IReadOnlyList<int> counts)
     {
         if (counts.Count != Batch) throw new ArgumentException($"KvCache.Repeat: {counts.Count} counts for a batch of {Batch}");
-        var fork = new KvCache(_keys.Length, counts.Sum(), KvHeads, HeadDim, Capacity) { Length = Length };
+        var fork = new KvCache(_keys.Length, counts.Sum(), KvHeads, HeadDim, Capacity) { Length = Length, Recurrent = Recurrent?.Repeat(counts) };
         int rowFloats = Capacity * KvHeads * HeadDim, used = Length * KvHeads * HeadDim, dst = 0;
         for (int b = 0; b < Batch; b++)
             for (int c = 0; c < counts[b]; c++, dst++)

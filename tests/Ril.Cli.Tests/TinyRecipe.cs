@@ -5,6 +5,7 @@ using Ril.Models;
 using Ril.Models.Families.Llama;
 using Ril.Models.Families.Qwen2Vl;
 using Ril.Models.Families.Qwen3Vl;
+using Ril.Models.Families.Qwen35;
 using Ril.Models.Families.RilVlm;
 using Ril.Models.Families.SmolVlm;
 using Ril.Tensors;
@@ -97,6 +98,36 @@ public sealed class TinyRecipe
             }
             """, """{ "size": { "shortest_edge": 4096, "longest_edge": 4096 }, "patch_size": 16, "merge_size": 2, "temporal_patch_size": 2, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5] }""",
         json => new Qwen3VlModel(Qwen3VlConfig.Parse(json, "config.json"), new Rng(3)));
+
+    /// <summary>
+    /// The same folder with a tiny random Qwen3.5 (model_type qwen3_5, the released layout): a hybrid decoder of one Gated
+    /// DeltaNet layer (2 key heads, 4 value heads of 8) and one gated attention layer (head_dim 32, a quarter rotated by
+    /// interleaved M-RoPE), zero-centred norms, tied head; Qwen3-VL's tower without DeepStack and its processor at factor 32
+    /// (4 placeholders per suite image, as <see cref="WriteQwen3Vl"/>). Warmed up by SFT, saved through <see cref="ChatModel.Save"/>.
+    /// </summary>
+    public static TinyRecipe WriteQwen35(string folder, int sftSteps = 60) => WriteRandomQwenVl(folder, sftSteps, tokenizer => $$"""
+            {
+              "model_type": "qwen3_5",
+              "architectures": ["Qwen3_5ForConditionalGeneration"],
+              {{SpecialIds(tokenizer)}},
+              "tie_word_embeddings": true,
+              "text_config": {
+                "model_type": "qwen3_5_text", "vocab_size": {{tokenizer.VocabSize}}, "head_dim": 32,
+                "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+                "layer_types": ["linear_attention", "full_attention"], "linear_num_key_heads": 2, "linear_num_value_heads": 4,
+                "linear_key_head_dim": 8, "linear_value_head_dim": 8, "linear_conv_kernel_dim": 4,
+                "hidden_act": "silu", "rms_norm_eps": 1e-06, "max_position_embeddings": 512, "attention_bias": false, "attn_output_gate": true,
+                "rope_parameters": { "mrope_interleaved": true, "mrope_section": [2, 1, 1], "rope_type": "default", "rope_theta": 10000000, "partial_rotary_factor": 0.25 },
+                "tie_word_embeddings": true
+              },
+              "vision_config": {
+                "model_type": "qwen3_5_vision", "depth": 2, "hidden_size": 32, "out_hidden_size": 64, "intermediate_size": 48, "num_heads": 2,
+                "hidden_act": "gelu_pytorch_tanh", "in_channels": 3, "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2,
+                "num_position_embeddings": 9
+              }
+            }
+            """, """{ "size": { "shortest_edge": 4096, "longest_edge": 4096 }, "patch_size": 16, "merge_size": 2, "temporal_patch_size": 2, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5] }""",
+        json => new Qwen35Model(Qwen35Config.Parse(json, "config.json"), new Rng(3)));
 
     static string SpecialIds(BpeTokenizer tokenizer) => string.Create(CultureInfo.InvariantCulture, $$"""
         "bos_token_id": {{tokenizer.SpecialTokenId("<|endoftext|>")}}, "eos_token_id": {{tokenizer.SpecialTokenId("<|im_end|>")}},

@@ -75,13 +75,13 @@ public static class GgufExport
             var b = decoder.Layers[i];
             var p = $"blk.{i}.";
             Add(p + "attn_norm.weight", b.InputNorm);
-            Add(p + "attn_q.weight", b.QProj, c.NumHeads);
+            Add(p + "attn_q.weight", b.QProj!, c.NumHeads);
             if (b.QBias is { } qb) Add(p + "attn_q.bias", qb, c.NumHeads);
-            Add(p + "attn_k.weight", b.KProj, c.NumKvHeads);
+            Add(p + "attn_k.weight", b.KProj!, c.NumKvHeads);
             if (b.KBias is { } kb) Add(p + "attn_k.bias", kb, c.NumKvHeads);
-            Add(p + "attn_v.weight", b.VProj);
+            Add(p + "attn_v.weight", b.VProj!);
             if (b.VBias is { } vb) Add(p + "attn_v.bias", vb);
-            Add(p + "attn_output.weight", b.OProj);
+            Add(p + "attn_output.weight", b.OProj!);
             Add(p + "ffn_norm.weight", b.PostNorm);
             Add(p + "ffn_gate.weight", b.GateProj);
             Add(p + "ffn_up.weight", b.UpProj);
@@ -96,10 +96,13 @@ public static class GgufExport
     /// <summary>The Llama-layout decoder of a text model or of a VLM.</summary>
     public static DecoderLM DecoderOf(ICausalLM model) => model switch
     {
-        DecoderLM d => d,
-        DecoderBackedModel m => m.Text,
+        DecoderLM d => Exportable(d),
+        DecoderBackedModel m => Exportable(m.Text),
         _ => throw new NotSupportedException($"GGUF export: a {model.GetType().Name} has no Llama-layout decoder to export"),
     };
+
+    static DecoderLM Exportable(DecoderLM d) => d.Config.ModelType != DecoderConfig.Qwen35Text ? d
+        : throw new NotSupportedException("GGUF export: Qwen3.5's hybrid decoder (Gated DeltaNet layers, gated attention) is not exported yet");
 
     /// <summary>
     /// llama.cpp's architecture for the model: "qwen2" for Qwen2 decoders, "qwen2vl"/"qwen25vl" for Qwen2-VL's and

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Ril.Models.Families.Llama;
 using Ril.Models.Families.Qwen2Vl;
 using Ril.Models.Families.Qwen3Vl;
+using Ril.Models.Families.Qwen35;
 using Ril.Models.Families.RilVlm;
 using Ril.Models.Families.SmolVlm;
 using Ril.Text;
@@ -31,7 +32,7 @@ public interface IModelFamily
 /// <summary>The registry of model families, keyed by <c>model_type</c>.</summary>
 public static class ModelFamilies
 {
-    static readonly List<IModelFamily> _all = [new RilVlmFamily(), new LlamaFamily(), new Qwen2VlFamily(), new Qwen3VlFamily(), new SmolVlmFamily()];
+    static readonly List<IModelFamily> _all = [new RilVlmFamily(), new LlamaFamily(), new Qwen2VlFamily(), new Qwen3VlFamily(), new Qwen35Family(), new SmolVlmFamily()];
 
     public static IReadOnlyList<IModelFamily> All => _all;
 

@@ -59,7 +59,7 @@ public sealed class LoraAdapters
                 all.Add(adapter);
             }
         if (all.Count == 0)
-            throw new ArgumentException($"LoRA config: target_modules [{string.Join(", ", config.TargetModules)}] match no projection of the model (known: {string.Join(", ", LoraConfig.AllProjections)})");
+            throw new ArgumentException($"LoRA config: target_modules [{string.Join(", ", config.TargetModules)}] match no projection of the model (known: {string.Join(", ", LoraConfig.KnownModules)})");
         All = all;
     }
 

@@ -9,6 +9,15 @@ public sealed record LoraConfig
     /// <summary>The Llama/Qwen2 projections: attention's four and the SwiGLU MLP's three.</summary>
     public static readonly IReadOnlyList<string> AllProjections = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 
+    /// <summary>
+    /// Qwen3.5's Gated DeltaNet projections (linear_attn.*; docs/spec/QWEN3_5.md): adapted only when target_modules names
+    /// them, as PEFT does; the default targets adapt the MLP of every layer and attention on the full-attention layers.
+    /// </summary>
+    public static readonly IReadOnlyList<string> LinearAttentionProjections = ["in_proj_qkv", "in_proj_z", "in_proj_b", "in_proj_a", "out_proj"];
+
+    /// <summary>Every module name target_modules may list.</summary>
+    public static IReadOnlyList<string> KnownModules => [.. AllProjections, .. LinearAttentionProjections];
+
     /// <summary>r: the rank of the update B·A.</summary>
     public int Rank { get; init; } = 8;
     /// <summary>lora_alpha: the update is scaled by alpha / r.</summary>

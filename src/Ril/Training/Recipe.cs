@@ -282,12 +282,12 @@ public sealed record Recipe
 
     static Recipe WithLora(Recipe r, Func<Models.LoraConfig, Models.LoraConfig> change) => r with { Lora = change(r.Lora ?? new Models.LoraConfig()) };
 
-    /// <summary>A list of the decoder's projection names (q_proj … down_proj).</summary>
+    /// <summary>A list of the decoder's projection names (q_proj … down_proj, Qwen3.5's in_proj_qkv … out_proj).</summary>
     static IReadOnlyList<string> Projections(string v, string where)
     {
         var items = List(v, where);
-        var unknown = items.FirstOrDefault(i => !Models.LoraConfig.AllProjections.Contains(i));
-        return unknown is null ? items : throw new RecipeException($"{where}: unknown module '{unknown}' (known: {string.Join(", ", Models.LoraConfig.AllProjections)})");
+        var unknown = items.FirstOrDefault(i => !Models.LoraConfig.KnownModules.Contains(i));
+        return unknown is null ? items : throw new RecipeException($"{where}: unknown module '{unknown}' (known: {string.Join(", ", Models.LoraConfig.KnownModules)})");
     }
 
     static string Text(string v, string where) => v.Length > 0 ? v : throw new RecipeException($"{where}: expected a value, got nothing");

@@ -46,10 +46,10 @@ public static class GgufDecoder
         {
             var b = model.Layers[i];
             Fill(b.InputNorm, $"blk.{i}.attn_norm.weight");
-            Fill(b.QProj, $"blk.{i}.attn_q.weight", config.NumHeads);
-            Fill(b.KProj, $"blk.{i}.attn_k.weight", config.NumKvHeads);
-            Fill(b.VProj, $"blk.{i}.attn_v.weight");
-            Fill(b.OProj, $"blk.{i}.attn_output.weight");
+            Fill(b.QProj!, $"blk.{i}.attn_q.weight", config.NumHeads);
+            Fill(b.KProj!, $"blk.{i}.attn_k.weight", config.NumKvHeads);
+            Fill(b.VProj!, $"blk.{i}.attn_v.weight");
+            Fill(b.OProj!, $"blk.{i}.attn_output.weight");
             if (config.AttentionBias)
             {
                 Fill(b.QBias!, $"blk.{i}.attn_q.bias", config.NumHeads);

@@ -101,7 +101,7 @@ public sealed class GgufExportTests : IDisposable
         Assert.Equal(tied, !gguf.Tensors.Any(t => t.Name == "output.weight"));
         Assert.All(gguf.Tensors, t => Assert.Equal(0u, t.Type));
         // llama: q rows are in llama.cpp's pair order, not the checkpoint's; qwen2: as they are.
-        var q = ((DecoderLM)chat.Model).Layers[0].QProj.ToArray();
+        var q = ((DecoderLM)chat.Model).Layers[0].QProj!.ToArray();
         Assert.Equal(modelType == "qwen2", q.SequenceEqual(gguf.Read(gguf.Tensor("blk.0.attn_q.weight"))));
 
         var loaded = GgufDecoder.Load(gguf);

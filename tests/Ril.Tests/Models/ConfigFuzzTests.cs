@@ -3,6 +3,7 @@ using Ril.Models;
 using Ril.Models.Families.Llama;
 using Ril.Models.Families.Qwen2Vl;
 using Ril.Models.Families.Qwen3Vl;
+using Ril.Models.Families.Qwen35;
 using Ril.Models.Families.RilVlm;
 using Ril.Models.Families.SmolVlm;
 using Ril.Tests.Data;
@@ -18,7 +19,7 @@ public sealed class ConfigFuzzTests
 {
     static readonly JsonNode?[] Hostile = [-1, 0, 1e30, 2147483647, -2147483648, 0.5, "x", "", null, true, new JsonArray(), new JsonObject(), new JsonArray(1, 2)];
 
-    static readonly string[] Checkpoints = ["vlm-tiny", "qwen2-tiny", "llama-tied-tiny", "qwen2-vl-tiny", "qwen2.5-vl-tiny", "qwen3-vl-tiny", "smolvlm-tiny"];
+    static readonly string[] Checkpoints = ["vlm-tiny", "qwen2-tiny", "llama-tied-tiny", "qwen2-vl-tiny", "qwen2.5-vl-tiny", "qwen3-vl-tiny", "qwen3.5-tiny", "smolvlm-tiny"];
 
     static void Parse(JsonObject json, string path)
     {
@@ -28,6 +29,8 @@ public sealed class ConfigFuzzTests
             case RilVlmFamily: RilVlmFamily.ParseConfig(json, path); break;
             case Qwen2VlFamily: Qwen2VlConfig.Parse(json, path); break;
             case Qwen3VlFamily: Qwen3VlConfig.Parse(json, path); break;
+            case Qwen35Family when json["text_config"] is null: Qwen35Config.ParseText(json, path); break;
+            case Qwen35Family: Qwen35Config.Parse(json, path); break;
             case SmolVlmFamily: SmolVlmConfig.Parse(json, path); break;
             default: throw new InvalidOperationException("a family this fuzz does not know: add its parser here");
         }

@@ -21,7 +21,7 @@ namespace Ril.Tests.Models;
 public sealed class FamilyContractTests
 {
     /// <summary>Tiny checkpoints under tests/fixtures/models, at least one per registered family.</summary>
-    static readonly string[] CheckpointNames = ["vlm-tiny", "qwen2-tiny", "llama-tied-tiny", "qwen2-vl-tiny", "qwen2.5-vl-tiny", "qwen3-vl-tiny", "smolvlm-tiny"];
+    static readonly string[] CheckpointNames = ["vlm-tiny", "qwen2-tiny", "llama-tied-tiny", "qwen2-vl-tiny", "qwen2.5-vl-tiny", "qwen3-vl-tiny", "qwen3.5-tiny", "smolvlm-tiny"];
     public static TheoryData<string> Checkpoints => new(CheckpointNames);
 
     const double Tolerance = 1e-4;

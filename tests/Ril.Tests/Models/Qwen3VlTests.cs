@@ -148,7 +148,7 @@ public sealed class Qwen3VlTests
         Assert.Contains("model.visual.deepstack_merger_list.2.norm.weight", names);
         Assert.Contains("model.language_model.layers.0.self_attn.q_norm.weight", names);
         Assert.DoesNotContain("lm_head.weight", names);                                        // tied
-        Assert.Equal([128, 64], released.Text.Layers[0].QProj.Shape);                         // head_dim 32 × 4 heads ≠ hidden 64
+        Assert.Equal([128, 64], released.Text.Layers[0].QProj!.Shape);                         // head_dim 32 × 4 heads ≠ hidden 64
         var dir = Directory.CreateTempSubdirectory("ril-qwen3vl-").FullName;
         try
         {

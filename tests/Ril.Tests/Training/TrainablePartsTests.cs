@@ -22,7 +22,7 @@ public class TrainablePartsTests
 
         Ops.CrossEntropy(vlm.Logits([1, 19, 19, 19, 19, 2], 1, Tensor.Randn(new Rng(2), 1f, 1, 3, 4, 4)), [-100, -100, -100, -100, -100, 3]).Backward();
         Assert.Null(vlm.Vision!.PatchWeight.Grad);
-        Assert.Null(vlm.Text.Layers[0].QProj.Grad);
+        Assert.Null(vlm.Text.Layers[0].QProj!.Grad);
         Assert.NotNull(vlm.Projector!.W1.Grad);
         Assert.NotNull(vlm.Text.Layers[0].UpProj.Grad);
 

@@ -24,10 +24,31 @@ public sealed record DecoderConfig
     /// <summary>An explicit head size (Qwen3: 128 whatever hidden_size / heads is); absent, hidden_size / heads.</summary>
     [JsonPropertyName("head_dim"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? HeadDimField { get; init; }
 
+    // Qwen3.5's hybrid decoder (docs/spec/QWEN3_5.md "Config"); absent (null) for every other decoder.
+    /// <summary>"linear_attention" (Gated DeltaNet) or "full_attention" per layer; null: every layer is full attention.</summary>
+    [JsonPropertyName("layer_types"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string[]? LayerTypes { get; init; }
+    [JsonPropertyName("linear_num_key_heads"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? LinearKeyHeads { get; init; }
+    [JsonPropertyName("linear_num_value_heads"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? LinearValueHeads { get; init; }
+    [JsonPropertyName("linear_key_head_dim"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? LinearKeyDim { get; init; }
+    [JsonPropertyName("linear_value_head_dim"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? LinearValueDim { get; init; }
+    [JsonPropertyName("linear_conv_kernel_dim"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? LinearConvKernel { get; init; }
+    /// <summary>The rotated fraction of each head (Qwen3.5: 0.25, the first quarter of the dims); null: all of it.</summary>
+    [JsonPropertyName("partial_rotary_factor"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public float? PartialRotaryFactor { get; init; }
+
     [JsonIgnore] public int NumKvHeads => NumKvHeadsField ?? NumHeads;
     [JsonIgnore] public int HeadDim => HeadDimField ?? HiddenSize / NumHeads;
-    /// <summary>Qwen3: an RMSNorm over each head of q and k (q_norm, k_norm) before RoPE.</summary>
-    [JsonIgnore] public bool QkNorm => ModelType == "qwen3";
+    /// <summary>Qwen3 and Qwen3.5: an RMSNorm over each head of q and k (q_norm, k_norm) before RoPE.</summary>
+    [JsonIgnore] public bool QkNorm => ModelType is "qwen3" or Qwen35Text;
+    /// <summary>Qwen3.5's text model type: zero-centred norms (1 + w), the attention output gate, Gated DeltaNet layers.</summary>
+    public const string Qwen35Text = "qwen3_5_text";
+    /// <summary>Qwen3.5: every RMSNorm but the Gated DeltaNet's output norm scales by 1 + w (weights stored around 0).</summary>
+    [JsonIgnore] public bool ZeroCentredNorms => ModelType == Qwen35Text;
+    /// <summary>Qwen3.5: q_proj also gives a per-dim gate, sigmoid(gate) ⊙ attention output before o_proj.</summary>
+    [JsonIgnore] public bool AttentionOutputGate => ModelType == Qwen35Text;
+    /// <summary>Dims of each head that RoPE rotates (the first ones); the rest pass through.</summary>
+    [JsonIgnore] public int RotaryDim => PartialRotaryFactor is { } f ? (int)(HeadDim * f) : HeadDim;
+    /// <summary>Whether layer <paramref name="layer"/> is a Gated DeltaNet (linear attention) layer.</summary>
+    public bool IsLinearAttention(int layer) => LayerTypes is { } types && types[layer] == "linear_attention";
 
     public void Validate(string source)
     {
@@ -44,9 +65,26 @@ public sealed record DecoderConfig
         Require(RopeTheta > 0 && float.IsFinite(RopeTheta), "rope_theta", $"({RopeTheta}) must be a positive number");
         Require(MaxPositions > 0, "max_position_embeddings", $"({MaxPositions}) must be positive");
         Require(RmsNormEps > 0 && float.IsFinite(RmsNormEps), "rms_norm_eps", $"({RmsNormEps}) must be a positive number");
+        Require(RotaryDim > 0 && RotaryDim % 2 == 0 && RotaryDim <= HeadDim, "partial_rotary_factor", $"({PartialRotaryFactor}) must rotate an even number of head dims, at most head_dim");
+        if (LayerTypes is { } types)
+        {
+            Require(types.Length == NumLayers, "layer_types", $"has {types.Length} entries for {NumLayers} layers");
+            var odd = types.FirstOrDefault(t => t is not ("linear_attention" or "full_attention"));
+            Require(odd is null, "layer_types", $"entry '{odd}' is neither linear_attention nor full_attention");
+            if (types.Contains("linear_attention"))
+            {
+                foreach (var (field, value) in new[] { ("linear_num_key_heads", LinearKeyHeads), ("linear_num_value_heads", LinearValueHeads),
+                                                       ("linear_key_head_dim", LinearKeyDim), ("linear_value_head_dim", LinearValueDim), ("linear_conv_kernel_dim", LinearConvKernel) })
+                    Require(value is > 0, field, $"({value?.ToString() ?? "missing"}) must be positive for linear_attention layers");
+                Require(LinearValueHeads % LinearKeyHeads == 0, "linear_num_value_heads", $"({LinearValueHeads}) must be a multiple of linear_num_key_heads ({LinearKeyHeads})");
+            }
+        }
         // Sizes decide allocations: refuse a model that cannot fit before allocating it.
         double embeddings = (double)VocabSize * HiddenSize * (TieWordEmbeddings ? 1 : 2);
         double layers = NumLayers * (2.0 * HiddenSize * NumHeads * HeadDim + 2.0 * HiddenSize * NumKvHeads * HeadDim + 3.0 * HiddenSize * IntermediateSize);
+        if (LayerTypes is { } kinds && kinds.Contains("linear_attention"))   // q, k, v, z, b, a in and out of each Gated DeltaNet
+            layers += kinds.Count(k => k == "linear_attention") * (double)HiddenSize
+                * (2.0 * LinearKeyHeads!.Value * LinearKeyDim!.Value + 3.0 * LinearValueHeads!.Value * LinearValueDim!.Value + 2.0 * LinearValueHeads.Value);
         double bytes = 4 * (embeddings + layers), available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         Require(bytes <= available, embeddings > layers ? "vocab_size" : "num_hidden_layers",
             $"makes a model of {bytes / 1e9:F1} GB in float32, more than the {available / 1e9:F1} GB this machine has");

@@ -63,7 +63,7 @@ public static class MultimodalRope
     /// <summary>The angles of <paramref name="count"/> tokens: frequency j of the head's d/2 turns by plane[j]'s position.</summary>
     public static RotaryTables Rotary(DecoderConfig text, int[] plane, int[] positions, int count)
     {
-        int d = text.HeadDim, half = d / 2;
+        int d = text.RotaryDim, half = d / 2;   // Qwen3.5 rotates the first quarter of each head only
         var inv = new float[half];
         for (int j = 0; j < half; j++) inv[j] = (float)(1.0 / Math.Pow(text.RopeTheta, 2.0 * j / d));
         var cos = new float[count * half];

@@ -88,18 +88,25 @@ public sealed record Qwen2VlConfig(string ModelType, DecoderConfig Text, int[] M
     /// The language model of a Qwen-VL config.json (text_config when present, else the top level) and its
     /// mrope_section (from rope_scaling or rope_parameters, which may also hold rope_theta). Qwen2/2.5-VL: q/k/v biases,
     /// hidden_size / heads per head, the top-level tie flag first. Qwen3-VL (<paramref name="qwen3"/>): no biases, per-head
-    /// q/k norms, an explicit head_dim, text_config's tie flag first.
+    /// q/k norms, an explicit head_dim, text_config's tie flag first. Qwen3.5 (<paramref name="partialRotaryDefault"/> set): the
+    /// rotated fraction of each head from partial_rotary_factor (in the rope dict or the top level), and a text-only save may
+    /// have no mrope_section (<paramref name="mropeRequired"/> false: an empty one).
     /// </summary>
     internal static (DecoderConfig Decoder, int[] MropeSection, JsonObject Rope) ParseText(JsonObject json, string path, string decoderType, float thetaDefault,
-                                                                                          int maxPositionsDefault, bool qwen3)
+                                                                                          int maxPositionsDefault, bool qwen3, float? partialRotaryDefault = null,
+                                                                                          bool mropeRequired = true)
     {
         var text = json["text_config"] as JsonObject ?? json;
         string textPath = ReferenceEquals(text, json) ? path : path + " text_config";
         var rope = text["rope_scaling"] as JsonObject ?? text["rope_parameters"] as JsonObject ?? json["rope_scaling"] as JsonObject
-            ?? throw new InvalidDataException($"{textPath}: field 'rope_scaling' (with mrope_section) is missing");
-        var section = rope["mrope_section"] as JsonArray ?? throw new InvalidDataException($"{textPath}: field 'rope_scaling.mrope_section' is missing");
-        int[] mrope = Ints(section, "rope_scaling.mrope_section", textPath);
+            ?? (mropeRequired ? throw new InvalidDataException($"{textPath}: field 'rope_scaling' (with mrope_section) is missing") : new JsonObject());
+        var section = rope["mrope_section"] as JsonArray
+            ?? (mropeRequired ? throw new InvalidDataException($"{textPath}: field 'rope_scaling.mrope_section' is missing") : null);
+        int[] mrope = section is null ? [] : Ints(section, "rope_scaling.mrope_section", textPath);
+        if (mrope.Length == 4 && mrope[3] == 0) mrope = mrope[..3];   // GGUF exports append a 0
         float theta = text["rope_theta"] is not null ? Float(text, "rope_theta", textPath, 0) : Float(rope, "rope_theta", textPath + " rope_parameters", thetaDefault);
+        float? partial = partialRotaryDefault is null ? null
+            : text["partial_rotary_factor"] is not null ? Float(text, "partial_rotary_factor", textPath, null) : Float(rope, "partial_rotary_factor", textPath + " rope_parameters", partialRotaryDefault);
         bool tiedTop = Bool(json, "tie_word_embeddings", path, false), tiedText = Bool(text, "tie_word_embeddings", textPath, tiedTop);
         var decoder = new DecoderConfig
         {
@@ -116,12 +123,13 @@ public sealed record Qwen2VlConfig(string ModelType, DecoderConfig Text, int[] M
             MaxPositions = Int(text, "max_position_embeddings", textPath, maxPositionsDefault),
             TieWordEmbeddings = qwen3 ? tiedText : json["tie_word_embeddings"] is null ? tiedText : tiedTop,
             AttentionBias = qwen3 ? Bool(text, "attention_bias", textPath, false) : true,
+            PartialRotaryFactor = partial,
         };
         decoder.Validate(textPath);
         if (qwen3 && decoder.AttentionBias) throw new InvalidDataException($"{textPath}: field 'attention_bias' must be false (Qwen3 has no q/k/v biases)");
         if (Str(text, "hidden_act", textPath, "silu") != "silu") throw new InvalidDataException($"{textPath}: field 'hidden_act' must be silu");
-        if (mrope.Length != 3 || mrope.Any(s => s < 0) || mrope.Sum(s => (long)s) != decoder.HeadDim / 2)
-            throw new InvalidDataException($"{textPath}: field 'rope_scaling.mrope_section' [{string.Join(", ", mrope)}] must be three sizes summing to head_dim/2 = {decoder.HeadDim / 2}");
+        if ((mropeRequired || section is not null) && (mrope.Length != 3 || mrope.Any(s => s < 0) || mrope.Sum(s => (long)s) != decoder.RotaryDim / 2))
+            throw new InvalidDataException($"{textPath}: field 'rope_scaling.mrope_section' [{string.Join(", ", mrope)}] must be three sizes summing to the rotated head_dim/2 = {decoder.RotaryDim / 2}");
         return (decoder, mrope, rope);
     }
 

@@ -20,16 +20,18 @@ public sealed class Qwen2VlFamily : IModelFamily
     {
         var parsed = Qwen2VlConfig.Parse(config, configPath);
         var model = new Qwen2VlModel(parsed, new Rng(0));
-        LoadRenamed(model.Parameters(), dir, HubName, parsed.Text.TieWordEmbeddings, frozen);
+        LoadRenamed(model.Parameters(), dir, HubName, parsed.Text.TieWordEmbeddings, frozen: frozen);
         return (model, new Qwen2VlProcessor(tokenizer, Qwen2VlImageProcessor.Load(dir), parsed.ImageTokenId, HfChatTemplate.FromModelDirectory(dir)));
     }
 
     /// <summary>
     /// Loads DIR's tensors into <paramref name="parameters"/> under the names <paramref name="rename"/> gives them; every
-    /// tensor must find its parameter (a tied checkpoint's copy of the head and rotary buffers aside).
+    /// tensor must find its parameter (a tied checkpoint's copy of the head, rotary buffers and what <paramref name="skip"/>
+    /// names aside).
     /// </summary>
-    internal static void LoadRenamed(IEnumerable<Tensor> parameters, string dir, Func<string, string> rename, bool tied, bool frozen = false) =>
-        Checkpoint.LoadAll(parameters, dir, keepBf16: frozen, rename, name => tied && name == "lm_head.weight");
+    internal static void LoadRenamed(IEnumerable<Tensor> parameters, string dir, Func<string, string> rename, bool tied, Func<string, bool>? skip = null,
+                                     bool frozen = false) =>
+        Checkpoint.LoadAll(parameters, dir, keepBf16: frozen, rename, name => skip?.Invoke(name) == true || tied && name == "lm_head.weight");
 
     /// <summary>A tensor's Hub name: model.language_model.X → model.X, model.visual.X → visual.X; others unchanged.</summary>
     public static string HubName(string name) =>

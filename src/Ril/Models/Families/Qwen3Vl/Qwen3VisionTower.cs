@@ -23,10 +23,14 @@ public sealed class Qwen3VisionTower
     public PatchMerger Merger { get; }
     public PatchMerger[] DeepstackMergers { get; }
 
-    public Qwen3VisionTower(Qwen3VlConfig config, Rng rng, float std = 0.02f)
+    public Qwen3VisionTower(Qwen3VlConfig config, Rng rng, float std = 0.02f) : this(config.Vision, config.DeepstackIndexes, config.PositionTableSide, rng, std) { }
+
+    /// <param name="taps">the blocks whose outputs feed DeepStack mergers (none for Qwen3.5)</param>
+    /// <param name="side">the learned position table's side</param>
+    public Qwen3VisionTower(VisionTowerConfig vision, int[] taps, int side, Rng rng, float std = 0.02f)
     {
-        var c = _c = config.Vision;
-        (_taps, _side) = (config.DeepstackIndexes, config.PositionTableSide);
+        var c = _c = vision;
+        (_taps, _side) = (taps, side);
         int e = c.Width;
         string p = c.Prefix;
         PatchEmbed = Tensor.Randn(rng, std, e, c.InChannels, c.TemporalPatchSize, c.PatchSize, c.PatchSize).AsParameter(p + "patch_embed.proj.weight");

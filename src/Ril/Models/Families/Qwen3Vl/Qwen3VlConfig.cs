@@ -29,6 +29,18 @@ public sealed record Qwen3VlConfig(DecoderConfig Text, int[] MropeSection, Visio
             throw new InvalidDataException($"{path}: field 'tie_word_embeddings' ({json["tie_word_embeddings"]!.ToJsonString()}) disagrees with text_config.tie_word_embeddings ({decoder.TieWordEmbeddings.ToString().ToLowerInvariant()})");
         if (rope["mrope_interleaved"] is { } flag && !Bool(rope, "mrope_interleaved", textPath + " rope_scaling", true))
             throw new InvalidDataException($"{textPath}: field 'rope_scaling.mrope_interleaved' is {flag.ToJsonString()}; Qwen3-VL always interleaves");
+        var (vision, deepstack, side) = ParseVision(json, path, decoder, deepstackRequired: true);
+        int image = Int(json, "image_token_id", path, 151655), start = Int(json, "vision_start_token_id", path, 151652), end = Int(json, "vision_end_token_id", path, 151653);
+        if (image < 0 || image >= decoder.VocabSize) throw new InvalidDataException($"{path}: field 'image_token_id' ({image}) is outside the vocabulary ({decoder.VocabSize})");
+        return new Qwen3VlConfig(decoder, mrope, vision, deepstack, side, image, start, end, (JsonObject)json.DeepClone());
+    }
+
+    /// <summary>
+    /// The vision tower of a Qwen3-VL-style vision_config (Qwen3-VL's; Qwen3.5's, which has no DeepStack taps: with
+    /// <paramref name="deepstackRequired"/> false an absent deepstack_visual_indexes means none), checked against the decoder it feeds.
+    /// </summary>
+    internal static (VisionTowerConfig Vision, int[] Deepstack, int PositionTableSide) ParseVision(JsonObject json, string path, DecoderConfig decoder, bool deepstackRequired)
+    {
         var vc = json["vision_config"] as JsonObject ?? throw new InvalidDataException($"{path}: field 'vision_config' is missing");
         string vp = path + " vision_config";
         var vision = new VisionTowerConfig
@@ -60,13 +72,12 @@ public sealed record Qwen3VlConfig(DecoderConfig Text, int[] MropeSection, Visio
         if (table < 1 || side * side != table) throw new InvalidDataException($"{vp}: field 'num_position_embeddings' ({table}) must be a positive perfect square");
         // Required: transformers' class default [8, 16, 24] fits the 8B only.
         int[] deepstack = vc["deepstack_visual_indexes"] is JsonArray taps ? Ints(taps, "deepstack_visual_indexes", vp)
+            : !deepstackRequired ? []
             : throw new InvalidDataException($"{vp}: field 'deepstack_visual_indexes' is missing (a list of block indices, [] for none)");
         if (deepstack.Any(b => b < 0 || b >= vision.Depth) || deepstack.Distinct().Count() != deepstack.Length)
             throw new InvalidDataException($"{vp}: field 'deepstack_visual_indexes' [{string.Join(", ", deepstack)}] must be distinct block indices below depth {vision.Depth}");
         if (deepstack.Length > decoder.NumLayers)
             throw new InvalidDataException($"{vp}: field 'deepstack_visual_indexes' has {deepstack.Length} taps, more than the {decoder.NumLayers} decoder layers they feed");
-        int image = Int(json, "image_token_id", path, 151655), start = Int(json, "vision_start_token_id", path, 151652), end = Int(json, "vision_end_token_id", path, 151653);
-        if (image < 0 || image >= decoder.VocabSize) throw new InvalidDataException($"{path}: field 'image_token_id' ({image}) is outside the vocabulary ({decoder.VocabSize})");
-        return new Qwen3VlConfig(decoder, mrope, vision, deepstack, side, image, start, end, (JsonObject)json.DeepClone());
+        return (vision, deepstack, side);
     }
 }

@@ -24,7 +24,7 @@ public sealed class Qwen3VlFamily : IModelFamily
     {
         var parsed = Qwen3VlConfig.Parse(config, configPath);
         var model = new Qwen3VlModel(parsed, new Rng(0));
-        Qwen2VlFamily.LoadRenamed(model.Parameters(), dir, ReleasedName, parsed.Text.TieWordEmbeddings, frozen);
+        Qwen2VlFamily.LoadRenamed(model.Parameters(), dir, ReleasedName, parsed.Text.TieWordEmbeddings, frozen: frozen);
         var images = Qwen2VlImageProcessor.Load(dir, Qwen2VlImageProcessor.Qwen3VlDefaults);
         return (model, new Qwen2VlProcessor(tokenizer, images, parsed.ImageTokenId, HfChatTemplate.FromModelDirectory(dir), defaultSystemPrompt: null));
     }
