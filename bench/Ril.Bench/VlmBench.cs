@@ -35,7 +35,8 @@ namespace Ril.Bench;
 /// Verbs:
 ///   decode   greedy tokens/s with a KV cache at batch 1 and 8 (distinct images), 32 new tokens, prefill (vision included)
 ///            timed apart; best of 2 after a warm-up.
-///   vision   the vision tower alone: images per second at 1 and 8 images per call.
+///   vision   the vision tower alone: images per second at 1 and 8 images per call (--images 1,2 to choose; pixel_rows are
+///            SmolVLM's tiles, or Qwen's patches).
 ///   lora     LoraBench's RIL-like step (rollouts, π_old / π_ref, the discriminator's reward and BCE step, a Dr.GRPO update;
 ///            LoRA r = 16 on every projection, D sharing the bf16 base): its parts and peak memory.
 ///   full     the same step with full fine-tuning of the decoder (the vision tower frozen in bf16) and a discriminator of
@@ -79,7 +80,7 @@ public static class VlmBench
         FrozenWeights.StoreInBf16(b.Model.Parameters().Where(p => { p.RequiresGrad = false; return true; }));
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         Console.WriteLine($"# {args[1]}: {b.Label}, {b.Model.Parameters().Sum(p => (long)p.Length) / 1e6:F0}M parameters (bf16 frozen), threads={WorkerPool.Shared.Threads}; set-up {setup.Elapsed.TotalSeconds:F0} s");
-        if (args[1] == "vision") { Vision(b, rng); return; }
+        if (args[1] == "vision") { Vision(b, rng, args.Contains("--images") ? args[Array.IndexOf(args, "--images") + 1].Split(',').Select(int.Parse).ToArray() : [1, 8]); return; }
         var generator = new Generator(b.Model, null, b.Policy.PadId);
         var options = new SamplingOptions { Temperature = 0, MaxNewTokens = 32 };
         foreach (int batch in new[] { 1, 8 })
@@ -103,9 +104,9 @@ public static class VlmBench
     }
 
     /// <summary>The tower alone, no gradients: images per second with 1 and 8 images per call (best of 2 after a warm-up).</summary>
-    static void Vision(Built b, Rng rng)
+    static void Vision(Built b, Rng rng, int[] counts)
     {
-        foreach (int images in new[] { 1, 8 })
+        foreach (int images in counts)
         {
             var pixels = PixelInputs.Concat(Enumerable.Range(0, images).Select(q => Question(b.Policy, q, rng, b.ImageSide).Pixels!).ToList());
             double best = double.MaxValue;
@@ -117,7 +118,7 @@ public static class VlmBench
                 b.Tower(pixels);
                 if (rep > 0) best = Math.Min(best, sw.Elapsed.TotalSeconds);
             }
-            Console.WriteLine($"vision images={images} images_per_s={images / best:F2} s_per_image={best / images:F2}");
+            Console.WriteLine($"vision images={images} pixel_rows={pixels.Values.Shape[0]} images_per_s={images / best:F3} s_per_image={best / images:F2}");
         }
     }
 
