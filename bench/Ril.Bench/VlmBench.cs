@@ -41,7 +41,9 @@ namespace Ril.Bench;
 ///            LoRA r = 16 on every projection, D sharing the bf16 base): its parts and peak memory.
 ///   full     the same step with full fine-tuning of the decoder (the vision tower frozen in bf16) and a discriminator of
 ///            its own (a second decoder of the same size with a scalar head, trained in full); no KL term.
-/// Options: --layers N (decoder depth; default the real one) for smoke runs, and LoraBench's.
+/// Options: --layers N (decoder depth; default the real one) for smoke runs; decode --context N,M (batch 1 at prompts of
+/// about N tokens); qwen3.5-0.8b --all-attention (every layer full attention: the same sizes without Gated DeltaNet);
+/// and LoraBench's.
 /// </summary>
 public static class VlmBench
 {
@@ -57,6 +59,10 @@ public static class VlmBench
         ["smolvlm-500m"] = (layers, split, rng) => SmolVlm(960, 2560, layers ?? 32, 15, 5, split, "SmolVLM-500M", rng),
     };
 
+    /// <summary>--all-attention (qwen3.5-0.8b): every layer gated full attention, the same sizes otherwise — the comparison
+    /// for decoding cost against context length.</summary>
+    static bool AllAttention;
+
     public static void Run(string[] args)
     {
         Func<int?, bool, Rng, Built>? build = null;
@@ -66,6 +72,7 @@ public static class VlmBench
             Environment.Exit(2);
         }
         var setup = Stopwatch.StartNew();
+        AllAttention = args.Contains("--all-attention");
         int? layers = args.Contains("--layers") ? LoraBench.Option(args, "--layers", 0) : null;
         var rng = new Rng(7);
         var b = build(layers, !args.Contains("--no-split"), rng);
@@ -83,9 +90,15 @@ public static class VlmBench
         if (args[1] == "vision") { Vision(b, rng, args.Contains("--images") ? args[Array.IndexOf(args, "--images") + 1].Split(',').Select(int.Parse).ToArray() : [1, 8]); return; }
         var generator = new Generator(b.Model, null, b.Policy.PadId);
         var options = new SamplingOptions { Temperature = 0, MaxNewTokens = 32 };
-        foreach (int batch in new[] { 1, 8 })
+        // --context N,M: batch 1 only, each prompt lengthened to about N tokens by text before the question (decoding cost
+        // against context length); otherwise batch 1 and 8 at the prompts' own length.
+        int[] contexts = args.Contains("--context") ? args[Array.IndexOf(args, "--context") + 1].Split(',').Select(int.Parse).ToArray() : [0];
+        var filler = b.Policy.EncodeRaw(" the quick brown fox jumps over the lazy dog");
+        foreach (int context in contexts)
+        foreach (int batch in context > 0 ? new[] { 1 } : new[] { 1, 8 })
         {
-            var requests = Enumerable.Range(0, batch).Select(q => Ask(q, rng)).Select(q => new GenerationRequest(q.PromptIds, Pixels: q.Pixels)).ToList();
+            var requests = Enumerable.Range(0, batch).Select(q => Ask(q, rng)).Select(q => new GenerationRequest(
+                [.. Enumerable.Range(0, Math.Max(0, context - q.PromptIds.Length)).Select(i => filler[i % filler.Length]), .. q.PromptIds], Pixels: q.Pixels)).ToList();
             MemoryBreakdown.ResetPeakResident();
             generator.Generate(requests, options with { MaxNewTokens = 2 });   // warm-up
             double best = 0, prefill = double.MaxValue;
@@ -99,7 +112,7 @@ public static class VlmBench
                 double decode = sw.Elapsed.TotalSeconds - prefill;   // the prefill's best time taken off: tokens after the first
                 best = Math.Max(best, outputs.Sum(o => o[0].TokenIds.Length - 1) / decode);
             }
-            Console.WriteLine($"{args[0]} decode batch={batch} tok_s={best:F2} prefill_s={prefill:F1} prompt_tokens={requests[0].PromptIds.Length} peak_rss_mb={MemoryBreakdown.PeakResidentBytes() >> 20}");
+            Console.WriteLine($"{args[0]}{(AllAttention ? " (all attention)" : "")} decode batch={batch} tok_s={best:F2} prefill_s={prefill:F1} prompt_tokens={requests[0].PromptIds.Length} peak_rss_mb={MemoryBreakdown.PeakResidentBytes() >> 20}");
         }
     }
 
@@ -166,7 +179,7 @@ public static class VlmBench
               "model_type": "qwen3_5", {{QwenTokenIds(tokenizer)}}, "tie_word_embeddings": true,
               "text_config": {
                 "model_type": "qwen3_5_text", "vocab_size": 248320, "hidden_size": 1024, "intermediate_size": 3584,
-                "num_hidden_layers": {{layers}}, "full_attention_interval": 4, "num_attention_heads": 8, "num_key_value_heads": 2,
+                "num_hidden_layers": {{layers}}, "full_attention_interval": 4, "num_attention_heads": 8, "num_key_value_heads": 2,{{(AllAttention ? $"\"layer_types\": [{string.Join(", ", Enumerable.Repeat("\"full_attention\"", layers))}]," : "")}}
                 "head_dim": 256, "linear_num_key_heads": 16, "linear_num_value_heads": 16, "linear_key_head_dim": 128,
                 "linear_value_head_dim": 128, "linear_conv_kernel_dim": 4, "rms_norm_eps": 1e-6, "max_position_embeddings": 262144,
                 "tie_word_embeddings": true, "attn_output_gate": true,
@@ -183,7 +196,7 @@ public static class VlmBench
         var model = new Qwen35Model(config, rng);
         var processor = new Qwen2VlProcessor(tokenizer, Qwen2VlImageProcessor.Qwen3VlDefaults, config.ImageTokenId, defaultSystemPrompt: null);
         return new Built(model, model.Text, new ChatModel(model, processor), p => model.Vision.Forward(p), 256,
-            $"Qwen3.5-0.8B layout, {layers} layers ({layers / 4} attention), images 256×256 (64 tokens)");
+            $"Qwen3.5-0.8B layout, {layers} layers ({(AllAttention ? layers : layers / 4)} attention), images 256×256 (64 tokens)");
     }
 
     static Built Qwen25Vl3B(int layers, Rng rng)
