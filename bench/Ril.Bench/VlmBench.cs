@@ -84,7 +84,8 @@ public static class VlmBench
                 LoraBench.Step(args[1..], new LoraBench.Subject(b.Label, b.Model, b.Text, b.Policy, Ask) { Tower = b.Tower }, rng, setup);
                 return;
         }
-        FrozenWeights.StoreInBf16(b.Model.Parameters().Where(p => { p.RequiresGrad = false; return true; }));
+        foreach (var p in b.Model.Parameters()) p.RequiresGrad = false;   // decode and vision train nothing
+        FrozenWeights.StoreInBf16(b.Model.Parameters());
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         Console.WriteLine($"# {args[1]}: {b.Label}, {b.Model.Parameters().Sum(p => (long)p.Length) / 1e6:F0}M parameters (bf16 frozen), threads={WorkerPool.Shared.Threads}; set-up {setup.Elapsed.TotalSeconds:F0} s");
         if (args[1] == "vision") { Vision(b, rng, args.Contains("--images") ? args[Array.IndexOf(args, "--images") + 1].Split(',').Select(int.Parse).ToArray() : [1, 8]); return; }
