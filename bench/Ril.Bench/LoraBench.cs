@@ -23,7 +23,9 @@ namespace Ril.Bench;
 /// term. 2 questions × G = 4, prompts of 32 tokens, responses of 32, micro-batch 4. Prints the step's time, its
 /// breakdown, the memory breakdown and peak resident memory, and what full fine-tuning would need.
 /// <see cref="Step"/> runs the same step on another model (Qwen3VlBench: a Qwen3-VL-2B layout with images).
-/// Usage: lora [--steps N] [--layers N] [--rank R] [--float32-base] [--recompute]
+/// Usage: lora [--steps N] [--layers N] [--rank R] [--float32-base] [--recompute] [--old-logprobs recompute|sampler] [--encode-per-pass]
+/// (--old-logprobs sampler: π_old from the sampler, as trainer.old_logprobs: sampler; --encode-per-pass: no ImageFeatureCache,
+/// each row's images encoded again in every pass)
 /// (steps default 2, the last one timed; layers default 24, the real depth).
 /// </summary>
 public static class LoraBench
@@ -57,6 +59,8 @@ public static class LoraBench
             Enumerable.Range(0, PromptTokens).Select(_ => r.NextInt(tokenizer.VocabSize)).ToArray(), null)), rng, setup);
     }
 
+    internal static string Value(string[] args, string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault(fallback);
+
     internal static int Option(string[] args, string name, int fallback) => args.SkipWhile(a => a != name).Skip(1).Select(int.Parse).FirstOrDefault(fallback);
 
     /// <summary>tests/fixtures/tokenizer/trained/tokenizer.json, found above the benchmark's folder.</summary>
@@ -72,6 +76,10 @@ public static class LoraBench
     {
         int steps = Option(args, "--steps", 2), rank = Option(args, "--rank", 16);
         bool bf16 = !args.Contains("--float32-base"), recompute = args.Contains("--recompute"), full = args.Length > 0 && args[0] == "full";
+        bool fromSampler = Value(args, "--old-logprobs", "recompute") switch
+        {
+            "sampler" => true, "recompute" => false, var other => throw new ArgumentException($"--old-logprobs {other}: sampler or recompute"),
+        };
         var (vlm, policy) = (subject.Model, subject.Policy);
         var tokenizer = policy.Processor.Tokenizer;
         subject.Text.RecomputeActivations = recompute;
@@ -97,9 +105,9 @@ public static class LoraBench
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);   // hand the float32 originals back to the system
         Console.WriteLine(full
             ? $"# full: {subject.Label}, {baseParameters / 1e6:F0}M parameters (the decoder's trained in float32, the rest {(bf16 ? "bf16" : "float32")} frozen), " +
-              $"D a second decoder: {trained / 1e6:F1}M trained; no KL term; recompute={(recompute ? "yes" : "no")}; threads={WorkerPool.Shared.Threads}; set-up {setup.Elapsed.TotalSeconds:F0} s, rss {MemoryBreakdown.ResidentBytes() >> 20} MB"
+              $"D a second decoder: {trained / 1e6:F1}M trained; no KL term; recompute={(recompute ? "yes" : "no")}; old log-probs from the {(fromSampler ? "sampler" : "forward")}; threads={WorkerPool.Shared.Threads}; set-up {setup.Elapsed.TotalSeconds:F0} s, rss {MemoryBreakdown.ResidentBytes() >> 20} MB"
             : $"# lora: {subject.Label}, {baseParameters / 1e6:F0}M base parameters ({(bf16 ? "bf16" : "float32")}, shared by student and discriminator), " +
-              $"LoRA r={rank} on {string.Join("/", lora.TargetModules)}: {trained / 1e6:F2}M trained; recompute={(recompute ? "yes" : "no")}; threads={WorkerPool.Shared.Threads}; set-up {setup.Elapsed.TotalSeconds:F0} s, rss {MemoryBreakdown.ResidentBytes() >> 20} MB");
+              $"LoRA r={rank} on {string.Join("/", lora.TargetModules)}: {trained / 1e6:F2}M trained; recompute={(recompute ? "yes" : "no")}; old log-probs from the {(fromSampler ? "sampler" : "forward")}; threads={WorkerPool.Shared.Threads}; set-up {setup.Elapsed.TotalSeconds:F0} s, rss {MemoryBreakdown.ResidentBytes() >> 20} MB");
         MemoryBreakdown.ResetPeakResident();
 
         var questions = Enumerable.Range(0, Questions).Select(q => subject.Question(q, rng)).ToList();
@@ -118,25 +126,36 @@ public static class LoraBench
                     subject.Tower(PixelInputs.Concat(questions.Select(q => q.Pixels!).ToList()));
                     visionSeconds = sw.Elapsed.TotalSeconds;
                 }
+            using var images = args.Contains("--encode-per-pass") ? null : ImageFeatureCache.Begin();   // each question's image once per step
             var clock = Stopwatch.StartNew();
             // Rollouts.
-            var sequences = generator.Generate(questions.Select((q, i) => new GenerationRequest(q.PromptIds, Group, (ulong)(step * 100 + i), q.Pixels)).ToList(), sampling);
+            long rolloutPeak = 0;
+            IReadOnlyList<IReadOnlyList<GeneratedSequence>> sequences = null!;
+            rolloutPeak = MemoryBreakdown.ActivationPeak(() => sequences = generator.Generate(questions.Select((q, i) => new GenerationRequest(q.PromptIds, Group, (ulong)(step * 100 + i), q.Pixels)).ToList(), sampling));
             var rollouts = sequences.SelectMany((group, q) => group.Select(s => new Rollout(q, Rollout.Student, s.TokenIds, "", s.FinishReason))).ToList();
             double rolloutSeconds = clock.Elapsed.TotalSeconds;
 
             // π_old (adapters on) and π_ref (adapters off): one set of weights.
             int rows = rollouts.Count, L = ResponseTokens;
             var old = new float[rows * L];
+            if (fromSampler)                                                          // trainer.old_logprobs: sampler
+            {
+                var sampled = sequences.SelectMany(group => group).ToList();
+                for (int r = 0; r < rows; r++) sampled[r].LogProbs.AsSpan(0, Math.Min(L, sampled[r].LogProbs.Length)).CopyTo(old.AsSpan(r * L));
+            }
             var reference = new float[rows * L];
-            using (NoGrad.Begin())
-                for (int start = 0; start < rows; start += MicroBatch)
-                {
-                    using var scope = TensorScope.Begin();
-                    var batch = TrajectoryBuilder.Rows(questions, rollouts, start, MicroBatch, L);
-                    ResponseLogProbs.Compute(policy, batch, L).LogProbs.Data.CopyTo(old.AsSpan(start * L));
-                    if (studentAdapters is not null)
-                        using (studentAdapters.Disabled()) ResponseLogProbs.Compute(policy, batch, L).LogProbs.Data.CopyTo(reference.AsSpan(start * L));
-                }
+            long logProbPeak = MemoryBreakdown.ActivationPeak(() =>
+            {
+                using (NoGrad.Begin())
+                    for (int start = 0; start < rows; start += MicroBatch)
+                    {
+                        using var scope = TensorScope.Begin();
+                        var batch = TrajectoryBuilder.Rows(questions, rollouts, start, MicroBatch, L);
+                        if (!fromSampler) ResponseLogProbs.Compute(policy, batch, L).LogProbs.Data.CopyTo(old.AsSpan(start * L));
+                        if (studentAdapters is not null)
+                            using (studentAdapters.Disabled()) ResponseLogProbs.Compute(policy, batch, L).LogProbs.Data.CopyTo(reference.AsSpan(start * L));
+                    }
+            });
             double logProbSeconds = clock.Elapsed.TotalSeconds - rolloutSeconds;
 
             // The discriminator: rewards (no grad), then one BCE step on the student's rows against as many teacher rows.
@@ -173,6 +192,7 @@ public static class LoraBench
             UpdateStats stats = null!;
             long policyActivations = MemoryBreakdown.ActivationPeak(() => stats = updater.Update(trajectory, rng));
             activations = Math.Max(dActivations, policyActivations);
+            Console.WriteLine($"# step {step + 1} buffer peaks: rollout {rolloutPeak >> 20} MB, log-probs {logProbPeak >> 20} MB, discriminator {dActivations >> 20} MB, update {policyActivations >> 20} MB");
             times = new StepTimes(clock.Elapsed.TotalSeconds, visionSeconds, rolloutSeconds, logProbSeconds, rewardSeconds, discriminatorSeconds, stats.Seconds);
             Console.WriteLine($"# step {step + 1}: {times.Total:F1} s, policy loss {stats.Loss:F4}, kl {stats.Kl:G3}, rss {MemoryBreakdown.ResidentBytes() >> 20} MB, peak {MemoryBreakdown.PeakResidentBytes() >> 20} MB " +
                               $"(of which idle in the buffer pool {BufferPool.PooledBytes >> 20} MB, managed heap {GC.GetGCMemoryInfo().HeapSizeBytes >> 20} MB)");

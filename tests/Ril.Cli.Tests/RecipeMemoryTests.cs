@@ -34,7 +34,7 @@ public class RecipeMemoryTests : IDisposable
         var micro = Processes.Run([.. Processes.Ril, "train", "--config", recipe, "--set", "trainer.questions_per_step=64", "--set", "rollout.group_size=64",
             "--set", "trainer.micro_batch_size=4096", "--set", "trainer.mini_batch_size=4096", "--set", "rollout.max_response_tokens=400"], HalfAGigabyte);
         Assert.NotEqual(0, micro.ExitCode);
-        Assert.Contains("trainer.micro_batch_size (4096) × (longest prompt", micro.Output);
+        Assert.Contains("trainer.micro_batch_size (4096) × rollout.max_response_tokens (400) response slots", micro.Output);
         Assert.DoesNotContain("Unhandled exception", micro.Output);
     }
 }

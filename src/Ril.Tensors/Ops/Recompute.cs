@@ -15,7 +15,8 @@ public static partial class Ops
     /// </summary>
     public static Tensor Recompute(Func<Tensor, Tensor> block, Tensor x, IEnumerable<Tensor> parameters, Rng? rng = null)
     {
-        if (NoGrad.IsActive || !(x.RequiresGrad || parameters.Any(p => p.RequiresGrad))) return block(x);
+        // Nothing to recompute when no gradient will flow: run the block as a layer whose intermediates go as soon as it returns.
+        if (NoGrad.IsActive || !(x.RequiresGrad || parameters.Any(p => p.RequiresGrad))) return TensorScope.Layer(() => block(x));
         var rngState = rng?.GetState();
         Tensor y;
         // Run as a training forward (ops that act only while recording, such as LoRA's dropout, act the same as in the

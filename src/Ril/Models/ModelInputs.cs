@@ -24,6 +24,8 @@ public sealed class ModelInputs
     public IReadOnlyList<int> ImageSlots => _imageSlots;
     /// <summary>Pixels of the images whose features fill <see cref="ImageSlots"/>, in the same order; null when none.</summary>
     public PixelInputs? Pixels { get; private set; }
+    /// <summary>The pixels of each placed sequence that has images, in order (<see cref="Pixels"/> is their concatenation).</summary>
+    public IReadOnlyList<PixelInputs> PixelParts { get; private set; } = [];
 
     readonly List<int> _imageSlots = [];
 
@@ -117,6 +119,7 @@ public sealed class ModelInputs
         public ModelInputs Build()
         {
             _inputs.Pixels = _pixels.Count == 0 ? null : PixelInputs.Concat(_pixels);
+            _inputs.PixelParts = _pixels.ToArray();
             return _inputs;
         }
     }

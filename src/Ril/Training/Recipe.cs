@@ -272,7 +272,7 @@ public sealed record Recipe
     {
         if (estimate.Total <= available) return;
         string keys = estimate.UpdateLogits > Math.Max(estimate.KvCaches, estimate.DecodeLogits)
-            ? $"trainer.micro_batch_size ({Rl.MicroBatchSize}) × (longest prompt {longestPrompt} + rollout.max_response_tokens {Rl.MaxResponseTokens}) positions"
+            ? $"trainer.micro_batch_size ({Rl.MicroBatchSize}) × rollout.max_response_tokens ({Rl.MaxResponseTokens}) response slots"
             : $"trainer.questions_per_step ({Rl.QuestionsPerStep}) × rollout.group_size ({Rl.GroupSize}) rows of (longest prompt {longestPrompt} + rollout.max_response_tokens {Rl.MaxResponseTokens}) positions";
         throw new RecipeException($"{(Source.Length > 0 ? Source : "recipe")}: {keys} make a step of about {StepMemory.Gb(estimate.Total)} GB at the least " +
             $"({estimate}), more than the {StepMemory.Gb(available)} GB available; lower these keys");

@@ -1,4 +1,5 @@
 using Ril.Data;
+using Ril.Models;
 using Ril.Tensors;
 using Ril.Tensors.Distributed;
 using Ril.Tensors.Memory;
@@ -84,6 +85,7 @@ public sealed class RlTrainer : StepTrainer
     protected override StepMetrics TakeStep()
     {
         using var scope = TensorScope.Begin();
+        using var images = ImageFeatureCache.Begin();                                             // each question's images encoded once this step
         var questions = Data.Next(Config.QuestionsPerStep);                                       // 1. data flow
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var rollouts = Collector.Collect(questions, Config.Seed + (ulong)Step);                   // 2. response collection

@@ -5,8 +5,8 @@ namespace Ril.Training;
 /// <summary>
 /// The memory an RL step of a recipe will need at the least, estimated from the recipe's sizes and the model's before
 /// anything they size is allocated (docs/spec/BOUNDS.md "A step's memory"): the weights held, the KV caches of the step's
-/// rollouts (sampled all at once), one decoding step's logits over all of them, and one micro-batch's logits with their
-/// gradient in the update. Each term is a lower bound, so a recipe refused by it cannot have fitted. In bytes, as doubles:
+/// rollouts (sampled all at once), one decoding step's logits over all of them, and one micro-batch's logits at its
+/// response slots with their gradient in the update. Each term is a lower bound, so a recipe refused by it cannot have fitted. In bytes, as doubles:
 /// huge recipe values must not overflow.
 /// </summary>
 public sealed record StepMemory(double Weights, double KvCaches, double DecodeLogits, double UpdateLogits)
@@ -22,7 +22,7 @@ public sealed record StepMemory(double Weights, double KvCaches, double DecodeLo
         return new StepMemory(weightBytes,
             model.KvCacheBytes(1, 1) * rows * positions,                                  // KV = kv(1, 1)·R·T
             rows * model.VocabSize * sizeof(float),                                       // R·V·4
-            2.0 * micro * positions * model.VocabSize * sizeof(float));                   // 2·m·T·V·4
+            2.0 * micro * rl.MaxResponseTokens * model.VocabSize * sizeof(float));        // 2·m·L·V·4: the head reads the response slots only
     }
 
     /// <summary>Available memory for the process: the GC's view (physical memory, or a container's or a heap hard limit).</summary>

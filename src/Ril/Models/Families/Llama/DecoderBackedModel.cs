@@ -27,6 +27,9 @@ public abstract class DecoderBackedModel(DecoderLM text) : ICausalLM
     /// <summary>The decoder alone: on text, a VLM's positions are the decoder's own (multimodal RoPE's planes agree).</summary>
     public ICausalLM LanguageModel(bool shareWeights, Rng rng) => Text.LanguageModel(shareWeights, rng);
 
+    /// <summary>Whether a gradient must reach a vision part with these parameters (some of them train).</summary>
+    protected static bool Trains(IEnumerable<Tensor> parameters) => parameters.Any(p => p.RequiresGrad);
+
     public abstract int ImageTokenId { get; }
     public abstract bool AcceptsImages { get; }
     public abstract int PositionRank { get; }

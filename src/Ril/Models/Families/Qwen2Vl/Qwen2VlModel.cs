@@ -36,9 +36,9 @@ public sealed class Qwen2VlModel : DecoderBackedModel
     {
         if (inputs.PositionRank != 3) throw new ArgumentException($"Qwen2-VL reads 3-plane positions; these inputs have {inputs.PositionRank}");
         var embeds = Ops.Embedding(Text.EmbedTokens, inputs.Ids);
-        if (inputs.Pixels is { } pixels)
+        if (inputs.Pixels is not null)
         {
-            var features = Vision.Forward(pixels);
+            var features = ImageFeatureCache.Encode(Vision, Trains(Vision.Parameters()), inputs, p => [Vision.Forward(p)])[0];
             if (features.Shape[0] != inputs.ImageSlots.Count)
                 throw new ArgumentException($"Qwen2-VL: {inputs.ImageSlots.Count} image placeholder tokens, but the images give {features.Shape[0]} features");
             embeds = Ops.ReplaceRows(embeds, inputs.ImageSlots.ToArray(), features);

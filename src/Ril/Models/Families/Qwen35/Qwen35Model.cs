@@ -38,9 +38,9 @@ public sealed class Qwen35Model : DecoderBackedModel
         if (inputs.PositionRank != 3) throw new ArgumentException($"Qwen3.5 reads 3-plane positions; these inputs have {inputs.PositionRank}");
         var embeds = Ops.Embedding(Text.EmbedTokens, inputs.Ids);
         int[] slots = inputs.ImageSlots.ToArray();
-        if (inputs.Pixels is { } pixels)
+        if (inputs.Pixels is not null)
         {
-            var (features, _) = Vision.Forward(pixels);
+            var features = ImageFeatureCache.Encode(Vision, Trains(Vision.Parameters()), inputs, p => [Vision.Forward(p).Features])[0];
             if (features.Shape[0] != slots.Length)
                 throw new ArgumentException($"Qwen3.5: {slots.Length} image placeholder tokens, but the images give {features.Shape[0]} features");
             embeds = Ops.ReplaceRows(embeds, slots, features);

@@ -37,9 +37,11 @@ public sealed class Qwen3VlModel : DecoderBackedModel
         var embeds = Ops.Embedding(Text.EmbedTokens, inputs.Ids);
         Tensor[] deepstack = [];
         int[] slots = inputs.ImageSlots.ToArray();
-        if (inputs.Pixels is { } pixels)
+        if (inputs.Pixels is not null)
         {
-            (var features, deepstack) = Vision.Forward(pixels);
+            var encoded = ImageFeatureCache.Encode(Vision, Trains(Vision.Parameters()), inputs, p => { var (f, taps) = Vision.Forward(p); return [f, .. taps]; });
+            var features = encoded[0];
+            deepstack = encoded[1..];
             if (features.Shape[0] != slots.Length)
                 throw new ArgumentException($"Qwen3-VL: {slots.Length} image placeholder tokens, but the images give {features.Shape[0]} features");
             embeds = Ops.ReplaceRows(embeds, slots, features);

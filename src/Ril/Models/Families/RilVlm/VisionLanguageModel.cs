@@ -90,7 +90,8 @@ public sealed class VisionLanguageModel : DecoderBackedModel
 
     public override Tensor Hidden(ModelInputs inputs, KvCache? cache = null, bool[]? cacheKeyValid = null)
     {
-        var features = inputs.Pixels is null ? null : ImageFeatures(inputs.Pixels.Values);
+        var features = inputs.Pixels is null ? null
+            : ImageFeatureCache.Encode(Vision!, Trains(Vision!.Parameters().Concat(Projector!.Parameters())), inputs, p => [ImageFeatures(p.Values)])[0];
         return Text.Forward(Embed(inputs.Ids, inputs.Rows, features, inputs.ImageSlots), inputs.Positions1D, cache is null ? inputs.Mask : null, cache, cacheKeyValid);
     }
 

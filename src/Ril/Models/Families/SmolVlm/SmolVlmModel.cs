@@ -88,9 +88,9 @@ public sealed class SmolVlmModel : DecoderBackedModel
     {
         var embeds = Ops.Embedding(Text.EmbedTokens, inputs.Ids);
         int features = 0;
-        if (inputs.Pixels is { } pixels)
+        if (inputs.Pixels is not null)
         {
-            var image = ImageFeatures(pixels);
+            var image = ImageFeatureCache.Encode(Vision, Connector.RequiresGrad || Trains(Vision.Parameters()), inputs, p => [ImageFeatures(p)])[0];
             features = image.Shape[0];
             if (features == inputs.ImageSlots.Count) embeds = Ops.ReplaceRows(embeds, inputs.ImageSlots.ToArray(), image);
         }
