@@ -47,6 +47,23 @@ public static class TinyModels
     /// <summary>The model of Ril's own layout under a chat model these tests built.</summary>
     public static VisionLanguageModel Vlm(this ChatModel chat) => (VisionLanguageModel)chat.Model;
 
+    /// <summary>The image families' tiny checkpoints, as <see cref="FixtureChat"/> loads them.</summary>
+    public static readonly string[] ImageCheckpoints = ["vlm-tiny", "qwen2-vl-tiny", "qwen2.5-vl-tiny", "qwen3-vl-tiny", "qwen3.5-tiny", "smolvlm-tiny"];
+
+    /// <summary>
+    /// A tiny checkpoint of tests/fixtures/models as a chat model; vlm-tiny is Ril's layout built on the fixture tokenizer
+    /// (its folder holds weights only), and Qwen2.5-VL's folder, which has no tokenizer, takes Qwen2-VL's processor (the same one).
+    /// </summary>
+    public static ChatModel FixtureChat(string checkpoint)
+    {
+        static string Dir(string name) => Path.Combine(RepoPaths.Fixtures, "models", name);
+        if (checkpoint == "vlm-tiny") return SuiteStudent(hidden: 32, layers: 1, seed: 1).Policy;
+        if (checkpoint != "qwen2.5-vl-tiny") return ChatModel.Load(Dir(checkpoint));
+        var json = ModelFamilies.ReadConfig(Dir(checkpoint), out var path);
+        var model = ModelFamilies.Of(json, path).Load(Dir(checkpoint), json, path, BpeTokenizer.Load(TokenizerPath)).Model;
+        return new ChatModel(model, ChatModel.Load(Dir("qwen2-vl-tiny")).Processor);
+    }
+
     /// <summary>SFT warm-up: <paramref name="steps"/> batches of random training rows, each imitating its gold solution (AdamW, no decay).</summary>
     public static void WarmUpOnGold(ChatModel policy, DataFlow flow, IReadOnlyList<DatasetRow> rows, int steps, int batch, float lr, ulong seed)
     {

@@ -6,7 +6,6 @@ using Ril.Tensors;
 using Ril.Tensors.Autograd;
 using Ril.Tensors.Memory;
 using Ril.Tests.Data;
-using Ril.Text;
 using Ril.Training;
 
 namespace Ril.Tests.Models;
@@ -18,20 +17,11 @@ namespace Ril.Tests.Models;
 /// </summary>
 public sealed class ImageFeatureCacheTests
 {
-    public static TheoryData<string> Checkpoints => new(["vlm-tiny", "qwen2-vl-tiny", "qwen2.5-vl-tiny", "qwen3-vl-tiny", "qwen3.5-tiny", "smolvlm-tiny"]);
+    public static TheoryData<string> Checkpoints => new(TinyModels.ImageCheckpoints);
 
     const int L = 5;
 
-    /// <summary>The fixture's chat model; Qwen2.5-VL's folder has no tokenizer, so it takes Qwen2-VL's processor (the same one).</summary>
-    static ChatModel Load(string checkpoint)
-    {
-        static string Dir(string name) => Path.Combine(RepoPaths.Fixtures, "models", name);
-        if (checkpoint == "vlm-tiny") return TinyModels.SuiteStudent(hidden: 32, layers: 1, seed: 1).Policy;
-        if (checkpoint != "qwen2.5-vl-tiny") return ChatModel.Load(Dir(checkpoint));
-        var json = ModelFamilies.ReadConfig(Dir(checkpoint), out var path);
-        var model = ModelFamilies.Of(json, path).Load(Dir(checkpoint), json, path, BpeTokenizer.Load(TinyModels.TokenizerPath)).Model;
-        return new ChatModel(model, ChatModel.Load(Dir("qwen2-vl-tiny")).Processor);
-    }
+    static ChatModel Load(string checkpoint) => TinyModels.FixtureChat(checkpoint);
 
     static Image Pattern(int width, int height, int seed)
     {

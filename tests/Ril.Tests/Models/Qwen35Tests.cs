@@ -173,8 +173,10 @@ public sealed class Qwen35Tests
         Assert.All(kept[1], s => Assert.Equal(results[0][0].TokenIds, s.TokenIds));
     }
 
-    [Fact]
-    public void A_cached_prefill_then_single_token_steps_give_the_full_forwards_logits()
+    [Theory]
+    [InlineData(5)]
+    [InlineData(2)]     // fewer tokens than the conv's K − 1 = 3 inputs it keeps: part of the kept history is the old (zero) one
+    public void A_cached_prefill_then_single_token_steps_give_the_full_forwards_logits(int prefill)
     {
         // The chunked path with a cache (the state and the conv inputs written) and then the recurrent steps read them.
         var model = Load(Dir);
@@ -182,8 +184,8 @@ public sealed class Qwen35Tests
         using var _ = NoGrad.Begin();
         var whole = Logits(model, ids, null).ToArray();
         using var cache = model.NewCache(1, ids.Length);
-        var logits = new List<float>(model.Head(model.Hidden(new ModelInputs.Builder(model, 1, 5, 0).Place(0, ids[..5], 5, null).Build(), cache)).ToArray());
-        for (int t = 5; t < ids.Length; t++)
+        var logits = new List<float>(model.Head(model.Hidden(new ModelInputs.Builder(model, 1, prefill, 0).Place(0, ids[..prefill], prefill, null).Build(), cache)).ToArray());
+        for (int t = prefill; t < ids.Length; t++)
             logits.AddRange(model.Head(model.Hidden(ModelInputs.Decode([ids[t]], [t], model.PositionRank), cache)).ToArray());
         double worst = ParityMetric.WorstRelative(logits.ToArray(), whole);
         Assert.True(worst <= Tolerance, $"cached decoding, worst relative error {worst:E2}");

@@ -29,4 +29,34 @@ public class TrainablePartsTests
         var e = Assert.Throws<ArgumentException>(() => TrainableParts.Apply(vlm.Parameters(), ["lm.mlp.sideways"]));
         Assert.Contains("lm.mlp.sideways", e.Message);
     }
+
+    public static TheoryData<string> Checkpoints => new(TinyModels.ImageCheckpoints);
+
+    /// <summary>
+    /// In every family's released layout the three parts split the model: the LM is the decoder (and its head), the
+    /// projector the merger or connector, the vision part the rest of the tower; the LM's sub-parts never reach into the
+    /// tower (Qwen2.5-VL's vision blocks have mlp.gate_proj too, SigLIP's self_attn, Qwen3-VL's all sit under model.).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Checkpoints))]
+    public void The_parts_split_every_familys_model_into_decoder_projector_and_tower(string checkpoint)
+    {
+        var model = TinyModels.FixtureChat(checkpoint).Model;
+        var all = model.Parameters().ToList();
+        HashSet<string> Names(params string[] parts) => TrainableParts.Apply(all, parts).Select(t => t.Name!).ToHashSet();
+        var decoder = model.DecoderParameters().Select(t => t.Name!).ToHashSet();
+        var lm = Names("lm");
+        Assert.Equal(decoder.Order(), lm.Order());
+        var vision = Names("vision");
+        var projector = Names("projector");
+        Assert.NotEmpty(vision);
+        Assert.NotEmpty(projector);
+        Assert.Empty(vision.Intersect(projector));
+        Assert.Equal(all.Select(t => t.Name!).Except(decoder).Order(), vision.Union(projector).Order());
+        foreach (var part in TrainableParts.Parts.Keys.Where(k => k.StartsWith("lm.") && k != "lm.head"))
+            Assert.Subset(lm, Names(part));
+        Assert.Contains(Names("lm.mlp.gate"), n => n.EndsWith("layers.0.mlp.gate_proj.weight"));
+        Assert.Contains(Names("lm.attention"), n => n.Contains("layers.0."));
+        Assert.Contains(Names("lm.norms"), n => n.EndsWith("norm.weight") && !n.Contains(".layers."));
+    }
 }

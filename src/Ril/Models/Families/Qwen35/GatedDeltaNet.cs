@@ -99,17 +99,16 @@ public sealed class GatedDeltaNet
     /// <summary>The conv's decoding inputs after a prefill: the last K−1 columns of (old inputs ‖ m) per row and channel (docs/spec/QWEN3_5.md "The hybrid cache").</summary>
     void ShiftConvInputs(Tensor history, Tensor m)
     {
-        int b = m.Shape[0], t = m.Shape[1], ch = ConvDim, keep = _kernel - 1;
+        int b = m.Shape[0], t = m.Shape[1], ch = ConvDim, keep = _kernel - 1, fromOld = Math.Max(0, keep - t);
         var h = history.Data;
         var md = m.Data;
-        var column = new float[keep + t];
+        // Column k of the new history is column k + t of (old ‖ m): the old history's for k < K−1−t, else m's step t−(K−1)+k.
         for (int r = 0; r < b; r++)
             for (int c = 0; c < ch; c++)
             {
-                int at = (r * ch + c) * keep;
-                h.Slice(at, keep).CopyTo(column);
-                for (int j = 0; j < t; j++) column[keep + j] = md[(r * t + j) * ch + c];
-                column.AsSpan(t, keep).CopyTo(h.Slice(at, keep));
+                var row = h.Slice((r * ch + c) * keep, keep);
+                for (int k = 0; k < fromOld; k++) row[k] = row[k + t];
+                for (int k = fromOld; k < keep; k++) row[k] = md[(r * t + t - keep + k) * ch + c];
             }
     }
 }
