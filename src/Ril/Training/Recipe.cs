@@ -29,6 +29,11 @@ public sealed record Recipe
     public DatasetKeys DataKeys { get; init; } = DatasetKeys.Maye;
     public int Steps { get; init; } = 100;
     public RlConfig Rl { get; init; } = new();
+    /// <summary>
+    /// The parts that train (`model.trainable`): vision, projector, lm or lm.* sub-modules, by Hugging Face names in
+    /// every family's layout (<see cref="Training.TrainableParts"/>); with LoRA the decoder's base stays frozen whatever
+    /// this says, and the tower and projector train in full where listed.
+    /// </summary>
     public IReadOnlyList<string> TrainableParts { get; init; } = ["vision", "projector", "lm"];
     /// <summary>"verifier" (the built-in math verifier) or "judge" (an LLM at <see cref="JudgeUrl"/>).</summary>
     public string AnswerReward { get; init; } = "verifier";

@@ -126,6 +126,17 @@ public class ModelTests
         for (int i = 0; i < 4; i++) Assert.True(Math.Abs(counts[i] / 20000.0 - p[i] / z) < 0.015, $"token {i}: {counts[i] / 20000.0:F3} vs {p[i] / z:F3}");
         // top-k 2 never draws the others.
         for (int i = 0; i < 500; i++) Assert.Contains(TokenSampler.Next((float[])logits.Clone(), new SamplingOptions { TopK = 2 }, [], rng), new[] { 1, 2 });
+        // At T = 0.5 without top-k or top-p (the unranked draw): frequencies follow softmax(l / T), a −∞ logit is never
+        // drawn, and the ranked draw (top-p just below 1, so nothing is cut) gives the same frequencies.
+        float[] masked = [1f, 3f, 2f, float.NegativeInfinity, 2.5f];
+        var expected = masked.Select(x => Math.Exp(x / 0.5)).ToArray(); double sum = expected.Sum();
+        foreach (var options in new[] { new SamplingOptions { Temperature = 0.5f }, new SamplingOptions { Temperature = 0.5f, TopP = 0.999999f } })
+        {
+            var seen = new int[5];
+            for (int i = 0; i < 20000; i++) seen[TokenSampler.Next((float[])masked.Clone(), options, [], rng)]++;
+            Assert.Equal(0, seen[3]);
+            for (int i = 0; i < 5; i++) Assert.True(Math.Abs(seen[i] / 20000.0 - expected[i] / sum) < 0.015, $"top_p {options.TopP}, token {i}: {seen[i] / 20000.0:F3} vs {expected[i] / sum:F3}");
+        }
     }
 
     [Fact]

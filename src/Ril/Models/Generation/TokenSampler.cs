@@ -1,3 +1,4 @@
+using System.Buffers;
 using Ril.Tensors;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
@@ -20,6 +21,7 @@ public static class TokenSampler
             foreach (var t in seen)   // logit < 0 → logit·p, else logit/p  (Keskar et al., as transformers); kept finite
                 logits[t] = Math.Clamp(logits[t] < 0 ? logits[t] * o.RepetitionPenalty : logits[t] / o.RepetitionPenalty, -LargestLogit, LargestLogit);
         if (o.Greedy) return TP.IndexOfMax(logits);
+        if (o.TopK <= 0 && o.TopP >= 1f) return DrawInVocabularyOrder(logits, o.Temperature, rng);
 
         // Softmax of logits / T in double, from the raw logits: no overflow however small T is.
         double temperature = o.Temperature;
@@ -49,6 +51,43 @@ public static class TokenSampler
             if (u < 0) return order[i];
         }
         return order[cut - 1];
+    }
+
+    /// <summary>
+    /// A draw from softmax(logits / T) without top-k or top-p: no candidate needs to be ranked, so the cumulative walk goes
+    /// in vocabulary order (the same distribution as the ranked walk, without sorting a 150k-token vocabulary for every
+    /// sampled token, which took half of a rollout's time). Tokens more than <see cref="NegligibleLogitGap"/>·T below the
+    /// best are left out, as in the ranked path.
+    /// </summary>
+    static int DrawInVocabularyOrder(ReadOnlySpan<float> logits, double temperature, Rng rng)
+    {
+        int n = logits.Length;
+        float max = TP.Max(logits), floor = max - (float)(NegligibleLogitGap * temperature);
+        var buffer = ArrayPool<float>.Shared.Rent(n);
+        try
+        {
+            var probs = buffer.AsSpan(0, n);
+            TP.Subtract(logits, max, probs);
+            TP.Multiply(probs, (float)(1.0 / temperature), probs);                      // (l − max) / T ≤ 0: exp cannot overflow
+            TP.Exp(probs, probs);
+            double total = 0;
+            for (int i = 0; i < n; i++)
+            {
+                if (logits[i] < floor) probs[i] = 0f;
+                total += probs[i];
+            }
+            double u = rng.NextDouble() * total;
+            int last = 0;
+            for (int i = 0; i < n; i++)
+            {
+                if (probs[i] == 0f) continue;
+                last = i;
+                u -= probs[i];
+                if (u < 0) return i;
+            }
+            return last;                                                                 // rounding left u just above 0
+        }
+        finally { ArrayPool<float>.Shared.Return(buffer); }
     }
 
     /// <summary>Gap below the best scaled logit past which a token is left out: its probability is under e^−40 ≈ 4e−18 of the best.</summary>
