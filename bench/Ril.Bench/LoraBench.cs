@@ -129,9 +129,8 @@ public static class LoraBench
             using var images = args.Contains("--encode-per-pass") ? null : ImageFeatureCache.Begin();   // each question's image once per step
             var clock = Stopwatch.StartNew();
             // Rollouts.
-            long rolloutPeak = 0;
             IReadOnlyList<IReadOnlyList<GeneratedSequence>> sequences = null!;
-            rolloutPeak = MemoryBreakdown.ActivationPeak(() => sequences = generator.Generate(questions.Select((q, i) => new GenerationRequest(q.PromptIds, Group, (ulong)(step * 100 + i), q.Pixels)).ToList(), sampling));
+            long rolloutPeak = MemoryBreakdown.ActivationPeak(() => sequences = generator.Generate(questions.Select((q, i) => new GenerationRequest(q.PromptIds, Group, (ulong)(step * 100 + i), q.Pixels)).ToList(), sampling));
             var rollouts = sequences.SelectMany((group, q) => group.Select(s => new Rollout(q, Rollout.Student, s.TokenIds, "", s.FinishReason))).ToList();
             double rolloutSeconds = clock.Elapsed.TotalSeconds;
 
