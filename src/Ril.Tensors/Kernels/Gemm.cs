@@ -1019,8 +1019,10 @@ public static unsafe class Gemm
     internal static int DotRowsMax = 64;
     /// <summary>With B stored k×n, k up to which a k×64 chunk of B (k·256 bytes) sits comfortably in L2.</summary>
     internal static int StreamMaxK = 1024;
-    /// <summary>With B stored k×n, the most floats of A (m·k) for which A stays in L2 across column chunks.</summary>
-    internal static long StreamMaxAFloats = 128 * 1024;
+    /// <summary>With B stored k×n, the most floats of A (m·k) for which A stays in L2 across column chunks. At 128 K floats
+    /// (512 KiB) 128×3072×768 streamed at 46–94 GFLOP/s on 2 threads against 193–268 packed (three alternated runs of
+    /// `Ril.Bench gemm`), so the stream keeps A to a quarter of the 1 MiB L2.</summary>
+    internal static long StreamMaxAFloats = 64 * 1024;
 
     static bool UseUnpacked(ref Problem p)
     {
