@@ -59,6 +59,10 @@ public static class LoraBench
             Enumerable.Range(0, PromptTokens).Select(_ => r.NextInt(tokenizer.VocabSize)).ToArray(), null)), rng, setup);
     }
 
+    /// <summary>A comma-separated list of integers after <paramref name="name"/> (--images 1,8), or <paramref name="fallback"/>.</summary>
+    internal static int[] Ints(string[] args, string name, int[] fallback) =>
+        args.SkipWhile(a => a != name).Skip(1).Select(v => v.Split(',').Select(int.Parse).ToArray()).FirstOrDefault(fallback);
+
     internal static string Value(string[] args, string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault(fallback);
 
     internal static int Option(string[] args, string name, int fallback) => args.SkipWhile(a => a != name).Skip(1).Select(int.Parse).FirstOrDefault(fallback);

@@ -51,32 +51,33 @@ public static class VlmBench
     /// <summary>A built subject: the model, its decoder, its chat model, its vision tower as a function, and the image side.</summary>
     sealed record Built(ICausalLM Model, DecoderLM Text, ChatModel Policy, Func<PixelInputs, object> Tower, int ImageSide, string Label);
 
-    static readonly Dictionary<string, Func<int?, bool, Rng, Built>> Layouts = new()
-    {
-        ["qwen3vl-2b"] = (layers, _, rng) => Qwen3Vl2B(layers ?? 28, rng),
-        ["qwen2.5vl-3b"] = (layers, _, rng) => Qwen25Vl3B(layers ?? 36, rng),
-        ["qwen3.5-0.8b"] = (layers, _, rng) => Qwen35(layers ?? 24, rng),
-        ["smolvlm-256m"] = (layers, split, rng) => SmolVlm(576, 1536, layers ?? 30, 9, 3, split, "SmolVLM-256M", rng),
-        ["smolvlm-500m"] = (layers, split, rng) => SmolVlm(960, 2560, layers ?? 32, 15, 5, split, "SmolVLM-500M", rng),
-    };
+    /// <summary>What the command line says of the layout: decoder depth (null: the real one), SmolVLM's image split, and
+    /// for qwen3.5-0.8b --all-attention (every layer gated full attention, the same sizes otherwise — the comparison for
+    /// decoding cost against context length).</summary>
+    sealed record LayoutOptions(int? Layers, bool Split, bool AllAttention);
 
-    /// <summary>--all-attention (qwen3.5-0.8b): every layer gated full attention, the same sizes otherwise — the comparison
-    /// for decoding cost against context length.</summary>
-    static bool AllAttention;
+    static readonly Dictionary<string, Func<LayoutOptions, Rng, Built>> Layouts = new()
+    {
+        ["qwen3vl-2b"] = (o, rng) => Qwen3Vl2B(o.Layers ?? 28, rng),
+        ["qwen2.5vl-3b"] = (o, rng) => Qwen25Vl3B(o.Layers ?? 36, rng),
+        ["qwen3.5-0.8b"] = (o, rng) => Qwen35(o.Layers ?? 24, o.AllAttention, rng),
+        ["smolvlm-256m"] = (o, rng) => SmolVlm(576, 1536, o.Layers ?? 30, 9, 3, o.Split, "SmolVLM-256M", rng),
+        ["smolvlm-500m"] = (o, rng) => SmolVlm(960, 2560, o.Layers ?? 32, 15, 5, o.Split, "SmolVLM-500M", rng),
+    };
 
     public static void Run(string[] args)
     {
-        Func<int?, bool, Rng, Built>? build = null;
+        Func<LayoutOptions, Rng, Built>? build = null;
         if (args.Length < 2 || !Layouts.TryGetValue(args[0], out build) || args[1] is not ("decode" or "vision" or "lora" or "full"))
         {
             Console.Error.WriteLine($"usage: vlm {string.Join("|", Layouts.Keys)} decode|vision|lora|full [--layers N] [--no-split] [lora options]");
             Environment.Exit(2);
         }
         var setup = Stopwatch.StartNew();
-        AllAttention = args.Contains("--all-attention");
         int? layers = args.Contains("--layers") ? LoraBench.Option(args, "--layers", 0) : null;
+        bool allAttention = args.Contains("--all-attention");
         var rng = new Rng(7);
-        var b = build(layers, !args.Contains("--no-split"), rng);
+        var b = build(new LayoutOptions(layers, !args.Contains("--no-split"), allAttention), rng);
         Question Ask(int q, Rng r) => Question(b.Policy, q, r, b.ImageSide);
         switch (args[1])
         {
@@ -89,12 +90,12 @@ public static class VlmBench
         FrozenWeights.StoreInBf16(b.Model.Parameters());
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         Console.WriteLine($"# {args[1]}: {b.Label}, {b.Model.Parameters().Sum(p => (long)p.Length) / 1e6:F0}M parameters (bf16 frozen), threads={WorkerPool.Shared.Threads}; set-up {setup.Elapsed.TotalSeconds:F0} s");
-        if (args[1] == "vision") { Vision(b, rng, args.Contains("--images") ? args[Array.IndexOf(args, "--images") + 1].Split(',').Select(int.Parse).ToArray() : [1, 8]); return; }
+        if (args[1] == "vision") { Vision(b, rng, LoraBench.Ints(args, "--images", [1, 8])); return; }
         var generator = new Generator(b.Model, null, b.Policy.PadId);
         var options = new SamplingOptions { Temperature = 0, MaxNewTokens = 32 };
         // --context N,M: batch 1 only, each prompt lengthened to about N tokens by text before the question (decoding cost
         // against context length); otherwise batch 1 and 8 at the prompts' own length.
-        int[] contexts = args.Contains("--context") ? args[Array.IndexOf(args, "--context") + 1].Split(',').Select(int.Parse).ToArray() : [0];
+        int[] contexts = LoraBench.Ints(args, "--context", [0]);
         var filler = b.Policy.EncodeRaw(" the quick brown fox jumps over the lazy dog");
         foreach (int context in contexts)
         foreach (int batch in context > 0 ? new[] { 1 } : new[] { 1, 8 })
@@ -120,7 +121,7 @@ public static class VlmBench
                 prefill = Math.Min(prefill, first);
                 best = Math.Max(best, (tokens - batch) / (last - first));
             }
-            Console.WriteLine($"{args[0]}{(AllAttention ? " (all attention)" : "")} decode batch={batch} tok_s={best:F2} prefill_s={prefill:F1} prompt_tokens={requests[0].PromptIds.Length} peak_rss_mb={MemoryBreakdown.PeakResidentBytes() >> 20}");
+            Console.WriteLine($"{args[0]}{(allAttention ? " (all attention)" : "")} decode batch={batch} tok_s={best:F2} prefill_s={prefill:F1} prompt_tokens={requests[0].PromptIds.Length} peak_rss_mb={MemoryBreakdown.PeakResidentBytes() >> 20}");
         }
     }
 
@@ -179,7 +180,7 @@ public static class VlmBench
             $"Qwen3-VL-2B layout, {layers} layers, images 256×256 (64 tokens)");
     }
 
-    static Built Qwen35(int layers, Rng rng)
+    static Built Qwen35(int layers, bool allAttention, Rng rng)
     {
         var tokenizer = LoraBench.TestTokenizer();
         var config = Qwen35Config.Parse(JsonNode.Parse($$"""
@@ -187,7 +188,7 @@ public static class VlmBench
               "model_type": "qwen3_5", {{QwenTokenIds(tokenizer)}}, "tie_word_embeddings": true,
               "text_config": {
                 "model_type": "qwen3_5_text", "vocab_size": 248320, "hidden_size": 1024, "intermediate_size": 3584,
-                "num_hidden_layers": {{layers}}, "full_attention_interval": 4, "num_attention_heads": 8, "num_key_value_heads": 2,{{(AllAttention ? $"\"layer_types\": [{string.Join(", ", Enumerable.Repeat("\"full_attention\"", layers))}]," : "")}}
+                "num_hidden_layers": {{layers}}, "full_attention_interval": 4, "num_attention_heads": 8, "num_key_value_heads": 2,{{(allAttention ? $"\"layer_types\": [{string.Join(", ", Enumerable.Repeat("\"full_attention\"", layers))}]," : "")}}
                 "head_dim": 256, "linear_num_key_heads": 16, "linear_num_value_heads": 16, "linear_key_head_dim": 128,
                 "linear_value_head_dim": 128, "linear_conv_kernel_dim": 4, "rms_norm_eps": 1e-6, "max_position_embeddings": 262144,
                 "tie_word_embeddings": true, "attn_output_gate": true,
@@ -204,7 +205,7 @@ public static class VlmBench
         var model = new Qwen35Model(config, rng);
         var processor = new Qwen2VlProcessor(tokenizer, Qwen2VlImageProcessor.Qwen3VlDefaults, config.ImageTokenId, defaultSystemPrompt: null);
         return new Built(model, model.Text, new ChatModel(model, processor), p => model.Vision.Forward(p), 256,
-            $"Qwen3.5-0.8B layout, {layers} layers ({(AllAttention ? layers : layers / 4)} attention), images 256×256 (64 tokens)");
+            $"Qwen3.5-0.8B layout, {layers} layers ({(allAttention ? layers : layers / 4)} attention), images 256×256 (64 tokens)");
     }
 
     static Built Qwen25Vl3B(int layers, Rng rng)

@@ -79,7 +79,6 @@ public sealed class RilTrainer : StepTrainer
     protected override StepMetrics TakeStep()
     {
         using var scope = TensorScope.Begin();
-        using var images = ImageFeatureCache.Begin();                                                 // each question's images encoded once this step
         int g = Config.GroupSize;
         var questions = NextQuestions();                                                               // 1. data flow (and ZPPO's replayed questions)
         var sw = System.Diagnostics.Stopwatch.StartNew();

@@ -36,7 +36,8 @@ public abstract class StepTrainer
     /// <summary>Takes one step; <see cref="Step"/> counts it once <see cref="TakeStep"/> returns.</summary>
     public StepMetrics RunStep()
     {
-        var metrics = TakeStep();
+        StepMetrics metrics;
+        using (ImageFeatureCache.Begin()) metrics = TakeStep();                                 // each question's images encoded once a step
         Step++;
         return metrics;
     }
@@ -85,7 +86,6 @@ public sealed class RlTrainer : StepTrainer
     protected override StepMetrics TakeStep()
     {
         using var scope = TensorScope.Begin();
-        using var images = ImageFeatureCache.Begin();                                             // each question's images encoded once this step
         var questions = Data.Next(Config.QuestionsPerStep);                                       // 1. data flow
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var rollouts = Collector.Collect(questions, Config.Seed + (ulong)Step);                   // 2. response collection

@@ -35,9 +35,9 @@ public static class TrainableParts
         ["lm.embeddings"] = n => Lm(n) && n.Contains("embed_tokens."),
         ["lm.attention"] = n => Lm(n) && LayerMixer.IsMatch(n),            // attention, or Qwen3.5's Gated DeltaNet mixer
         ["lm.mlp"] = n => Lm(n) && LayerMlp.IsMatch(n),
-        ["lm.mlp.gate"] = n => Lm(n) && LayerMlp.IsMatch(n) && n.Contains(".mlp.gate_proj."),
-        ["lm.mlp.up"] = n => Lm(n) && LayerMlp.IsMatch(n) && n.Contains(".mlp.up_proj."),
-        ["lm.mlp.down"] = n => Lm(n) && LayerMlp.IsMatch(n) && n.Contains(".mlp.down_proj."),
+        ["lm.mlp.gate"] = n => Lm(n) && n.Contains(".mlp.gate_proj."),
+        ["lm.mlp.up"] = n => Lm(n) && n.Contains(".mlp.up_proj."),
+        ["lm.mlp.down"] = n => Lm(n) && n.Contains(".mlp.down_proj."),
         ["lm.norms"] = n => Lm(n) && (n.Contains("layernorm.") || FinalNorm.IsMatch(n) && !n.Contains(".layers.")),
         ["lm.head"] = n => Lm(n) && n.StartsWith("lm_head."),
     };
