@@ -170,6 +170,39 @@ public class EngineTests
     }
 
     [Fact]
+    public void Scores_above_exps_range_stay_finite()
+    {
+        // exp overflows float32 above ~88.7: a softmax must subtract the row's maximum first (a trained vision tower hit this).
+        var x = Tensor.FromArray([100f, 90f, 1f, 300f, 299f, -300f], 2, 3);
+        var y = Ops.Softmax(x);
+        double e10 = Math.Exp(-10), e1 = Math.Exp(-1);
+        double[] expected = [1 / (1 + e10), e10 / (1 + e10), 0, 1 / (1 + e1), e1 / (1 + e1), 0];
+        for (int i = 0; i < 6; i++) Assert.True(Math.Abs(y.Data[i] - expected[i]) < 1e-6, $"softmax element {i}: {y.Data[i]} vs {expected[i]}");
+
+        // Attention whose scores q·k/√D reach the hundreds, against a float64 softmax of the same scores.
+        var rng = new Rng(3);
+        int t = 5, d = 4;
+        var q = Ops.MulScalar(Tensor.Randn(rng, 1f, 1, t, 1, d), 30f);
+        var k = Ops.MulScalar(Tensor.Randn(rng, 1f, 1, t, 1, d), 30f);
+        var v = Tensor.Randn(rng, 1f, 1, t, 1, d);
+        foreach (bool causal in new[] { false, true })
+        {
+            var o = Ops.Attention(q, k, v, new AttentionMask(causal));
+            for (int i = 0; i < t; i++)
+            {
+                int visible = causal ? i + 1 : t;
+                var scores = Enumerable.Range(0, visible).Select(j => Enumerable.Range(0, d).Sum(c => (double)q.Data[i * d + c] * k.Data[j * d + c]) / Math.Sqrt(d)).ToArray();
+                double max = scores.Max(), total = scores.Sum(s => Math.Exp(s - max));
+                for (int c = 0; c < d; c++)
+                {
+                    double want = Enumerable.Range(0, visible).Sum(j => Math.Exp(scores[j] - max) / total * v.Data[j * d + c]);
+                    Assert.True(Math.Abs(o.Data[i * d + c] - want) < 1e-4, $"causal={causal} query {i} channel {c}: {o.Data[i * d + c]} vs {want} (max score {max:F0})");
+                }
+            }
+        }
+    }
+
+    [Fact]
     public void Safetensors_round_trip_and_half_precision_reads()
     {
         var path = Path.Combine(Path.GetTempPath(), $"ril-st-{Guid.NewGuid():N}.safetensors");

@@ -238,7 +238,7 @@ internal static unsafe class AttentionKernels
         }
         var live = row[..visible];
         if (visible == 0 || float.IsNegativeInfinity(TP.Max(live))) { live.Clear(); return; }
-        TP.SoftMax(live, live);
+        Ops.SoftmaxRow(live, live);
     }
 
     /// <summary>

@@ -14,7 +14,7 @@ public static partial class Ops
         var y = Tensor.Empty((int[])x.Shape.Clone());
         Chunks.Rows(rows, cols, (r0, r1) =>
         {
-            for (int r = r0; r < r1; r++) TP.SoftMax(x.Data.Slice(r * cols, cols), y.Data.Slice(r * cols, cols));
+            for (int r = r0; r < r1; r++) SoftmaxRow(x.Data.Slice(r * cols, cols), y.Data.Slice(r * cols, cols));
         });
         return Tape.Record(y, "Softmax", [x], o => Chunks.Rows(rows, cols, (r0, r1) =>
         {
@@ -26,6 +26,18 @@ public static partial class Ops
                 for (int i = 0; i < cols; i++) dr[i] += yr[i] * (gr[i] - dot);
             }
         }));
+    }
+
+    /// <summary>
+    /// y = exp(x − max x) / Σ exp(x − max x) for one row (<paramref name="y"/> may be <paramref name="x"/>). TensorPrimitives.SoftMax
+    /// does not subtract the maximum, so a score above ~88 overflows exp and the row turns NaN.
+    /// </summary>
+    internal static void SoftmaxRow(ReadOnlySpan<float> x, Span<float> y)
+    {
+        float max = TP.Max(x);
+        TP.Subtract(x, max, y);
+        TP.Exp(y, y);
+        TP.Divide(y, TP.Sum(y), y);
     }
 
     /// <summary>log softmax over the last axis: x − logsumexp(x).</summary>
