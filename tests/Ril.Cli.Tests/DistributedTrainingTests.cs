@@ -112,6 +112,45 @@ public sealed class DistributedTrainingTests(SingleProcessReference reference) :
     }
 
     /// <summary>
+    /// ZPPO with 2 ranks: every rank keeps the whole replay buffer and updates it from the accuracies of the global batch,
+    /// takes its share of the replayed questions, and renders the BCQ and NCQ prompts of the hard questions it holds under
+    /// batch indices that do not depend on the rank — so the student, the buffer's metrics and the prompts' counts are one
+    /// process's. One mini-batch a step holds every row, so the rows' order across the ranks cannot matter.
+    /// </summary>
+    [SkippableFact]
+    public void Zppo_on_two_ranks_ends_at_the_student_and_buffer_of_one_process()
+    {
+        string Recipe(string name)
+        {
+            var path = reference.Recipe.RilRecipe(name, steps: 8);
+            File.WriteAllText(path, File.ReadAllText(path).Replace("mini_batch_size: 32", "mini_batch_size: 512")
+                .Replace("ril:\n", "ril:\n  guidance: zppo\n  teacher_tokens: none\n") + """
+                zppo:
+                  replay_per_step: 2
+                  hard_per_step: 2
+
+                """);
+            return path;
+        }
+        var one = Recipe("zppo-one-process");
+        var two = Recipe("zppo-two-ranks");
+        Processes.Check([.. Processes.Ril, "train", "--config", one], new Dictionary<string, string> { ["RIL_THREADS"] = "2" });
+        Processes.Check([Mpirun, "--allow-run-as-root", "-np", "2", "--bind-to", "none", "-x", "RIL_THREADS=1",
+            "--mca", "btl", "self,tcp", .. Processes.Ril, "train", "--config", two], RootAllowed);
+        var expected = Parameters(Path.Combine(reference.Recipe.RunDirectory("zppo-one-process"), "model"));
+        var actual = Parameters(Path.Combine(reference.Recipe.RunDirectory("zppo-two-ranks"), "model"));
+        double difference = RelativeDistance(actual, expected);
+        Assert.True(difference <= Tolerance, $"ZPPO's student: the two ranks' parameters differ from one process's by {difference:E2} relative");
+        var metrics = new[] { "zppo-one-process", "zppo-two-ranks" }.Select(run => File.ReadLines(Path.Combine(reference.Recipe.RunDirectory(run), "metrics.jsonl"))
+            .Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!).ToList()).ToList();
+        Assert.Equal(8, metrics[1].Count);
+        Assert.Contains(metrics[0], m => m["zppo/bcq_prompts"]!.GetValue<double>() + m["zppo/ncq_prompts"]!.GetValue<double>() > 0);   // the prompts were exercised
+        foreach (var key in new[] { "zppo/buffer_size", "zppo/admitted", "zppo/graduated", "zppo/hard_questions", "zppo/bcq_prompts", "zppo/ncq_prompts" })
+            for (int step = 0; step < 8; step++)
+                Assert.Equal(metrics[0][step]![key]!.GetValue<double>(), metrics[1][step]![key]!.GetValue<double>());
+    }
+
+    /// <summary>
     /// A fresh data-parallel run: the parameters of <see cref="AssertSameParameters"/>, and rank 0 alone wrote the run's
     /// files (one event file, one metrics line per step), with the sharded evaluations gathered to the single process's.
     /// </summary>

@@ -3,6 +3,7 @@ using Ril.Models;
 using Ril.Models.Generation;
 using Ril.Rewards;
 using Ril.Tensors;
+using Ril.Tensors.Distributed;
 using Ril.Tensors.Memory;
 
 namespace Ril.Training;
@@ -39,12 +40,7 @@ public sealed class RilTrainer : StepTrainer
             throw new ArgumentException($"RIL with a {ril.Discriminator.ToString().ToLowerInvariant()} discriminator needs one");
         (Ril, Teachers, Updater, _answer) = (ril, teachers, updater, answer);
         Updater.TeacherTerm = new TeacherTerm(ril.TeacherTokens, ril.ShapingGamma, ril.ChordMu);
-        if (ril.Guidance == Guidance.Zppo)
-        {
-            if (Tensors.Distributed.World.Current.Size > 1)
-                throw new ArgumentException("config key 'ril.guidance' zppo runs in one process for now (its replay buffer is not shared between processes)");
-            Zppo = new ZppoGuidance(ril.Zppo);
-        }
+        if (ril.Guidance == Guidance.Zppo) Zppo = new ZppoGuidance(ril.Zppo);
         Collector = new ResponseCollector(policy, config);
         var parts = new List<(IRewardFunction, float)>();
         if (ril.Discriminator != DiscriminatorMode.None)
@@ -120,7 +116,7 @@ public sealed class RilTrainer : StepTrainer
     double CutShare(List<Rollout> teachers)
     {
         double share = teachers.Count(r => r.FinishReason == GeneratedSequence.Length) / (double)teachers.Count;
-        if (share > 0.5 && !_warnedCut && Tensors.Distributed.World.IsRoot)
+        if (share > 0.5 && !_warnedCut && World.IsRoot)
         {
             _warnedCut = true;
             Console.Error.WriteLine($"warning: {share:P0} of this step's teacher responses are longer than rollout.max_response_tokens = " +
@@ -129,13 +125,18 @@ public sealed class RilTrainer : StepTrainer
         return share;
     }
 
-    /// <summary>The step's questions: fresh ones from the data flow, and with ZPPO the buffered hard questions replayed.</summary>
+    /// <summary>
+    /// The step's questions: fresh ones from the data flow, and with ZPPO the buffered hard questions replayed after them
+    /// in the global batch. Every process keeps the whole buffer, so each takes its share of the replayed ones as of the fresh.
+    /// </summary>
     List<Question> NextQuestions()
     {
         if (Zppo is null) return Data.Next(Config.QuestionsPerStep);
         var replay = Zppo.TakeReplay();
-        var fresh = Data.Next(Config.QuestionsPerStep - replay.Count);
-        return [.. fresh, .. replay.Select((row, i) => Data.Render(row) with { BatchIndex = fresh.Count + i })];
+        int freshCount = Config.QuestionsPerStep - replay.Count;
+        var fresh = Data.Next(freshCount);
+        var (start, share) = World.Current.ShareOf(replay.Count);
+        return [.. fresh, .. replay.Skip(start).Take(share).Select((row, i) => Data.Render(row) with { BatchIndex = freshCount + start + i })];
     }
 
     /// <summary>The answer reward of every student response (the recorder's inner function, so the step's record counts each once).</summary>
@@ -181,39 +182,56 @@ public sealed class RilTrainer : StepTrainer
         return (rows, 0, needy);
     }
 
+    /// <summary>One question of a step as ZPPO's buffer sees it: its index in the global batch, its id and its student accuracy.</summary>
+    sealed record ZppoObservation(int Index, string Id, float Accuracy);
+
+    Dictionary<string, DatasetRow>? _rowsById;
+
     /// <summary>
-    /// ZPPO for one step: updates the replay buffer with the step's accuracies, then for up to <see cref="ZppoConfig.HardPerStep"/>
-    /// hard questions (the least accurate first) renders a BCQ prompt (when a teacher response is correct) and an NCQ prompt,
-    /// and collects G student responses to each. Returns the step's questions and student responses with those appended.
+    /// ZPPO for one step: updates the replay buffer with the step's accuracies over the global batch (in batch order, so
+    /// that every process's copy of the buffer changes alike), then for up to <see cref="ZppoConfig.HardPerStep"/> hard
+    /// questions of the global batch (the least accurate first, then by batch index) the process holding each renders a
+    /// BCQ prompt (when a teacher response is correct) and an NCQ prompt, and collects G student responses to each.
+    /// Returns the step's questions and student responses with those appended.
     /// </summary>
     (List<Question>, List<Rollout>) Guide(List<Question> questions, List<Rollout> students, List<Rollout> teachers, float[] answers, float[] accuracy,
         List<KeyValuePair<string, double?>> metrics)
     {
         int g = Config.GroupSize;
-        var changes = Zppo!.Observe(questions.Select(q => q.Row).ToList(), accuracy);
-        var hard = Enumerable.Range(0, questions.Count).Where(q => accuracy[q] < Zppo.Config.Threshold)
-            .OrderBy(q => accuracy[q]).ThenBy(q => q).Take(Zppo.Config.HardPerStep).ToList();
-        float[] teacherAnswers = hard.Count == 0 ? [] : AnswerScores(questions, teachers);
-        var prompts = new List<(int Question, string Kind, string Text)>();
-        var random = new Random(global::Ril.Data.Synth.StableSeed.Mix((long)Config.Seed, Step, 7919, 0));
-        foreach (int q in hard)
+        var world = World.Current;
+        var mine = questions.Select((q, i) => new ZppoObservation(q.BatchIndex ?? i, q.Row.Id, accuracy[i])).ToList();
+        var all = (world.Size == 1 ? mine : world.AllGatherJson(mine).SelectMany(part => part).ToList()).OrderBy(o => o.Index).ToList();
+        _rowsById ??= Data.Rows.GroupBy(r => r.Id).ToDictionary(group => group.Key, group => group.First());
+        var changes = Zppo!.Observe(all.Select(o => _rowsById[o.Id]).ToList(), all.Select(o => o.Accuracy).ToList());
+        var hard = all.Where(o => o.Accuracy < Zppo.Config.Threshold).OrderBy(o => o.Accuracy).ThenBy(o => o.Index).Take(Zppo.Config.HardPerStep).ToList();
+        var local = Enumerable.Range(0, questions.Count).ToDictionary(i => mine[i].Index);
+        float[] teacherAnswers = hard.Any(o => local.ContainsKey(o.Index)) ? AnswerScores(questions, teachers) : [];
+        // Each hard question's prompts take batch indices after the step's questions by its rank among the hard ones, so
+        // their samples are the same whichever process holds them.
+        var prompts = new List<(int Question, string Kind, string Text, int Index)>();
+        for (int h = 0; h < hard.Count; h++)
         {
+            if (!local.TryGetValue(hard[h].Index, out int q)) continue;
             var row = questions[q].Row;
             var wrong = Enumerable.Range(q * g, g).Where(i => answers[i] < 0.5f).Select(i => students[i].Text).Distinct().ToList();
             int correct = Enumerable.Range(q * g, g).FirstOrDefault(i => teacherAnswers[i] >= 0.5f, -1);
-            if (correct >= 0 && wrong.Count > 0) prompts.Add((q, "bcq", ZppoGuidance.Bcq(row.Question, teachers[correct].Text, wrong[0], random.Next(2) == 0)));
-            if (wrong.Count > 0) prompts.Add((q, "ncq", ZppoGuidance.Ncq(row.Question, wrong.Take(Zppo.Config.MaxWrongInNcq).ToList())));
+            bool correctFirst = new Random(global::Ril.Data.Synth.StableSeed.Mix((long)Config.Seed, Step, 7919, hard[h].Index)).Next(2) == 0;
+            int index = Config.QuestionsPerStep + 2 * h;
+            if (correct >= 0 && wrong.Count > 0) prompts.Add((q, "bcq", ZppoGuidance.Bcq(row.Question, teachers[correct].Text, wrong[0], correctFirst), index));
+            if (wrong.Count > 0) prompts.Add((q, "ncq", ZppoGuidance.Ncq(row.Question, wrong.Take(Zppo.Config.MaxWrongInNcq).ToList()), index + 1));
         }
-        var extra = prompts.Select((p, i) => Data.Render(questions[p.Question].Row with { Question = p.Text }) with { BatchIndex = questions.Count + i }).ToList();
+        var extra = prompts.Select(p => Data.Render(questions[p.Question].Row with { Question = p.Text }) with { BatchIndex = p.Index }).ToList();
         List<Rollout> more = extra.Count == 0 ? [] : Collector.Collect(extra, Config.Seed + (ulong)Step);
         float[] moreAnswers = extra.Count == 0 ? [] : GroupMeans(AnswerScores(extra, more), g);
-        foreach (var kind in new[] { "bcq", "ncq" })
+        var sums = new double[4];   // per kind (bcq, ncq): prompts, and the sum of their groups' accuracies, over the processes
+        for (int i = 0; i < prompts.Count; i++) { int at = prompts[i].Kind == "bcq" ? 0 : 2; sums[at]++; sums[at + 1] += moreAnswers[i]; }
+        world.AllReduceSum(sums);
+        foreach (var (kind, at) in new[] { ("bcq", 0), ("ncq", 2) })
         {
-            var of = prompts.Select((p, i) => (p, i)).Where(x => x.p.Kind == kind).Select(x => (double)moreAnswers[x.i]).ToList();
-            metrics.Add(new($"zppo/{kind}_prompts", of.Count));
-            metrics.Add(new($"zppo/{kind}_accuracy", of.Count == 0 ? null : of.Average()));
+            metrics.Add(new($"zppo/{kind}_prompts", sums[at]));
+            metrics.Add(new($"zppo/{kind}_accuracy", sums[at] == 0 ? null : sums[at + 1] / sums[at]));
         }
-        metrics.Add(new("zppo/hard_questions", accuracy.Count(a => a < Zppo.Config.Threshold)));
+        metrics.Add(new("zppo/hard_questions", all.Count(o => o.Accuracy < Zppo.Config.Threshold)));
         metrics.Add(new("zppo/buffer_size", Zppo.Buffer.Count));
         metrics.Add(new("zppo/admitted", changes.Admitted));
         metrics.Add(new("zppo/graduated", changes.Graduated));
@@ -242,7 +260,7 @@ public sealed class RilTrainer : StepTrainer
     StepMetrics Metrics(Trajectory tr, List<Rollout> teacherRollouts, UpdateStats update, DiscriminatorUpdateStats? dStats, double rolloutSeconds,
         List<KeyValuePair<string, double?>> guidance)
     {
-        var world = Tensors.Distributed.World.Current;
+        var world = World.Current;
         var s = RolloutStatistics.Of(tr, world, r => !r.IsTeacher);
         return new StepMetrics(Step + 1, s.Reward, s.RewardByName, s.ResponseLength, s.LengthClipRatio, s.EndTokenShare, s.Entropy, tr.ZeroVarianceShare,
             update, rolloutSeconds, tr.LogProbSeconds, tr.RewardSeconds, s.GeneratedTokens / Math.Max(rolloutSeconds, 1e-9),
@@ -255,7 +273,7 @@ public sealed class RilTrainer : StepTrainer
     /// each teacher's share of the teacher slots), and the share of groups in which the student matched or beat the
     /// teacher (mean student reward ≥ mean teacher reward).
     /// </summary>
-    List<KeyValuePair<string, double?>> RilMetrics(Trajectory tr, List<Rollout> teacherRollouts, DiscriminatorUpdateStats? dStats, Tensors.Distributed.ICommunicator world)
+    List<KeyValuePair<string, double?>> RilMetrics(Trajectory tr, List<Rollout> teacherRollouts, DiscriminatorUpdateStats? dStats, ICommunicator world)
     {
         // D per response, as the reward saw it; teacher responses outside the group are scored here only for the metrics.
         var rollouts = tr.Rollouts.ToList();
