@@ -1101,7 +1101,7 @@ public static unsafe class Gemm
 
     /// <summary>
     /// C[i0..i1, j0..j1) with B stored n×k. Groups of four B rows outer: read from memory once, then kept in L1/L2
-    /// while every group of four A rows meets them, each 4×4 tile one <see cref="Dot4x4{TPf}"/>. The B group
+    /// while every group of four A rows meets them, each 4×4 tile one <see cref="Dot4x4{TPf, TB}"/>. The B group
     /// <see cref="DotPrefetchGroups"/> ahead is prefetched into L2 a cache line per row per 16-float step, spread so
     /// that about one line goes out per step: with four or more row groups, row group g &lt; 4 prefetches row g; with
     /// two or three, row groups 0 and 1 prefetch two rows each; a lone row group prefetches all four. (The hardware
@@ -1136,7 +1136,7 @@ public static unsafe class Gemm
                 float* a3 = j.A + (i + Math.Min(3, rows - 1)) * ar;
                 Vector512<float> s;
                 if (groups == 1)
-                    s = Dot4x4<Four>(k, a0, a1, a2, a3, b0, b1, b2, b3, pf, pf + pfRow, pf + 2 * pfRow, pf + 3 * pfRow);
+                    s = Dot4x4<Four, F32Rows>(k, a0, a1, a2, a3, b0, b1, b2, b3, pf, pf + pfRow, pf + 2 * pfRow, pf + 3 * pfRow);
                 else
                 {
                     // Row groups with nothing to prefetch re-touch their own B rows (L1 hits).
@@ -1149,7 +1149,7 @@ public static unsafe class Gemm
                     else if (g == 0) { q0 = pf; q1 = pf + pfRow; }
                     else if (g == 1) { q0 = pf + 2 * pfRow; q1 = pf + 3 * pfRow; }
                     else { q0 = b0; q1 = b1; }
-                    s = Dot4x4<Two>(k, a0, a1, a2, a3, b0, b1, b2, b3, q0, q1, null, null);
+                    s = Dot4x4<Two, F32Rows>(k, a0, a1, a2, a3, b0, b1, b2, b3, q0, q1, null, null);
                 }
                 float* c = p.C + (long)i * ldc + jb;
                 if (rows == 4 && cols == 4)
@@ -1170,10 +1170,34 @@ public static unsafe class Gemm
         }
     }
 
-    /// <summary>Type arguments of <see cref="Dot4x4{TPf}"/>: prefetch two cache lines per step, four, or none.</summary>
+    /// <summary>Type arguments of <see cref="Dot4x4{TPf, TB}"/>: prefetch two cache lines per step, four, or none.</summary>
     struct Two { }
     struct Four { }
     struct None { }
+
+    /// <summary>How a 4×4 kernel reads sixteen values of a row of B at offset q: float32 rows, or bf16 rows widened in a register.</summary>
+    interface IRowsOfB
+    {
+        static abstract Vector512<float> Load(void* row, int q);
+        /// <summary>The last <paramref name="count"/> (&lt; 16) values, the lanes past them zero (<paramref name="mask"/> marks the live lanes).</summary>
+        static abstract Vector512<float> LoadTail(void* row, int q, int count, Vector512<float> mask);
+        /// <summary>Prefetches into L2 the cache line at offset q (called for every q, a multiple of 16).</summary>
+        static abstract void Prefetch(void* row, int q);
+    }
+
+    struct F32Rows : IRowsOfB
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Load(void* row, int q) => Vector512.Load((float*)row + q);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> LoadTail(void* row, int q, int count, Vector512<float> mask) => Avx512F.MaskLoad((float*)row + q, mask, default);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Prefetch(void* row, int q) => Sse.Prefetch1((float*)row + q);
+    }
+
+    struct Bf16Rows : IRowsOfB
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Load(void* row, int q) => Widen((ushort*)row + q);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> LoadTail(void* row, int q, int count, Vector512<float> mask) => WidenTail((ushort*)row + q, count);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Prefetch(void* row, int q) { if ((q & 31) == 0) Sse.Prefetch1((ushort*)row + q); }
+    }
 
     /// <summary>c[0..4) = alpha·s + beta·c (beta == 0: c not read); per element exactly <see cref="WriteOut"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -1193,8 +1217,8 @@ public static unsafe class Gemm
     /// from q0 and q1, and from q2 and q3 too when <typeparamref name="TPf"/> is <see cref="Four"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static Vector512<float> Dot4x4<TPf>(int k, float* a0, float* a1, float* a2, float* a3,
-        float* b0, float* b1, float* b2, float* b3, float* q0, float* q1, float* q2, float* q3) where TPf : struct
+    static Vector512<float> Dot4x4<TPf, TB>(int k, float* a0, float* a1, float* a2, float* a3,
+        void* b0, void* b1, void* b2, void* b3, void* q0, void* q1, void* q2, void* q3) where TPf : struct where TB : struct, IRowsOfB
     {
         Vector512<float> s00 = default, s01 = default, s02 = default, s03 = default;
         Vector512<float> s10 = default, s11 = default, s12 = default, s13 = default;
@@ -1203,10 +1227,10 @@ public static unsafe class Gemm
         int q = 0;
         for (; q + 16 <= k; q += 16)
         {
-            if (typeof(TPf) != typeof(None)) { Sse.Prefetch1(q0 + q); Sse.Prefetch1(q1 + q); }
-            if (typeof(TPf) == typeof(Four)) { Sse.Prefetch1(q2 + q); Sse.Prefetch1(q3 + q); }
-            var y0 = Vector512.Load(b0 + q); var y1 = Vector512.Load(b1 + q);
-            var y2 = Vector512.Load(b2 + q); var y3 = Vector512.Load(b3 + q);
+            if (typeof(TPf) != typeof(None)) { TB.Prefetch(q0, q); TB.Prefetch(q1, q); }
+            if (typeof(TPf) == typeof(Four)) { TB.Prefetch(q2, q); TB.Prefetch(q3, q); }
+            var y0 = TB.Load(b0, q); var y1 = TB.Load(b1, q);
+            var y2 = TB.Load(b2, q); var y3 = TB.Load(b3, q);
             var x = Vector512.Load(a0 + q);
             s00 = Vector512.FusedMultiplyAdd(x, y0, s00); s01 = Vector512.FusedMultiplyAdd(x, y1, s01);
             s02 = Vector512.FusedMultiplyAdd(x, y2, s02); s03 = Vector512.FusedMultiplyAdd(x, y3, s03);
@@ -1224,8 +1248,8 @@ public static unsafe class Gemm
         {
             // Masked tail: lanes past k load as zero and add nothing.
             var m = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(k - q)).AsSingle();
-            var y0 = Avx512F.MaskLoad(b0 + q, m, default); var y1 = Avx512F.MaskLoad(b1 + q, m, default);
-            var y2 = Avx512F.MaskLoad(b2 + q, m, default); var y3 = Avx512F.MaskLoad(b3 + q, m, default);
+            var y0 = TB.LoadTail(b0, q, k - q, m); var y1 = TB.LoadTail(b1, q, k - q, m);
+            var y2 = TB.LoadTail(b2, q, k - q, m); var y3 = TB.LoadTail(b3, q, k - q, m);
             var x = Avx512F.MaskLoad(a0 + q, m, default);
             s00 = Vector512.FusedMultiplyAdd(x, y0, s00); s01 = Vector512.FusedMultiplyAdd(x, y1, s01);
             s02 = Vector512.FusedMultiplyAdd(x, y2, s02); s03 = Vector512.FusedMultiplyAdd(x, y3, s03);
@@ -1244,7 +1268,17 @@ public static unsafe class Gemm
         var w1 = Fold4(s01, s11, s21, s31);
         var w2 = Fold4(s02, s12, s22, s32);
         var w3 = Fold4(s03, s13, s23, s33);
-        // Within each 128-bit block: pairs of partials (64-bit halves), then the last pair (shufps).
+        return Combine4(w0, w1, w2, w3);
+    }
+
+    /// <summary>
+    /// The last step of the 4×4 reductions: block r of the result holds the sums of block r of w0…w3, in that order. Within
+    /// each 128-bit block: pairs of partials (64-bit halves), then the last pair (shufps). Each sum's tree depends on its
+    /// own lanes only, so any kernel that folds its accumulators through <see cref="Fold4"/> and this sums bit for bit alike.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> Combine4(Vector512<float> w0, Vector512<float> w1, Vector512<float> w2, Vector512<float> w3)
+    {
         var p01 = Avx512F.UnpackLow(w0.AsDouble(), w1.AsDouble()).AsSingle() + Avx512F.UnpackHigh(w0.AsDouble(), w1.AsDouble()).AsSingle();
         var p23 = Avx512F.UnpackLow(w2.AsDouble(), w3.AsDouble()).AsSingle() + Avx512F.UnpackHigh(w2.AsDouble(), w3.AsDouble()).AsSingle();
         return Avx512F.Shuffle(p01, p23, 0x88) + Avx512F.Shuffle(p01, p23, 0xDD);
@@ -1262,14 +1296,14 @@ public static unsafe class Gemm
     // =====================================================================================================
     // Few rows against a bf16 weight stored n×k (decoding and rollouts with frozen bf16 weights)
     // =====================================================================================================
-    // C = A·Wᵀ for m ≤ DotRowsMax rows of A and W [n, k] in bf16, read in place: each group of four rows of W (2·4·k
-    // contiguous bytes, one sequential stream that the hardware prefetchers follow) is widened exactly (a 16-bit
-    // shift) into a per-thread panel of 4·k floats in L1/L2, then every group of four rows of A meets it through
-    // Dot4x4, the kernel of the float32 path. W is read once from memory at 2 bytes per weight, never written out in
-    // float32 whole, and the threads split its rows. Each output is computed by exactly the operations the float32
-    // path (DotRange, or RowDot512 for a single row) applies to the widened weights, so the two agree bit for bit.
-    // .NET 10 exposes no AVX512_BF16 intrinsics (vdpbf16ps), so the products are float32 FMAs on widened weights;
-    // those would also round A to bf16, which this path never does.
+    // C = A·Wᵀ for m ≤ DotRowsMax rows of A and W [n, k] in bf16, read in place: the threads split W's rows in groups of
+    // four; each group streams from memory once (the rows of the groups ahead are prefetched) and every sixteen weights
+    // are widened exactly (a 16-bit shift) in a register right before their FMAs, eight rows of A against two of W
+    // (Dot8x2Bf16) and the last one to four rows of A against the four of W (Dot4x4 on bf16 rows); the later row groups of A find
+    // the group's rows in L1. W is never written out in float32, not even as a panel. Each output is computed by exactly
+    // the operations the float32 path (Dot4x4, or RowDot512 for a single row) applies to the widened weights, so the two
+    // agree bit for bit. .NET 10 exposes no AVX512_BF16 intrinsics (vdpbf16ps), so the products are float32 FMAs on
+    // widened weights; those would also round A to bf16, which this path never does.
 
     struct Bf16Job
     {
@@ -1305,7 +1339,7 @@ public static unsafe class Gemm
         if (j0 < j1) Bf16Range(ref j, j0, j1);
     }
 
-    /// <summary>Columns [j0, j1) of C: groups of four rows of W widened into a panel, then every 4×4 tile through Dot4x4.</summary>
+    /// <summary>Columns [j0, j1) of C, group of four rows of W by group (see the section's comment).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Bf16Range(ref Bf16Job j, int j0, int j1)
     {
@@ -1317,22 +1351,42 @@ public static unsafe class Gemm
             RowDot512Bf16(j.A, j.W, k, j0, j1, j.C);
             return;
         }
-        float* panel = PackBuffers.Get(0, 4L * k).B;
         float* res = stackalloc float[16];
         for (int jb = j0; jb < j1; jb += 4)
         {
             int cols = Math.Min(4, j1 - jb);
-            BFloat16.Decode(new ReadOnlySpan<ushort>(j.W + (long)jb * k, cols * k), new Span<float>(panel, cols * k));
             // A group past the end repeats its last row (the extra results are discarded), as in DotRange.
-            float* b0 = panel, b1 = panel + Math.Min(1, cols - 1) * k, b2 = panel + Math.Min(2, cols - 1) * k, b3 = panel + Math.Min(3, cols - 1) * k;
-            for (int i = 0; i < j.M; i += 4)
+            ushort* w0 = j.W + (long)jb * k, w1 = j.W + (long)(jb + Math.Min(1, cols - 1)) * k;
+            ushort* w2 = j.W + (long)(jb + Math.Min(2, cols - 1)) * k, w3 = j.W + (long)(jb + Math.Min(3, cols - 1)) * k;
+            // The next groups' rows are prefetched while the first group of A rows reads these ones from memory.
+            int jp = Math.Min(jb + MatVecPrefetchRows, j1 - 4);
+            ushort* q0 = j.W + (long)Math.Max(jp, jb) * k;
+            long qs = jp > jb ? k : 0;
+            int i = 0;
+            for (; i + 4 < j.M; i += 8)   // eight rows of A at a time, against two rows of W at a time
             {
-                int rows = Math.Min(4, j.M - i);
+                int rows = Math.Min(8, j.M - i);
+                float* a = j.A + i * lda;
+                long l1 = Math.Min(1, rows - 1) * lda, l2 = Math.Min(2, rows - 1) * lda, l3 = Math.Min(3, rows - 1) * lda;
+                long l4 = Math.Min(4, rows - 1) * lda, l5 = Math.Min(5, rows - 1) * lda, l6 = Math.Min(6, rows - 1) * lda, l7 = Math.Min(7, rows - 1) * lda;
+                bool prefetch = i == 0;
+                Dot8x2Bf16(k, a, a + l1, a + l2, a + l3, a + l4, a + l5, a + l6, a + l7, w0, w1, prefetch ? q0 : null, q0 + qs).Store(res);
+                Store8x2(j.C + i * ldc + jb, ldc, rows, Math.Min(2, cols), res);
+                if (cols > 2)
+                {
+                    Dot8x2Bf16(k, a, a + l1, a + l2, a + l3, a + l4, a + l5, a + l6, a + l7, w2, w3, prefetch ? q0 + 2 * qs : null, q0 + 3 * qs).Store(res);
+                    Store8x2(j.C + i * ldc + jb + 2, ldc, rows, cols - 2, res);
+                }
+            }
+            if (i < j.M)   // the last one to four rows of A, against the four rows of W
+            {
+                int rows = j.M - i;
                 float* a0 = j.A + i * lda;
                 float* a1 = j.A + (i + Math.Min(1, rows - 1)) * lda;
                 float* a2 = j.A + (i + Math.Min(2, rows - 1)) * lda;
                 float* a3 = j.A + (i + Math.Min(3, rows - 1)) * lda;
-                var s = Dot4x4<None>(k, a0, a1, a2, a3, b0, b1, b2, b3, null, null, null, null);
+                var s = i == 0 ? Dot4x4<Four, Bf16Rows>(k, a0, a1, a2, a3, w0, w1, w2, w3, q0, q0 + qs, q0 + 2 * qs, q0 + 3 * qs)
+                    : Dot4x4<None, Bf16Rows>(k, a0, a1, a2, a3, w0, w1, w2, w3, null, null, null, null);
                 float* c = j.C + i * ldc + jb;
                 if (rows == 4 && cols == 4)
                 {
@@ -1349,6 +1403,67 @@ public static unsafe class Gemm
                 }
             }
         }
+    }
+
+    /// <summary>Writes <see cref="Dot8x2Bf16"/>'s results: block r holds C[r, 0], C[r, 1], C[r + 4, 0], C[r + 4, 1].</summary>
+    static void Store8x2(float* c, long ldc, int rows, int cols, float* res)
+    {
+        for (int r = 0; r < rows; r++)
+            for (int t = 0; t < cols; t++) c[r * ldc + t] = res[r < 4 ? 4 * r + t : 4 * (r - 4) + 2 + t];
+    }
+
+    /// <summary>
+    /// Eight rows of A against two bf16 rows of W, each sixteen weights widened in a register right before their FMAs, so
+    /// the weights go from memory to the FMAs without a panel in between. Per output, the FMA chain and the reduction are
+    /// <see cref="Dot4x4{TPf, TB}"/>'s (one accumulator over k in steps of 16, a masked tail, <see cref="Fold4"/> and
+    /// <see cref="Combine4"/>): the results equal the float32 path's on the widened weights bit for bit. Block r of the
+    /// result: C[r, 0], C[r, 1], C[r + 4, 0], C[r + 4, 1]. <paramref name="q0"/> and <paramref name="q1"/> (when
+    /// <paramref name="q0"/> is not null) are rows to prefetch.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static Vector512<float> Dot8x2Bf16(int k, float* a0, float* a1, float* a2, float* a3, float* a4, float* a5, float* a6, float* a7,
+        ushort* w0, ushort* w1, ushort* q0, ushort* q1)
+    {
+        Vector512<float> s00 = default, s10 = default, s20 = default, s30 = default, s40 = default, s50 = default, s60 = default, s70 = default;
+        Vector512<float> s01 = default, s11 = default, s21 = default, s31 = default, s41 = default, s51 = default, s61 = default, s71 = default;
+        int q = 0;
+        for (; q + 16 <= k; q += 16)
+        {
+            if (q0 != null && (q & 31) == 0) { Sse.Prefetch1(q0 + q); Sse.Prefetch1(q1 + q); }
+            var y0 = Widen(w0 + q); var y1 = Widen(w1 + q);
+            var x = Vector512.Load(a0 + q); s00 = Vector512.FusedMultiplyAdd(x, y0, s00); s01 = Vector512.FusedMultiplyAdd(x, y1, s01);
+            x = Vector512.Load(a1 + q); s10 = Vector512.FusedMultiplyAdd(x, y0, s10); s11 = Vector512.FusedMultiplyAdd(x, y1, s11);
+            x = Vector512.Load(a2 + q); s20 = Vector512.FusedMultiplyAdd(x, y0, s20); s21 = Vector512.FusedMultiplyAdd(x, y1, s21);
+            x = Vector512.Load(a3 + q); s30 = Vector512.FusedMultiplyAdd(x, y0, s30); s31 = Vector512.FusedMultiplyAdd(x, y1, s31);
+            x = Vector512.Load(a4 + q); s40 = Vector512.FusedMultiplyAdd(x, y0, s40); s41 = Vector512.FusedMultiplyAdd(x, y1, s41);
+            x = Vector512.Load(a5 + q); s50 = Vector512.FusedMultiplyAdd(x, y0, s50); s51 = Vector512.FusedMultiplyAdd(x, y1, s51);
+            x = Vector512.Load(a6 + q); s60 = Vector512.FusedMultiplyAdd(x, y0, s60); s61 = Vector512.FusedMultiplyAdd(x, y1, s61);
+            x = Vector512.Load(a7 + q); s70 = Vector512.FusedMultiplyAdd(x, y0, s70); s71 = Vector512.FusedMultiplyAdd(x, y1, s71);
+        }
+        if (q < k)
+        {
+            // Masked tail: lanes past k read as zero and add nothing, as in Dot4x4.
+            var m = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(k - q)).AsSingle();
+            var y0 = WidenTail(w0 + q, k - q); var y1 = WidenTail(w1 + q, k - q);
+            var x = Avx512F.MaskLoad(a0 + q, m, default); s00 = Vector512.FusedMultiplyAdd(x, y0, s00); s01 = Vector512.FusedMultiplyAdd(x, y1, s01);
+            x = Avx512F.MaskLoad(a1 + q, m, default); s10 = Vector512.FusedMultiplyAdd(x, y0, s10); s11 = Vector512.FusedMultiplyAdd(x, y1, s11);
+            x = Avx512F.MaskLoad(a2 + q, m, default); s20 = Vector512.FusedMultiplyAdd(x, y0, s20); s21 = Vector512.FusedMultiplyAdd(x, y1, s21);
+            x = Avx512F.MaskLoad(a3 + q, m, default); s30 = Vector512.FusedMultiplyAdd(x, y0, s30); s31 = Vector512.FusedMultiplyAdd(x, y1, s31);
+            x = Avx512F.MaskLoad(a4 + q, m, default); s40 = Vector512.FusedMultiplyAdd(x, y0, s40); s41 = Vector512.FusedMultiplyAdd(x, y1, s41);
+            x = Avx512F.MaskLoad(a5 + q, m, default); s50 = Vector512.FusedMultiplyAdd(x, y0, s50); s51 = Vector512.FusedMultiplyAdd(x, y1, s51);
+            x = Avx512F.MaskLoad(a6 + q, m, default); s60 = Vector512.FusedMultiplyAdd(x, y0, s60); s61 = Vector512.FusedMultiplyAdd(x, y1, s61);
+            x = Avx512F.MaskLoad(a7 + q, m, default); s70 = Vector512.FusedMultiplyAdd(x, y0, s70); s71 = Vector512.FusedMultiplyAdd(x, y1, s71);
+        }
+        return Combine4(Fold4(s00, s10, s20, s30), Fold4(s01, s11, s21, s31), Fold4(s40, s50, s60, s70), Fold4(s41, s51, s61, s71));
+    }
+
+    /// <summary>The last <paramref name="count"/> (&lt; 16) bf16 values of a row widened, the lanes past them zero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> WidenTail(ushort* p, int count)
+    {
+        ushort* tail = stackalloc ushort[16];
+        for (int i = 0; i < 16; i++) tail[i] = i < count ? p[i] : (ushort)0;
+        return Widen(tail);
     }
 
     /// <summary>Scalar reference of <see cref="Bf16Range"/> (and the path without AVX-512): each output one float32
