@@ -32,7 +32,7 @@ public static class MmprojExport
         if (name is not null) gguf.String("general.name", name);
         gguf.UInt32("general.file_type", type switch { GgufTensorType.F16 => 1u, GgufTensorType.BF16 => 32u, _ => 0u });
         gguf.UInt32("general.quantization_version", 2);
-        gguf.Bool("clip.hforcedvision_encoder", true);
+        gguf.Bool("clip.has_vision_encoder", true);
         var tensors = new TensorList(gguf, type);
         string projector = model switch
         {
