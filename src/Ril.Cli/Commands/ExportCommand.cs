@@ -38,7 +38,7 @@ public static class ExportCommand
         var mmprojBase = new Option<string?>("--base") { Description = baseModel.Description };
         var mmproj = new Command("mmproj",
             "Write a VLM's vision tower and projector as the mmproj GGUF that llama.cpp's multimodal tools load (llama-mtmd-cli --mmproj), " +
-            "laid out as llama.cpp's converter lays out the same checkpoint: Qwen2-VL, Qwen2.5-VL and SmolVLM (Idefics3).")
+            "laid out as llama.cpp's converter lays out the same checkpoint: Qwen2-VL, Qwen2.5-VL, Qwen3-VL and SmolVLM (Idefics3).")
             { mmprojModel, mmprojOut, mmprojType, mmprojBase };
         mmproj.SetAction(parse => ErrorReporting.Run(() =>
         {

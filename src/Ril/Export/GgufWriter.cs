@@ -53,6 +53,13 @@ public sealed class GgufWriter
         foreach (var v in values) w.Write(v);
     });
 
+    public void Bools(string key, IReadOnlyList<bool> values) => Add(key, ValueType.Array, w =>
+    {
+        w.Write((uint)ValueType.Bool);
+        w.Write((ulong)values.Count);
+        foreach (var v in values) w.Write((byte)(v ? 1 : 0));
+    });
+
     public void Float32s(string key, IReadOnlyList<float> values) => Add(key, ValueType.Array, w =>
     {
         w.Write((uint)ValueType.Float32);

@@ -37,6 +37,7 @@ public static class MmprojExport
         string projector = model switch
         {
             Qwen2VlModel vl => Qwen2Vl(vl, Images<Qwen2VlProcessor>(processor, "Qwen2-VL").Images, gguf, tensors),
+            Qwen3VlModel vl => Qwen3Vl(vl, Images<Qwen2VlProcessor>(processor, "Qwen3-VL").Images, gguf, tensors),
             SmolVlmModel smol => Idefics3(smol, Images<SmolVlmProcessor>(processor, "SmolVLM").Images, gguf, tensors),
             _ => throw new NotSupportedException($"mmproj export: {Unsupported(model)}"),
         };
@@ -48,7 +49,6 @@ public static class MmprojExport
     static string Unsupported(ICausalLM model) => model switch
     {
         VisionLanguageModel => "Ril's own VLM (ril_vlm) has no llama.cpp counterpart: llama.cpp has no projector type for its SigLIP + MLP layout",
-        Qwen3VlModel => "Qwen3-VL (qwen3_vl, projector qwen3vl_merger with DeepStack) is not exported yet",
         Qwen35Model => "Qwen3.5 (qwen3_5) is not exported yet",
         DecoderLM d => $"{d.Config.ModelType} is a text-only model: it has no vision tower to export",
         _ => $"a {model.GetType().Name} has no vision tower that Ril exports",
@@ -69,7 +69,6 @@ public static class MmprojExport
         string path = "config.json vision_config";
         bool qwen25 = c.Windowed;
         string projector = qwen25 ? "qwen2.5vl_merger" : "qwen2vl_merger";
-        if (c.TemporalPatchSize != 2) throw new NotSupportedException($"mmproj export: {path} field 'temporal_patch_size' is {c.TemporalPatchSize}; llama.cpp reads 2 frames only");
         gguf.String("clip.projector_type", projector);
         var vision = model.Config.Json["vision_config"] as JsonObject;
         int imageSize = vision?["image_size"] is JsonValue v && v.TryGetValue<int>(out var s) ? s : 560;   // the converter's default
@@ -82,11 +81,68 @@ public static class MmprojExport
         }
         else if (c.Activation != "quick_gelu") gguf.Bool(c.Activation == "silu" ? "clip.use_silu" : "clip.use_gelu", true);   // neither flag: quick GELU
 
+        PatchKernels(tensors, t.PatchEmbed, c);
+        Blocks(tensors, t.Blocks, c, fusedQkv: false);
+        tensors.Add("v.post_ln.weight", t.MergerNorm);
+        if (t.MergerNormBias is { } mb) tensors.Add("v.post_ln.bias", mb);
+        tensors.Add("mm.0.weight", t.Mlp0);
+        tensors.Add("mm.0.bias", t.Mlp0Bias);
+        tensors.Add("mm.2.weight", t.Mlp2);
+        tensors.Add("mm.2.bias", t.Mlp2Bias);
+        return projector;
+    }
+
+    /// <summary>
+    /// Qwen3-VL (qwen3vl_merger): as Qwen2-VL's but the patch kernel has a bias, the learned position table is
+    /// v.position_embd (llama.cpp resamples it to each image), qkv stays fused (attn_qkv), the merger's linear_fc1/2 are
+    /// mm.0/mm.2, and DeepStack merger k goes to v.deepstack.{block}.* of the block it taps (clip.vision.is_deepstack_layers).
+    /// </summary>
+    static string Qwen3Vl(Qwen3VlModel model, Qwen2VlImageProcessor images, GgufWriter gguf, TensorList tensors)
+    {
+        var config = model.Config;
+        var c = config.Vision;
+        var t = model.Vision;
+        gguf.String("clip.projector_type", "qwen3vl_merger");
+        var vision = config.Json["vision_config"] as JsonObject;
+        int imageSize = vision?["image_size"] is JsonValue v && v.TryGetValue<int>(out var s) ? s : config.PositionTableSide * c.PatchSize;   // the converter's: √positions · patch
+        VisionKeys(gguf, config.Text.HiddenSize, imageSize, c.PatchSize, c.Width, c.MlpWidth, c.Depth, c.Heads, Qwen2VisionTower.Eps, images.Mean, images.Std);
+        gguf.Bool("clip.use_gelu", true);
+        gguf.UInt32("clip.vision.spatial_merge_size", (uint)c.MergeSize);
+        gguf.Bools("clip.vision.is_deepstack_layers", Enumerable.Range(0, c.Depth).Select(config.DeepstackIndexes.Contains).ToArray());
+
+        PatchKernels(tensors, t.PatchEmbed, c);
+        tensors.Add("v.patch_embd.bias", t.PatchEmbedBias);
+        tensors.Add("v.position_embd.weight", t.PositionTable, GgufTensorType.F32);
+        Blocks(tensors, t.Blocks, c, fusedQkv: true);
+        Merger(tensors, "v.post_ln", "mm.0", "mm.2", t.Merger);
+        for (int k = 0; k < t.DeepstackMergers.Length; k++)
+        {
+            string pre = $"v.deepstack.{config.DeepstackIndexes[k]}.";
+            Merger(tensors, pre + "norm", pre + "fc1", pre + "fc2", t.DeepstackMergers[k]);
+        }
+        return "qwen3vl_merger";
+    }
+
+    static void Merger(TensorList tensors, string norm, string fc1, string fc2, PatchMerger m)
+    {
+        (string Name, Tensor Weight, Tensor Bias)[] parts = [(norm, m.Norm, m.NormBias), (fc1, m.Fc1, m.Fc1Bias), (fc2, m.Fc2, m.Fc2Bias)];
+        foreach (var (name, w, b) in parts)
+        {
+            tensors.Add(name + ".weight", w);
+            tensors.Add(name + ".bias", b);
+        }
+    }
+
+    /// <summary>The Conv3d patch weight [E, C, 2, p, p] as two 2-D kernels [E, C, p, p], frame 0 and frame 1.</summary>
+    static void PatchKernels(TensorList tensors, Tensor patchEmbed, VisionTowerConfig c)
+    {
+        if (c.TemporalPatchSize != 2)
+            throw new NotSupportedException($"mmproj export: config.json vision_config field 'temporal_patch_size' is {c.TemporalPatchSize}; llama.cpp reads 2 frames only");
         int e = c.Width, p = c.PatchSize, frame = p * p;
         float[] Frame(int f)
         {
-            var w = t.PatchEmbed.ToArray();
-            int planes = e * c.InChannels;   // [E, C, T, p, p]: plane (e, c) holds T frames of p·p
+            var w = patchEmbed.ToArray();
+            int planes = e * c.InChannels;   // plane (e, c) holds T frames of p·p
             var result = new float[planes * frame];
             for (int i = 0; i < planes; i++) Array.Copy(w, ((long)i * c.TemporalPatchSize + f) * frame, result, (long)i * frame, frame);
             return result;
@@ -95,36 +151,46 @@ public static class MmprojExport
         var patchType = PatchType(tensors.Type);
         tensors.Add("v.patch_embd.weight", kernel, () => Frame(0), patchType);
         tensors.Add("v.patch_embd.weight.1", kernel, () => Frame(1), patchType);
-        for (int i = 0; i < t.Blocks.Length; i++)
+    }
+
+    /// <summary>
+    /// The Qwen vision blocks: norm1/norm2 as ln1/ln2, attn.proj as attn_out, qkv fused (attn_qkv) or split in thirds
+    /// (attn_q, attn_k, attn_v); the MLP as ffn_up/ffn_down (fc1/fc2, linear_fc1/2) or ffn_gate/ffn_up/ffn_down (Qwen2.5-VL's SwiGLU).
+    /// </summary>
+    static void Blocks(TensorList tensors, Qwen2VisionBlock[] blocks, VisionTowerConfig c, bool fusedQkv)
+    {
+        int e = c.Width;
+        for (int i = 0; i < blocks.Length; i++)
         {
-            var b = t.Blocks[i];
+            var b = blocks[i];
             string pre = $"v.blk.{i}.";
             tensors.Add(pre + "ln1.weight", b.Norm1);
             if (b.Norm1Bias is { } n1) tensors.Add(pre + "ln1.bias", n1);
-            string[] parts = ["attn_q", "attn_k", "attn_v"];
-            for (int k = 0; k < 3; k++)
+            if (fusedQkv)
             {
-                tensors.Add($"{pre}{parts[k]}.weight", [e, e], Rows(b.Qkv, k * e, e));
-                tensors.Add($"{pre}{parts[k]}.bias", [e], Rows(b.QkvBias, k * e, e));
+                tensors.Add(pre + "attn_qkv.weight", b.Qkv);
+                tensors.Add(pre + "attn_qkv.bias", b.QkvBias);
+            }
+            else
+            {
+                string[] parts = ["attn_q", "attn_k", "attn_v"];
+                for (int k = 0; k < 3; k++)
+                {
+                    tensors.Add($"{pre}{parts[k]}.weight", [e, e], Rows(b.Qkv, k * e, e));
+                    tensors.Add($"{pre}{parts[k]}.bias", [e], Rows(b.QkvBias, k * e, e));
+                }
             }
             tensors.Add(pre + "attn_out.weight", b.Proj);
             tensors.Add(pre + "attn_out.bias", b.ProjBias);
             tensors.Add(pre + "ln2.weight", b.Norm2);
             if (b.Norm2Bias is { } n2) tensors.Add(pre + "ln2.bias", n2);
-            string[] mlp = qwen25 ? ["ffn_gate", "ffn_up", "ffn_down"] : ["ffn_up", "ffn_down"];   // gate_proj, up_proj, down_proj / fc1, fc2
+            string[] mlp = b.MlpWeights.Length == 3 ? ["ffn_gate", "ffn_up", "ffn_down"] : ["ffn_up", "ffn_down"];
             for (int k = 0; k < mlp.Length; k++)
             {
                 tensors.Add($"{pre}{mlp[k]}.weight", b.MlpWeights[k]);
                 tensors.Add($"{pre}{mlp[k]}.bias", b.MlpBiases[k]);
             }
         }
-        tensors.Add("v.post_ln.weight", t.MergerNorm);
-        if (t.MergerNormBias is { } mb) tensors.Add("v.post_ln.bias", mb);
-        tensors.Add("mm.0.weight", t.Mlp0);
-        tensors.Add("mm.0.bias", t.Mlp0Bias);
-        tensors.Add("mm.2.weight", t.Mlp2);
-        tensors.Add("mm.2.bias", t.Mlp2Bias);
-        return projector;
     }
 
     /// <summary>

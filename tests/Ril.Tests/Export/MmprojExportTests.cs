@@ -215,10 +215,79 @@ public sealed class MmprojExportTests : IDisposable
         foreach (var (g, h) in hub) Assert.True(w[h].SequenceEqual(Read(gguf, g)), $"{g} is not {h}");
     }
 
+    [Fact]
+    public void Qwen3_vl_tower_exports_with_fused_qkv_and_its_deepstack_mergers()
+    {
+        const string fixture = "qwen3-vl-tiny";
+        var (gguf, summary, w) = Export(fixture, GgufTensorType.F32);
+        var config = Config(fixture);
+        var vc = config["vision_config"]!;
+        int width = (int)vc["hidden_size"]!, ff = (int)vc["intermediate_size"]!, depth = (int)vc["depth"]!, patch = (int)vc["patch_size"]!;
+        int positions = (int)vc["num_position_embeddings"]!, text = (int)config["text_config"]!["hidden_size"]!, merged = 4 * width;
+        int[] taps = vc["deepstack_visual_indexes"]!.AsArray().Select(n => (int)n!).ToArray();
+
+        CommonKeys(gguf, "qwen3vl_merger", fixture);
+        Assert.Equal((uint)text, gguf["clip.vision.projection_dim"]);
+        Assert.Equal((uint)((int)Math.Sqrt(positions) * patch), gguf["clip.vision.image_size"]);   // the converter's: √positions · patch
+        Assert.Equal((uint)patch, gguf["clip.vision.patch_size"]);
+        Assert.Equal((uint)width, gguf["clip.vision.embedding_length"]);
+        Assert.Equal((uint)ff, gguf["clip.vision.feed_forward_length"]);
+        Assert.Equal((uint)depth, gguf["clip.vision.block_count"]);
+        Assert.Equal(true, gguf["clip.use_gelu"]);
+        Assert.Equal(2u, gguf["clip.vision.spatial_merge_size"]);
+        Assert.Equal(Enumerable.Range(0, depth).Select(i => (object)taps.Contains(i)), (object[])gguf["clip.vision.is_deepstack_layers"]);
+        var pre = JsonNode.Parse(File.ReadAllText(Path.Combine(RepoPaths.Fixtures, "models", fixture, "preprocessor_config.json")))!;
+        Assert.Equal(pre["image_mean"]!.AsArray().Select(v => (float)(double)v!), Floats(gguf, "clip.vision.image_mean"));
+
+        ulong e = (ulong)width, f = (ulong)ff, p = (ulong)patch, m = (ulong)merged, d = (ulong)text;
+        var expected = new Dictionary<string, ulong[]>
+        {
+            ["v.patch_embd.weight"] = [p, p, 3, e], ["v.patch_embd.weight.1"] = [p, p, 3, e], ["v.patch_embd.bias"] = [e],
+            ["v.position_embd.weight"] = [e, (ulong)positions], ["v.post_ln.weight"] = [e], ["v.post_ln.bias"] = [e],
+            ["mm.0.weight"] = [m, m], ["mm.0.bias"] = [m], ["mm.2.weight"] = [m, d], ["mm.2.bias"] = [d],
+        };
+        for (int i = 0; i < depth; i++)
+        {
+            string b = $"v.blk.{i}.";
+            expected[b + "attn_qkv.weight"] = [e, 3 * e]; expected[b + "attn_qkv.bias"] = [3 * e];
+            expected[b + "attn_out.weight"] = [e, e]; expected[b + "attn_out.bias"] = [e];
+            foreach (var norm in new[] { "ln1", "ln2" }) { expected[b + norm + ".weight"] = [e]; expected[b + norm + ".bias"] = [e]; }
+            expected[b + "ffn_up.weight"] = [e, f]; expected[b + "ffn_up.bias"] = [f];
+            expected[b + "ffn_down.weight"] = [f, e]; expected[b + "ffn_down.bias"] = [e];
+        }
+        foreach (int tap in taps)
+        {
+            string b = $"v.deepstack.{tap}.";
+            expected[b + "norm.weight"] = [m]; expected[b + "norm.bias"] = [m];
+            expected[b + "fc1.weight"] = [m, m]; expected[b + "fc1.bias"] = [m];
+            expected[b + "fc2.weight"] = [m, d]; expected[b + "fc2.bias"] = [d];
+        }
+        Layout(gguf, expected);
+        Assert.Equal(expected.Count, summary.Tensors);
+
+        const string v = "model.visual.";
+        var conv = w[v + "patch_embed.proj.weight"];
+        int plane = patch * patch;
+        var frame1 = Read(gguf, "v.patch_embd.weight.1");
+        for (int i = 0; i < width * 3; i++) Assert.Equal(Slice(conv, (2 * i + 1) * plane, plane), Slice(frame1, i * plane, plane));
+        var hub = new Dictionary<string, string>
+        {
+            ["v.patch_embd.bias"] = v + "patch_embed.proj.bias", ["v.position_embd.weight"] = v + "pos_embed.weight",
+            ["v.blk.1.attn_qkv.weight"] = v + "blocks.1.attn.qkv.weight", ["v.blk.1.attn_qkv.bias"] = v + "blocks.1.attn.qkv.bias",
+            ["v.blk.1.ffn_up.weight"] = v + "blocks.1.mlp.linear_fc1.weight", ["v.blk.1.ffn_down.weight"] = v + "blocks.1.mlp.linear_fc2.weight",
+            ["v.post_ln.weight"] = v + "merger.norm.weight", ["mm.0.weight"] = v + "merger.linear_fc1.weight", ["mm.2.bias"] = v + "merger.linear_fc2.bias",
+        };
+        for (int k = 0; k < taps.Length; k++)   // merger k of the list belongs to the block it taps
+            foreach (var (g, h) in new[] { ("norm", "norm"), ("fc1", "linear_fc1"), ("fc2", "linear_fc2") })
+                hub[$"v.deepstack.{taps[k]}.{g}.weight"] = $"{v}deepstack_merger_list.{k}.{h}.weight";
+        foreach (var (g, h) in hub) Assert.True(w[h].SequenceEqual(Read(gguf, g)), $"{g} is not {h}");
+    }
+
     [Theory]
     [InlineData("qwen2-vl-tiny", GgufTensorType.F16)]
     [InlineData("qwen2-vl-tiny", GgufTensorType.BF16)]
     [InlineData("smolvlm-tiny", GgufTensorType.F16)]
+    [InlineData("qwen3-vl-tiny", GgufTensorType.BF16)]
     public void Half_precision_files_keep_the_converters_f32_tensors(string fixture, GgufTensorType type)
     {
         var (gguf, _, w) = Export(fixture, type);
@@ -232,7 +301,12 @@ public sealed class MmprojExportTests : IDisposable
             Assert.True(want == t.Type, $"{t.Name}: ggml type {t.Type}, expected {want}");
         }
         string mm = fixture == "smolvlm-tiny" ? "mm.model.fc.weight" : "mm.2.weight";
-        var hub = w[fixture == "smolvlm-tiny" ? "model.connector.modality_projection.proj.weight" : "visual.merger.mlp.2.weight"];
+        var hub = w[fixture switch
+        {
+            "smolvlm-tiny" => "model.connector.modality_projection.proj.weight",
+            "qwen3-vl-tiny" => "model.visual.merger.linear_fc2.weight",
+            _ => "visual.merger.mlp.2.weight",
+        }];
         var stored = Read(gguf, mm);
         float worst = hub.Zip(stored).Max(x => Math.Abs(x.First - x.Second) / Math.Max(Math.Abs(x.First), 1e-3f));
         Assert.True(worst < (type == GgufTensorType.F16 ? 1e-3f : 1e-2f), $"{mm}: relative rounding error {worst}");
