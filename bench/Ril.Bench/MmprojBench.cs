@@ -13,13 +13,14 @@ using Ril.Tensors.Autograd;
 namespace Ril.Bench;
 
 /// <summary>
-/// llama.cpp reads `ril export mmproj`: a VLM folder's text GGUF and mmproj (F32) loaded by libmtmd through LLamaSharp
+/// llama.cpp reads `ril export mmproj`: a VLM folder's text GGUF (F32) and mmproj (--type) loaded by libmtmd through LLamaSharp
 /// (CPU), one image encoded by llama.cpp's vision graph, its image embeddings compared with Ril's tower + projector on
 /// the same image. The image is sized so that both preprocess it without resampling: Qwen2-VL 224×224 (a multiple of
 /// 28 within the pixel limits), SmolVLM the processor's longest edge (its tiles are exact crops; the global view, which both
 /// shrink with their own filters, is reported apart). Prints `mmproj model=NAME chunk=K tokens=N max_abs_diff=… rms=…`.
 ///
-/// Usage: mmproj --model DIR[,DIR...] [--tokenizer FILE] [--threads 2] [--gguf-dir DIR]
+/// Usage: mmproj --model DIR[,DIR...] [--type f32|f16|bf16] [--tokenizer FILE] [--threads 2] [--gguf-dir DIR]
+///   --type: the mmproj's (default f32); the text GGUF is F32
 ///   --tokenizer: the tokenizer.json for folders without one (the tiny Qwen2.5-VL fixture: Qwen2-VL's), copied beside a copy of the folder
 /// </summary>
 public static class MmprojBench
@@ -31,7 +32,9 @@ public static class MmprojBench
         int threads = int.Parse(Option("--threads") ?? "2");
         var ggufDir = Option("--gguf-dir") ?? Path.Combine(Path.GetTempPath(), "ril-mmproj-bench");
         NativeLibraryConfig.All.WithLogCallback((level, message) => { if (level == LLamaLogLevel.Error) Console.Error.Write(message); });
-        foreach (var dir in dirs) Compare(WithTokenizer(dir, Option("--tokenizer"), ggufDir), threads, ggufDir);
+        var type = Option("--type") ?? "f32";
+        var tensorType = type switch { "f32" => GgufTensorType.F32, "f16" => GgufTensorType.F16, "bf16" => GgufTensorType.BF16, _ => throw new ArgumentException($"--type {type}: f32, f16 or bf16") };
+        foreach (var dir in dirs) Compare(WithTokenizer(dir, Option("--tokenizer"), ggufDir), threads, ggufDir, tensorType, type);
     }
 
     /// <summary>DIR itself, or a copy of it with <paramref name="tokenizer"/> when it has no tokenizer.json.</summary>
@@ -45,13 +48,13 @@ public static class MmprojBench
         return copy;
     }
 
-    static void Compare(string dir, int threads, string ggufDir)
+    static void Compare(string dir, int threads, string ggufDir, GgufTensorType type, string typeName)
     {
         var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
         var chat = ChatModel.Load(dir);
-        string text = Path.Combine(ggufDir, name + "-f32.gguf"), mmproj = Path.Combine(ggufDir, name + "-mmproj-f32.gguf");
+        string text = Path.Combine(ggufDir, name + "-f32.gguf"), mmproj = Path.Combine(ggufDir, $"{name}-mmproj-{typeName}.gguf");
         GgufExport.Write(chat.Model, dir, text, GgufTensorType.F32);
-        var summary = MmprojExport.Write(chat.Model, chat.Processor, mmproj, GgufTensorType.F32, name);
+        var summary = MmprojExport.Write(chat.Model, chat.Processor, mmproj, type, name);
         Console.WriteLine($"# {name}: exported {text} and {mmproj} ({summary.ProjectorType}, {summary.Tensors} tensors)");
 
         int side = chat.Model switch
@@ -105,7 +108,7 @@ public static class MmprojBench
                 var (tile, maxDiff, rms) = ril.Select((r, t) => (t, Diff(r, embd))).Where(x => x.Item2.Max >= 0).Select(x => (x.t, x.Item2.Max, x.Item2.Rms))
                     .DefaultIfEmpty((-1, float.NaN, float.NaN)).MinBy(x => x.Item2);
                 float scale = embd.Max(Math.Abs);
-                Console.WriteLine($"mmproj model={name} chunk={k++} tokens={tokens} ril_tile={tile} max_abs_diff={maxDiff:G3} rms={rms:G3} max_abs={scale:G3}");
+                Console.WriteLine($"mmproj model={name} type={typeName} chunk={k++} tokens={tokens} ril_tile={tile} max_abs_diff={maxDiff:G3} rms={rms:G3} max_abs={scale:G3}");
             }
         Console.WriteLine($"# {name}: Ril gives {ril.Length} tile(s) of {ril[0].Length / width} rows");
     }
