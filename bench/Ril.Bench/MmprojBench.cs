@@ -88,8 +88,9 @@ public static class MmprojBench
         mtmdParams.UseGpu = false;
         mtmdParams.NThreads = threads;
         using var mtmd = MtmdWeights.LoadFromFile(mmproj, weights, mtmdParams);
-        using var bitmap = SafeMtmdEmbed.FromRgbBytes((uint)side, (uint)side, image.Pixels);
-        int status = mtmd.Tokenize(NativeApi.MtmdDefaultMarker(), false, true, [bitmap], out var chunks);
+        using var bitmap = SafeMtmdEmbed.FromRgbBytes((uint)side, (uint)side, image.Pixels) ?? throw new InvalidOperationException("mmproj: mtmd_bitmap_init failed");
+        var marker = NativeApi.MtmdDefaultMarker() ?? throw new InvalidOperationException("mmproj: libmtmd has no media marker");
+        int status = mtmd.Tokenize(marker, false, true, [bitmap], out var chunks);
         if (status != 0 || chunks is null) throw new InvalidOperationException($"mmproj: mtmd_tokenize returned {status}");
         var (encode, output) = Entries();
         int k = 0;
