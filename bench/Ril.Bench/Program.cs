@@ -19,6 +19,7 @@ public static class Program
         ("vlm", "real VLM layouts (qwen3vl-2b, qwen2.5vl-3b, qwen3.5-0.8b, smolvlm-256m, smolvlm-500m): `decode` tokens/s at batch 1 and 8, `vision` images/s, the RIL step with `lora` or `full`", VlmBench.Run),
         ("gated-delta", "the gated delta rule at Qwen3.5-0.8B's layer sizes: forward, backward (states kept / recomputed), decoding step", GatedDeltaBench.Run),
         ("llamacpp", "llama.cpp (LLamaSharp) greedy decoding tokens/s on the GGUF `ril export gguf` writes of a model folder; --check: same tokens as Ril", LlamaCppBench.Run),
+        ("mmproj", "llama.cpp (libmtmd via LLamaSharp) encodes an image with the mmproj `ril export mmproj` writes of a VLM folder: its image embeddings against Ril's", MmprojBench.Run),
     ];
 
     public static int Main(string[] args)

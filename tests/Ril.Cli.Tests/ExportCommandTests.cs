@@ -3,8 +3,9 @@ using System.Text;
 namespace Ril.Cli.Tests;
 
 /// <summary>
-/// `ril export gguf` as a user runs it: the tiny Qwen2-VL checkpoint's text decoder becomes a GGUF file (the format and
-/// its read-back are tested in Ril.Tests' GgufExportTests; llama.cpp loads it in `bench llamacpp --check`).
+/// `ril export gguf` and `ril export mmproj` as a user runs them: the tiny Qwen2-VL checkpoint's text decoder and its vision
+/// tower become GGUF files (the formats and their read-back are tested in Ril.Tests' GgufExportTests and MmprojExportTests;
+/// llama.cpp loads them in `bench llamacpp --check` and `bench mmproj`).
 /// </summary>
 public sealed class ExportCommandTests : IDisposable
 {
@@ -31,6 +32,29 @@ public sealed class ExportCommandTests : IDisposable
         Assert.DoesNotContain("\u000d\0\0\0\0\0\0\0output.weight", text);   // the name with its uint64 length 13: not attn_output.weight
         Assert.Contains("\u0012\0\0\0\0\0\0\0output_norm.weight", text);
         Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(path)!, "*.tmp"));
+    }
+
+    [Fact]
+    public void Writes_the_vision_tower_of_a_vlm_folder_as_mmproj()
+    {
+        var path = Path.Combine(_dir, "out", "tiny-mmproj.gguf");
+        var run = Processes.Run([.. Processes.Ril, "export", "mmproj", "--model", Qwen2VlTiny, "--out", path]);
+        Assert.True(run.ExitCode == 0, run.Output);
+        Assert.Contains("projector qwen2vl_merger, 40 tensors", run.StandardOutput);
+        var bytes = File.ReadAllBytes(path);
+        Assert.Equal("GGUF", Encoding.ASCII.GetString(bytes, 0, 4));
+        Assert.Equal(3u, BitConverter.ToUInt32(bytes, 4));
+        Assert.Equal(40UL, BitConverter.ToUInt64(bytes, 8));   // two patch kernels, 16 per block, post_ln (weight, bias), mm.0 and mm.2
+        var text = Encoding.UTF8.GetString(bytes, 0, Math.Min(bytes.Length, 1 << 16));
+        foreach (var key in new[] { "clip.projector_type", "qwen2vl_merger", "clip.vision.image_mean", "v.patch_embd.weight.1", "v.blk.1.attn_q.bias", "mm.2.weight" })
+            Assert.Contains(key, text);
+        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(path)!, "*.tmp"));
+
+        var refused = Processes.Run([.. Processes.Ril, "export", "mmproj", "--model", Path.Combine(AppContext.BaseDirectory, "fixtures", "qwen3.5-tiny"), "--out", path + ".2"]);
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("Qwen3.5", refused.Output);
+        Assert.DoesNotContain("   at ", refused.Output);   // one line, no stack trace
+        Assert.False(File.Exists(path + ".2"));
     }
 
     [Fact]

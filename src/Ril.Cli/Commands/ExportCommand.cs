@@ -4,7 +4,10 @@ using Ril.Hub;
 
 namespace Ril.Cli.Commands;
 
-/// <summary>`ril export gguf`: a model's decoder and tokenizer as a GGUF file for llama.cpp and ollama.</summary>
+/// <summary>
+/// `ril export gguf`: a model's decoder and tokenizer as a GGUF file for llama.cpp and ollama; `ril export mmproj`: a
+/// VLM's vision tower and projector as the mmproj GGUF that llama.cpp's multimodal tools load beside it.
+/// </summary>
 public static class ExportCommand
 {
     public static Command Create()
@@ -21,13 +24,34 @@ public static class ExportCommand
             { model, output, type, baseModel, pre };
         gguf.SetAction(parse => ErrorReporting.Run(() =>
         {
-            var tensorType = parse.GetValue(type) switch { "f32" => GgufTensorType.F32, "bf16" => GgufTensorType.BF16, _ => GgufTensorType.F16 };
+            var tensorType = TensorType(parse.GetValue(type));
             var (chat, tokenizerDir) = ExportSource.Load(ModelArgument.Resolve(parse.GetValue(model)!), ModelArgument.Resolve, parse.GetValue(baseModel));
             var summary = GgufExport.Write(chat.Model, tokenizerDir, parse.GetValue(output)!, tensorType, pre: parse.GetValue(pre));
             Console.WriteLine($"wrote {summary.Path}: architecture {summary.Architecture}, {summary.Tensors} tensors, {summary.Parameters / 1e6:F1}M parameters " +
                               $"({parse.GetValue(type)}), {summary.Vocab.Tokens.Count} tokens (pre-tokenizer {summary.Vocab.Pre}), {summary.Bytes / 1e6:F1} MB");
             return 0;
         }));
-        return new Command("export", "Export a model for other runtimes") { gguf };
+        var mmprojModel = new Option<string>("--model") { Description = model.Description, Required = true };
+        var mmprojOut = new Option<string>("--out") { Description = "The mmproj .gguf file to write (atomically)", Required = true };
+        var mmprojType = new Option<string>("--type") { Description = "Weight type of the matrices: f32, f16 or bf16 (norms, biases and embeddings as llama.cpp's converter keeps them)", DefaultValueFactory = _ => "f16" };
+        mmprojType.AcceptOnlyFromAmong("f32", "f16", "bf16");
+        var mmprojBase = new Option<string?>("--base") { Description = baseModel.Description };
+        var mmproj = new Command("mmproj",
+            "Write a VLM's vision tower and projector as the mmproj GGUF that llama.cpp's multimodal tools load (llama-mtmd-cli --mmproj), " +
+            "laid out as llama.cpp's converter lays out the same checkpoint: Qwen2-VL, Qwen2.5-VL, Qwen3-VL and SmolVLM (Idefics3).")
+            { mmprojModel, mmprojOut, mmprojType, mmprojBase };
+        mmproj.SetAction(parse => ErrorReporting.Run(() =>
+        {
+            var dir = ModelArgument.Resolve(parse.GetValue(mmprojModel)!);
+            var (chat, modelDir) = ExportSource.Load(dir, ModelArgument.Resolve, parse.GetValue(mmprojBase));
+            var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelDir)));
+            var summary = MmprojExport.Write(chat.Model, chat.Processor, parse.GetValue(mmprojOut)!, TensorType(parse.GetValue(mmprojType)), name);
+            Console.WriteLine($"wrote {summary.Path}: projector {summary.ProjectorType}, {summary.Tensors} tensors, {summary.Parameters / 1e6:F1}M parameters " +
+                              $"({parse.GetValue(mmprojType)}), {summary.Bytes / 1e6:F1} MB");
+            return 0;
+        }));
+        return new Command("export", "Export a model for other runtimes") { gguf, mmproj };
     }
+
+    static GgufTensorType TensorType(string? name) => name switch { "f32" => GgufTensorType.F32, "bf16" => GgufTensorType.BF16, _ => GgufTensorType.F16 };
 }

@@ -105,12 +105,13 @@ public static class GgufExport
         : throw new NotSupportedException("GGUF export: Qwen3.5's hybrid decoder (Gated DeltaNet layers, gated attention) is not exported yet");
 
     /// <summary>
-    /// llama.cpp's architecture for the model: "qwen2" for Qwen2 decoders, "qwen2vl"/"qwen25vl" for Qwen2-VL's and
-    /// Qwen2.5-VL's (multimodal RoPE), "llama" for Llama, Mistral and the Llama decoders of SmolVLM and Ril's VLM.
+    /// llama.cpp's architecture for the model: "qwen2" for Qwen2 decoders, "qwen2vl" for Qwen2-VL's and Qwen2.5-VL's
+    /// (multimodal RoPE; llama.cpp has one text architecture for both, the vision towers differ in the mmproj), "llama" for
+    /// Llama, Mistral and the Llama decoders of SmolVLM and Ril's VLM.
     /// </summary>
     public static string ArchitectureOf(ICausalLM model) => model switch
     {
-        Qwen2VlModel vl => vl.Config.ModelType == Qwen2VlConfig.Qwen25Vl ? "qwen25vl" : "qwen2vl",
+        Qwen2VlModel => "qwen2vl",
         _ => DecoderOf(model).Config.ModelType == "qwen2" ? "qwen2" : "llama",
     };
 }

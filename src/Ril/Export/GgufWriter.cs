@@ -53,6 +53,20 @@ public sealed class GgufWriter
         foreach (var v in values) w.Write(v);
     });
 
+    public void Bools(string key, IReadOnlyList<bool> values) => Add(key, ValueType.Array, w =>
+    {
+        w.Write((uint)ValueType.Bool);
+        w.Write((ulong)values.Count);
+        foreach (var v in values) w.Write((byte)(v ? 1 : 0));
+    });
+
+    public void Float32s(string key, IReadOnlyList<float> values) => Add(key, ValueType.Array, w =>
+    {
+        w.Write((uint)ValueType.Float32);
+        w.Write((ulong)values.Count);
+        foreach (var v in values) w.Write(v);
+    });
+
     /// <summary>
     /// A tensor of <paramref name="shape"/> in row-major (PyTorch) order, stored as <paramref name="type"/>. GGUF lists
     /// dimensions innermost first, so the shape is written reversed. <paramref name="data"/> is called once, when the

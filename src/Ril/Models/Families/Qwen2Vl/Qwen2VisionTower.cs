@@ -17,7 +17,7 @@ public sealed class Qwen2VisionTower
     public Tensor MergerNorm { get; }
     public Tensor? MergerNormBias { get; }
     public Tensor Mlp0, Mlp0Bias, Mlp2, Mlp2Bias;
-    const float Eps = 1e-6f;
+    public const float Eps = 1e-6f;   // the LayerNorm / RMSNorm epsilon of the tower and its merger
 
     public Qwen2VisionTower(VisionTowerConfig c, Rng rng, float std = 0.02f)
     {
@@ -163,7 +163,7 @@ public sealed class Qwen2VisionBlock
     public Tensor? Norm1Bias, Norm2Bias;
     /// <summary>Qwen2-VL: fc1, fc2. Qwen2.5-VL: gate_proj, up_proj, down_proj.</summary>
     public Tensor[] MlpWeights, MlpBiases;
-    const float Eps = 1e-6f;
+    const float Eps = Qwen2VisionTower.Eps;
 
     public Qwen2VisionBlock(VisionTowerConfig c, int index, Rng rng, float std)
     {
