@@ -101,8 +101,10 @@ public static class GgufExport
         _ => throw new NotSupportedException($"GGUF export: a {model.GetType().Name} has no Llama-layout decoder to export"),
     };
 
-    static DecoderLM Exportable(DecoderLM d) => d.Config.ModelType != DecoderConfig.Qwen35Text ? d
-        : throw new NotSupportedException("GGUF export: Qwen3.5's hybrid decoder (Gated DeltaNet layers, gated attention) is not exported yet");
+    static DecoderLM Exportable(DecoderLM d) =>
+        d.Config.ModelType == DecoderConfig.Qwen35Text ? throw new NotSupportedException("GGUF export: Qwen3.5's hybrid decoder (Gated DeltaNet layers, gated attention) is not exported yet")
+        : d.Config.QkNorm ? throw new NotSupportedException($"GGUF export: a '{d.Config.ModelType}' decoder (Qwen3's q/k norms; Qwen3-VL's interleaved M-RoPE and DeepStack) is not exported yet")
+        : d;
 
     /// <summary>
     /// llama.cpp's architecture for the model: "qwen2" for Qwen2 decoders, "qwen2vl" for Qwen2-VL's and Qwen2.5-VL's

@@ -220,6 +220,18 @@ public sealed class GgufExportTests : IDisposable
         Assert.True(expected.Zip(Logits(loaded, prompt)).Max(p => Math.Abs(p.First - p.Second)) < 1e-4f);
     }
 
+    /// <summary>Decoders whose llama.cpp graph the exporter does not write yet are refused, never exported as another architecture.</summary>
+    [Theory]
+    [InlineData("qwen3-vl-tiny", "q/k norms")]
+    [InlineData("qwen3.5-tiny", "Qwen3.5")]
+    public void Decoders_it_cannot_write_are_refused(string fixture, string reason)
+    {
+        var dir = Path.Combine(RepoPaths.Fixtures, "models", fixture);
+        var error = Assert.Throws<NotSupportedException>(() => GgufExport.Write(ChatModel.Load(dir).Model, dir, Path.Combine(_root, fixture + ".gguf"), GgufTensorType.F32));
+        Assert.Contains(reason, error.Message);
+        Assert.False(File.Exists(Path.Combine(_root, fixture + ".gguf")));
+    }
+
     [Fact]
     public void An_adapter_folder_exports_its_base_with_the_adapters_merged()
     {
