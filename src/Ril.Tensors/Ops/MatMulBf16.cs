@@ -61,10 +61,14 @@ public static partial class Ops
         try
         {
             fixed (float* block = scratch)
+            fixed (ushort* words = matrix.Bf16Data)
                 for (int first = 0; first < rowCount; first += blockRows)
                 {
                     int count = Math.Min(blockRows, rowCount - first);
-                    BFloat16.Decode(matrix.Bf16Data.Slice(first * width, count * width), scratch.AsSpan(0, count * width));
+                    nint src = (nint)(words + (long)first * width), dst = (nint)block;
+                    // Widened by every thread: the GEMM on the block waits for it.
+                    WorkerPool.Shared.ForRange(count * width, 1 << 15, (start, end) =>
+                        BFloat16.Decode(new ReadOnlySpan<ushort>((ushort*)src + start, end - start), new Span<float>((float*)dst + start, end - start)));
                     use(block, first, count);
                 }
         }
