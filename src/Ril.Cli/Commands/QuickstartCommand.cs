@@ -39,8 +39,9 @@ public static class QuickstartCommand
     /// <summary>The quickstart's scale: chosen so that the whole pipeline takes a few minutes on two cores.</summary>
     static class Defaults
     {
-        public const int TrainRows = 5000, EvalRows = 128, TeacherResponses = 4, ImageSize = 64;
-        public const string Preset = "tiny";
+        public const int TrainRows = 5000, EvalRows = 128, TeacherResponses = 4;
+        /// <summary>The student: 9 image tokens, one per cell of the scenes (docs/RESULTS.md §9); the suite is rendered at its image size.</summary>
+        public const string Preset = "tiny-48";
         public const int SftSteps = 6000, SftBatch = 16;
         public const float SftLr = 3e-3f;
         public const int RlSteps = 60;
@@ -67,7 +68,7 @@ public static class QuickstartCommand
         var dataDir = Path.Combine(outDir, "data");
 
         Stage(1, $"built-in suite → {dataDir}");
-        var summary = SuiteWriter.Write(dataDir, new SuiteOptions(Seed: seed, TrainRows: trainRows, ValRows: Defaults.EvalRows, TestRows: Defaults.EvalRows, ImageSize: Defaults.ImageSize));
+        var summary = SuiteWriter.Write(dataDir, new SuiteOptions(Seed: seed, TrainRows: trainRows, ValRows: Defaults.EvalRows, TestRows: Defaults.EvalRows, ImageSize: ModelPresets.ImageSize(Defaults.Preset)));
         Console.WriteLine($"      {string.Join(", ", summary.RowsPerSplit.Select(kv => $"{kv.Key} {kv.Value}"))} rows");
 
         var teachersPath = Path.Combine(dataDir, "teachers.jsonl");

@@ -22,8 +22,9 @@ public static class SftCommand
         var model = new Option<string?>("--model") { Description = $"Model to fine-tune: {ModelLocation.ArgumentDescription}, holding config.json, model.safetensors (or shards), tokenizer.json" };
         var init = new Option<string?>("--init")
         {
-            Description = "Start from a fresh model of this preset instead of --model. 'tiny': 32-pixel images in 8-pixel patches, 1-layer vision tower " +
-                          "of width 32, pixel shuffle 2 (4 image tokens), 2-layer decoder of width 64 with 1024 positions; sized for the built-in suite",
+            Description = "Start from a fresh model of this preset instead of --model: a 1-layer vision tower of width 32 on 8-pixel patches, pixel shuffle 2, " +
+                          "a 2-layer decoder of width 64 with 1024 positions, sized for the built-in suite (render it at the preset's image size). " +
+                          string.Join("; ", ModelPresets.Describe()),
         };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "With --init: the tokenizer.json of the fresh model (needs ChatML's tokens and <|image_pad|>); when omitted, a 512-token BPE is trained on the data's text (and the teachers' responses)" };
         var output = new Option<string>("--out") { Description = "Model directory to write (config.json, model.safetensors, tokenizer.json); must not exist or be empty", Required = true };

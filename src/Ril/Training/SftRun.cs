@@ -57,17 +57,36 @@ public sealed record SftRunResult(float FirstLoss, float FinalLoss, int Steps, i
 /// <summary>Model shapes that <c>ril sft --init</c> creates from scratch.</summary>
 public static class ModelPresets
 {
-    public static IReadOnlyList<string> Names { get; } = ["tiny"];
-
     /// <summary>
-    /// <c>tiny</c>: a VLM sized for the built-in suite, trained in minutes on two cores. Vision: SigLIP layout, 32-pixel images,
-    /// 8-pixel patches (a 4×4 grid), hidden 32, 1 layer, 2 heads; projector: pixel shuffle 2, so 4 image tokens. Decoder:
-    /// Qwen2 layout, hidden 64, MLP 128, 2 layers, 4 heads with 2 key-value heads, 1024 positions, the tokenizer's vocabulary.
-    /// The tokenizer must have the image placeholder <c>&lt;|image_pad|&gt;</c> (and ChatML's turn tokens).
+    /// A preset's image size and patch grid; the rest is shared. Both are sized for the built-in suite and train in minutes
+    /// on two cores. Vision: SigLIP layout, 8-pixel patches, hidden 32, 1 layer, 2 heads; projector: pixel shuffle 2 (each
+    /// image token is a 2 × 2 block of patches). Decoder: Qwen2 layout, hidden 64, MLP 128, 2 layers, 4 heads with 2
+    /// key-value heads, 1024 positions, the tokenizer's vocabulary.
     /// </summary>
+    sealed record Preset(int ImageSize, string Description);
+
+    static readonly Dictionary<string, Preset> Table = new()
+    {
+        ["tiny"] = new(32, "32-pixel images, a 4 × 4 patch grid, 4 image tokens"),
+        // docs/RESULTS.md §9: at 48 pixels each image token covers one 16-pixel cell of the suite's 3 × 3 scenes.
+        ["tiny-48"] = new(48, "48-pixel images, a 6 × 6 patch grid, 9 image tokens (one per cell of the built-in scenes' 3 × 3 grid)"),
+    };
+
+    public static IReadOnlyList<string> Names { get; } = [.. Table.Keys];
+
+    /// <summary>The image size a preset reads: the size to render the built-in suite at, so that no resize blurs it.</summary>
+    public static int ImageSize(string name) => Find(name).ImageSize;
+
+    /// <summary>One line per preset: its name and what it is.</summary>
+    public static IEnumerable<string> Describe() => Table.Select(kv => $"{kv.Key}: {kv.Value.Description}");
+
+    static Preset Find(string name) => Table.TryGetValue(name, out var preset) ? preset
+        : throw new ArgumentException($"unknown model preset '{name}' (known: {string.Join(", ", Names)})");
+
+    /// <summary>The preset's configuration. The tokenizer must have the image placeholder <c>&lt;|image_pad|&gt;</c> (and ChatML's turn tokens).</summary>
     public static VlmConfig Create(string name, BpeTokenizer tokenizer, string tokenizerPath)
     {
-        if (name != "tiny") throw new ArgumentException($"unknown model preset '{name}' (known: {string.Join(", ", Names)})");
+        var preset = Find(name);
         int imageToken;
         try { imageToken = tokenizer.SpecialTokenId(new ChatTemplate().ImagePlaceholder); }
         catch (KeyNotFoundException) { throw new ArgumentException($"{tokenizerPath}: no image placeholder token '{new ChatTemplate().ImagePlaceholder}', which a VLM needs"); }
@@ -75,7 +94,7 @@ public static class ModelPresets
         {
             VocabSize = tokenizer.VocabSize, HiddenSize = 64, IntermediateSize = 128, NumLayers = 2, NumHeads = 4, NumKvHeadsField = 2, MaxPositions = 1024,
         };
-        var vision = new VisionConfig { HiddenSize = 32, IntermediateSize = 64, NumLayers = 1, NumHeads = 2, ImageSize = 32, PatchSize = 8 };
+        var vision = new VisionConfig { HiddenSize = 32, IntermediateSize = 64, NumLayers = 1, NumHeads = 2, ImageSize = preset.ImageSize, PatchSize = 8 };
         return new VlmConfig { Text = text, Vision = vision, PixelShuffle = 2, ImageTokenId = imageToken };
     }
 }

@@ -33,6 +33,21 @@ public sealed class SftRunTests : IDisposable
         Init = "tiny", TokenizerPath = Tokenizer, DataPath = data, OutDir = outDir, Steps = steps, BatchSize = 8, LearningRate = 3e-3f, Seed = 3,
     };
 
+    /// <summary>The presets differ by image size only: tiny-48 reads 48-pixel images as 9 image tokens, one per cell of the suite's 3 × 3 scenes.</summary>
+    [Fact]
+    public void Presets_set_the_image_grid_and_unknown_ones_are_listed()
+    {
+        var tokenizer = BpeTokenizer.Load(Tokenizer);
+        var tiny = ModelPresets.Create("tiny", tokenizer, Tokenizer);
+        var grid = ModelPresets.Create("tiny-48", tokenizer, Tokenizer);
+        Assert.Equal((32, 48), (tiny.Vision!.ImageSize, grid.Vision!.ImageSize));
+        Assert.Equal(48, ModelPresets.ImageSize("tiny-48"));
+        Assert.Equal(9, VisionLanguageModel.Create(grid, new Ril.Tensors.Rng(1)).TokensPerImage);
+        var error = Assert.Throws<ArgumentException>(() => ModelPresets.Create("huge", tokenizer, Tokenizer));
+        Assert.Contains("'huge'", error.Message);
+        Assert.Contains("tiny, tiny-48", error.Message);
+    }
+
     [Fact]
     public void Gold_solutions_lower_the_loss_and_the_model_directory_loads()
     {

@@ -105,7 +105,7 @@ public class TeacherGuidanceTests
         var (rows, outside, needy) = RilTrainer.Compose(allFail, g, 2, students, teachers, accuracy);
         Assert.Equal(["s00", "s01", "t00", "t01", "s10", "s11", "s12", "s13"], rows.Select(r => r.Text));
         Assert.Equal(0, outside);
-        Assert.Equal([true, false], needy);
+        Assert.Equal([true, false], needy!);
 
         var below = allFail with { TeacherWhen = TeacherWhen.Below, TeacherThreshold = 0.5f };
         Assert.Equal(["s00", "s01", "t00", "t01", "s10", "s11", "t10", "t11"], RilTrainer.Compose(below, g, 2, students, teachers, accuracy).Rows.Select(r => r.Text));
