@@ -1296,11 +1296,11 @@ public static unsafe class Gemm
     // =====================================================================================================
     // Few rows against a bf16 weight stored n×k (decoding and rollouts with frozen bf16 weights)
     // =====================================================================================================
-    // C = A·Wᵀ for m ≤ DotRowsMax rows of A and W [n, k] in bf16, read in place: the threads split W's rows in groups of
-    // four; each group streams from memory once (the rows of the groups ahead are prefetched) and every sixteen weights
-    // are widened exactly (a 16-bit shift) in a register right before their FMAs, eight rows of A against two of W
-    // (Dot8x2Bf16) and the last one to four rows of A against the four of W (Dot4x4 on bf16 rows); the later row groups of A find
-    // the group's rows in L1. W is never written out in float32, not even as a panel. Each output is computed by exactly
+    // C = A·Wᵀ for m ≤ DotRowsMax rows of A and W [n, k] in bf16, read in place: the threads split W's rows (in whole groups
+    // of four); each row streams from memory once (the rows ahead are prefetched) and every sixteen weights
+    // are widened exactly (a 16-bit shift) in a register right before their FMAs: up to four rows of A against four
+    // rows of W (Dot4x4 on bf16 rows); more, eight rows of A against three of W (Dot8x3Bf16), the later row groups of A
+    // finding those rows in L1. W is never written out in float32, not even as a panel. Each output is computed by exactly
     // the operations the float32 path (Dot4x4, or RowDot512 for a single row) applies to the widened weights, so the two
     // agree bit for bit. .NET 10 exposes no AVX512_BF16 intrinsics (vdpbf16ps), so the products are float32 FMAs on
     // widened weights; those would also round A to bf16, which this path never does.
@@ -1351,6 +1351,10 @@ public static unsafe class Gemm
             RowDot512Bf16(j.A, j.W, k, j0, j1, j.C);
             return;
         }
+        if (j.M > 4) { Bf16RangeEights(ref j, j0, j1); return; }
+        // Two to four rows of A, against four rows of W at a time.
+        int rows = j.M;
+        float* a0 = j.A, a1 = j.A + Math.Min(1, rows - 1) * lda, a2 = j.A + Math.Min(2, rows - 1) * lda, a3 = j.A + Math.Min(3, rows - 1) * lda;
         float* res = stackalloc float[16];
         for (int jb = j0; jb < j1; jb += 4)
         {
@@ -1358,103 +1362,123 @@ public static unsafe class Gemm
             // A group past the end repeats its last row (the extra results are discarded), as in DotRange.
             ushort* w0 = j.W + (long)jb * k, w1 = j.W + (long)(jb + Math.Min(1, cols - 1)) * k;
             ushort* w2 = j.W + (long)(jb + Math.Min(2, cols - 1)) * k, w3 = j.W + (long)(jb + Math.Min(3, cols - 1)) * k;
-            // The next groups' rows are prefetched while the first group of A rows reads these ones from memory.
+            // The rows ahead are prefetched while these ones are read from memory.
             int jp = Math.Min(jb + MatVecPrefetchRows, j1 - 4);
             ushort* q0 = j.W + (long)Math.Max(jp, jb) * k;
             long qs = jp > jb ? k : 0;
+            var s = Dot4x4<Four, Bf16Rows>(k, a0, a1, a2, a3, w0, w1, w2, w3, q0, q0 + qs, q0 + 2 * qs, q0 + 3 * qs);
+            float* c = j.C + jb;
+            if (rows == 4 && cols == 4)
+            {
+                DotStore4(c, 1f, 0f, s.GetLower().GetLower());
+                DotStore4(c + ldc, 1f, 0f, s.GetLower().GetUpper());
+                DotStore4(c + 2 * ldc, 1f, 0f, s.GetUpper().GetLower());
+                DotStore4(c + 3 * ldc, 1f, 0f, s.GetUpper().GetUpper());
+            }
+            else
+            {
+                s.Store(res);
+                for (int r = 0; r < rows; r++)
+                    for (int t = 0; t < cols; t++) c[r * ldc + t] = res[4 * r + t];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Columns [j0, j1) for more than four rows of A: the rows of W three at a time (the rows ahead prefetched), eight rows
+    /// of A at a time through <see cref="Dot8x3Bf16"/>, and the last one to four rows of A through <see cref="Dot4x4{TPf, TB}"/>
+    /// on the same three rows (the third repeated as the fourth, its results discarded).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Bf16RangeEights(ref Bf16Job j, int j0, int j1)
+    {
+        int k = j.K;
+        long lda = j.Lda, ldc = j.Ldc;
+        float* res = stackalloc float[32];
+        for (int jb = j0; jb < j1; jb += 3)
+        {
+            int cols = Math.Min(3, j1 - jb);
+            ushort* w0 = j.W + (long)jb * k, w1 = j.W + (long)(jb + Math.Min(1, cols - 1)) * k, w2 = j.W + (long)(jb + Math.Min(2, cols - 1)) * k;
+            int jp = Math.Min(jb + MatVecPrefetchRows, j1 - 3);
+            ushort* q0 = j.W + (long)Math.Max(jp, jb) * k;
+            long qs = jp > jb ? k : 0;
             int i = 0;
-            for (; i + 4 < j.M; i += 8)   // eight rows of A at a time, against two rows of W at a time
+            for (; i + 4 < j.M; i += 8)
             {
                 int rows = Math.Min(8, j.M - i);
                 float* a = j.A + i * lda;
                 long l1 = Math.Min(1, rows - 1) * lda, l2 = Math.Min(2, rows - 1) * lda, l3 = Math.Min(3, rows - 1) * lda;
                 long l4 = Math.Min(4, rows - 1) * lda, l5 = Math.Min(5, rows - 1) * lda, l6 = Math.Min(6, rows - 1) * lda, l7 = Math.Min(7, rows - 1) * lda;
-                bool prefetch = i == 0;
-                Dot8x2Bf16(k, a, a + l1, a + l2, a + l3, a + l4, a + l5, a + l6, a + l7, w0, w1, prefetch ? q0 : null, q0 + qs).Store(res);
-                Store8x2(j.C + i * ldc + jb, ldc, rows, Math.Min(2, cols), res);
-                if (cols > 2)
-                {
-                    Dot8x2Bf16(k, a, a + l1, a + l2, a + l3, a + l4, a + l5, a + l6, a + l7, w2, w3, prefetch ? q0 + 2 * qs : null, q0 + 3 * qs).Store(res);
-                    Store8x2(j.C + i * ldc + jb + 2, ldc, rows, cols - 2, res);
-                }
+                Dot8x3Bf16(k, a, a + l1, a + l2, a + l3, a + l4, a + l5, a + l6, a + l7, w0, w1, w2, i == 0 ? q0 : null, qs, out var rest).Store(res);
+                rest.Store(res + 16);
+                float* c = j.C + i * ldc + jb;
+                for (int r = 0; r < rows; r++)
+                    for (int t = 0; t < cols; t++)
+                        c[r * ldc + t] = r < 4 ? res[4 * r + t] : t == 0 ? res[4 * (r - 4) + 3] : res[16 + 4 * (r - 4) + t - 1];
             }
-            if (i < j.M)   // the last one to four rows of A, against the four rows of W
+            if (i < j.M)
             {
                 int rows = j.M - i;
                 float* a0 = j.A + i * lda;
                 float* a1 = j.A + (i + Math.Min(1, rows - 1)) * lda;
                 float* a2 = j.A + (i + Math.Min(2, rows - 1)) * lda;
                 float* a3 = j.A + (i + Math.Min(3, rows - 1)) * lda;
-                var s = i == 0 ? Dot4x4<Four, Bf16Rows>(k, a0, a1, a2, a3, w0, w1, w2, w3, q0, q0 + qs, q0 + 2 * qs, q0 + 3 * qs)
-                    : Dot4x4<None, Bf16Rows>(k, a0, a1, a2, a3, w0, w1, w2, w3, null, null, null, null);
+                Dot4x4<None, Bf16Rows>(k, a0, a1, a2, a3, w0, w1, w2, w2, null, null, null, null).Store(res);
                 float* c = j.C + i * ldc + jb;
-                if (rows == 4 && cols == 4)
-                {
-                    DotStore4(c, 1f, 0f, s.GetLower().GetLower());
-                    DotStore4(c + ldc, 1f, 0f, s.GetLower().GetUpper());
-                    DotStore4(c + 2 * ldc, 1f, 0f, s.GetUpper().GetLower());
-                    DotStore4(c + 3 * ldc, 1f, 0f, s.GetUpper().GetUpper());
-                }
-                else
-                {
-                    s.Store(res);
-                    for (int r = 0; r < rows; r++)
-                        for (int t = 0; t < cols; t++) c[r * ldc + t] = res[4 * r + t];
-                }
+                for (int r = 0; r < rows; r++)
+                    for (int t = 0; t < cols; t++) c[r * ldc + t] = res[4 * r + t];
             }
         }
     }
 
-    /// <summary>Writes <see cref="Dot8x2Bf16"/>'s results: block r holds C[r, 0], C[r, 1], C[r + 4, 0], C[r + 4, 1].</summary>
-    static void Store8x2(float* c, long ldc, int rows, int cols, float* res)
-    {
-        for (int r = 0; r < rows; r++)
-            for (int t = 0; t < cols; t++) c[r * ldc + t] = res[r < 4 ? 4 * r + t : 4 * (r - 4) + 2 + t];
-    }
-
     /// <summary>
-    /// Eight rows of A against two bf16 rows of W, each sixteen weights widened in a register right before their FMAs, so
-    /// the weights go from memory to the FMAs without a panel in between. Per output, the FMA chain and the reduction are
+    /// Eight rows of A against three bf16 rows of W, each sixteen weights widened in a register right before their FMAs, so
+    /// the weights go from memory to the FMAs without a panel in between, and each row of A is read once for three rows
+    /// of W (24 accumulators, 28 of the 32 vector registers). Per output, the FMA chain and the reduction are
     /// <see cref="Dot4x4{TPf, TB}"/>'s (one accumulator over k in steps of 16, a masked tail, <see cref="Fold4"/> and
     /// <see cref="Combine4"/>): the results equal the float32 path's on the widened weights bit for bit. Block r of the
-    /// result: C[r, 0], C[r, 1], C[r + 4, 0], C[r + 4, 1]. <paramref name="q0"/> and <paramref name="q1"/> (when
-    /// <paramref name="q0"/> is not null) are rows to prefetch.
+    /// result: C[r, 0], C[r, 1], C[r, 2], C[r + 4, 0]; block r of <paramref name="rest"/>: C[r + 4, 1], C[r + 4, 2] (then
+    /// the same again). When <paramref name="q0"/> is not null, rows q0 + {0, 1, 2}·<paramref name="qs"/> are prefetched.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static Vector512<float> Dot8x2Bf16(int k, float* a0, float* a1, float* a2, float* a3, float* a4, float* a5, float* a6, float* a7,
-        ushort* w0, ushort* w1, ushort* q0, ushort* q1)
+    static Vector512<float> Dot8x3Bf16(int k, float* a0, float* a1, float* a2, float* a3, float* a4, float* a5, float* a6, float* a7,
+        ushort* w0, ushort* w1, ushort* w2, ushort* q0, long qs, out Vector512<float> rest)
     {
         Vector512<float> s00 = default, s10 = default, s20 = default, s30 = default, s40 = default, s50 = default, s60 = default, s70 = default;
         Vector512<float> s01 = default, s11 = default, s21 = default, s31 = default, s41 = default, s51 = default, s61 = default, s71 = default;
+        Vector512<float> s02 = default, s12 = default, s22 = default, s32 = default, s42 = default, s52 = default, s62 = default, s72 = default;
         int q = 0;
         for (; q + 16 <= k; q += 16)
         {
-            if (q0 != null && (q & 31) == 0) { Sse.Prefetch1(q0 + q); Sse.Prefetch1(q1 + q); }
-            var y0 = Widen(w0 + q); var y1 = Widen(w1 + q);
-            var x = Vector512.Load(a0 + q); s00 = Vector512.FusedMultiplyAdd(x, y0, s00); s01 = Vector512.FusedMultiplyAdd(x, y1, s01);
-            x = Vector512.Load(a1 + q); s10 = Vector512.FusedMultiplyAdd(x, y0, s10); s11 = Vector512.FusedMultiplyAdd(x, y1, s11);
-            x = Vector512.Load(a2 + q); s20 = Vector512.FusedMultiplyAdd(x, y0, s20); s21 = Vector512.FusedMultiplyAdd(x, y1, s21);
-            x = Vector512.Load(a3 + q); s30 = Vector512.FusedMultiplyAdd(x, y0, s30); s31 = Vector512.FusedMultiplyAdd(x, y1, s31);
-            x = Vector512.Load(a4 + q); s40 = Vector512.FusedMultiplyAdd(x, y0, s40); s41 = Vector512.FusedMultiplyAdd(x, y1, s41);
-            x = Vector512.Load(a5 + q); s50 = Vector512.FusedMultiplyAdd(x, y0, s50); s51 = Vector512.FusedMultiplyAdd(x, y1, s51);
-            x = Vector512.Load(a6 + q); s60 = Vector512.FusedMultiplyAdd(x, y0, s60); s61 = Vector512.FusedMultiplyAdd(x, y1, s61);
-            x = Vector512.Load(a7 + q); s70 = Vector512.FusedMultiplyAdd(x, y0, s70); s71 = Vector512.FusedMultiplyAdd(x, y1, s71);
+            if (q0 != null && (q & 31) == 0) { Sse.Prefetch1(q0 + q); Sse.Prefetch1(q0 + qs + q); Sse.Prefetch1(q0 + 2 * qs + q); }
+            var y0 = Widen(w0 + q); var y1 = Widen(w1 + q); var y2 = Widen(w2 + q);
+            var x = Vector512.Load(a0 + q); s00 = Vector512.FusedMultiplyAdd(x, y0, s00); s01 = Vector512.FusedMultiplyAdd(x, y1, s01); s02 = Vector512.FusedMultiplyAdd(x, y2, s02);
+            x = Vector512.Load(a1 + q); s10 = Vector512.FusedMultiplyAdd(x, y0, s10); s11 = Vector512.FusedMultiplyAdd(x, y1, s11); s12 = Vector512.FusedMultiplyAdd(x, y2, s12);
+            x = Vector512.Load(a2 + q); s20 = Vector512.FusedMultiplyAdd(x, y0, s20); s21 = Vector512.FusedMultiplyAdd(x, y1, s21); s22 = Vector512.FusedMultiplyAdd(x, y2, s22);
+            x = Vector512.Load(a3 + q); s30 = Vector512.FusedMultiplyAdd(x, y0, s30); s31 = Vector512.FusedMultiplyAdd(x, y1, s31); s32 = Vector512.FusedMultiplyAdd(x, y2, s32);
+            x = Vector512.Load(a4 + q); s40 = Vector512.FusedMultiplyAdd(x, y0, s40); s41 = Vector512.FusedMultiplyAdd(x, y1, s41); s42 = Vector512.FusedMultiplyAdd(x, y2, s42);
+            x = Vector512.Load(a5 + q); s50 = Vector512.FusedMultiplyAdd(x, y0, s50); s51 = Vector512.FusedMultiplyAdd(x, y1, s51); s52 = Vector512.FusedMultiplyAdd(x, y2, s52);
+            x = Vector512.Load(a6 + q); s60 = Vector512.FusedMultiplyAdd(x, y0, s60); s61 = Vector512.FusedMultiplyAdd(x, y1, s61); s62 = Vector512.FusedMultiplyAdd(x, y2, s62);
+            x = Vector512.Load(a7 + q); s70 = Vector512.FusedMultiplyAdd(x, y0, s70); s71 = Vector512.FusedMultiplyAdd(x, y1, s71); s72 = Vector512.FusedMultiplyAdd(x, y2, s72);
         }
         if (q < k)
         {
-            // Masked tail: lanes past k read as zero and add nothing, as in Dot4x4.
             var m = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(k - q)).AsSingle();
-            var y0 = WidenTail(w0 + q, k - q); var y1 = WidenTail(w1 + q, k - q);
-            var x = Avx512F.MaskLoad(a0 + q, m, default); s00 = Vector512.FusedMultiplyAdd(x, y0, s00); s01 = Vector512.FusedMultiplyAdd(x, y1, s01);
-            x = Avx512F.MaskLoad(a1 + q, m, default); s10 = Vector512.FusedMultiplyAdd(x, y0, s10); s11 = Vector512.FusedMultiplyAdd(x, y1, s11);
-            x = Avx512F.MaskLoad(a2 + q, m, default); s20 = Vector512.FusedMultiplyAdd(x, y0, s20); s21 = Vector512.FusedMultiplyAdd(x, y1, s21);
-            x = Avx512F.MaskLoad(a3 + q, m, default); s30 = Vector512.FusedMultiplyAdd(x, y0, s30); s31 = Vector512.FusedMultiplyAdd(x, y1, s31);
-            x = Avx512F.MaskLoad(a4 + q, m, default); s40 = Vector512.FusedMultiplyAdd(x, y0, s40); s41 = Vector512.FusedMultiplyAdd(x, y1, s41);
-            x = Avx512F.MaskLoad(a5 + q, m, default); s50 = Vector512.FusedMultiplyAdd(x, y0, s50); s51 = Vector512.FusedMultiplyAdd(x, y1, s51);
-            x = Avx512F.MaskLoad(a6 + q, m, default); s60 = Vector512.FusedMultiplyAdd(x, y0, s60); s61 = Vector512.FusedMultiplyAdd(x, y1, s61);
-            x = Avx512F.MaskLoad(a7 + q, m, default); s70 = Vector512.FusedMultiplyAdd(x, y0, s70); s71 = Vector512.FusedMultiplyAdd(x, y1, s71);
+            var y0 = WidenTail(w0 + q, k - q); var y1 = WidenTail(w1 + q, k - q); var y2 = WidenTail(w2 + q, k - q);
+            var x = Avx512F.MaskLoad(a0 + q, m, default); s00 = Vector512.FusedMultiplyAdd(x, y0, s00); s01 = Vector512.FusedMultiplyAdd(x, y1, s01); s02 = Vector512.FusedMultiplyAdd(x, y2, s02);
+            x = Avx512F.MaskLoad(a1 + q, m, default); s10 = Vector512.FusedMultiplyAdd(x, y0, s10); s11 = Vector512.FusedMultiplyAdd(x, y1, s11); s12 = Vector512.FusedMultiplyAdd(x, y2, s12);
+            x = Avx512F.MaskLoad(a2 + q, m, default); s20 = Vector512.FusedMultiplyAdd(x, y0, s20); s21 = Vector512.FusedMultiplyAdd(x, y1, s21); s22 = Vector512.FusedMultiplyAdd(x, y2, s22);
+            x = Avx512F.MaskLoad(a3 + q, m, default); s30 = Vector512.FusedMultiplyAdd(x, y0, s30); s31 = Vector512.FusedMultiplyAdd(x, y1, s31); s32 = Vector512.FusedMultiplyAdd(x, y2, s32);
+            x = Avx512F.MaskLoad(a4 + q, m, default); s40 = Vector512.FusedMultiplyAdd(x, y0, s40); s41 = Vector512.FusedMultiplyAdd(x, y1, s41); s42 = Vector512.FusedMultiplyAdd(x, y2, s42);
+            x = Avx512F.MaskLoad(a5 + q, m, default); s50 = Vector512.FusedMultiplyAdd(x, y0, s50); s51 = Vector512.FusedMultiplyAdd(x, y1, s51); s52 = Vector512.FusedMultiplyAdd(x, y2, s52);
+            x = Avx512F.MaskLoad(a6 + q, m, default); s60 = Vector512.FusedMultiplyAdd(x, y0, s60); s61 = Vector512.FusedMultiplyAdd(x, y1, s61); s62 = Vector512.FusedMultiplyAdd(x, y2, s62);
+            x = Avx512F.MaskLoad(a7 + q, m, default); s70 = Vector512.FusedMultiplyAdd(x, y0, s70); s71 = Vector512.FusedMultiplyAdd(x, y1, s71); s72 = Vector512.FusedMultiplyAdd(x, y2, s72);
         }
-        return Combine4(Fold4(s00, s10, s20, s30), Fold4(s01, s11, s21, s31), Fold4(s40, s50, s60, s70), Fold4(s41, s51, s61, s71));
+        var b0 = Fold4(s40, s50, s60, s70);
+        var b1 = Fold4(s41, s51, s61, s71);
+        var b2 = Fold4(s42, s52, s62, s72);
+        rest = Combine4(b1, b2, b1, b2);
+        return Combine4(Fold4(s00, s10, s20, s30), Fold4(s01, s11, s21, s31), Fold4(s02, s12, s22, s32), b0);
     }
 
     /// <summary>The last <paramref name="count"/> (&lt; 16) bf16 values of a row widened, the lanes past them zero.</summary>
