@@ -471,10 +471,6 @@ public sealed class BpeTokenizer
     // Decoding
 
     /// <summary>
-    /// Text of token ids: the bytes of every token, read as UTF-8 (a sequence cut inside a character
-    /// shows U+FFFD there). Special tokens are written out unless <paramref name="skipSpecialTokens"/>.
-    /// </summary>
-    /// <summary>
     /// Generated ids as text, as transformers decodes a model's output with skip_special_tokens: special tokens left out,
     /// and ids the vocabulary does not have (the padding rows of an embedding larger than the tokenizer, which a model may
     /// still pick) skipped, as the tokenizers library skips them, instead of failing the request.
@@ -486,6 +482,10 @@ public sealed class BpeTokenizer
         return Decode(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(known), skipSpecialTokens: true);
     }
 
+    /// <summary>
+    /// Text of token ids: the bytes of every token, read as UTF-8 (a sequence cut inside a character
+    /// shows U+FFFD there). Special tokens are written out unless <paramref name="skipSpecialTokens"/>.
+    /// </summary>
     public string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = false)
     {
         if (!byteLevelDecoder) return DecodeJoined(ids, skipSpecialTokens);
