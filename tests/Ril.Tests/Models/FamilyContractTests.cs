@@ -24,7 +24,9 @@ public sealed class FamilyContractTests
     static readonly string[] CheckpointNames = ["vlm-tiny", "qwen2-tiny", "llama-tied-tiny", "qwen2-vl-tiny", "qwen2.5-vl-tiny", "qwen3-vl-tiny", "qwen3.5-tiny", "smolvlm-tiny"];
     public static TheoryData<string> Checkpoints => new(CheckpointNames);
 
-    const double Tolerance = 1e-4;
+    // float32 against float64, worst element (|a − b| / max(|b|, 0.01·max|b|)): qwen2.5-vl-tiny's logits sit at 0.9–1.3e-4
+    // depending only on the order of the softmax's float32 operations (96f586a), the other fixtures at 1.4–7.4e-5.
+    const double Tolerance = 2e-4;
 
     static string Dir(string name) => Path.Combine(RepoPaths.Fixtures, "models", name);
 
