@@ -58,7 +58,7 @@ public sealed record SftRunResult(float FirstLoss, float FinalLoss, int Steps, i
 public static class ModelPresets
 {
     /// <summary>
-    /// A preset's image size and patch grid; the rest is shared. Both are sized for the built-in suite and train in minutes
+    /// A preset's image size (its patch grid and image tokens follow from it); the rest is shared. Both are sized for the built-in suite and train in minutes
     /// on two cores. Vision: SigLIP layout, 8-pixel patches, hidden 32, 1 layer, 2 heads; projector: pixel shuffle 2 (each
     /// image token is a 2 × 2 block of patches). Decoder: Qwen2 layout, hidden 64, MLP 128, 2 layers, 4 heads with 2
     /// key-value heads, 1024 positions, the tokenizer's vocabulary.
@@ -73,9 +73,6 @@ public static class ModelPresets
     };
 
     public static IReadOnlyList<string> Names { get; } = [.. Table.Keys];
-
-    /// <summary>The image size a preset reads: the size to render the built-in suite at, so that no resize blurs it.</summary>
-    public static int ImageSize(string name) => Find(name).ImageSize;
 
     /// <summary>One line per preset: its name and what it is.</summary>
     public static IEnumerable<string> Describe() => Table.Select(kv => $"{kv.Key}: {kv.Value.Description}");
