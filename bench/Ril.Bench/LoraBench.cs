@@ -131,6 +131,7 @@ public static class LoraBench
                     visionSeconds = sw.Elapsed.TotalSeconds;
                 }
             using var images = args.Contains("--encode-per-pass") ? null : ImageFeatureCache.Begin();   // each question's image once per step
+            var (gcPause, gcCount) = (GC.GetTotalPauseDuration(), GC.CollectionCount(0));
             var clock = Stopwatch.StartNew();
             // Rollouts.
             IReadOnlyList<IReadOnlyList<GeneratedSequence>> sequences = null!;
@@ -198,7 +199,8 @@ public static class LoraBench
             Console.WriteLine($"# step {step + 1} buffer peaks: rollout {rolloutPeak >> 20} MB, log-probs {logProbPeak >> 20} MB, discriminator {dActivations >> 20} MB, update {policyActivations >> 20} MB");
             times = new StepTimes(clock.Elapsed.TotalSeconds, visionSeconds, rolloutSeconds, logProbSeconds, rewardSeconds, discriminatorSeconds, stats.Seconds);
             Console.WriteLine($"# step {step + 1}: {times.Total:F1} s, policy loss {stats.Loss:F4}, kl {stats.Kl:G3}, rss {MemoryBreakdown.ResidentBytes() >> 20} MB, peak {MemoryBreakdown.PeakResidentBytes() >> 20} MB " +
-                              $"(of which idle in the buffer pool {BufferPool.PooledBytes >> 20} MB, managed heap {GC.GetGCMemoryInfo().HeapSizeBytes >> 20} MB)");
+                              $"(of which idle in the buffer pool {BufferPool.PooledBytes >> 20} MB, managed heap {GC.GetGCMemoryInfo().HeapSizeBytes >> 20} MB), " +
+                              $"{GC.CollectionCount(0) - gcCount} garbage collections pausing {(GC.GetTotalPauseDuration() - gcPause).TotalSeconds:F1} s");
         }
 
         var memory = MemoryBreakdown.Measure(vlm.Parameters().Concat(studentAdapters?.Parameters() ?? []).Concat(dTrained).Distinct(), [updater.Optimizer, dOptimizer],

@@ -354,6 +354,48 @@ public unsafe class GemmTests
         });
 
     static float[] Filled(int length) => Enumerable.Repeat(float.NaN, length).ToArray();
+
+    /// <summary>
+    /// A bf16 B through the packed path (training and prefill with a frozen weight), both layouts, both vector widths,
+    /// odd sizes and tails, beta 0 and 1: against the float64 reference on the widened B, and bit for bit against the
+    /// float32 path on the widened B for shapes where that path packs too (m > 64 with B n×k; m·k > 64 K with B k×n).
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void Bf16_packed_products_match_the_reference_and_the_float32_packed_path(int threads) => WithThreads(threads, () =>
+        {
+            var rnd = new Random(6);
+            foreach (bool wide in Vector512.IsHardwareAccelerated ? new[] { true, false } : new[] { false })
+                foreach (bool transB in new[] { true, false })
+                    foreach (var (m, n, k) in new[] { (65, 37, 515), (7, 130, 9), (80, 1, 1001), (130, 70, 600), (200, 33, 17) })
+                        foreach (float beta in new[] { 0f, 1f })
+                        {
+                            int lda = k + 3, ldb = (transB ? k : n) + 5, ldc = n + 2;
+                            var a = Enumerable.Range(0, m * lda).Select(_ => (float)(rnd.NextDouble() * 2 - 1)).ToArray();
+                            var b = Enumerable.Range(0, (transB ? n : k) * ldb).Select(_ => BFloat16.FromFloat((float)(rnd.NextDouble() * 2 - 1))).ToArray();
+                            var widened = new float[b.Length];
+                            BFloat16.DecodeReference(b, widened);
+                            var start = Enumerable.Range(0, m * ldc).Select(_ => (float)rnd.NextDouble()).ToArray();
+                            float[] kernel = (float[])start.Clone(), reference = (float[])start.Clone(), float32 = (float[])start.Clone();
+                            fixed (float* pa = a, pk = kernel, pr = reference, pf = float32, pwf = widened)
+                            fixed (ushort* pb = b)
+                            {
+                                Gemm.MultiplyBf16With(wide, transB, m, n, k, pa, lda, pb, ldb, beta, pk, ldc);
+                                GemmReference.Multiply(false, transB, m, n, k, 1f, pa, lda, pwf, ldb, beta, pr, ldc);
+                                Gemm.MultiplyWith(wide, false, transB, m, n, k, 1f, pa, lda, pwf, ldb, beta, pf, ldc);
+                            }
+                            bool floatPathPacks = n > 1 && m > 64 && (transB || (long)m * k > 64 * 1024);
+                            for (int i = 0; i < m; i++)
+                                for (int j = 0; j < ldc; j++)
+                                {
+                                    float got = kernel[i * ldc + j], want = reference[i * ldc + j];
+                                    if (j >= n) { Assert.Equal(start[i * ldc + j], got); continue; }   // padding untouched
+                                    Assert.True(MathF.Abs(got - want) <= 1e-5f * (1 + MathF.Sqrt(k)), $"v512={wide} transB={transB} {m}x{n}x{k} beta={beta} [{i},{j}]: {got} vs reference {want}");
+                                    if (floatPathPacks) Assert.True(float32[i * ldc + j] == got, $"v512={wide} transB={transB} {m}x{n}x{k} [{i},{j}]: {got} vs float32 path {float32[i * ldc + j]}");
+                                }
+                        }
+        });
 }
 
 [Collection("GemmKernels")]

@@ -79,6 +79,23 @@ public static unsafe class Gemm
         Core(ref p, pool, pool.AvailableThreads);
     }
 
+    /// <summary>
+    /// <see cref="Multiply"/> with B in bf16 (stored k×n, or n×k when <paramref name="transB"/>): always the packed path,
+    /// whose packing of B widens each value exactly as it copies it, so B is never held in float32 beyond one panel.
+    /// The result is the packed path's on the widened B, bit for bit (a frozen bf16 weight in training and prefill).
+    /// </summary>
+    public static void MultiplyBf16(bool transB, int m, int n, int k, float* a, int lda, ushort* b, int ldb, float beta, float* c, int ldc)
+        => MultiplyBf16With(HasV512, transB, m, n, k, a, lda, b, ldb, beta, c, ldc);
+
+    internal static void MultiplyBf16With(bool v512, bool transB, int m, int n, int k, float* a, int lda, ushort* b, int ldb, float beta, float* c, int ldc)
+    {
+        Check(false, transB, m, n, k, lda, ldb, ldc);
+        if (m == 0 || n == 0) return;
+        var pool = WorkerPool.Shared;
+        var p = new Problem(v512, false, transB, m, n, k, 1f, a, lda, null, ldb, beta, c, ldc) { B16 = b };
+        Core(ref p, pool, pool.AvailableThreads);
+    }
+
     /// <summary><see cref="MultiplyBatched"/> with the vector width chosen by the caller.</summary>
     internal static void MultiplyBatchedWith(bool v512, bool transA, bool transB, int m, int n, int k,
         float alpha, float* a, int lda, long strideA, float* b, int ldb, long strideB,
@@ -120,6 +137,8 @@ public static unsafe class Gemm
         public int M, N, K, Lda, Ldb, Ldc;
         public float Alpha, Beta;
         public float* A, B, C;
+        /// <summary>B in bf16 instead of <see cref="B"/> (same layout and stride): widened exactly as it is packed.</summary>
+        public ushort* B16;
         public int Mr, Nr;
         // Packed path, multi-threaded: Tm row bands × Tn column bands, bands made of whole tiles.
         public int Tm, Tn, RowTiles, ColTiles;
@@ -179,7 +198,8 @@ public static unsafe class Gemm
         }
         if ((long)p.M * p.N * p.K < ParallelMinMacs || pool == null) threads = 1;
 
-        if (p.M == 1 || p.N == 1) MatVec(ref p, pool, threads);
+        if (p.B16 != null) Packed(ref p, pool, threads);   // only packing reads a bf16 B
+        else if (p.M == 1 || p.N == 1) MatVec(ref p, pool, threads);
         else if (UseUnpacked(ref p)) Unpacked(ref p, pool, threads);
         else Packed(ref p, pool, threads);
     }
@@ -351,7 +371,8 @@ public static unsafe class Gemm
     static void PackBPanel(ref Problem j, int pc, int kc, int j0, int cols, float* d)
     {
         int nr = j.Nr;
-        if (!j.TransB)
+        if (j.B16 != null) PackBPanelBf16(ref j, pc, kc, j0, cols, d);
+        else if (!j.TransB)
         {
             // B stored k×n: for each p the panel's values are consecutive in row p of B — vector copies.
             float* s = j.B + (long)pc * j.Ldb + j0;
@@ -400,6 +421,31 @@ public static unsafe class Gemm
         }
     }
 
+    /// <summary><see cref="PackBPanel"/> for a bf16 B: the same panel, each value widened exactly as it is copied.</summary>
+    static void PackBPanelBf16(ref Problem j, int pc, int kc, int j0, int cols, float* d)
+    {
+        int nr = j.Nr, p = 0;
+        if (!j.TransB)
+        {
+            ushort* s = j.B16 + (long)pc * j.Ldb + j0;
+            if (cols == nr && Avx2.IsSupported)
+                for (; p < kc; p++, d += nr, s += j.Ldb)
+                    for (int c = 0; c < nr; c += 8) Avx.Store(d + c, Widen8(s + c));
+            for (; p < kc; p++, d += nr, s += j.Ldb)
+                for (int c = 0; c < nr; c++) d[c] = c < cols ? BFloat16.ToFloat(s[c]) : 0f;
+        }
+        else
+        {
+            ushort* s = j.B16 + (long)j0 * j.Ldb + pc;
+            if (cols == nr && Avx2.IsSupported)
+                for (; p + 8 <= kc; p += 8)
+                    for (int g = 0; g < nr; g += 8)
+                        Transpose8x8(s + (long)g * j.Ldb + p, j.Ldb, d + p * nr + g, nr);
+            for (; p < kc; p++)
+                for (int c = 0; c < nr; c++) d[p * nr + c] = c < cols ? BFloat16.ToFloat(s[(long)c * j.Ldb + p]) : 0f;
+        }
+    }
+
     /// <summary>dst[c·ldd + r] = src[r·lds + c] for r &lt; rows, c &lt; cols: 8×8 blocks with AVX, scalar edges.</summary>
     static void TransposeCopy(float* src, long lds, int rows, int cols, float* dst, long ldd)
     {
@@ -418,16 +464,27 @@ public static unsafe class Gemm
 
     /// <summary>dst[q·dstStride + r] = src[r·srcStride + q] for r, q in 0..8 (AVX unpack/shuffle/permute network).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Transpose8x8(float* src, long srcStride, float* dst, long dstStride)
+    static void Transpose8x8(float* src, long srcStride, float* dst, long dstStride) => Transpose8x8(
+        Avx.LoadVector256(src), Avx.LoadVector256(src + srcStride), Avx.LoadVector256(src + 2 * srcStride), Avx.LoadVector256(src + 3 * srcStride),
+        Avx.LoadVector256(src + 4 * srcStride), Avx.LoadVector256(src + 5 * srcStride), Avx.LoadVector256(src + 6 * srcStride), Avx.LoadVector256(src + 7 * srcStride),
+        dst, dstStride);
+
+    /// <summary>Eight bf16 rows of eight values (src[r·srcStride + q]) widened and transposed: dst[q·dstStride + r].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Transpose8x8(ushort* src, long srcStride, float* dst, long dstStride) => Transpose8x8(
+        Widen8(src), Widen8(src + srcStride), Widen8(src + 2 * srcStride), Widen8(src + 3 * srcStride),
+        Widen8(src + 4 * srcStride), Widen8(src + 5 * srcStride), Widen8(src + 6 * srcStride), Widen8(src + 7 * srcStride),
+        dst, dstStride);
+
+    /// <summary>Eight bf16 values widened exactly (a 16-bit shift).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Widen8(ushort* p) => Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(Sse2.LoadVector128(p)), 16).AsSingle();
+
+    /// <summary>The rows r0..r7 transposed into dst[q·dstStride + r].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Transpose8x8(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+        Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7, float* dst, long dstStride)
     {
-        var r0 = Avx.LoadVector256(src);
-        var r1 = Avx.LoadVector256(src + srcStride);
-        var r2 = Avx.LoadVector256(src + 2 * srcStride);
-        var r3 = Avx.LoadVector256(src + 3 * srcStride);
-        var r4 = Avx.LoadVector256(src + 4 * srcStride);
-        var r5 = Avx.LoadVector256(src + 5 * srcStride);
-        var r6 = Avx.LoadVector256(src + 6 * srcStride);
-        var r7 = Avx.LoadVector256(src + 7 * srcStride);
         // Interleave pairs of rows: t0 = a0 b0 a1 b1 | a4 b4 a5 b5, t1 = a2 b2 a3 b3 | a6 b6 a7 b7, ...
         var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
         var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
