@@ -28,7 +28,9 @@ total, calls_kept = 0.0, 0
 def add(counts_in, counts_ex, stack, dt):
     for n in set(stack):
         counts_in[n] += dt
-    counts_ex[stack[-1]] += dt
+    # The innermost method: the pseudo-frames dotnet-trace puts under it (CPU_TIME, UNMANAGED_CODE_TIME) are skipped.
+    leaf = next((f for f in reversed(stack) if not f.isupper()), stack[-1])
+    counts_ex[leaf] += dt
 
 
 for profile in data["profiles"]:
@@ -68,5 +70,5 @@ print("--- inclusive")
 for name, t in inclusive.most_common(args.top):
     print(f"{100 * t / max(total, 1e-9):6.1f}%  {name[:150]}")
 print("--- exclusive")
-for name, t in exclusive.most_common(15):
+for name, t in exclusive.most_common(25):
     print(f"{100 * t / max(total, 1e-9):6.1f}%  {name[:150]}")
