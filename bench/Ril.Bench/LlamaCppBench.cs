@@ -27,8 +27,8 @@ namespace Ril.Bench;
 ///   llamacpp --model DIR [--batch 1,8,32] [--prompt-tokens 32] [--new-tokens 32] [--type f16,bf16] [--threads 2]
 ///            [--repeat 3] [--check] [--ril] [--gguf-dir DIR]
 ///   --ril adds Ril's own greedy decoding of the same prompts, its weights in bf16 (`decode model=NAME batch=B weights=bf16 ril_tok_s=…`).
-///   llamacpp --make qwen2-0.5b|qwen2-tiny|llama-tiny --out DIR
-///     (a random checkpoint in bf16 safetensors with the test tokenizer: Qwen2-0.5B's real config, or a tiny Qwen2/Llama)
+///   llamacpp --make qwen2-0.5b|qwen2-tiny|llama-tiny|qwen3-tiny --out DIR
+///     (a random checkpoint in bf16 safetensors with the test tokenizer: Qwen2-0.5B's real config, or a tiny Qwen2/Llama/Qwen3)
 /// </summary>
 public static class LlamaCppBench
 {
@@ -176,7 +176,8 @@ public static class LlamaCppBench
     /// <summary>
     /// A checkpoint with random weights stored in bf16 as the Hub's are, and the test tokenizer: "qwen2-0.5b" has
     /// Qwen2-0.5B's config.json (494M parameters, tied head; the tokenizer's 500-odd ids, the rest of the 151,936 rows
-    /// padding); "qwen2-tiny" and "llama-tiny" are small decoders of those layouts, weights drawn wide enough that greedy
+    /// padding); "qwen2-tiny", "llama-tiny" and "qwen3-tiny" (head_dim 32 where hidden_size / heads is 16, q/k norms)
+    /// are small decoders of those layouts, weights drawn wide enough that greedy
     /// choices are clear, for the check against Ril.
     /// </summary>
     static void MakeModel(string layout, string dir)
@@ -194,13 +195,19 @@ public static class LlamaCppBench
             "qwen2-0.5b" => (LoraBench.Qwen2HalfB(24) with { ModelType = "qwen2" }, 0.02f),
             "qwen2-tiny" => (tiny with { ModelType = "qwen2", RopeTheta = 1_000_000f }, 0.25f),
             "llama-tiny" => (tiny with { ModelType = "llama", RopeTheta = 500_000f, AttentionBias = false, TieWordEmbeddings = true }, 0.25f),
-            _ => throw new ArgumentException($"--make {layout}: qwen2-0.5b, qwen2-tiny or llama-tiny"),
+            "qwen3-tiny" => (tiny with { ModelType = "qwen3", RopeTheta = 1_000_000f, AttentionBias = false, TieWordEmbeddings = true, HeadDimField = 32 }, 0.25f),
+            _ => throw new ArgumentException($"--make {layout}: qwen2-0.5b, qwen2-tiny, llama-tiny or qwen3-tiny"),
         };
         var model = new DecoderLM(config, new Rng(7), std);
+        if (config.QkNorm)   // q/k norm weights away from 1, so that a norm llama.cpp skipped or misread would show
+        {
+            var rng = new Rng(8);
+            foreach (var norm in model.Layers.SelectMany(b => new[] { b.QNorm!, b.KNorm! })) { rng.FillNormal(norm.Data, 0.3f); System.Numerics.Tensors.TensorPrimitives.Add(norm.Data, 1f, norm.Data); }
+        }
         Directory.CreateDirectory(dir);
         WriteBf16SafeTensors(Path.Combine(dir, "model.safetensors"), model.Parameters().ToList());
         var json = model.ConfigJson();
-        json["architectures"] = new System.Text.Json.Nodes.JsonArray(config.ModelType == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM");
+        json["architectures"] = new System.Text.Json.Nodes.JsonArray(config.ModelType switch { "qwen2" => "Qwen2ForCausalLM", "qwen3" => "Qwen3ForCausalLM", _ => "LlamaForCausalLM" });
         json["torch_dtype"] = "bfloat16";
         File.WriteAllText(Path.Combine(dir, "config.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         File.Copy(tokenizerPath, Path.Combine(dir, "tokenizer.json"), overwrite: true);

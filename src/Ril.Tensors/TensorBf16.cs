@@ -5,7 +5,8 @@ namespace Ril.Tensors;
 /// <summary>
 /// Frozen weights kept in bfloat16: half the memory of float32, computed in float32. Only the ops that read a weight
 /// matrix (<see cref="Ops.MatMul"/> with a shared 2-D right operand, hence <see cref="Ops.Linear"/>, and
-/// <see cref="Ops.Embedding"/>) accept such a tensor; they widen it to float32 a block of rows at a time.
+/// <see cref="Ops.Embedding"/>) accept such a tensor; products read it in place (few rows) or widen it as the GEMM packs
+/// it, and an embedding widens the rows it looks up.
 /// </summary>
 public sealed partial class Tensor
 {

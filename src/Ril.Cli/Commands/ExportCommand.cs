@@ -16,7 +16,7 @@ public static class ExportCommand
         var pre = new Option<string?>("--pre") { Description = "llama.cpp's pre-tokenizer name (qwen2, llama-bpe, gpt-2, smollm, ...) when tokenizer.json's is not recognised" };
         var gguf = new Command("gguf",
             "Write the model's decoder (the text part of a VLM) and its tokenizer as GGUF v3, laid out as llama.cpp's converter lays out " +
-            "the same checkpoint: architecture llama, qwen2 or qwen2vl; llama.cpp's tensor names; tokenizer.ggml.* with the pre-tokenizer name; the chat template.")
+            "the same checkpoint: architecture llama, qwen2, qwen3 or qwen2vl; llama.cpp's tensor names; tokenizer.ggml.* with the pre-tokenizer name; the chat template.")
             { model, output, type, baseModel, pre };
         gguf.SetAction(parse => ErrorReporting.Run(() =>
         {

@@ -34,8 +34,7 @@ public static class BFloat16
         if (dst.Length < src.Length) throw new ArgumentException($"BFloat16.Decode: {dst.Length} slots for {src.Length} values");
         int i = 0;
         if (Avx512F.IsSupported)
-            // Three instructions per sixteen values (zero-extend, shift, store): the products of many rows with a frozen
-            // bf16 weight widen it through here, a block at a time.
+            // Three instructions per sixteen values (zero-extend, shift, store).
             fixed (ushort* s = src)
             fixed (float* d = dst)
                 for (; i + 16 <= src.Length; i += 16)

@@ -1,6 +1,7 @@
 using Ril.Models;
 using Ril.Models.Families.Llama;
 using Ril.Models.Families.Qwen2Vl;
+using Ril.Models.Families.Qwen3Vl;
 using Ril.Tensors;
 
 namespace Ril.Export;
@@ -40,6 +41,11 @@ public static class GgufExport
         gguf.Float32($"{arch}.rope.freq_base", c.RopeTheta);
         gguf.Float32($"{arch}.attention.layer_norm_rms_epsilon", c.RmsNormEps);
         gguf.UInt32($"{arch}.rope.dimension_count", (uint)c.HeadDim);
+        if (c.HeadDimField is not null)   // an explicit head_dim (Qwen3: not hidden_size / heads), as the converter writes it
+        {
+            gguf.UInt32($"{arch}.attention.key_length", (uint)c.HeadDim);
+            gguf.UInt32($"{arch}.attention.value_length", (uint)c.HeadDim);
+        }
         gguf.UInt32($"{arch}.vocab_size", (uint)c.VocabSize);
         if (model is Qwen2VlModel vl)   // M-RoPE: the rotary pairs given to time, height and width, padded to llama.cpp's four sections
             gguf.Int32s($"{arch}.rope.dimension_sections", [.. vl.Config.MropeSection, .. Enumerable.Repeat(0, 4 - vl.Config.MropeSection.Length)]);
@@ -79,6 +85,8 @@ public static class GgufExport
             if (b.QBias is { } qb) Add(p + "attn_q.bias", qb, c.NumHeads);
             Add(p + "attn_k.weight", b.KProj!, c.NumKvHeads);
             if (b.KBias is { } kb) Add(p + "attn_k.bias", kb, c.NumKvHeads);
+            if (b.QNorm is { } qn) Add(p + "attn_q_norm.weight", qn);   // Qwen3: RMSNorm over each head's q and k, before RoPE
+            if (b.KNorm is { } kn) Add(p + "attn_k_norm.weight", kn);
             Add(p + "attn_v.weight", b.VProj!);
             if (b.VBias is { } vb) Add(p + "attn_v.bias", vb);
             Add(p + "attn_output.weight", b.OProj!);
@@ -96,6 +104,7 @@ public static class GgufExport
     /// <summary>The Llama-layout decoder of a text model or of a VLM.</summary>
     public static DecoderLM DecoderOf(ICausalLM model) => model switch
     {
+        Qwen3VlModel => throw new NotSupportedException("GGUF export: Qwen3-VL's decoder (interleaved M-RoPE, DeepStack features added to its first layers) is not exported yet"),
         DecoderLM d => Exportable(d),
         DecoderBackedModel m => Exportable(m.Text),
         _ => throw new NotSupportedException($"GGUF export: a {model.GetType().Name} has no Llama-layout decoder to export"),
@@ -103,18 +112,17 @@ public static class GgufExport
 
     static DecoderLM Exportable(DecoderLM d) =>
         d.Config.ModelType == DecoderConfig.Qwen35Text ? throw new NotSupportedException("GGUF export: Qwen3.5's hybrid decoder (Gated DeltaNet layers, gated attention) is not exported yet")
-        : d.Config.QkNorm ? throw new NotSupportedException($"GGUF export: a '{d.Config.ModelType}' decoder (Qwen3's q/k norms; Qwen3-VL's interleaved M-RoPE and DeepStack) is not exported yet")
         : d;
 
     /// <summary>
-    /// llama.cpp's architecture for the model: "qwen2" for Qwen2 decoders, "qwen2vl" for Qwen2-VL's and Qwen2.5-VL's
-    /// (multimodal RoPE; llama.cpp has one text architecture for both, the vision towers differ in the mmproj), "llama" for
-    /// Llama, Mistral and the Llama decoders of SmolVLM and Ril's VLM.
+    /// llama.cpp's architecture for the model: "qwen2" for Qwen2 decoders, "qwen3" for Qwen3's (q/k norms), "qwen2vl" for
+    /// Qwen2-VL's and Qwen2.5-VL's (multimodal RoPE; llama.cpp has one text architecture for both, the vision towers differ
+    /// in the mmproj), "llama" for Llama, Mistral and the Llama decoders of SmolVLM and Ril's VLM.
     /// </summary>
     public static string ArchitectureOf(ICausalLM model) => model switch
     {
         Qwen2VlModel => "qwen2vl",
-        _ => DecoderOf(model).Config.ModelType == "qwen2" ? "qwen2" : "llama",
+        _ => DecoderOf(model).Config.ModelType switch { "qwen2" => "qwen2", "qwen3" => "qwen3", _ => "llama" },
     };
 }
 

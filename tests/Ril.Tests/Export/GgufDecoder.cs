@@ -18,7 +18,8 @@ public static class GgufDecoder
         var embd = gguf.Tensor("token_embd.weight");
         var config = new DecoderConfig
         {
-            ModelType = arch == "llama" ? "llama" : "qwen2",
+            ModelType = arch is "llama" or "qwen3" ? arch : "qwen2",
+            HeadDimField = gguf.Has($"{arch}.attention.key_length") ? (int)U("attention.key_length") : null,
             VocabSize = embd.Shape[0],
             HiddenSize = (int)U("embedding_length"),
             IntermediateSize = (int)U("feed_forward_length"),
@@ -32,7 +33,7 @@ public static class GgufDecoder
             AttentionBias = gguf.Tensors.Any(t => t.Name == "blk.0.attn_q.bias"),
         };
         var model = new DecoderLM(config, new Rng(0));
-        int headDim = config.HiddenSize / config.NumHeads;
+        int headDim = config.HeadDim;
         void Fill(Tensor p, string name, int heads = 0)
         {
             var info = gguf.Tensor(name);
@@ -50,6 +51,11 @@ public static class GgufDecoder
             Fill(b.KProj!, $"blk.{i}.attn_k.weight", config.NumKvHeads);
             Fill(b.VProj!, $"blk.{i}.attn_v.weight");
             Fill(b.OProj!, $"blk.{i}.attn_output.weight");
+            if (config.QkNorm)
+            {
+                Fill(b.QNorm!, $"blk.{i}.attn_q_norm.weight");
+                Fill(b.KNorm!, $"blk.{i}.attn_k_norm.weight");
+            }
             if (config.AttentionBias)
             {
                 Fill(b.QBias!, $"blk.{i}.attn_q.bias", config.NumHeads);

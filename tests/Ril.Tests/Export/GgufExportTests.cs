@@ -33,7 +33,8 @@ public sealed class GgufExportTests : IDisposable
         {
             ModelType = modelType, VocabSize = tokenizer.VocabSize + extraRows, HiddenSize = 32, IntermediateSize = 48, NumLayers = 2,
             NumHeads = 4, NumKvHeadsField = 2, MaxPositions = 256, RopeTheta = modelType == "llama" ? 500000f : 10000f, RmsNormEps = 1e-5f,
-            TieWordEmbeddings = tied, AttentionBias = true,   // biases on llama too: the q/k permutation must move them with their rows
+            TieWordEmbeddings = tied, AttentionBias = modelType != "qwen3",   // biases on llama too: the q/k permutation must move them with their rows
+            HeadDimField = modelType == "qwen3" ? 16 : null,                  // Qwen3: head_dim is not hidden_size / heads
         };
         var model = new DecoderLM(config, new Rng(seed), initStd: 0.25f);
         var rng = new Rng(seed + 1);
@@ -66,6 +67,8 @@ public sealed class GgufExportTests : IDisposable
     [InlineData("qwen2", true)]
     [InlineData("llama", true)]
     [InlineData("llama", false)]
+    [InlineData("qwen3", true)]
+    [InlineData("qwen3", false)]
     public void Float32_export_reads_back_as_the_same_model(string modelType, bool tied)
     {
         var dir = MakeModel(modelType, tied);
@@ -88,21 +91,26 @@ public sealed class GgufExportTests : IDisposable
         Assert.Equal(c.RopeTheta, gguf[$"{modelType}.rope.freq_base"]);
         Assert.Equal(1e-5f, gguf[$"{modelType}.attention.layer_norm_rms_epsilon"]);
         Assert.Equal((uint)c.VocabSize, gguf[$"{modelType}.vocab_size"]);
-        Assert.Equal(8u, gguf[$"{modelType}.rope.dimension_count"]);
+        bool qwen3 = modelType == "qwen3";
+        uint headDim = qwen3 ? 16u : 8u;
+        Assert.Equal(headDim, gguf[$"{modelType}.rope.dimension_count"]);
+        Assert.Equal(qwen3, gguf.Has($"{modelType}.attention.key_length"));   // written for an explicit head_dim
+        if (qwen3) Assert.Equal(headDim, gguf[$"{modelType}.attention.value_length"]);
 
-        // Tensors: llama.cpp's names, dims innermost first, 1-D tensors F32, no output when tied.
-        int expectedCount = 1 + 2 * 12 + 1 + (tied ? 0 : 1);
+        // Tensors: llama.cpp's names, dims innermost first, 1-D tensors F32, no output when tied; Qwen3: q/k norms, no biases.
+        int expectedCount = 1 + 2 * (9 + (qwen3 ? 2 : 3)) + 1 + (tied ? 0 : 1);
         Assert.Equal(expectedCount, gguf.Tensors.Count);
         Assert.Equal([32UL, (ulong)c.VocabSize], gguf.Tensor("token_embd.weight").Dims);
-        Assert.Equal([32UL, 16UL], gguf.Tensor("blk.1.attn_k.weight").Dims);   // [kv·headDim = 16 rows, 32 cols] reversed
+        Assert.Equal([32UL, 2 * headDim], gguf.Tensor("blk.1.attn_k.weight").Dims);   // [kv·headDim rows, 32 cols] reversed
         Assert.Equal([48UL, 32UL], gguf.Tensor("blk.0.ffn_down.weight").Dims);
         Assert.Equal([32UL, 48UL], gguf.Tensor("blk.0.ffn_gate.weight").Dims);
-        Assert.Equal([16UL], gguf.Tensor("blk.0.attn_v.bias").Dims);
+        if (qwen3) Assert.Equal([16UL], gguf.Tensor("blk.1.attn_k_norm.weight").Dims);
+        else Assert.Equal([16UL], gguf.Tensor("blk.0.attn_v.bias").Dims);
         Assert.Equal(tied, !gguf.Tensors.Any(t => t.Name == "output.weight"));
         Assert.All(gguf.Tensors, t => Assert.Equal(0u, t.Type));
-        // llama: q rows are in llama.cpp's pair order, not the checkpoint's; qwen2: as they are.
+        // llama: q rows are in llama.cpp's pair order, not the checkpoint's; qwen2 and qwen3 (NeoX rotary): as they are.
         var q = ((DecoderLM)chat.Model).Layers[0].QProj!.ToArray();
-        Assert.Equal(modelType == "qwen2", q.SequenceEqual(gguf.Read(gguf.Tensor("blk.0.attn_q.weight"))));
+        Assert.Equal(modelType != "llama", q.SequenceEqual(gguf.Read(gguf.Tensor("blk.0.attn_q.weight"))));
 
         var loaded = GgufDecoder.Load(gguf);
         int[] prompt = chat.EncodeChat([ChatMessage.User("What is 2 + 3? Count the red circles.")]);
@@ -222,7 +230,7 @@ public sealed class GgufExportTests : IDisposable
 
     /// <summary>Decoders whose llama.cpp graph the exporter does not write yet are refused, never exported as another architecture.</summary>
     [Theory]
-    [InlineData("qwen3-vl-tiny", "q/k norms")]
+    [InlineData("qwen3-vl-tiny", "DeepStack")]
     [InlineData("qwen3.5-tiny", "Qwen3.5")]
     public void Decoders_it_cannot_write_are_refused(string fixture, string reason)
     {
