@@ -9,7 +9,7 @@ namespace Ril.Bench;
 /// <summary>
 /// `Ril.Bench fewrows [--rows 1,8,32,64,96,128]`: products of a few rows x [m, k] with a weight W [n, k] (x·Wᵀ, every
 /// Linear layer) at the shapes of a Qwen2-0.5B model (LM head 151936 × 896, MLP up 4864 × 896, MLP down 896 × 4864),
-/// as decoding and rollouts run them: W in bf16 read in place, W in bf16 widened block by block into the GEMM (the
+/// as decoding and rollouts run them: W in bf16 read in place, W in bf16 through the GEMM (the
 /// path beyond Ops.MaxInPlaceBf16Rows), and W in float32. Enough copies of W are cycled to exceed the L3 cache, so W
 /// comes from memory as it does in a model's forward. Prints the memory bandwidth of a plain parallel read first (the
 /// roofline's denominator), then per shape and path the weight bytes read per second and GFLOP/s; best of rounds.
@@ -37,7 +37,7 @@ public static class FewRowsBench
                 int saved = Ops.MaxInPlaceBf16Rows;
                 if (m <= Gemm.DotRowsMax) line += Report("bf16_in_place", Best(bf16, x), 2.0 * n * k, flops);
                 Ops.MaxInPlaceBf16Rows = 0;
-                try { line += Report("bf16_blocks", Best(bf16, x), 2.0 * n * k, flops); }
+                try { line += Report("bf16_packed", Best(bf16, x), 2.0 * n * k, flops); }
                 finally { Ops.MaxInPlaceBf16Rows = saved; }
                 line += Report("f32", Best(f32, x), 4.0 * n * k, flops);
                 Console.WriteLine(line);

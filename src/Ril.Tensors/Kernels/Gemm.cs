@@ -1354,19 +1354,24 @@ public static unsafe class Gemm
     // Few rows against a bf16 weight stored n×k (decoding and rollouts with frozen bf16 weights)
     // =====================================================================================================
     // C = A·Wᵀ for m ≤ DotRowsMax rows of A and W [n, k] in bf16, read in place: the threads split W's rows (in whole groups
-    // of four); each row streams from memory once (the rows ahead are prefetched) and every sixteen weights
-    // are widened exactly (a 16-bit shift) in a register right before their FMAs: up to four rows of A against four
-    // rows of W (Dot4x4 on bf16 rows); more, eight rows of A against three of W (Dot8x3Bf16), the later row groups of A
-    // finding those rows in L1. W is never written out in float32, not even as a panel. Each output is computed by exactly
-    // the operations the float32 path (Dot4x4, or RowDot512 for a single row) applies to the widened weights, so the two
-    // agree bit for bit. .NET 10 exposes no AVX512_BF16 intrinsics (vdpbf16ps), so the products are float32 FMAs on
-    // widened weights; those would also round A to bf16, which this path never does.
+    // of four); each row streams from memory once (the rows ahead are prefetched) and the weights are widened exactly in
+    // a register right before their FMAs: up to four rows of A against four rows of W (Dot4x4 on bf16 rows, sixteen
+    // weights a step); more, eight rows of A against three of W (Dot8x3Bf16, thirty-two weights a step, split into the
+    // even- and odd-indexed ones so that a shift and a mask widen them, against rows of A split alike once per call), the
+    // later row groups of A finding those rows in L1. W is never written out in float32, not even as a panel. Up to four
+    // rows, each output is computed by exactly the operations the float32 path (Dot4x4, or RowDot512 for a single row)
+    // applies to the widened weights, so the two agree bit for bit; beyond, the sums are grouped differently (each output
+    // still one float32 FMA chain per lane). .NET 10 exposes no AVX512_BF16 intrinsics (vdpbf16ps), so the products are
+    // float32 FMAs on widened weights; those would also round A to bf16, which this path never does.
 
     struct Bf16Job
     {
         public float* A, C;
         public ushort* W;
         public int M, N, K, Lda, Ldc, Parts, Units;
+        /// <summary>The groups of eight rows of A in <see cref="PairBlocks"/>' layout (null: none), <see cref="PairFloats"/> floats a group.</summary>
+        public float* Pairs;
+        public long PairFloats;
     }
 
     /// <summary>
@@ -1382,6 +1387,13 @@ public static unsafe class Gemm
         if (k == 0) { ScaleC(m, n, 0f, c, ldc); return; }
         var job = new Bf16Job { A = a, C = c, W = w, M = m, N = n, K = k, Lda = lda, Ldc = ldc, Units = (n + 3) / 4 };
         if (!HasV512) { Bf16RangeReference(ref job, 0, n); return; }
+        int groups = (m + 3) / 8, blocks = k / 32;   // the groups Bf16RangeEights gives to Dot8x3Bf16 (more than four rows each)
+        if (m > 4 && blocks > 0)
+        {
+            job.PairFloats = blocks * 256L;
+            job.Pairs = PackBuffers.Get(0, 0).Vector(groups * job.PairFloats);
+            for (int g = 0; g < groups; g++) PairBlocks(a + (long)g * 8 * lda, lda, Math.Min(8, m - 8 * g), blocks, job.Pairs + g * job.PairFloats);
+        }
         var pool = WorkerPool.Shared;
         // At least ~64K multiply-adds a part, and whole groups of four rows of W.
         job.Parts = (int)Math.Clamp((long)m * n * k / (64 * 1024), 1, Math.Min(pool.AvailableThreads, job.Units));
@@ -1466,7 +1478,8 @@ public static unsafe class Gemm
                 float* a = j.A + i * lda;
                 long l1 = Math.Min(1, rows - 1) * lda, l2 = Math.Min(2, rows - 1) * lda, l3 = Math.Min(3, rows - 1) * lda;
                 long l4 = Math.Min(4, rows - 1) * lda, l5 = Math.Min(5, rows - 1) * lda, l6 = Math.Min(6, rows - 1) * lda, l7 = Math.Min(7, rows - 1) * lda;
-                Dot8x3Bf16(k, a, a + l1, a + l2, a + l3, a + l4, a + l5, a + l6, a + l7, w0, w1, w2, i == 0 ? q0 : null, qs, out var rest).Store(res);
+                float* pairs = j.Pairs == null ? null : j.Pairs + i / 8 * j.PairFloats;
+                Dot8x3Bf16(k, a, a + l1, a + l2, a + l3, a + l4, a + l5, a + l6, a + l7, pairs, w0, w1, w2, i == 0 ? q0 : null, qs, out var rest).Store(res);
                 rest.Store(res + 16);
                 float* c = j.C + i * ldc + jb;
                 for (int r = 0; r < rows; r++)
@@ -1493,18 +1506,50 @@ public static unsafe class Gemm
     /// the weights go from memory to the FMAs without a panel in between, and each row of A is read once for three rows
     /// of W (24 accumulators, 28 of the 32 vector registers). Per output, the FMA chain and the reduction are
     /// <see cref="Dot4x4{TPf, TB}"/>'s (one accumulator over k in steps of 16, a masked tail, <see cref="Fold4"/> and
-    /// <see cref="Combine4"/>): the results equal the float32 path's on the widened weights bit for bit. Block r of the
+    /// <see cref="Combine4"/>). With <paramref name="pairs"/> (the eight rows in <see cref="PairBlocks"/>' layout), whole
+    /// blocks of 32 go through the even/odd loop first; without, the results equal the float32 path's bit for bit. Block r of the
     /// result: C[r, 0], C[r, 1], C[r, 2], C[r + 4, 0]; block r of <paramref name="rest"/>: C[r + 4, 1], C[r + 4, 2] (then
     /// the same again). When <paramref name="q0"/> is not null, rows q0 + {0, 1, 2}·<paramref name="qs"/> are prefetched.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static Vector512<float> Dot8x3Bf16(int k, float* a0, float* a1, float* a2, float* a3, float* a4, float* a5, float* a6, float* a7,
-        ushort* w0, ushort* w1, ushort* w2, ushort* q0, long qs, out Vector512<float> rest)
+        float* pairs, ushort* w0, ushort* w1, ushort* w2, ushort* q0, long qs, out Vector512<float> rest)
     {
         Vector512<float> s00 = default, s10 = default, s20 = default, s30 = default, s40 = default, s50 = default, s60 = default, s70 = default;
         Vector512<float> s01 = default, s11 = default, s21 = default, s31 = default, s41 = default, s51 = default, s61 = default, s71 = default;
         Vector512<float> s02 = default, s12 = default, s22 = default, s32 = default, s42 = default, s52 = default, s62 = default, s72 = default;
         int q = 0;
+        if (pairs != null)
+        {
+            // 32 weights a step, one 64-byte load a row of W: the even-indexed ones widened by a shift, the odd-indexed ones by
+            // masking off the low half of each 32-bit lane, against the rows of A split the same way (PairBlocks). Half the
+            // widening work of the 16-wide loop below, and none of it a shuffle: on Zen 4 the shuffles and shifts of the
+            // widening compete with the FMAs for their pipes.
+            var high = Vector512.Create(0xFFFF0000u);
+            for (float* p = pairs; q + 32 <= k; q += 32, p += 256)
+            {
+                if (q0 != null) { Sse.Prefetch1(q0 + q); Sse.Prefetch1(q0 + qs + q); Sse.Prefetch1(q0 + 2 * qs + q); }
+                var v0 = Vector512.Load((uint*)(w0 + q)); var v1 = Vector512.Load((uint*)(w1 + q)); var v2 = Vector512.Load((uint*)(w2 + q));
+                var y0 = (v0 << 16).AsSingle(); var y1 = (v1 << 16).AsSingle(); var y2 = (v2 << 16).AsSingle();
+                var x = Vector512.Load(p); s00 = Vector512.FusedMultiplyAdd(x, y0, s00); s01 = Vector512.FusedMultiplyAdd(x, y1, s01); s02 = Vector512.FusedMultiplyAdd(x, y2, s02);
+                x = Vector512.Load(p + 32); s10 = Vector512.FusedMultiplyAdd(x, y0, s10); s11 = Vector512.FusedMultiplyAdd(x, y1, s11); s12 = Vector512.FusedMultiplyAdd(x, y2, s12);
+                x = Vector512.Load(p + 64); s20 = Vector512.FusedMultiplyAdd(x, y0, s20); s21 = Vector512.FusedMultiplyAdd(x, y1, s21); s22 = Vector512.FusedMultiplyAdd(x, y2, s22);
+                x = Vector512.Load(p + 96); s30 = Vector512.FusedMultiplyAdd(x, y0, s30); s31 = Vector512.FusedMultiplyAdd(x, y1, s31); s32 = Vector512.FusedMultiplyAdd(x, y2, s32);
+                x = Vector512.Load(p + 128); s40 = Vector512.FusedMultiplyAdd(x, y0, s40); s41 = Vector512.FusedMultiplyAdd(x, y1, s41); s42 = Vector512.FusedMultiplyAdd(x, y2, s42);
+                x = Vector512.Load(p + 160); s50 = Vector512.FusedMultiplyAdd(x, y0, s50); s51 = Vector512.FusedMultiplyAdd(x, y1, s51); s52 = Vector512.FusedMultiplyAdd(x, y2, s52);
+                x = Vector512.Load(p + 192); s60 = Vector512.FusedMultiplyAdd(x, y0, s60); s61 = Vector512.FusedMultiplyAdd(x, y1, s61); s62 = Vector512.FusedMultiplyAdd(x, y2, s62);
+                x = Vector512.Load(p + 224); s70 = Vector512.FusedMultiplyAdd(x, y0, s70); s71 = Vector512.FusedMultiplyAdd(x, y1, s71); s72 = Vector512.FusedMultiplyAdd(x, y2, s72);
+                y0 = (v0 & high).AsSingle(); y1 = (v1 & high).AsSingle(); y2 = (v2 & high).AsSingle();
+                x = Vector512.Load(p + 16); s00 = Vector512.FusedMultiplyAdd(x, y0, s00); s01 = Vector512.FusedMultiplyAdd(x, y1, s01); s02 = Vector512.FusedMultiplyAdd(x, y2, s02);
+                x = Vector512.Load(p + 48); s10 = Vector512.FusedMultiplyAdd(x, y0, s10); s11 = Vector512.FusedMultiplyAdd(x, y1, s11); s12 = Vector512.FusedMultiplyAdd(x, y2, s12);
+                x = Vector512.Load(p + 80); s20 = Vector512.FusedMultiplyAdd(x, y0, s20); s21 = Vector512.FusedMultiplyAdd(x, y1, s21); s22 = Vector512.FusedMultiplyAdd(x, y2, s22);
+                x = Vector512.Load(p + 112); s30 = Vector512.FusedMultiplyAdd(x, y0, s30); s31 = Vector512.FusedMultiplyAdd(x, y1, s31); s32 = Vector512.FusedMultiplyAdd(x, y2, s32);
+                x = Vector512.Load(p + 144); s40 = Vector512.FusedMultiplyAdd(x, y0, s40); s41 = Vector512.FusedMultiplyAdd(x, y1, s41); s42 = Vector512.FusedMultiplyAdd(x, y2, s42);
+                x = Vector512.Load(p + 176); s50 = Vector512.FusedMultiplyAdd(x, y0, s50); s51 = Vector512.FusedMultiplyAdd(x, y1, s51); s52 = Vector512.FusedMultiplyAdd(x, y2, s52);
+                x = Vector512.Load(p + 208); s60 = Vector512.FusedMultiplyAdd(x, y0, s60); s61 = Vector512.FusedMultiplyAdd(x, y1, s61); s62 = Vector512.FusedMultiplyAdd(x, y2, s62);
+                x = Vector512.Load(p + 240); s70 = Vector512.FusedMultiplyAdd(x, y0, s70); s71 = Vector512.FusedMultiplyAdd(x, y1, s71); s72 = Vector512.FusedMultiplyAdd(x, y2, s72);
+            }
+        }
         for (; q + 16 <= k; q += 16)
         {
             if (q0 != null && (q & 31) == 0) { Sse.Prefetch1(q0 + q); Sse.Prefetch1(q0 + qs + q); Sse.Prefetch1(q0 + 2 * qs + q); }
@@ -1536,6 +1581,27 @@ public static unsafe class Gemm
         var b2 = Fold4(s42, s52, s62, s72);
         rest = Combine4(b1, b2, b1, b2);
         return Combine4(Fold4(s00, s10, s20, s30), Fold4(s01, s11, s21, s31), Fold4(s02, s12, s22, s32), b0);
+    }
+
+    /// <summary>
+    /// Eight rows of A from <paramref name="a"/> (the last of <paramref name="rows"/> repeated) in the layout of
+    /// <see cref="Dot8x3Bf16"/>'s 32-wide loop: for each block of 32 values of k, each row's 16 even-indexed values then its
+    /// 16 odd-indexed ones, the eight rows one after another (256 floats a block), so that one pointer walks them all.
+    /// </summary>
+    static void PairBlocks(float* a, long lda, int rows, int blocks, float* p)
+    {
+        var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        var odd = even + Vector512<int>.One;
+        for (int r = 0; r < 8; r++)
+        {
+            float* s = a + Math.Min(r, rows - 1) * lda, d = p + r * 32;
+            for (int b = 0; b < blocks; b++, s += 32, d += 256)
+            {
+                var lo = Vector512.Load(s); var hi = Vector512.Load(s + 16);
+                Avx512F.PermuteVar16x32x2(lo, even, hi).Store(d);
+                Avx512F.PermuteVar16x32x2(lo, odd, hi).Store(d + 16);
+            }
+        }
     }
 
     /// <summary>The last <paramref name="count"/> (&lt; 16) bf16 values of a row widened, the lanes past them zero.</summary>

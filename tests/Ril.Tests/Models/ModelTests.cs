@@ -202,8 +202,14 @@ public class ModelTests
             }
             int[] ids = [3, 14, 15, 9, 26, 5, 35, 8];
             using (NoGrad.Begin())
-                foreach (int rows in new[] { 1, 2, 8 })
-                    Assert.Equal(widened.Logits(ids[..rows], rows).ToArray(), kept.Logits(ids[..rows], rows).ToArray());
+                foreach (int rows in new[] { 1, 2, 4, 8 })
+                {
+                    var (expected, actual) = (widened.Logits(ids[..rows], rows).ToArray(), kept.Logits(ids[..rows], rows).ToArray());
+                    // Up to four rows the bf16 products do the float32 path's arithmetic; beyond, they group their sums
+                    // otherwise (32 weights a step, split even/odd), so the logits agree to rounding, not to the bit.
+                    if (rows <= 4) Assert.Equal(expected, actual);
+                    else Assert.True(ParityMetric.WorstRelative(actual, expected) <= 1e-4, $"{rows} rows: worst relative {ParityMetric.WorstRelative(actual, expected):E2}");
+                }
 
             var bigger = new DecoderLM(Tiny with { NumLayers = 3 }, rng: null);
             var e = Assert.Throws<InvalidDataException>(() => Checkpoint.LoadAll(bigger.Parameters(), dir));
