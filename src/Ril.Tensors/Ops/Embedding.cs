@@ -1,6 +1,6 @@
-using Ril.Tensors.Kernels;
 using System.Runtime.Intrinsics;
 using Ril.Tensors.Autograd;
+using Ril.Tensors.Kernels;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Ril.Tensors;
