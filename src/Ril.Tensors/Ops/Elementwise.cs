@@ -6,6 +6,9 @@ using TP = System.Numerics.Tensors.TensorPrimitives;
 namespace Ril.Tensors;
 
 /// <summary>Unary elementwise ops: y = f(x), dx += g · f'(x, y). Kernels are chunked spans on TensorPrimitives.</summary>
+/// <remarks>For all of Ops: the stack scratch of the kernels (stackalloc) is written before it is read, so it is not
+/// zeroed first; zeroing it had doubled the memory written by the chunked backward kernels.</remarks>
+[System.Runtime.CompilerServices.SkipLocalsInit]
 public static partial class Ops
 {
     delegate void UnaryForward(ReadOnlySpan<float> x, Span<float> y);

@@ -6,6 +6,7 @@ namespace Ril.Tensors.Optim;
 /// AdamW (Loshchilov &amp; Hutter): decoupled weight decay, bias-corrected moments, as torch.optim.AdamW:
 /// θ ← θ − lr·wd·θ;  m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  θ ← θ − lr·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε).
 /// </summary>
+[System.Runtime.CompilerServices.SkipLocalsInit]   // the update's stack scratch is written before it is read: no zeroing per chunk
 public sealed class AdamW : Optimizer
 {
     public float Beta1 { get; }
