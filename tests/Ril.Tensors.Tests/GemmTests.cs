@@ -397,7 +397,11 @@ public unsafe class GemmTests
                                 GemmReference.Multiply(false, transB, m, n, k, 1f, pa, lda, pwf, ldb, beta, pr, ldc);
                                 Gemm.MultiplyWith(wide, false, transB, m, n, k, 1f, pa, lda, pwf, ldb, beta, pf, ldc);
                             }
-                            bool floatPathPacks = n > 1 && m > 64 && (transB || (long)m * k > 64 * 1024);
+                            // The float32 path's choice (Gemm.Core and UseUnpacked): matrix-vector for one column, else, with AVX-512,
+                            // unpacked for few rows or for B k×n whose chunks and A fit in L2 when n ≥ 64; packed otherwise.
+                            bool unpacked = wide && (transB ? m <= Gemm.DotRowsMax
+                                : m <= Gemm.SmallRowsMax || (k <= Gemm.StreamMaxK && (long)m * k <= Gemm.StreamMaxAFloats && n >= 64));
+                            bool floatPathPacks = n > 1 && !unpacked;
                             for (int i = 0; i < m; i++)
                                 for (int j = 0; j < ldc; j++)
                                 {

@@ -1369,9 +1369,9 @@ public static unsafe class Gemm
         public float* A, C;
         public ushort* W;
         public int M, N, K, Lda, Ldc, Parts, Units;
-        /// <summary>The groups of eight rows of A in <see cref="PairBlocks"/>' layout (null: none), <see cref="PairFloats"/> floats a group.</summary>
+        /// <summary>The groups of eight rows of A in <see cref="PairBlocks"/>' layout, <see cref="PairFloats"/> floats a group (null: none).</summary>
         public float* Pairs;
-        public long PairFloats;
+        public readonly long PairFloats => K / 32 * 256L;
     }
 
     /// <summary>
@@ -1390,7 +1390,6 @@ public static unsafe class Gemm
         int groups = (m + 3) / 8, blocks = k / 32;   // the groups Bf16RangeEights gives to Dot8x3Bf16 (more than four rows each)
         if (m > 4 && blocks > 0)
         {
-            job.PairFloats = blocks * 256L;
             job.Pairs = PackBuffers.Get(0, 0).Vector(groups * job.PairFloats);
             for (int g = 0; g < groups; g++) PairBlocks(a + (long)g * 8 * lda, lda, Math.Min(8, m - 8 * g), blocks, job.Pairs + g * job.PairFloats);
         }

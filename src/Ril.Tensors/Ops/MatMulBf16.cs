@@ -9,9 +9,8 @@ public static partial class Ops
     /// <summary>
     /// Up to this many rows (a rollout's G × questions) a product with a bf16 Linear weight reads the weight in place
     /// (<see cref="Gemm.MultiplyBf16Transposed"/>); beyond, the packed GEMM widens B as it packs it
-    /// (<see cref="Gemm.MultiplyBf16"/>), which wins once the product is compute-bound: `Ril.Bench fewrows` gave the
-    /// in-place kernel 148–223 GFLOP/s at 64 rows against 137–218 packed, and 88–160 at 128 rows against 174–176 packed
-    /// (docs/BENCHMARKS.md).
+    /// (<see cref="Gemm.MultiplyBf16"/>), which wins once the product is compute-bound (`Ril.Bench fewrows --rows 64`
+    /// times both at the limit).
     /// </summary>
     internal static int MaxInPlaceBf16Rows = Gemm.DotRowsMax;
 
