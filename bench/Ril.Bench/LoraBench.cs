@@ -80,6 +80,7 @@ public static class LoraBench
     {
         int steps = Option(args, "--steps", 2), rank = Option(args, "--rank", 16);
         bool bf16 = !args.Contains("--float32-base"), recompute = args.Contains("--recompute"), full = args.Length > 0 && args[0] == "full";
+        bool pack = args.Contains("--pack"), sharePrompt = args.Contains("--share-prompt");   // trainer.pack, trainer.share_prompt
         bool fromSampler = Value(args, "--old-logprobs", "recompute") switch
         {
             "sampler" => true, "recompute" => false, var other => throw new ArgumentException($"--old-logprobs {other}: sampler or recompute"),
@@ -101,7 +102,8 @@ public static class LoraBench
         if (bf16) FrozenWeights.StoreInBf16(vlm.Parameters());
         long baseParameters = vlm.Parameters().Sum(p => (long)p.Length);
 
-        var rl = new RlConfig { Objective = Objective.DrGrpo, KlCoef = full ? 0 : 0.04f, MaxResponseTokens = ResponseTokens, MiniBatchSize = Questions * Group, MicroBatchSize = MicroBatch, LearningRate = 1e-5f };
+        var rl = new RlConfig { Objective = Objective.DrGrpo, KlCoef = full ? 0 : 0.04f, MaxResponseTokens = ResponseTokens, MiniBatchSize = Questions * Group, MicroBatchSize = MicroBatch, LearningRate = 1e-5f,
+            Pack = pack, SharePrompt = sharePrompt };
         var updater = new PolicyUpdater(policy, new AdamW(studentTrained, rl.LearningRate), rl);
         var dTrained = (full ? backbone.Parameters() : dAdapters!.Parameters()).Append(discriminator.Score).ToList();
         var dOptimizer = new AdamW(dTrained, 1e-5f);
@@ -132,6 +134,8 @@ public static class LoraBench
                 }
             using var images = args.Contains("--encode-per-pass") ? null : ImageFeatureCache.Begin();   // each question's image once per step
             var (gcPause, gcCount) = (GC.GetTotalPauseDuration(), GC.CollectionCount(0));
+            var (cpu, faults) = (System.Diagnostics.Process.GetCurrentProcess(), MemoryBreakdown.MinorPageFaults());
+            var (userCpu, systemCpu) = (cpu.UserProcessorTime, cpu.PrivilegedProcessorTime);
             var clock = Stopwatch.StartNew();
             // Rollouts.
             IReadOnlyList<IReadOnlyList<GeneratedSequence>> sequences = null!;
@@ -155,9 +159,9 @@ public static class LoraBench
                     {
                         using var scope = TensorScope.Begin();
                         var batch = TrajectoryBuilder.Rows(questions, rollouts, start, MicroBatch, L);
-                        if (!fromSampler) ResponseLogProbs.Compute(policy, batch, L).LogProbs.Data.CopyTo(old.AsSpan(start * L));
+                        if (!fromSampler) ResponseLogProbs.Compute(policy, batch, L, pack: pack, sharePrompt: sharePrompt).LogProbs.Data.CopyTo(old.AsSpan(start * L));
                         if (studentAdapters is not null)
-                            using (studentAdapters.Disabled()) ResponseLogProbs.Compute(policy, batch, L).LogProbs.Data.CopyTo(reference.AsSpan(start * L));
+                            using (studentAdapters.Disabled()) ResponseLogProbs.Compute(policy, batch, L, pack: pack, sharePrompt: sharePrompt).LogProbs.Data.CopyTo(reference.AsSpan(start * L));
                     }
             });
             double logProbSeconds = clock.Elapsed.TotalSeconds - rolloutSeconds;
@@ -201,6 +205,9 @@ public static class LoraBench
             Console.WriteLine($"# step {step + 1}: {times.Total:F1} s, policy loss {stats.Loss:F4}, kl {stats.Kl:G3}, rss {MemoryBreakdown.ResidentBytes() >> 20} MB, peak {MemoryBreakdown.PeakResidentBytes() >> 20} MB " +
                               $"(of which idle in the buffer pool {BufferPool.PooledBytes >> 20} MB, managed heap {GC.GetGCMemoryInfo().HeapSizeBytes >> 20} MB), " +
                               $"{GC.CollectionCount(0) - gcCount} garbage collections pausing {(GC.GetTotalPauseDuration() - gcPause).TotalSeconds:F1} s");
+            cpu.Refresh();
+            Console.WriteLine($"# step {step + 1} cpu: user {(cpu.UserProcessorTime - userCpu).TotalSeconds:F1} s, system {(cpu.PrivilegedProcessorTime - systemCpu).TotalSeconds:F1} s, " +
+                              $"{(MemoryBreakdown.MinorPageFaults() - faults) / 1000}k minor page faults");
         }
 
         var memory = MemoryBreakdown.Measure(vlm.Parameters().Concat(studentAdapters?.Parameters() ?? []).Concat(dTrained).Distinct(), [updater.Optimizer, dOptimizer],

@@ -14,7 +14,10 @@ namespace Ril.Tensors;
 /// <param name="QueryOffset">Position of the first query among the keys; −1 means S − T (queries are the last T keys).</param>
 /// <param name="Segments">Optional [B·S] sequence numbers of packed rows: query t sees only keys of its own position's
 /// number, so several sequences laid end to end in one row attend each to itself alone.</param>
-public sealed record AttentionMask(bool Causal = true, bool[]? KeyValid = null, int QueryOffset = -1, int[]? Segments = null);
+/// <param name="Prefixes">Optional [B·S], with <paramref name="Segments"/>: the number of the segment each position's
+/// sequence continues (−1: none). Query t also sees that segment's keys, so several responses laid after one shared
+/// prompt each attend to the prompt and to themselves, as if each followed its own copy of it.</param>
+public sealed record AttentionMask(bool Causal = true, bool[]? KeyValid = null, int QueryOffset = -1, int[]? Segments = null, int[]? Prefixes = null);
 
 public static partial class Ops
 {
@@ -35,8 +38,10 @@ public static partial class Ops
         int queryOffset = mask.QueryOffset < 0 ? s - t : mask.QueryOffset;
         if (mask.Segments is not null && (mask.Segments.Length != b * s || queryOffset < 0 || queryOffset + t > s))
             throw new ArgumentException($"Attention: Segments has {mask.Segments.Length} numbers for B·S = {b * s} keys; each query must be one of the keys (T {t}, S {s}, query offset {queryOffset})");
+        if (mask.Prefixes is not null && (mask.Segments is null || mask.Prefixes.Length != b * s))
+            throw new ArgumentException($"Attention: Prefixes needs Segments beside it and B·S = {b * s} numbers (it has {mask.Prefixes.Length})");
         var geo = new AttentionGeometry(b, t, s, hq, hkv, d, queryOffset, mask.Causal, mask.KeyValid, mask.Segments,
-            qRow: hq * d, kvRow: hkv * d, kvBatch: s * hkv * d);
+            qRow: hq * d, kvRow: hkv * d, kvBatch: s * hkv * d) { Prefixes = mask.Prefixes };
         var o = Tensor.Empty([b, t, hq, d]);
         bool record = Tape.Needs([q, k, v]);
         var probs = record ? BufferPool.Rent(b * hq * t * s, clear: false) : null;
@@ -61,6 +66,8 @@ internal readonly record struct AttentionGeometry(int B, int T, int S, int Hq, i
 {
     /// <summary>Flags per batch row in <see cref="KeyValid"/>: S unless the flags lie in wider rows (a KV cache's capacity).</summary>
     public int ValidRow => KeyValidStride > 0 ? KeyValidStride : S;
+    /// <summary><see cref="AttentionMask.Prefixes"/>: the segment each query's sequence continues, whose keys it sees too.</summary>
+    public int[]? Prefixes { get; init; }
     public float Scale => 1f / MathF.Sqrt(D);
     public int Group => Hq / Hkv;
     /// <summary>Number of keys query t may see under the causal rule (all S when not causal).</summary>
@@ -233,8 +240,12 @@ internal static unsafe class AttentionKernels
         var segments = g.Segments;
         if (segments is not null)
         {
-            int own = segments[bi * g.S + g.QueryOffset + t];
-            for (int j = 0; j < visible; j++) if (segments[bi * g.S + j] != own) row[j] = float.NegativeInfinity;
+            int at = bi * g.S + g.QueryOffset + t, own = segments[at], prefix = g.Prefixes?[at] ?? -1;
+            for (int j = 0; j < visible; j++)
+            {
+                int key = segments[bi * g.S + j];
+                if (key != own && (key != prefix || prefix < 0)) row[j] = float.NegativeInfinity;
+            }
         }
         var live = row[..visible];
         if (visible == 0 || float.IsNegativeInfinity(TP.Max(live))) { live.Clear(); return; }

@@ -91,6 +91,8 @@ public static class TrainingMetrics
         Add("speed/allreduce_s", u.AllReduceSeconds);
         // Of the positions the update's forwards computed (this process), the share that was padding: trainer.pack lowers it.
         Add("speed/update_padded_share", u.ForwardPositions > 0 ? 1 - u.SequencePositions / (double)u.ForwardPositions : null);
+        // The positions themselves: trainer.share_prompt lowers them further, computing each question's prompt once.
+        Add("speed/update_positions", u.ForwardPositions > 0 ? u.ForwardPositions : null);
 
         var reflection = ReflectionMetrics.Compute(student.Select(r => (r.Response, r.Correct)));
         foreach (var (name, value) in reflection.Ratios) Add($"reflection/{name}", value);

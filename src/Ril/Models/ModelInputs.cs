@@ -20,6 +20,8 @@ public sealed class ModelInputs
     public bool[] Valid { get; }
     /// <summary>Sequence number of each position (−1: padding) when rows are packed; null when each row is one sequence.</summary>
     public int[]? Segments { get; }
+    /// <summary>With shared prompts: the number of the prompt each position's sequence continues (−1: none); null otherwise.</summary>
+    public int[]? Prefixes { get; }
     /// <summary>Flat positions whose embedding is an image feature row, in order.</summary>
     public IReadOnlyList<int> ImageSlots => _imageSlots;
     /// <summary>Pixels of the images whose features fill <see cref="ImageSlots"/>, in the same order; null when none.</summary>
@@ -29,13 +31,13 @@ public sealed class ModelInputs
 
     readonly List<int> _imageSlots = [];
 
-    ModelInputs(int rows, int length, int positionRank, int[] ids, int[] positions, bool[] valid, int[]? segments)
+    ModelInputs(int rows, int length, int positionRank, int[] ids, int[] positions, bool[] valid, int[]? segments, int[]? prefixes = null)
     {
-        (Rows, Length, PositionRank, Ids, Positions, Valid, Segments) = (rows, length, positionRank, ids, positions, valid, segments);
+        (Rows, Length, PositionRank, Ids, Positions, Valid, Segments, Prefixes) = (rows, length, positionRank, ids, positions, valid, segments, prefixes);
     }
 
-    /// <summary>The attention mask of these rows: causal, padding masked, packed sequences apart.</summary>
-    public AttentionMask Mask => new(true, Valid, Segments: Segments);
+    /// <summary>The attention mask of these rows: causal, padding masked, packed sequences apart, continuations seeing their prompt.</summary>
+    public AttentionMask Mask => new(true, Valid, Segments: Segments, Prefixes: Prefixes);
 
     /// <summary>Position plane 0, the only one a 1-D RoPE model reads; throws for a model that needs more.</summary>
     public int[] Positions1D => PositionRank == 1 ? Positions
@@ -65,8 +67,10 @@ public sealed class ModelInputs
         int _lastSlotEnd = -1;
 
         /// <param name="packed">several sequences may share a row (each attends only to itself)</param>
-        public Builder(ICausalLM model, int rows, int length, int padId, bool packed = false)
+        /// <param name="sharedPrompts">packed, and some sequences continue a prompt placed once (<see cref="PlaceContinuation"/>)</param>
+        public Builder(ICausalLM model, int rows, int length, int padId, bool packed = false, bool sharedPrompts = false)
         {
+            packed |= sharedPrompts;
             if (rows < 1 || length < 1) throw new ArgumentException($"ModelInputs: {rows} rows of {length} positions");
             _model = model;
             int n = rows * length, rank = model.PositionRank;
@@ -74,7 +78,9 @@ public sealed class ModelInputs
             Array.Fill(ids, padId);
             int[]? segments = packed ? new int[n] : null;
             if (segments is not null) Array.Fill(segments, -1);
-            _inputs = new ModelInputs(rows, length, rank, ids, new int[rank * n], new bool[n], segments);
+            int[]? prefixes = sharedPrompts ? new int[n] : null;
+            if (prefixes is not null) Array.Fill(prefixes, -1);
+            _inputs = new ModelInputs(rows, length, rank, ids, new int[rank * n], new bool[n], segments, prefixes);
         }
 
         /// <summary>
@@ -103,6 +109,35 @@ public sealed class ModelInputs
                 if (sequence[j] == _model.ImageTokenId) m._imageSlots.Add(at + j);
             _pixels.Add(pixels);
             _lastSlotEnd = at + sequence.Length;
+            return this;
+        }
+
+        /// <summary>
+        /// Places <paramref name="continuation"/> (number <paramref name="segment"/>) at flat position <paramref name="at"/>, after
+        /// <paramref name="prompt"/> placed earlier in the same row as segment <paramref name="promptSegment"/>: it attends to
+        /// that prompt and to itself, and its positions are those it would have right after its own copy of the prompt
+        /// (the model's position scheme over prompt + continuation, images included). It adds no image slots.
+        /// </summary>
+        public Builder PlaceContinuation(int at, ReadOnlySpan<int> prompt, ReadOnlySpan<int> continuation, PixelInputs? pixels, int segment, int promptSegment)
+        {
+            var m = _inputs;
+            int n = m.Rows * m.Length;
+            if (m.Prefixes is null) throw new InvalidOperationException("ModelInputs: a continuation needs a builder made with sharedPrompts");
+            if (continuation.IsEmpty) return this;
+            if (at < 0 || at + continuation.Length > n || (at % m.Length) + continuation.Length > m.Length)
+                throw new ArgumentException($"ModelInputs: a continuation of {continuation.Length} at {at} does not fit a row of {m.Length}");
+            int row = at / m.Length, p = prompt.Length, total = p + continuation.Length;
+            if (Array.IndexOf(m.Segments!, promptSegment, row * m.Length, at - row * m.Length) < 0)
+                throw new ArgumentException($"ModelInputs: prompt segment {promptSegment} is not placed before {at} in its row");
+            var positions = _model.SequencePositions([.. prompt, .. continuation], pixels);
+            for (int j = 0; j < continuation.Length; j++)
+            {
+                m.Ids[at + j] = continuation[j];
+                m.Valid[at + j] = true;
+                m.Segments![at + j] = segment;
+                m.Prefixes[at + j] = promptSegment;
+                for (int r = 0; r < m.PositionRank; r++) m.Positions[r * n + at + j] = positions[r * total + p + j];
+            }
             return this;
         }
 

@@ -47,6 +47,17 @@ public sealed record MemoryBreakdown(long Weights, long Gradients, long Optimize
     /// <summary>The process's resident memory now (VmRSS on Linux); 0 where the system does not report it.</summary>
     public static long ResidentBytes() => ProcStatusBytes("VmRSS");
 
+    /// <summary>The process's minor page faults so far (field 10 of /proc/self/stat: pages the kernel had to map and zero
+    /// on first touch); 0 where the system does not report it.</summary>
+    public static long MinorPageFaults()
+    {
+        const string stat = "/proc/self/stat";
+        if (!File.Exists(stat)) return 0;
+        var text = File.ReadAllText(stat);
+        var fields = text[(text.LastIndexOf(')') + 2)..].Split(' ');   // after "pid (comm) ": state is field 3
+        return long.Parse(fields[10 - 3]);
+    }
+
     static long ProcStatusBytes(string field)
     {
         const string status = "/proc/self/status";

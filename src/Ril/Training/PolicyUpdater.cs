@@ -11,8 +11,8 @@ namespace Ril.Training;
 /// after backward (what overlap did not hide, waiting for the slowest process included); 0 in a single process.</param>
 /// <param name="TeacherTokens">Teacher tokens that entered the loss, over all micro-batches (each epoch counts).</param>
 /// <param name="TeacherWeight">Their mean weight on ∇log π (<see cref="PolicyLossStats.TeacherWeight"/>).</param>
-/// <param name="ForwardPositions">Positions the update's forwards computed on this process (padding included; trainer.pack lowers it).</param>
-/// <param name="SequencePositions">Of those, the positions of prompts and responses.</param>
+/// <param name="ForwardPositions">Positions the update's forwards computed on this process (padding included; trainer.pack and trainer.share_prompt lower it).</param>
+/// <param name="SequencePositions">Of those, the positions of prompts and responses (with trainer.share_prompt, each question's prompt once).</param>
 public sealed record UpdateStats(float Loss, float PolicyLoss, float Kl, float ClipFraction, float MeanRatio, float ApproxKl,
     float GradNorm, float LearningRate, int OptimizerSteps, int SkippedSteps, double Seconds, long Tokens, double AllReduceSeconds = 0,
     long TeacherTokens = 0, float TeacherWeight = 0, long ForwardPositions = 0, long SequencePositions = 0);
@@ -63,6 +63,7 @@ public sealed class PolicyUpdater(ChatModel policy, Optimizer optimizer, RlConfi
             for (int mini = 0; mini < order.Length; mini += config.MiniBatchSize)
             {
                 var miniRows = order[mini..Math.Min(order.Length, mini + config.MiniBatchSize)];
+                if (config.SharePrompt) Array.Sort(miniRows);                           // a question's rows are consecutive: its micro-batches share its prompt
                 var microBatches = miniRows.Chunk(config.MicroBatchSize).ToArray();
                 int lastHere = Array.FindLastIndex(microBatches, rows => global.LocalOf(rows).Length > 0);
                 var pooled = new double[microBatches.Length * Slots];
@@ -82,9 +83,9 @@ public sealed class PolicyUpdater(ChatModel policy, Optimizer optimizer, RlConfi
                         MicroBatchTeacherTokens = global.TokensOf(microRows.Where(r => global.Teacher[r]).ToArray()),
                     };
                     var logRows = rows.Select(r => TrajectoryBuilder.Row(tr.Questions, tr.Rollouts[r], L)).ToList();
-                    var logp = ResponseLogProbs.Compute(policy, logRows, L, pack: config.Pack).LogProbs;
-                    forwardPositions += ResponseLogProbs.Layout.ForwardPositions(logRows, L, config.Pack);
-                    sequencePositions += logRows.Sum(r => (long)r.PromptIds.Length + r.Response.Length);
+                    var logp = ResponseLogProbs.Compute(policy, logRows, L, pack: config.Pack, sharePrompt: config.SharePrompt).LogProbs;
+                    var (forward, sequence) = ResponseLogProbs.Layout.Positions(logRows, L, config.Pack, config.SharePrompt);
+                    (forwardPositions, sequencePositions) = (forwardPositions + forward, sequencePositions + sequence);
                     var (l, s) = PolicyLoss.Compute(config.Objective, logp, batch, config.ClipLow, config.ClipHigh, config.KlCoef, TeacherTerm);
                     var slots = pooled.AsSpan(m * Slots, Slots);
                     if (!float.IsFinite(s.Loss)) { slots[NonFinite] = 1; continue; }

@@ -109,6 +109,7 @@ public sealed record Recipe
         ["trainer.adam_eps"] = (r, v, w) => r with { Rl = r.Rl with { AdamEps = Float(v, w, 0, 1, lowOpen: true) } },
         ["trainer.grad_clip"] = (r, v, w) => r with { Rl = r.Rl with { GradClip = Float(v, w, 0, float.MaxValue) } },
         ["trainer.pack"] = (r, v, w) => r with { Rl = r.Rl with { Pack = Bool(v, w) } },
+        ["trainer.share_prompt"] = (r, v, w) => r with { Rl = r.Rl with { SharePrompt = Bool(v, w) } },
         ["trainer.old_logprobs"] = (r, v, w) => r with { Rl = r.Rl with { OldLogProbsFromSampler = OneOf(v, w, "recompute", "sampler") == "sampler" } },
         ["trainer.recompute_activations"] = (r, v, w) => r with { RecomputeActivations = Bool(v, w) },
         ["lora.rank"] = (r, v, w) => WithLora(r, l => l with { Rank = Int(v, w, 1, 4096) }),
@@ -394,7 +395,7 @@ public sealed record Recipe
             ["grad_clip"] = Rl.GradClip, ["ppo_epochs"] = Rl.PpoEpochs, ["mini_batch_size"] = Rl.MiniBatchSize,
             ["micro_batch_size"] = Rl.MicroBatchSize, ["seed"] = Rl.Seed, ["max_bad_steps"] = Rl.MaxBadSteps,
             ["lr_schedule"] = LrSchedule, ["warmup_steps"] = WarmupSteps, ["min_lr"] = MinLr,
-            ["recompute_activations"] = RecomputeActivations, ["pack"] = Rl.Pack,
+            ["recompute_activations"] = RecomputeActivations, ["pack"] = Rl.Pack, ["share_prompt"] = Rl.SharePrompt,
             ["old_logprobs"] = Rl.OldLogProbsFromSampler ? "sampler" : "recompute",
         },
         ["rollout"] = new JsonObject

@@ -33,6 +33,13 @@ public sealed record RlConfig
     /// <summary>Pack the rows of the log-prob and update forwards end to end (<see cref="ResponseLogProbs"/>): the same log-probs, fewer padded positions.</summary>
     public bool Pack { get; init; }
     /// <summary>
+    /// Each question's prompt computed once in the log-prob and update forwards (`trainer.share_prompt`), its responses
+    /// laid after it and attending to it (<see cref="ResponseLogProbs.Layout.SharedPrompts"/>): the same log-probs, with
+    /// G − 1 fewer copies of every prompt. Packs; the update's micro-batches take each mini-batch's rows in question order.
+    /// Models with linear-attention layers (Qwen3.5) refuse it.
+    /// </summary>
+    public bool SharePrompt { get; init; }
+    /// <summary>
     /// π_old of the student's own responses taken from the sampler (`trainer.old_logprobs: sampler`) instead of a second
     /// forward over them: the same policy scored the same tokens while sampling, so only rounding differs (KV-cached decoding
     /// against a full forward). Teacher rows, and π_ref, are still computed.

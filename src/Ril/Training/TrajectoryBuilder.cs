@@ -80,13 +80,13 @@ public sealed class TrajectoryBuilder(ChatModel policy, ChatModel? reference, Re
         {
             ForEachMicroBatch(scored, batch =>
             {
-                var (lp, ent) = ResponseLogProbs.Compute(policy, batch.Select(r => Row(questions, rollouts[r], L)).ToList(), L, withEntropy: true, pack: config.Pack);
+                var (lp, ent) = ResponseLogProbs.Compute(policy, batch.Select(r => Row(questions, rollouts[r], L)).ToList(), L, withEntropy: true, pack: config.Pack, sharePrompt: config.SharePrompt);
                 Scatter(lp.Data, batch, old);
                 Scatter(ent!, batch, entropy);
             });
             if (refLp is not null)
                 ForEachMicroBatch(Enumerable.Range(0, rows).ToArray(), batch =>
-                    Scatter(ResponseLogProbs.Compute(reference!, batch.Select(r => Row(questions, rollouts[r], L)).ToList(), L, pack: config.Pack).LogProbs.Data, batch, refLp));
+                    Scatter(ResponseLogProbs.Compute(reference!, batch.Select(r => Row(questions, rollouts[r], L)).ToList(), L, pack: config.Pack, sharePrompt: config.SharePrompt).LogProbs.Data, batch, refLp));
         }
 
         double logProbSeconds = clock.Elapsed.TotalSeconds;

@@ -1,4 +1,5 @@
 using Ril.Models;
+using Ril.Models.Families.Llama;
 using Ril.Models.Generation;
 using Ril.Tensors;
 using Ril.Tensors.Kernels;
@@ -164,18 +165,19 @@ public sealed class FamilyContractTests
     }
 
     [Theory, MemberData(nameof(Checkpoints))]
-    public void Log_probs_padded_and_packed_equal_the_forwards(string name)
+    public void Log_probs_padded_packed_and_with_shared_prompts_equal_the_forwards(string name)
     {
         var m = Load(name);
         var model = m.Chat.Model;
-        // Two rows of different lengths: the fixture's first row (with its images) answered by 4 tokens, and its
-        // shortened text answered by 2.
-        int[] prompt0 = m.Ids[..m.Length], response0 = [5, 17, 3, 9];
+        // Four rows of different lengths: the fixture's first row (with its images) answered by 4 tokens, by 3 and by
+        // none, and its shortened text answered by 2. The first three share their prompt.
+        int[] prompt0 = m.Ids[..m.Length], response0 = [5, 17, 3, 9], response2 = [7, 1, 4], response3 = [];
         int[] prompt1 = [.. m.Ids[..3].Where(id => id != model.ImageTokenId)], response1 = [11, 2];
-        var rows = new List<ResponseLogProbs.Row> { new(prompt0, m.Pixels, response0), new(prompt1, null, response1) };
+        var cases = new[] { (prompt0, m.Pixels, response0), (prompt1, (PixelInputs?)null, response1), (prompt0, m.Pixels, response2), (prompt0, m.Pixels, response3) };
+        var rows = cases.Select(c => new ResponseLogProbs.Row(c.Item1, c.Item2, c.Item3)).ToList();
         using var _ = NoGrad.Begin();
         var expected = new List<float>();
-        foreach (var (prompt, pixels, response) in new[] { (prompt0, m.Pixels, response0), (prompt1, (PixelInputs?)null, response1) })
+        foreach (var (prompt, pixels, response) in cases)
         {
             var logits = Logits(model, [.. prompt, .. response], 1, pixels).ToArray();
             int v = model.VocabSize;
@@ -186,11 +188,19 @@ public sealed class FamilyContractTests
                 expected.Add(row[response[k]] - Ops.LogSumExp(row));
             }
         }
-        foreach (bool pack in new[] { false, true })
+        foreach (var (pack, share) in new[] { (false, false), (true, false), (false, true) })
         {
-            var actual = ResponseLogProbs.Compute(m.Chat, rows, maxLen: 4, pack: pack).LogProbs.ToArray();
+            var decoder = model as DecoderLM ?? ((DecoderBackedModel)model).Text;
+            if (share && decoder.Layers.Any(l => l.LinearAttention is not null))
+            {
+                // A response would start from a zero recurrent state, not the prompt's: refused, naming the setting.
+                var refused = Assert.Throws<NotSupportedException>(() => ResponseLogProbs.Compute(m.Chat, rows, maxLen: 4, sharePrompt: true));
+                Assert.Contains("trainer.share_prompt", refused.Message);
+                continue;
+            }
+            var actual = ResponseLogProbs.Compute(m.Chat, rows, maxLen: 4, pack: pack, sharePrompt: share).LogProbs.ToArray();
             for (int i = 0; i < expected.Count; i++)
-                if (!float.IsNaN(expected[i])) Assert.True(Math.Abs(actual[i] - expected[i]) < 1e-4, $"{name} pack={pack} slot {i}: {actual[i]} vs {expected[i]}");
+                if (!float.IsNaN(expected[i])) Assert.True(Math.Abs(actual[i] - expected[i]) < 1e-4, $"{name} pack={pack} share={share} slot {i}: {actual[i]} vs {expected[i]}");
         }
     }
 

@@ -49,6 +49,38 @@ public class PackingTests
     }
 
     [Fact]
+    public void Shared_prompts_are_laid_once_with_each_response_after_them_at_its_own_positions()
+    {
+        var (policy, examples) = SixExamples();
+        // Three responses to the first example's prompt (with its image), one to the third's (text only).
+        var rows = new[] { 0, 2, 0, 0 }.Select((e, i) => new ResponseLogProbs.Row(examples[e].PromptIds, examples[e].Pixels,
+            examples[(e + i) % examples.Count].Response)).ToList();
+        int maxLen = rows.Max(r => r.Response.Length);
+        var layout = ResponseLogProbs.Layout.SharedPrompts(policy, rows, maxLen);
+        var inputs = layout.Inputs;
+        var prompt = rows[0].PromptIds;
+        Assert.Equal(prompt.Length + rows[0].Response.Length + rows[2].Response.Length + rows[3].Response.Length, inputs.Ids.Length / inputs.Rows);
+        Assert.Equal(prompt.Length + rows.Where((_, i) => i != 1).Sum(r => r.Response.Length) + rows[1].PromptIds.Length + rows[1].Response.Length,
+            inputs.Valid.Count(v => v));
+        Assert.Equal(1, inputs.Pixels!.Values.Shape[0]);                                               // the shared image once (the third example has none)
+        Assert.Equal(policy.Vlm().TokensPerImage, inputs.ImageSlots.Count);
+        var padded = ResponseLogProbs.Layout.Padded(policy, rows, maxLen);
+        foreach (int i in new[] { 0, 2, 3 })
+        {
+            var at = Enumerable.Range(0, inputs.Ids.Length).Where(j => inputs.Segments![j] == i).ToList();
+            Assert.Equal(rows[i].Response, at.Select(j => inputs.Ids[j]));
+            Assert.All(at, j => Assert.NotEqual(-1, inputs.Prefixes![j]));
+            // The positions it would have right after its own copy of the prompt, and its first token read at the prompt's end.
+            Assert.Equal(Enumerable.Range(prompt.Length, at.Count), at.Select(j => inputs.Positions[j]));
+            int promptEnd = Enumerable.Range(0, inputs.Ids.Length).Last(j => inputs.Segments![j] == inputs.Prefixes![at[0]]);
+            Assert.Equal(promptEnd, layout.Gather[i * maxLen]);
+            Assert.Equal(at[0], layout.Gather[i * maxLen + 1]);
+            Assert.Equal(padded.Targets[(i * maxLen)..((i + 1) * maxLen)], layout.Targets[(i * maxLen)..((i + 1) * maxLen)]);
+        }
+        Assert.Equal(-1, inputs.Prefixes![Array.IndexOf(inputs.Segments!, 1)]);                       // a prompt alone is laid as packing lays it
+    }
+
+    [Fact]
     public void Packed_and_padded_sft_give_the_same_loss_and_gradients()
     {
         (float Loss, float[][] Grads) Step(bool pack)

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Ril.Data;
+using Ril.Evaluation;
 using Ril.Models;
 using Ril.Models.Generation;
 using Ril.Rewards;
@@ -336,13 +337,14 @@ public class RilTests
 
     const int Questions = 2, G = 2;
 
-    static (RilTrainer Trainer, RecordingAnswer Answer, Discriminator? D) BuildRil(RilConfig ril, bool pack = false, int maxTokens = 24, int microBatch = 4)
+    static (RilTrainer Trainer, RecordingAnswer Answer, Discriminator? D) BuildRil(RilConfig ril, bool pack = false, int maxTokens = 24, int microBatch = 4,
+        bool sharePrompt = false)
     {
         var policy = TinyModels.TextPolicy(5);
         var config = new RlConfig
         {
             Objective = Objective.Ril, QuestionsPerStep = Questions, GroupSize = G, MaxResponseTokens = maxTokens, KlCoef = 0.01f,
-            LearningRate = 1e-3f, MiniBatchSize = 8, MicroBatchSize = microBatch, Seed = 7, Pack = pack,
+            LearningRate = 1e-3f, MiniBatchSize = 8, MicroBatchSize = microBatch, Seed = 7, Pack = pack, SharePrompt = sharePrompt,
         };
         var rows = TinyModels.NumberedQuestions(4);
         var cache = new TeacherCache();
@@ -503,22 +505,34 @@ public class RilTests
     }
 
     [Fact]
-    public void Packing_the_rl_forwards_computes_fewer_positions_and_the_same_step()
+    public void Packing_the_rl_forwards_and_sharing_prompts_compute_fewer_positions_and_the_same_step()
     {
-        // L = 64 and one forward of all 8 rows: the teachers' short responses share packed rows, where padded rows are all p + L.
+        // L = 64 and one forward of all 8 rows: packed, the teachers' short responses share rows, where padded rows are all
+        // p + L; with shared prompts, a question's student and teacher rows also hold one copy of its prompt.
         var (padded, _, _) = BuildRil(new RilConfig(), maxTokens: 64, microBatch: 8);
         var (packed, _, _) = BuildRil(new RilConfig(), pack: true, maxTokens: 64, microBatch: 8);
+        var (shared, _, _) = BuildRil(new RilConfig(), maxTokens: 64, microBatch: 8, sharePrompt: true);
         var a = padded.RunStep();
         var b = packed.RunStep();
+        var c = shared.RunStep();
         Assert.Equal(a.Update.SequencePositions, b.Update.SequencePositions);
         Assert.True(b.Update.ForwardPositions < a.Update.ForwardPositions, $"packed {b.Update.ForwardPositions} vs padded {a.Update.ForwardPositions}");
-        Assert.Equal(a.Update.Loss, b.Update.Loss, 4);
-        Assert.Equal(a.Update.PolicyLoss, b.Update.PolicyLoss, 4);
-        Assert.Equal(a.Reward, b.Reward);
+        Assert.True(c.Update.SequencePositions < a.Update.SequencePositions, $"shared {c.Update.SequencePositions} vs one prompt a row {a.Update.SequencePositions}");
+        Assert.True(c.Update.ForwardPositions < b.Update.ForwardPositions, $"shared {c.Update.ForwardPositions} vs packed {b.Update.ForwardPositions}");
+        var logged = TrainingMetrics.Of(c, [], klMeasured: true);
+        Assert.Equal(c.Update.ForwardPositions, logged.Single(kv => kv.Key == "speed/update_positions").Value);
+        Assert.InRange(logged.Single(kv => kv.Key == "speed/update_padded_share").Value!.Value, 0, 1);
         var wa = padded.Updater.Optimizer.AllParameters.Select(p => p.ToArray()).ToList();
-        var wb = packed.Updater.Optimizer.AllParameters.Select(p => p.ToArray()).ToList();
-        for (int i = 0; i < wa.Count; i++)
-            for (int j = 0; j < wa[i].Length; j++) Assert.Equal(wa[i][j], wb[i][j], 4);
+        foreach (var (other, x) in new[] { (packed, b), (shared, c) })
+        {
+            Assert.Equal(a.Update.Loss, x.Update.Loss, 4);
+            Assert.Equal(a.Update.PolicyLoss, x.Update.PolicyLoss, 4);
+            Assert.Equal(a.Update.Kl, x.Update.Kl, 5);
+            Assert.Equal(a.Reward, x.Reward);
+            var wx = other.Updater.Optimizer.AllParameters.Select(p => p.ToArray()).ToList();
+            for (int i = 0; i < wa.Count; i++)
+                for (int j = 0; j < wa[i].Length; j++) Assert.Equal(wa[i][j], wx[i][j], 4);
+        }
     }
 
     [Fact]

@@ -257,6 +257,8 @@ public sealed class DecoderBlock
                           RotaryTables? rotary = null, bool[]? valid = null)
     {
         var h = RmsNorm(_c, x, InputNorm);
+        if (LinearAttention is not null && mask?.Prefixes is not null)   // a response would start from a zero state, not the prompt's
+            throw new NotSupportedException("Shared prompts (trainer.share_prompt) need attention in every layer; this model has linear-attention layers: use trainer.pack");
         var mixed = LinearAttention is { } linear
             ? linear.Forward(h, (z, w) => Linear(z, w), valid, mask?.Segments, cache?.Recurrent, layer)
             : Attention(h, positions, mask, cache, layer, cacheKeyValid, rotary);
