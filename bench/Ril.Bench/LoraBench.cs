@@ -24,8 +24,10 @@ namespace Ril.Bench;
 /// breakdown, the memory breakdown and peak resident memory, and what full fine-tuning would need.
 /// <see cref="Step"/> runs the same step on another model (Qwen3VlBench: a Qwen3-VL-2B layout with images).
 /// Usage: lora [--steps N] [--layers N] [--rank R] [--float32-base] [--recompute] [--old-logprobs recompute|sampler] [--encode-per-pass]
+/// [--pack | --share-prompt] [--d-micro-batch N]
 /// (--old-logprobs sampler: π_old from the sampler, as trainer.old_logprobs: sampler; --encode-per-pass: no ImageFeatureCache,
-/// each row's images encoded again in every pass)
+/// each row's images encoded again in every pass; --pack, --share-prompt: trainer.pack, trainer.share_prompt for π_ref and
+/// the update; --d-micro-batch: the discriminator's rows a forward in its step, default 4, discriminator.micro_batch_size's 16)
 /// (steps default 2, the last one timed; layers default 24, the real depth).
 /// </summary>
 public static class LoraBench
@@ -81,6 +83,7 @@ public static class LoraBench
         int steps = Option(args, "--steps", 2), rank = Option(args, "--rank", 16);
         bool bf16 = !args.Contains("--float32-base"), recompute = args.Contains("--recompute"), full = args.Length > 0 && args[0] == "full";
         bool pack = args.Contains("--pack"), sharePrompt = args.Contains("--share-prompt");   // trainer.pack, trainer.share_prompt
+        int dMicro = Option(args, "--d-micro-batch", MicroBatch);                                 // discriminator.micro_batch_size (its default is 16)
         bool fromSampler = Value(args, "--old-logprobs", "recompute") switch
         {
             "sampler" => true, "recompute" => false, var other => throw new ArgumentException($"--old-logprobs {other}: sampler or recompute"),
@@ -177,13 +180,16 @@ public static class LoraBench
             double rewardSeconds = clock.Elapsed.TotalSeconds - rolloutSeconds - logProbSeconds;
             long dActivations = MemoryBreakdown.ActivationPeak(() =>
             {
-                foreach (var (ids, label) in new[] { (studentIds, 1f), (teacherIds, 0f) })
-                    for (int start = 0; start < rows; start += MicroBatch)
-                    {
-                        using var scope = TensorScope.Begin();
-                        var scores = discriminator.Forward(ids[(start * L)..((start + MicroBatch) * L)], MicroBatch, lengths[..MicroBatch]);
-                        Discriminator.Loss(scores, Enumerable.Repeat(label, MicroBatch).ToArray(), MicroBatch / (2f * rows)).Backward();
-                    }
+                // The student's rows then the teacher's, dMicro rows a forward (discriminator.micro_batch_size).
+                int[] ids = [.. studentIds, .. teacherIds];
+                float[] labels = [.. Enumerable.Repeat(1f, rows), .. Enumerable.Repeat(0f, rows)];
+                for (int start = 0; start < 2 * rows; start += dMicro)
+                {
+                    using var scope = TensorScope.Begin();
+                    int n = Math.Min(dMicro, 2 * rows - start);
+                    var scores = discriminator.Forward(ids[(start * L)..((start + n) * L)], n, Enumerable.Repeat(L, n).ToArray());
+                    Discriminator.Loss(scores, labels[start..(start + n)], n / (2f * rows)).Backward();
+                }
                 dOptimizer.Step();
                 dOptimizer.ZeroGrad();
             });

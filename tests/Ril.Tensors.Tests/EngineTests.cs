@@ -69,6 +69,17 @@ public class EngineTests
     }
 
     [Fact]
+    public void The_pool_keeps_a_third_of_memory_at_least_4_GiB_unless_told_otherwise()
+    {
+        const long GiB = 1L << 30;
+        Assert.Equal(GiB, BufferPool.DefaultCapacityFloats(4 * GiB, null));              // floats: 4 GiB
+        Assert.Equal(24 * GiB / 12, BufferPool.DefaultCapacityFloats(24 * GiB, null));   // 8 GiB of a 24 GiB machine
+        Assert.Equal(256 * 262_144L, BufferPool.DefaultCapacityFloats(24 * GiB, "256"));  // RIL_POOL_MB=256
+        Assert.Equal(GiB, BufferPool.DefaultCapacityFloats(2 * GiB, "many"));            // not a number: the rule
+        Assert.True(BufferPool.CapacityFloats >= GiB || Environment.GetEnvironmentVariable("RIL_POOL_MB") is not null);
+    }
+
+    [Fact]
     public void Scope_returns_buffers_and_a_repeated_step_stops_allocating()
     {
         var rng = new Rng(3);
