@@ -24,10 +24,11 @@ namespace Ril.Bench;
 /// breakdown, the memory breakdown and peak resident memory, and what full fine-tuning would need.
 /// <see cref="Step"/> runs the same step on another model (Qwen3VlBench: a Qwen3-VL-2B layout with images).
 /// Usage: lora [--steps N] [--layers N] [--rank R] [--float32-base] [--recompute] [--old-logprobs recompute|sampler] [--encode-per-pass]
-/// [--pack | --share-prompt] [--d-micro-batch N]
+/// [--pack | --share-prompt] [--d-micro-batch N] [--lora-dropout P]
 /// (--old-logprobs sampler: π_old from the sampler, as trainer.old_logprobs: sampler; --encode-per-pass: no ImageFeatureCache,
 /// each row's images encoded again in every pass; --pack, --share-prompt: trainer.pack, trainer.share_prompt for π_ref and
-/// the update; --d-micro-batch: the discriminator's rows a forward in its step, default 4, discriminator.micro_batch_size's 16)
+/// the update; --d-micro-batch: the discriminator's rows a forward in its step, default 4, discriminator.micro_batch_size's 16;
+/// --lora-dropout: both adapters' dropout, default 0.05)
 /// (steps default 2, the last one timed; layers default 24, the real depth).
 /// </summary>
 public static class LoraBench
@@ -91,7 +92,7 @@ public static class LoraBench
         var (vlm, policy) = (subject.Model, subject.Policy);
         var tokenizer = policy.Processor.Tokenizer;
         subject.Text.RecomputeActivations = recompute;
-        var lora = new LoraConfig { Rank = rank, Alpha = 2 * rank, Dropout = 0.05f };
+        var lora = new LoraConfig { Rank = rank, Alpha = 2 * rank, Dropout = float.Parse(Value(args, "--lora-dropout", "0.05"), System.Globalization.CultureInfo.InvariantCulture) };
         // LoRA: adapters on the student's decoder, and D a scalar head over the same frozen base with adapters of its own.
         // Full: the student's decoder trains in float32 (the rest frozen), and D is a second decoder of the same size, trained in full.
         var studentAdapters = full ? null : LoraAdapters.Attach(subject.Text, lora, rng);

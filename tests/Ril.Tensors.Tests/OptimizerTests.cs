@@ -1,4 +1,5 @@
 using Ril.Tensors.Optim;
+using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Ril.Tensors.Tests;
 
@@ -36,6 +37,41 @@ public class OptimizerTests
         }
         var expected = AdamWReference(w0, grads, 1e-2, 0.1, 0.9, 0.95, 1e-5);
         for (int i = 0; i < 3; i++) Assert.Equal(expected[i], p.Data[i], 1e-6);
+    }
+
+    /// <summary>The update as it was written before it became one pass: one TensorPrimitives pass per operation.</summary>
+    static void PassPerOperation(Span<float> w, ReadOnlySpan<float> g, Span<float> m, Span<float> v, float lr, float wd, float bc1, float bc2, float b1, float b2, float eps)
+    {
+        if (wd != 0) TP.Multiply(w, 1f - lr * wd, w);
+        float stepSize = lr / bc1, rbc2 = 1f / MathF.Sqrt(bc2);
+        var t = new float[w.Length];
+        TP.Multiply(m, b1, m); TP.MultiplyAdd(g, 1f - b1, m, m);
+        TP.Multiply(g, g, t); TP.Multiply(v, b2, v); TP.MultiplyAdd(t, 1f - b2, v, v);
+        TP.Sqrt(v, t); TP.Multiply(t, rbc2, t); TP.Add(t, eps, t);
+        TP.Divide(m, t, t);
+        TP.MultiplyAdd(t, -stepSize, w, w);
+    }
+
+    [Fact]
+    public void AdamW_in_one_pass_matches_the_reference_and_the_pass_per_operation_form_to_the_bit()
+    {
+        const int n = 1003;   // eight-lane blocks and a scalar tail
+        var rng = new Rng(7);
+        var w0 = Tensor.Randn(rng, 1f, n).ToArray();
+        var grads = Enumerable.Range(0, 3).Select(_ => Tensor.Randn(rng, 0.3f, n).ToArray()).ToArray();
+        var p = Tensor.FromArray((float[])w0.Clone(), n).AsParameter("p");
+        var opt = new AdamW([p], lr: 1e-2f, weightDecay: 0.1f, beta1: 0.9f, beta2: 0.95f, eps: 1e-5f);
+        var (w, m, v) = ((float[])w0.Clone(), new float[n], new float[n]);
+        for (int t = 1; t <= grads.Length; t++)
+        {
+            p.GradData();
+            grads[t - 1].CopyTo(p.Grad!.Data);
+            opt.Step();
+            PassPerOperation(w, grads[t - 1], m, v, 1e-2f, 0.1f, 1f - MathF.Pow(0.9f, t), 1f - MathF.Pow(0.95f, t), 0.9f, 0.95f, 1e-5f);
+        }
+        Assert.Equal(w, p.ToArray());
+        var expected = AdamWReference(w0.Select(x => (double)x).ToArray(), grads.Select(g => g.Select(x => (double)x).ToArray()).ToArray(), 1e-2, 0.1, 0.9, 0.95, 1e-5);
+        for (int i = 0; i < n; i++) Assert.Equal(expected[i], p.Data[i], 1e-5);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
-using TP = System.Numerics.Tensors.TensorPrimitives;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Ril.Tensors.Optim;
 
@@ -6,7 +7,6 @@ namespace Ril.Tensors.Optim;
 /// AdamW (Loshchilov &amp; Hutter): decoupled weight decay, bias-corrected moments, as torch.optim.AdamW:
 /// θ ← θ − lr·wd·θ;  m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  θ ← θ − lr·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε).
 /// </summary>
-[System.Runtime.CompilerServices.SkipLocalsInit]   // the update's stack scratch is written before it is read: no zeroing per chunk
 public sealed class AdamW : Optimizer
 {
     public float Beta1 { get; }
@@ -42,21 +42,42 @@ public sealed class AdamW : Optimizer
         }
     }
 
-    void Update(Span<float> w, ReadOnlySpan<float> g, Span<float> m, Span<float> v, float lr, float wd, float bc1, float bc2)
+    void Update(Span<float> w, ReadOnlySpan<float> g, Span<float> m, Span<float> v, float lr, float wd, float bc1, float bc2) =>
+        Update(w, g, m, v, wd != 0 ? 1f - lr * wd : 1f, Beta1, Beta2, lr / bc1, 1f / MathF.Sqrt(bc2), Eps);
+
+    /// <summary>
+    /// One chunk of the update in one pass over memory: per element θ ← θ·decay; m ← m·β₁ + g·(1−β₁); v ← v·β₂ + g²·(1−β₂);
+    /// θ ← m / (√v·rbc2 + ε)·(−stepSize) + θ, with stepSize = lr/(1−β₁ᵗ) and rbc2 = 1/√(1−β₂ᵗ) (the class comment's
+    /// formula). Every product and sum is rounded on its own (no fused multiply-add) in this order, so eight lanes and the
+    /// scalar tail give the same bits, and so did the pass-per-operation form this replaced (AdamWTests).
+    /// </summary>
+    internal static void Update(Span<float> w, ReadOnlySpan<float> g, Span<float> m, Span<float> v,
+        float decay, float beta1, float beta2, float stepSize, float rbc2, float eps)
     {
-        if (wd != 0) TP.Multiply(w, 1f - lr * wd, w);
-        float stepSize = lr / bc1, rbc2 = 1f / MathF.Sqrt(bc2);
-        Span<float> t = stackalloc float[1024];
-        for (int s = 0; s < w.Length; s += t.Length)
+        float c1 = 1f - beta1, c2 = 1f - beta2, minusStep = -stepSize;
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
         {
-            int n = Math.Min(t.Length, w.Length - s);
-            var ts = t[..n]; var gs = g.Slice(s, n); var ms = m.Slice(s, n); var vs = v.Slice(s, n);
-            TP.Multiply(ms, Beta1, ms); TP.MultiplyAdd(gs, 1f - Beta1, ms, ms);               // m ← β₁m + (1−β₁)g
-            TP.Multiply(gs, gs, ts); TP.Multiply(vs, Beta2, vs); TP.MultiplyAdd(ts, 1f - Beta2, vs, vs); // v ← β₂v + (1−β₂)g²
-            TP.Sqrt(vs, ts); TP.Multiply(ts, rbc2, ts); TP.Add(ts, Eps, ts);                  // √v̂ + ε
-            TP.Divide(ms, ts, ts);
-            var ws = w.Slice(s, n);
-            TP.MultiplyAdd(ts, -stepSize, ws, ws);                                            // θ −= lr·m̂/(√v̂+ε)
+            ref float pw = ref MemoryMarshal.GetReference(w), pm = ref MemoryMarshal.GetReference(m), pv = ref MemoryMarshal.GetReference(v);
+            ref float pg = ref MemoryMarshal.GetReference(g);
+            for (; i + 8 <= w.Length; i += 8)
+            {
+                var (gi, at) = (Vector256.LoadUnsafe(ref pg, (nuint)i), (nuint)i);
+                var wi = Vector256.LoadUnsafe(ref pw, at) * decay;
+                var mi = gi * c1 + Vector256.LoadUnsafe(ref pm, at) * beta1;
+                var vi = gi * gi * c2 + Vector256.LoadUnsafe(ref pv, at) * beta2;
+                var step = mi / (Vector256.Sqrt(vi) * rbc2 + Vector256.Create(eps));
+                (step * minusStep + wi).StoreUnsafe(ref pw, at);
+                mi.StoreUnsafe(ref pm, at);
+                vi.StoreUnsafe(ref pv, at);
+            }
+        }
+        for (; i < w.Length; i++)
+        {
+            float wi = w[i] * decay, gi = g[i];
+            m[i] = gi * c1 + m[i] * beta1;
+            v[i] = gi * gi * c2 + v[i] * beta2;
+            w[i] = m[i] / (MathF.Sqrt(v[i]) * rbc2 + eps) * minusStep + wi;
         }
     }
 
