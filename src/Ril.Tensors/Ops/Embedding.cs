@@ -195,15 +195,18 @@ public static partial class Ops
     /// </summary>
     internal static unsafe void RopeRotate(ReadOnlySpan<float> src, Span<float> dst, float[] cos, float[] sin, int rows, int heads, int d, float sign, bool accumulate)
     {
+        int minRows = Math.Max(1, 16384 / (heads * d));
         fixed (float* ps = src, pd = dst)
-        {
-            nint s0 = (nint)ps, d0 = (nint)pd;
-            WorkerPool.Shared.ForRange(rows, Math.Max(1, 16384 / (heads * d)), (r0, r1) =>
-            {
-                for (int r = r0; r < r1; r++) RopeRow((float*)s0, (float*)d0, cos, sin, r, heads, d / 2, sign, accumulate);
-            });
-        }
+            if (rows < 2 * minRows)   // a decoding step's few rows: on this thread, with nothing allocated
+                for (int r = 0; r < rows; r++) RopeRow(ps, pd, cos, sin, r, heads, d / 2, sign, accumulate);
+            else RopeRows((nint)ps, (nint)pd, cos, sin, rows, minRows, heads, d / 2, sign, accumulate);
     }
+
+    static unsafe void RopeRows(nint src, nint dst, float[] cos, float[] sin, int rows, int minRows, int heads, int half, float sign, bool accumulate) =>
+        WorkerPool.Shared.ForRange(rows, minRows, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++) RopeRow((float*)src, (float*)dst, cos, sin, r, heads, half, sign, accumulate);
+        });
 
     static unsafe void RopeRow(float* src, float* dst, float[] cos, float[] sin, int r, int heads, int half, float sign, bool accumulate)
     {

@@ -49,7 +49,7 @@ public sealed class AdamW : Optimizer
     /// One chunk of the update in one pass over memory: per element θ ← θ·decay; m ← m·β₁ + g·(1−β₁); v ← v·β₂ + g²·(1−β₂);
     /// θ ← m / (√v·rbc2 + ε)·(−stepSize) + θ, with stepSize = lr/(1−β₁ᵗ) and rbc2 = 1/√(1−β₂ᵗ) (the class comment's
     /// formula). Every product and sum is rounded on its own (no fused multiply-add) in this order, so eight lanes and the
-    /// scalar tail give the same bits, and so did the pass-per-operation form this replaced (AdamWTests).
+    /// scalar tail give the same bits, and so did the pass-per-operation form this replaced (OptimizerTests).
     /// </summary>
     internal static void Update(Span<float> w, ReadOnlySpan<float> g, Span<float> m, Span<float> v,
         float decay, float beta1, float beta2, float stepSize, float rbc2, float eps)

@@ -7,7 +7,7 @@ namespace Ril.Training;
 /// Log-probabilities of response tokens under a model: one forward over every row's [prompt + response], the LM head
 /// applied only at the positions that predict response tokens. Used with no grad for π_old and π_ref (trajectory step)
 /// and with grad in the policy update and SFT.
-/// <para>Two layouts give the same log-probs. Padded: one row each, prompts left-padded and responses right-padded to
+/// <para>Three layouts give the same log-probs. Padded: one row each, prompts left-padded and responses right-padded to
 /// the longest. Packed: several rows' sequences laid end to end in one row of the forward, each attending only to itself
 /// with positions restarting at 0, the rows no longer than the longest sequence, so a batch of short sequences beside a
 /// long one costs fewer padded positions. Shared prompts: packed, and the rows of one question (one prompt, G responses)
