@@ -53,6 +53,7 @@ public static class TrainCommand
 
         var studentDir = ModelArgument.Resolve(recipe.Model);   // a directory, or a Hub id's cached snapshot
         var policy = ChatModel.Load(studentDir);
+        recipe.CheckModel(policy.Model);
         var trainable = TrainableParts.Apply(policy.Parameters(), recipe.TrainableParts);
         var (adapters, reference) = LeanTraining(recipe, policy, ref trainable);
         // What a checkpoint holds of the policy: everything, or with LoRA only what trains (not the frozen base).

@@ -284,6 +284,17 @@ public sealed record Recipe
             $"({estimate}), more than the {StepMemory.Gb(available)} GB available; lower these keys");
     }
 
+    /// <summary>
+    /// Refuses a recipe the student cannot run, naming the file and the key: trainer.share_prompt on a model with
+    /// linear-attention layers (Qwen3.5), whose responses would start from a zero recurrent state instead of the prompt's.
+    /// </summary>
+    public void CheckModel(Models.ICausalLM model)
+    {
+        if (Rl.SharePrompt && !ResponseLogProbs.Layout.CanSharePrompts(model))
+            throw new RecipeException($"{(Source.Length > 0 ? Source : "recipe")}: trainer.share_prompt needs attention in every layer, and this " +
+                "model has linear-attention layers (their state would not carry from the prompt to each response); use trainer.pack");
+    }
+
     // ---- typed values ----------------------------------------------------------------------------
 
     static Recipe WithLora(Recipe r, Func<Models.LoraConfig, Models.LoraConfig> change) => r with { Lora = change(r.Lora ?? new Models.LoraConfig()) };

@@ -1,4 +1,5 @@
 using Ril.Models;
+using Ril.Models.Families.Llama;
 using Ril.Tensors;
 
 namespace Ril.Training;
@@ -123,6 +124,10 @@ public static class ResponseLogProbs
             }
             return new Layout(builder.Build(), gather, targets);
         }
+
+        /// <summary>Whether <paramref name="model"/> can lay shared prompts: every layer attends (no linear-attention layer's recurrent state).</summary>
+        public static bool CanSharePrompts(ICausalLM model) =>
+            (model as DecoderLM ?? (model as DecoderBackedModel)?.Text)?.Layers.All(l => l.LinearAttention is null) ?? true;
 
         /// <summary>The rows in groups that share their prompt, each group in row order, groups in order of their first row.</summary>
         static List<int[]> PromptGroups(IReadOnlyList<Row> rows)

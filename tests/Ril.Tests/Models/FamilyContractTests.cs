@@ -1,5 +1,4 @@
 using Ril.Models;
-using Ril.Models.Families.Llama;
 using Ril.Models.Generation;
 using Ril.Tensors;
 using Ril.Tensors.Kernels;
@@ -190,8 +189,7 @@ public sealed class FamilyContractTests
         }
         foreach (var (pack, share) in new[] { (false, false), (true, false), (false, true) })
         {
-            var decoder = model as DecoderLM ?? ((DecoderBackedModel)model).Text;
-            if (share && decoder.Layers.Any(l => l.LinearAttention is not null))
+            if (share && !ResponseLogProbs.Layout.CanSharePrompts(model))
             {
                 // A response would start from a zero recurrent state, not the prompt's: refused, naming the setting.
                 var refused = Assert.Throws<NotSupportedException>(() => ResponseLogProbs.Compute(m.Chat, rows, maxLen: 4, sharePrompt: true));

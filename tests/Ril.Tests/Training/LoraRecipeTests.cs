@@ -1,4 +1,5 @@
 using Ril.Models;
+using Ril.Tests.Data;
 using Ril.Training;
 
 namespace Ril.Tests.Training;
@@ -16,6 +17,25 @@ public sealed class LoraRecipeTests : IDisposable
         var path = Path.Combine(_dir, "recipe.yaml");
         File.WriteAllText(path, yaml);
         return Recipe.Load(path, overrides);
+    }
+
+    [Fact]
+    public void Sharing_prompts_is_read_and_refused_for_a_model_with_linear_attention()
+    {
+        var r = Load(Minimal, "trainer.share_prompt=true");
+        Assert.True(r.Rl.SharePrompt);
+        Assert.False(Load(Minimal).Rl.SharePrompt);
+        static ICausalLM Fixture(string name)
+        {
+            var dir = Path.Combine(RepoPaths.Fixtures, "models", name);
+            var json = ModelFamilies.ReadConfig(dir, out var path);
+            return ModelFamilies.Of(json, path).Load(dir, json, path, Ril.Text.BpeTokenizer.Load(TinyModels.TokenizerPath)).Model;
+        }
+        r.CheckModel(Fixture("qwen2-tiny"));                                                 // attention in every layer
+        var refused = Assert.Throws<RecipeException>(() => r.CheckModel(Fixture("qwen3.5-tiny")));
+        Assert.Contains("recipe.yaml", refused.Message);
+        Assert.Contains("trainer.share_prompt", refused.Message);
+        Load(Minimal).CheckModel(Fixture("qwen3.5-tiny"));                                    // off: nothing to refuse
     }
 
     [Fact]
