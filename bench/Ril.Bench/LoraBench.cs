@@ -24,12 +24,13 @@ namespace Ril.Bench;
 /// breakdown, the memory breakdown and peak resident memory, and what full fine-tuning would need.
 /// <see cref="Step"/> runs the same step on another model (Qwen3VlBench: a Qwen3-VL-2B layout with images).
 /// Usage: lora [--steps N] [--layers N] [--rank R] [--float32-base] [--recompute] [--old-logprobs recompute|sampler] [--encode-per-pass]
-/// [--pack | --share-prompt] [--d-micro-batch N] [--lora-dropout P]
+/// [--pack | --share-prompt] [--micro-batch N] [--d-micro-batch N] [--lora-dropout P]
 /// (--old-logprobs sampler: π_old from the sampler, as trainer.old_logprobs: sampler; --encode-per-pass: no ImageFeatureCache,
 /// each row's images encoded again in every pass; --pack, --share-prompt: trainer.pack, trainer.share_prompt for π_ref and
-/// the update; --d-micro-batch: the discriminator's rows a forward in its step, default 4, discriminator.micro_batch_size's 16;
+/// the update; --micro-batch: the rows of a log-prob or update forward, default 4, trainer.micro_batch_size's 8;
+/// --d-micro-batch: the discriminator's rows a forward in its step, default 4, discriminator.micro_batch_size's 16;
 /// --lora-dropout: both adapters' dropout, default 0.05)
-/// (steps default 2, the last one timed; layers default 24, the real depth).
+/// (steps default 2, the last one's parts printed, with the median (the lower middle) of the steps after the first; layers default 24, the real depth).
 /// </summary>
 public static class LoraBench
 {
@@ -40,7 +41,7 @@ public static class LoraBench
         RmsNormEps = 1e-6f, RopeTheta = 1_000_000f, MaxPositions = 32768, TieWordEmbeddings = true, AttentionBias = true,
     };
 
-    const int Questions = 2, Group = 4, PromptTokens = 32, ResponseTokens = 32, MicroBatch = 4;
+    const int Questions = 2, Group = 4, PromptTokens = 32, ResponseTokens = 32, MicroBatch = 4;   // trainer.micro_batch_size's default is 8
 
     /// <summary>What the step trains: the model, its decoder (LoRA, D's shared base), its chat model and a question maker.</summary>
     public sealed record Subject(string Label, ICausalLM Model, DecoderLM Text, ChatModel Policy, Func<int, Rng, Question> Question)
@@ -84,7 +85,9 @@ public static class LoraBench
         int steps = Option(args, "--steps", 2), rank = Option(args, "--rank", 16);
         bool bf16 = !args.Contains("--float32-base"), recompute = args.Contains("--recompute"), full = args.Length > 0 && args[0] == "full";
         bool pack = args.Contains("--pack"), sharePrompt = args.Contains("--share-prompt");   // trainer.pack, trainer.share_prompt
+        int micro = Option(args, "--micro-batch", MicroBatch);                                    // trainer.micro_batch_size (its default is 8)
         int dMicro = Option(args, "--d-micro-batch", MicroBatch);                                 // discriminator.micro_batch_size (its default is 16)
+        if (micro < 1 || Questions * Group % micro != 0) throw new ArgumentException($"--micro-batch {micro}: a divisor of the step's {Questions * Group} rows");
         bool fromSampler = Value(args, "--old-logprobs", "recompute") switch
         {
             "sampler" => true, "recompute" => false, var other => throw new ArgumentException($"--old-logprobs {other}: sampler or recompute"),
@@ -106,7 +109,7 @@ public static class LoraBench
         if (bf16) FrozenWeights.StoreInBf16(vlm.Parameters());
         long baseParameters = vlm.Parameters().Sum(p => (long)p.Length);
 
-        var rl = new RlConfig { Objective = Objective.DrGrpo, KlCoef = full ? 0 : 0.04f, MaxResponseTokens = ResponseTokens, MiniBatchSize = Questions * Group, MicroBatchSize = MicroBatch, LearningRate = 1e-5f,
+        var rl = new RlConfig { Objective = Objective.DrGrpo, KlCoef = full ? 0 : 0.04f, MaxResponseTokens = ResponseTokens, MiniBatchSize = Questions * Group, MicroBatchSize = micro, LearningRate = 1e-5f,
             Pack = pack, SharePrompt = sharePrompt };
         var updater = new PolicyUpdater(policy, new AdamW(studentTrained, rl.LearningRate), rl);
         var dTrained = (full ? backbone.Parameters() : dAdapters!.Parameters()).Append(discriminator.Score).ToList();
@@ -124,6 +127,7 @@ public static class LoraBench
         var generator = new Generator(vlm, null, policy.PadId);
         var sampling = new SamplingOptions { Temperature = 1f, MaxNewTokens = ResponseTokens };
         StepTimes times = default;
+        var totals = new List<double>();   // every step's time after the first (which pays the first touch of every buffer)
         long activations = 0;
         for (int step = 0; step < steps; step++)
         {
@@ -159,10 +163,10 @@ public static class LoraBench
             long logProbPeak = MemoryBreakdown.ActivationPeak(() =>
             {
                 using (NoGrad.Begin())
-                    for (int start = 0; start < rows; start += MicroBatch)
+                    for (int start = 0; start < rows; start += micro)
                     {
                         using var scope = TensorScope.Begin();
-                        var batch = TrajectoryBuilder.Rows(questions, rollouts, start, MicroBatch, L);
+                        var batch = TrajectoryBuilder.Rows(questions, rollouts, start, micro, L);
                         if (!fromSampler) ResponseLogProbs.Compute(policy, batch, L, pack: pack, sharePrompt: sharePrompt).LogProbs.Data.CopyTo(old.AsSpan(start * L));
                         if (studentAdapters is not null)
                             using (studentAdapters.Disabled()) ResponseLogProbs.Compute(policy, batch, L, pack: pack, sharePrompt: sharePrompt).LogProbs.Data.CopyTo(reference.AsSpan(start * L));
@@ -209,6 +213,7 @@ public static class LoraBench
             activations = Math.Max(dActivations, policyActivations);
             Console.WriteLine($"# step {step + 1} buffer peaks: rollout {rolloutPeak >> 20} MB, log-probs {logProbPeak >> 20} MB, discriminator {dActivations >> 20} MB, update {policyActivations >> 20} MB");
             times = new StepTimes(clock.Elapsed.TotalSeconds, visionSeconds, rolloutSeconds, logProbSeconds, rewardSeconds, discriminatorSeconds, stats.Seconds);
+            if (step > 0) totals.Add(times.Total);
             Console.WriteLine($"# step {step + 1}: {times.Total:F1} s, policy loss {stats.Loss:F4}, kl {stats.Kl:G3}, rss {MemoryBreakdown.ResidentBytes() >> 20} MB, peak {MemoryBreakdown.PeakResidentBytes() >> 20} MB " +
                               $"(of which idle in the buffer pool {BufferPool.PooledBytes >> 20} MB, managed heap {GC.GetGCMemoryInfo().HeapSizeBytes >> 20} MB), " +
                               $"{GC.CollectionCount(0) - gcCount} garbage collections pausing {(GC.GetTotalPauseDuration() - gcPause).TotalSeconds:F1} s");
@@ -224,7 +229,8 @@ public static class LoraBench
         // student and the discriminator, plus a float32 copy of the student as the KL reference (4 bytes per parameter).
         double fullGb = 36.0 * baseParameters / 1e9;
         if (!full) Console.WriteLine($"# full fine-tuning would hold {fullGb:F1} GB in weights, gradients and optimizer state (36 bytes/parameter) before activations");
-        Console.WriteLine($"{(full ? "full" : "lora")} step_s={times.Total:F1} vision_once_s={times.Vision:F1} rollout_s={times.Rollout:F1} logprobs_s={times.LogProbs:F1} reward_s={times.Reward:F1} discriminator_s={times.Discriminator:F1} update_s={times.Update:F1} " +
+        double median = totals.Count == 0 ? times.Total : totals.Order().ElementAt((totals.Count - 1) / 2);
+        Console.WriteLine($"{(full ? "full" : "lora")} step_s={times.Total:F1} median_step_s={median:F1} steps_after_first={totals.Count} vision_once_s={times.Vision:F1} rollout_s={times.Rollout:F1} logprobs_s={times.LogProbs:F1} reward_s={times.Reward:F1} discriminator_s={times.Discriminator:F1} update_s={times.Update:F1} " +
                           $"peak_rss_mb={memory.PeakResident >> 20} weights_mb={memory.Weights >> 20} gradients_mb={memory.Gradients >> 20} optimizer_mb={memory.OptimizerState >> 20} " +
                           $"activations_mb={memory.Activations >> 20} kv_mb={memory.KvCaches >> 20}");
     }
