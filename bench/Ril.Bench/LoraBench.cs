@@ -24,11 +24,13 @@ namespace Ril.Bench;
 /// breakdown, the memory breakdown and peak resident memory, and what full fine-tuning would need.
 /// <see cref="Step"/> runs the same step on another model (Qwen3VlBench: a Qwen3-VL-2B layout with images).
 /// Usage: lora [--steps N] [--layers N] [--rank R] [--float32-base] [--recompute] [--old-logprobs recompute|sampler] [--encode-per-pass]
-/// [--pack | --share-prompt] [--micro-batch N] [--d-micro-batch N] [--lora-dropout P]
+/// [--pack | --share-prompt] [--micro-batch N] [--d-micro-batch N] [--d-prompt] [--d-share-prefix] [--lora-dropout P]
 /// (--old-logprobs sampler: π_old from the sampler, as trainer.old_logprobs: sampler; --encode-per-pass: no ImageFeatureCache,
 /// each row's images encoded again in every pass; --pack, --share-prompt: trainer.pack, trainer.share_prompt for π_ref and
 /// the update; --micro-batch: the rows of a log-prob or update forward, default 4, trainer.micro_batch_size's 8;
 /// --d-micro-batch: the discriminator's rows a forward in its step, default 4, discriminator.micro_batch_size's 16;
+/// --d-prompt: each of D's rows is the product's discriminator prompt around the response (Discriminator.Frame), not the
+/// response alone; --d-share-prefix: discriminator.share_prefix, the prefix D's rows share computed once a forward;
 /// --lora-dropout: both adapters' dropout, default 0.05)
 /// (steps default 2, the last one's parts printed, with the median (the lower middle) of the steps after the first; layers default 24, the real depth).
 /// </summary>
@@ -87,6 +89,7 @@ public static class LoraBench
         bool pack = args.Contains("--pack"), sharePrompt = args.Contains("--share-prompt");   // trainer.pack, trainer.share_prompt
         int micro = Option(args, "--micro-batch", MicroBatch);                                    // trainer.micro_batch_size (its default is 8)
         int dMicro = Option(args, "--d-micro-batch", MicroBatch);                                 // discriminator.micro_batch_size (its default is 16)
+        bool dPrompt = args.Contains("--d-prompt"), dSharePrefix = args.Contains("--d-share-prefix");   // D's own prompt around each response; discriminator.share_prefix
         if (micro < 1 || Questions * Group % micro != 0) throw new ArgumentException($"--micro-batch {micro}: a divisor of the step's {Questions * Group} rows");
         bool fromSampler = Value(args, "--old-logprobs", "recompute") switch
         {
@@ -175,24 +178,28 @@ public static class LoraBench
             double logProbSeconds = clock.Elapsed.TotalSeconds - rolloutSeconds;
 
             // The discriminator: rewards (no grad), then one BCE step on the student's rows against as many teacher rows.
-            var studentIds = rollouts.SelectMany(r => r.Tokens).ToArray();
-            var teacherIds = Enumerable.Range(0, rows * L).Select(_ => rng.NextInt(tokenizer.VocabSize)).ToArray();
-            var lengths = Enumerable.Repeat(L, rows).ToArray();
+            // Each row is a response (L tokens), or with --d-prompt the product's prompt around it (Discriminator.Frame).
+            var (before, after) = dPrompt ? new Discriminator(discriminator, policy.Processor, DiscriminatorInput.Response, L).Frame("") : ([], []);
+            int[] InPrompt(IEnumerable<int> response) => [.. before, .. response, .. after];
+            var studentRows = rollouts.Select(r => InPrompt(r.Tokens.Take(L))).ToList();
+            var teacherRows = Enumerable.Range(0, rows).Select(_ => InPrompt(Enumerable.Range(0, L).Select(_ => rng.NextInt(tokenizer.VocabSize)))).ToList();
+            if (step == 0 && dPrompt)
+                Console.WriteLine($"# discriminator rows: {before.Length} prompt tokens, {L} of response, {after.Length} after it; share_prefix={(dSharePrefix ? "yes" : "no")}");
             float[] rewards;
             using (NoGrad.Begin())
             using (TensorScope.Begin())
-                rewards = discriminator.Forward(studentIds, rows, lengths).ToArray().Select(s => 1f / (1f + MathF.Exp(s))).ToArray();   // 1 − D
+                rewards = discriminator.Forward(studentRows, policy.PadId, dSharePrefix).ToArray().Select(s => 1f / (1f + MathF.Exp(s))).ToArray();   // 1 − D
             double rewardSeconds = clock.Elapsed.TotalSeconds - rolloutSeconds - logProbSeconds;
             long dActivations = MemoryBreakdown.ActivationPeak(() =>
             {
                 // The student's rows then the teacher's, dMicro rows a forward (discriminator.micro_batch_size).
-                int[] ids = [.. studentIds, .. teacherIds];
+                List<int[]> dRows = [.. studentRows, .. teacherRows];
                 float[] labels = [.. Enumerable.Repeat(1f, rows), .. Enumerable.Repeat(0f, rows)];
                 for (int start = 0; start < 2 * rows; start += dMicro)
                 {
                     using var scope = TensorScope.Begin();
                     int n = Math.Min(dMicro, 2 * rows - start);
-                    var scores = discriminator.Forward(ids[(start * L)..((start + n) * L)], n, Enumerable.Repeat(L, n).ToArray());
+                    var scores = discriminator.Forward(dRows.GetRange(start, n), policy.PadId, dSharePrefix);
                     Discriminator.Loss(scores, labels[start..(start + n)], n / (2f * rows)).Backward();
                 }
                 dOptimizer.Step();

@@ -109,6 +109,10 @@ public sealed class FakeHub : IAsyncDisposable
         var entry = new LoggedRequest(request.Method, path, request.Headers.Range.Count > 0 ? request.Headers.Range.ToString() : null,
             request.Headers.Authorization.Count > 0);
         _log.Enqueue(entry);
+        context.Items[nameof(LoggedRequest)] = entry;
+        // The status is logged as the response starts, before its body: a client that has read a whole body may look
+        // at the log before this handler returns.
+        context.Response.OnStarting(() => { entry.Status = context.Response.StatusCode; return Task.CompletedTask; });
         entry.Status = await RespondAsync(context, path);
     }
 
@@ -225,6 +229,7 @@ public sealed class FakeHub : IAsyncDisposable
             await response.Body.WriteAsync(bytes.AsMemory((int)start, (int)Math.Min(after, bytes.Length - start)));
             await response.Body.FlushAsync();
             await Task.Delay(200);   // lets the client read what was sent before the reset
+            ((LoggedRequest)context.Items[nameof(LoggedRequest)]!).Status = 0;   // logged as cut before the client sees the reset
             context.Abort();
             return 0;
         }

@@ -35,6 +35,7 @@ public static class DiscriminatorCommands
         if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
             throw new ArgumentException($"{outDir} already exists: choose another --out");
         var policy = ChatModel.Load(ModelArgument.Resolve(recipe.Model));   // a directory, or a Hub id's cached snapshot
+        recipe.CheckModel(policy.Model);
         var train = DatasetSource.Load(recipe.TrainData, recipe.DataKeys, recipe.TextOnly ? ImageMode.TextOnly : ImageMode.Require);
         var flow = new DataFlow(train, policy, recipe.Rl.Seed);
         var cache = TeacherCache.Load(recipe.TeacherCache!);

@@ -23,6 +23,68 @@ public sealed class ScalarHeadModel
         Backbone.Parameters().Where(p => !ReferenceEquals(p, Backbone.UntiedHead)).Append(Score);
 
     /// <summary>
+    /// Scores (logits) [B] of token rows, each read at the row's last token: the rows right-padded, or, with
+    /// <paramref name="sharePrefix"/>, their longest common prefix (all but the shortest row's last token at most) laid
+    /// once at the start of each forward row and the rows' rests after it, each attending to the prefix and to itself at
+    /// the positions it would have after its own copy (<see cref="ModelInputs.Builder.PlaceContinuation"/>). A prompt that
+    /// every row starts with (the discriminator's system turn) is then computed once per forward row, not once per row;
+    /// causal attention keeps the prefix's states independent of what follows, so the scores are the padded layout's up
+    /// to rounding. A forward row holds at most four times the longest row's positions (attention grows with the square
+    /// of a row's length). The model must attend in every layer (a linear-attention layer's state would not carry from
+    /// the prefix to each rest).
+    /// </summary>
+    public Tensor Forward(IReadOnlyList<int[]> rows, int padId, bool sharePrefix)
+    {
+        int batch = rows.Count, prefix = sharePrefix ? CommonPrefix(rows) : 0;
+        if (prefix == 0)
+        {
+            int t = rows.Max(r => r.Length);
+            var ids = new int[batch * t];
+            for (int i = 0; i < batch; i++) rows[i].CopyTo(ids, i * t);
+            return Forward(ids, batch, rows.Select(r => r.Length).ToArray(), padId);
+        }
+        // Forward rows: the prefix, then as many rests as fit in four times the longest row.
+        int capacity = 4 * rows.Max(r => r.Length);
+        var plan = new List<List<int>> { new() };
+        int fill = prefix;
+        for (int i = 0; i < batch; i++)
+        {
+            int rest = rows[i].Length - prefix;
+            if (plan[^1].Count > 0 && fill + rest > capacity) { plan.Add([]); fill = prefix; }
+            plan[^1].Add(i);
+            fill += rest;
+        }
+        int length = plan.Max(p => prefix + p.Sum(i => rows[i].Length - prefix)), d = Backbone.HiddenSize;
+        var builder = new ModelInputs.Builder(Backbone, plan.Count, length, padId, sharedPrompts: true);
+        var read = new int[batch];
+        var shared = rows[0].AsSpan(0, prefix);
+        for (int r = 0; r < plan.Count; r++)
+        {
+            int at = r * length, prefixSegment = batch + r;
+            builder.Place(at, shared, prefix, null, prefixSegment);
+            at += prefix;
+            foreach (int i in plan[r])
+            {
+                builder.PlaceContinuation(at, shared, rows[i].AsSpan(prefix), null, segment: i, prefixSegment);
+                at += rows[i].Length - prefix;
+                read[i] = at - 1;
+            }
+        }
+        var hidden = Ops.Reshape(Backbone.Hidden(builder.Build()), plan.Count * length, d);
+        return Ops.Reshape(Ops.Linear(Ops.Embedding(hidden, read), Score), batch);   // gather each row's last token
+    }
+
+    /// <summary>The length of the prefix all <paramref name="rows"/> share, leaving every row one token of its own; 0 for one row.</summary>
+    public static int CommonPrefix(IReadOnlyList<int[]> rows)
+    {
+        if (rows.Count < 2) return 0;
+        int n = rows.Min(r => r.Length) - 1;
+        for (int i = 1; i < rows.Count && n > 0; i++)
+            n = Math.Min(n, rows[0].AsSpan(0, n).CommonPrefixLength(rows[i].AsSpan(0, n)));
+        return Math.Max(n, 0);
+    }
+
+    /// <summary>
     /// Scores (logits) [B] for right-padded ids [B·T]: row b's score is read at position lengths[b] − 1.
     /// Padding keys are masked, so padding never changes a score.
     /// </summary>

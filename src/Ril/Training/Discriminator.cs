@@ -113,24 +113,30 @@ public sealed class Discriminator : IResponseDiscriminator
     /// <summary>The discriminator's prompt around a response (cut to <see cref="MaxResponseTokens"/>), ending with an open assistant turn.</summary>
     public int[] Encode(string question, string response)
     {
+        var (before, after) = Frame(question);
+        var body = Tokenizer.Encode(response);
+        return [.. before, .. body.Length > MaxResponseTokens ? body[..MaxResponseTokens] : body, .. after];
+    }
+
+    /// <summary>The tokens of D's prompt before and after the response (the system turn and the question come before it).</summary>
+    public (int[] Before, int[] After) Frame(string question)
+    {
         string user = (Input == DiscriminatorInput.QuestionAndResponse ? $"<question>{question}</question>\n" : "") +
                       $"<response>{Slot}</response>\nWas this response written by the teacher (0) or the student (1)? Answer 0 or 1.";
         var text = Processor.Render([ChatMessage.System(SystemPrompt), ChatMessage.User(user)]);
         int at = text.IndexOf(Slot, StringComparison.Ordinal);
-        var body = Tokenizer.Encode(response);
-        return [.. Tokenizer.Encode(text[..at]), .. body.Length > MaxResponseTokens ? body[..MaxResponseTokens] : body,
-                .. Tokenizer.Encode(text[(at + Slot.Length)..])];
+        return (Tokenizer.Encode(text[..at]), Tokenizer.Encode(text[(at + Slot.Length)..]));
     }
 
+    /// <summary>
+    /// Whether a forward lays the prompt its rows share (the system turn, and the question when every row has the same)
+    /// once instead of once per row (`discriminator.share_prefix`; <see cref="ScalarHeadModel.Forward(IReadOnlyList{int[]}, int, bool)"/>).
+    /// </summary>
+    public bool SharePrefix { get; set; }
+
     /// <summary>Scores (logits of D) [B] of one batch, with gradient when one is being recorded.</summary>
-    public Tensor Logits(IReadOnlyList<DiscriminatorExample> batch)
-    {
-        var rows = batch.Select(e => Encode(e.Question, e.Response)).ToList();
-        int t = rows.Max(r => r.Length);
-        var ids = new int[rows.Count * t];
-        for (int i = 0; i < rows.Count; i++) rows[i].CopyTo(ids, i * t);
-        return Model.Forward(ids, rows.Count, rows.Select(r => r.Length).ToArray(), Processor.PadId);
-    }
+    public Tensor Logits(IReadOnlyList<DiscriminatorExample> batch) =>
+        Model.Forward(batch.Select(e => Encode(e.Question, e.Response)).ToList(), Processor.PadId, SharePrefix);
 
     /// <summary>
     /// Eq. 1 as a loss to minimise: mean binary cross-entropy of scores [B] against labels (student 1, teacher 0),

@@ -26,6 +26,8 @@ public sealed record DiscriminatorConfig
     public DiscriminatorInput Input { get; init; } = DiscriminatorInput.Response;
     /// <summary>The most response tokens D reads; 0 means the rollout limit L.</summary>
     public int MaxResponseTokens { get; init; }
+    /// <summary>The prompt D's rows share computed once per forward (`discriminator.share_prefix`; <see cref="Discriminator.SharePrefix"/>).</summary>
+    public bool SharePrefix { get; init; }
 
     public void Validate()
     {
@@ -101,9 +103,16 @@ public sealed record DiscriminatorPretrainResult(DiscriminatorReport Before, Dis
 /// </summary>
 public sealed class DiscriminatorTrainer(Discriminator discriminator, Optimizer optimizer, DiscriminatorConfig config, LrSchedule? schedule = null)
 {
-    public Discriminator Discriminator { get; } = discriminator;
+    /// <summary>D, laid out as <see cref="DiscriminatorConfig.SharePrefix"/> says in every forward: its steps here and the reward's scoring.</summary>
+    public Discriminator Discriminator { get; } = WithLayout(discriminator, config);
     public Optimizer Optimizer { get; } = optimizer;
     public DiscriminatorConfig Config { get; } = config;
+
+    static Discriminator WithLayout(Discriminator d, DiscriminatorConfig config)
+    {
+        d.SharePrefix = config.SharePrefix;
+        return d;
+    }
 
     /// <summary>
     /// One optimizer step on a batch: mean BCE over all of it, accumulated over micro-batches. A non-finite loss or

@@ -180,6 +180,7 @@ public sealed record Recipe
         ["discriminator.grad_clip"] = (r, v, w) => r with { Ril = r.Ril with { DiscriminatorSettings = r.Ril.DiscriminatorSettings with { GradClip = Float(v, w, 0, float.MaxValue) } } },
         ["discriminator.updates"] = (r, v, w) => r with { Ril = r.Ril with { DiscriminatorSettings = r.Ril.DiscriminatorSettings with { Updates = Int(v, w, 0) } } },
         ["discriminator.micro_batch_size"] = (r, v, w) => r with { Ril = r.Ril with { DiscriminatorSettings = r.Ril.DiscriminatorSettings with { MicroBatchSize = Int(v, w, 1) } } },
+        ["discriminator.share_prefix"] = (r, v, w) => r with { Ril = r.Ril with { DiscriminatorSettings = r.Ril.DiscriminatorSettings with { SharePrefix = Bool(v, w) } } },
         ["discriminator.max_response_tokens"] = (r, v, w) => r with { Ril = r.Ril with { DiscriminatorSettings = r.Ril.DiscriminatorSettings with { MaxResponseTokens = Int(v, w, 0) } } },
         ["discriminator.input"] = (r, v, w) => r with { Ril = r.Ril with { DiscriminatorSettings = r.Ril.DiscriminatorSettings with { Input = OneOf(v, w, "response", "question_and_response") == "response"
             ? DiscriminatorInput.Response : DiscriminatorInput.QuestionAndResponse } } },
@@ -285,14 +286,20 @@ public sealed record Recipe
     }
 
     /// <summary>
-    /// Refuses a recipe the student cannot run, naming the file and the key: trainer.share_prompt on a model with
-    /// linear-attention layers (Qwen3.5), whose responses would start from a zero recurrent state instead of the prompt's.
+    /// Refuses a recipe the student cannot run, naming the file and the key: trainer.share_prompt or
+    /// discriminator.share_prefix on a model with linear-attention layers (Qwen3.5), whose responses would start from a
+    /// zero recurrent state instead of the prompt's (the discriminator has the student's architecture).
     /// </summary>
     public void CheckModel(Models.ICausalLM model)
     {
-        if (Rl.SharePrompt && !ResponseLogProbs.Layout.CanSharePrompts(model))
-            throw new RecipeException($"{(Source.Length > 0 ? Source : "recipe")}: trainer.share_prompt needs attention in every layer, and this " +
+        if (ResponseLogProbs.Layout.CanSharePrompts(model)) return;
+        string source = Source.Length > 0 ? Source : "recipe";
+        if (Rl.SharePrompt)
+            throw new RecipeException($"{source}: trainer.share_prompt needs attention in every layer, and this " +
                 "model has linear-attention layers (their state would not carry from the prompt to each response); use trainer.pack");
+        if (Ril.DiscriminatorSettings.SharePrefix)
+            throw new RecipeException($"{source}: discriminator.share_prefix needs attention in every layer, and this " +
+                "model (the discriminator's architecture) has linear-attention layers (their state would not carry from the prefix to each response)");
     }
 
     // ---- typed values ----------------------------------------------------------------------------
@@ -447,6 +454,7 @@ public sealed record Recipe
             ["lr"] = Ril.DiscriminatorSettings.LearningRate, ["weight_decay"] = Ril.DiscriminatorSettings.WeightDecay, ["grad_clip"] = Ril.DiscriminatorSettings.GradClip,
             ["updates"] = Ril.DiscriminatorSettings.Updates, ["micro_batch_size"] = Ril.DiscriminatorSettings.MicroBatchSize,
             ["max_response_tokens"] = Ril.DiscriminatorSettings.MaxResponseTokens, ["input"] = Ril.DiscriminatorSettings.Input.ToString(),
+            ["share_prefix"] = Ril.DiscriminatorSettings.SharePrefix,
         },
         ["disc_pretrain"] = new JsonObject
         {

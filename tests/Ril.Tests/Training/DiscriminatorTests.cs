@@ -156,6 +156,45 @@ public class DiscriminatorTests
     }
 
     [Fact]
+    public void Sharing_the_prefix_gives_the_padded_scores_and_gradients()
+    {
+        // Two layers, so that a row's second layer reads the prefix's states through the first; ten rows of long
+        // responses, so that the rows' rests fill more than one forward row (at most four times the longest row each).
+        var tokenizer = Ril.Text.BpeTokenizer.Load(TinyModels.TokenizerPath);
+        var config = new Ril.Models.Families.Llama.DecoderConfig { VocabSize = tokenizer.VocabSize, HiddenSize = 32, IntermediateSize = 64, NumLayers = 2, NumHeads = 2, NumKvHeadsField = 1 };
+        var policy = Ril.Models.Families.RilVlm.RilVlmFamily.Chat(Ril.Models.Families.RilVlm.VisionLanguageModel.Create(config, null, 1, -1, new Rng(41)), tokenizer);
+        var d = Discriminator.FromStudent(policy, new Rng(42), DiscriminatorInput.QuestionAndResponse, maxResponseTokens: 64);
+        var batch = Enumerable.Range(0, 10).Select(i => new DiscriminatorExample(i < 7 ? "What is 2 + 2?" : "Name a colour.",
+            string.Join(' ', Enumerable.Range(0, 8 + 7 * i).Select(w => $"word{(w * 7 + i) % 13}")), i % 3 == 0 ? "terse" : Rollout.Student)).ToList();
+        var rows = batch.Select(e => d.Encode(e.Question, e.Response)).ToList();
+        int prefix = Ril.Models.ScalarHeadModel.CommonPrefix(rows);
+        Assert.True(prefix > 20, $"the system turn is shared: {prefix} tokens");
+        Assert.True(batch.Select(e => d.Encode(e.Question, e.Response).Length - prefix).Sum() + prefix > 4 * rows.Max(r => r.Length), "more than one forward row");
+
+        (float[] Scores, float[][] Grads) Run(bool share)
+        {
+            d.SharePrefix = share;
+            foreach (var p in d.Parameters()) p.ZeroGrad();
+            var scores = d.Logits(batch);
+            Discriminator.Loss(scores, batch.Select(e => e.Label).ToArray()).Backward();
+            return (scores.ToArray(), d.Parameters().Select(p => p.Grad!.ToArray()).ToArray());
+        }
+        var padded = Run(false);
+        var shared = Run(true);
+        for (int i = 0; i < batch.Count; i++) Assert.Equal(padded.Scores[i], shared.Scores[i], 4);
+        for (int p = 0; p < padded.Grads.Length; p++)
+        {
+            float scale = Math.Max(1e-3f, padded.Grads[p].Max(MathF.Abs));
+            for (int j = 0; j < padded.Grads[p].Length; j++) Assert.True(MathF.Abs(padded.Grads[p][j] - shared.Grads[p][j]) <= 1e-4f * scale,
+                $"parameter {d.Parameters().ElementAt(p).Name}[{j}]: padded {padded.Grads[p][j]}, shared {shared.Grads[p][j]}");
+        }
+        // One row, or rows with no common prefix, are laid out padded.
+        Assert.Equal(0, Ril.Models.ScalarHeadModel.CommonPrefix([rows[0]]));
+        Assert.Equal(0, Ril.Models.ScalarHeadModel.CommonPrefix([[1, 2, 3], [4, 2, 3]]));
+        Assert.Equal(1, Ril.Models.ScalarHeadModel.CommonPrefix([[1, 2, 3], [1, 2]]));   // each row keeps a token of its own
+    }
+
+    [Fact]
     public void From_student_copies_the_decoder_and_reads_the_question_only_when_asked()
     {
         var policy = TinyModels.TextPolicy(31);

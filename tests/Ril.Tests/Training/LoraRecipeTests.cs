@@ -39,6 +39,25 @@ public sealed class LoraRecipeTests : IDisposable
     }
 
     [Fact]
+    public void Sharing_the_discriminators_prefix_is_read_saved_and_refused_for_a_model_with_linear_attention()
+    {
+        var r = Load(Minimal, "discriminator.share_prefix=true");
+        Assert.True(r.Ril.DiscriminatorSettings.SharePrefix);
+        Assert.False(Load(Minimal).Ril.DiscriminatorSettings.SharePrefix);
+        Assert.Equal(true, (bool?)r.ToJson()["discriminator"]!["share_prefix"]);
+        static ICausalLM Fixture(string name)
+        {
+            var dir = Path.Combine(RepoPaths.Fixtures, "models", name);
+            var json = ModelFamilies.ReadConfig(dir, out var path);
+            return ModelFamilies.Of(json, path).Load(dir, json, path, Ril.Text.BpeTokenizer.Load(TinyModels.TokenizerPath)).Model;
+        }
+        r.CheckModel(Fixture("qwen2-tiny"));
+        var refused = Assert.Throws<RecipeException>(() => r.CheckModel(Fixture("qwen3.5-tiny")));
+        Assert.Contains("recipe.yaml", refused.Message);
+        Assert.Contains("discriminator.share_prefix", refused.Message);
+    }
+
+    [Fact]
     public void Lora_is_off_unless_its_section_is_given()
     {
         var r = Load(Minimal);
