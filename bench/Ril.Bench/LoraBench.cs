@@ -29,8 +29,8 @@ namespace Ril.Bench;
 /// each row's images encoded again in every pass; --pack, --share-prompt: trainer.pack, trainer.share_prompt for π_ref and
 /// the update; --micro-batch: the rows of a log-prob or update forward, default 4, trainer.micro_batch_size's 8;
 /// --d-micro-batch: the discriminator's rows a forward in its step, default 4, discriminator.micro_batch_size's 16;
-/// --d-prompt: each of D's rows is the product's discriminator prompt around the response (Discriminator.Frame), not the
-/// response alone; --d-share-prefix: discriminator.share_prefix, the prefix D's rows share computed once a forward;
+/// --d-prompt: each of D's rows is the product's discriminator prompt around the response (Discriminator.Frame, ChatML in
+/// Qwen's tokenizer), not the response alone; --d-share-prefix: discriminator.share_prefix, the prefix D's rows share computed once a forward;
 /// --lora-dropout: both adapters' dropout, default 0.05)
 /// (steps default 2, the last one's parts printed, with the median (the lower middle) of the steps after the first; layers default 24, the real depth).
 /// </summary>
@@ -178,8 +178,9 @@ public static class LoraBench
             double logProbSeconds = clock.Elapsed.TotalSeconds - rolloutSeconds;
 
             // The discriminator: rewards (no grad), then one BCE step on the student's rows against as many teacher rows.
-            // Each row is a response (L tokens), or with --d-prompt the product's prompt around it (Discriminator.Frame).
-            var (before, after) = dPrompt ? new Discriminator(discriminator, policy.Processor, DiscriminatorInput.Response, L).Frame("") : ([], []);
+            // Each row is a response (L tokens), or with --d-prompt the product's prompt around it (Discriminator.Frame), in
+            // ChatML tokenised by Qwen's tokenizer (the bench's own small tokenizer would make it twice as long).
+            var (before, after) = dPrompt ? new Discriminator(discriminator, new ChatMlProcessor(QwenTokenizer()), DiscriminatorInput.Response, L).Frame("") : ([], []);
             int[] InPrompt(IEnumerable<int> response) => [.. before, .. response, .. after];
             var studentRows = rollouts.Select(r => InPrompt(r.Tokens.Take(L))).ToList();
             var teacherRows = Enumerable.Range(0, rows).Select(_ => InPrompt(Enumerable.Range(0, L).Select(_ => rng.NextInt(tokenizer.VocabSize)))).ToList();
@@ -241,6 +242,9 @@ public static class LoraBench
                           $"peak_rss_mb={memory.PeakResident >> 20} weights_mb={memory.Weights >> 20} gradients_mb={memory.Gradients >> 20} optimizer_mb={memory.OptimizerState >> 20} " +
                           $"activations_mb={memory.Activations >> 20} kv_mb={memory.KvCaches >> 20}");
     }
+
+    /// <summary>Qwen's tokenizer (tests/fixtures/tokenizer/qwen3), whose vocabulary the Qwen2-0.5B layout's ids cover.</summary>
+    static BpeTokenizer QwenTokenizer() => BpeTokenizer.Load(Path.Combine(RepositoryRoot(), "tests", "fixtures", "tokenizer", "qwen3", "tokenizer.json"));
 
     /// <summary>The folder holding Ril.sln, above the benchmark's binaries.</summary>
     internal static string RepositoryRoot()

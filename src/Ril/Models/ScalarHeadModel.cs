@@ -29,8 +29,8 @@ public sealed class ScalarHeadModel
     /// the positions it would have after its own copy (<see cref="ModelInputs.Builder.PlaceContinuation"/>). A prompt that
     /// every row starts with (the discriminator's system turn) is then computed once per forward row, not once per row;
     /// causal attention keeps the prefix's states independent of what follows, so the scores are the padded layout's up
-    /// to rounding. A forward row holds at most four times the longest row's positions (attention grows with the square
-    /// of a row's length). The model must attend in every layer (a linear-attention layer's state would not carry from
+    /// to rounding. Forward rows hold about four times the longest row's positions at most (attention grows with the
+    /// square of a row's length), balanced between them. The model must attend in every layer (a linear-attention layer's state would not carry from
     /// the prefix to each rest).
     /// </summary>
     public Tensor Forward(IReadOnlyList<int[]> rows, int padId, bool sharePrefix)
@@ -43,16 +43,22 @@ public sealed class ScalarHeadModel
             for (int i = 0; i < batch; i++) rows[i].CopyTo(ids, i * t);
             return Forward(ids, batch, rows.Select(r => r.Length).ToArray(), padId);
         }
-        // Forward rows: the prefix, then as many rests as fit in four times the longest row.
-        int capacity = 4 * rows.Max(r => r.Length);
-        var plan = new List<List<int>> { new() };
-        int fill = prefix;
+        // Forward rows: as few as hold the prefix and the rests within four times the longest row, the rests dealt to them
+        // longest first, each to the emptiest, so that no forward row is padded far past the others.
+        int capacity = 4 * rows.Max(r => r.Length), count = 1, fill = prefix;
         for (int i = 0; i < batch; i++)
         {
             int rest = rows[i].Length - prefix;
-            if (plan[^1].Count > 0 && fill + rest > capacity) { plan.Add([]); fill = prefix; }
-            plan[^1].Add(i);
+            if (fill > prefix && fill + rest > capacity) { count++; fill = prefix; }
             fill += rest;
+        }
+        var plan = Enumerable.Range(0, count).Select(_ => new List<int>()).ToList();
+        var load = new int[count];
+        foreach (int i in Enumerable.Range(0, batch).OrderByDescending(i => rows[i].Length).ThenBy(i => i))
+        {
+            int emptiest = Array.IndexOf(load, load.Min());
+            plan[emptiest].Add(i);
+            load[emptiest] += rows[i].Length - prefix;
         }
         int length = plan.Max(p => prefix + p.Sum(i => rows[i].Length - prefix)), d = Backbone.HiddenSize;
         var builder = new ModelInputs.Builder(Backbone, plan.Count, length, padId, sharedPrompts: true);
