@@ -30,8 +30,8 @@ public sealed class ScalarHeadModel
     /// every row starts with (the discriminator's system turn) is then computed once per forward row, not once per row;
     /// causal attention keeps the prefix's states independent of what follows, so the scores are the padded layout's up
     /// to rounding. Forward rows hold about four times the longest row's positions at most (attention grows with the
-    /// square of a row's length), balanced between them. The model must attend in every layer (a linear-attention layer's state would not carry from
-    /// the prefix to each rest).
+    /// square of a row's length), balanced between them. The model must attend in every layer (a linear-attention
+    /// layer's state would not carry from the prefix to each rest).
     /// </summary>
     public Tensor Forward(IReadOnlyList<int[]> rows, int padId, bool sharePrefix)
     {
