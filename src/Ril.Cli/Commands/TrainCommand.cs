@@ -145,7 +145,7 @@ public static class TrainCommand
         JsonObject saved;
         try { saved = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"{path}: not a JSON object"); }
         catch (JsonException e) { throw new InvalidDataException($"{path}:{e.LineNumber + 1}: {e.Message}", e); }
-        var changes = Recipe.Differences(saved, recipe.ToJson());
+        var changes = Recipe.Differences(saved, recipe.ToJson(), new Recipe().ToJson());   // keys newer than the run count as their defaults
         var refused = changes.Where(c => c.Key != "trainer.steps").ToList();
         if (refused.Count > 0 && !overrideRecipe)
             throw new ArgumentException($"{path}: --resume with a recipe that differs from the run's in " +

@@ -379,23 +379,25 @@ public sealed record Recipe
 
     /// <summary>
     /// The keys (dotted, as in a recipe) whose values differ between two resolved recipes, with both values as JSON; a
-    /// resume compares the recipe it is given with the run's config.json.
+    /// resume compares the recipe it is given with the run's config.json. A key that <paramref name="was"/> lacks (a
+    /// config saved before the key existed) counts as its value in <paramref name="defaults"/>, when given.
     /// </summary>
-    public static List<(string Key, string Was, string Now)> Differences(JsonObject was, JsonObject now)
+    public static List<(string Key, string Was, string Now)> Differences(JsonObject was, JsonObject now, JsonObject? defaults = null)
     {
         var changes = new List<(string, string, string)>();
-        void Walk(string prefix, JsonNode? a, JsonNode? b)
+        void Walk(string prefix, JsonNode? a, JsonNode? b, JsonNode? d)
         {
             if (a is JsonObject ao && b is JsonObject bo)
             {
+                var @do = d as JsonObject;
                 foreach (var key in ao.Select(kv => kv.Key).Union(bo.Select(kv => kv.Key)))
-                    Walk(prefix.Length == 0 ? key : $"{prefix}.{key}", ao[key], bo[key]);
+                    Walk(prefix.Length == 0 ? key : $"{prefix}.{key}", ao.ContainsKey(key) ? ao[key] : @do?[key], bo[key], @do?[key]);
                 return;
             }
             string x = a?.ToJsonString() ?? "null", y = b?.ToJsonString() ?? "null";
             if (x != y) changes.Add((prefix, x, y));
         }
-        Walk("", was, now);
+        Walk("", was, now, defaults);
         return changes;
     }
 

@@ -126,4 +126,17 @@ public sealed class RecipeDifferenceTests
         Assert.Equal(("null", "3"), (changes[1].Was, changes[1].Now));
         Assert.Empty(Recipe.Differences(was, was));
     }
+
+    [Fact]
+    public void A_key_newer_than_the_saved_config_counts_as_its_default()
+    {
+        // A run saved before discriminator.share_prefix existed resumes with it off, and is refused with it on.
+        var now = new Recipe().ToJson();
+        var saved = (System.Text.Json.Nodes.JsonObject)now.DeepClone();
+        ((System.Text.Json.Nodes.JsonObject)saved["discriminator"]!).Remove("share_prefix");
+        Assert.Equal(["discriminator.share_prefix"], Recipe.Differences(saved, now).Select(c => c.Key));   // without defaults: null → false
+        Assert.Empty(Recipe.Differences(saved, now, new Recipe().ToJson()));
+        var on = new Recipe { Ril = new RilConfig { DiscriminatorSettings = new DiscriminatorConfig { SharePrefix = true } } }.ToJson();
+        Assert.Equal([("discriminator.share_prefix", "false", "true")], Recipe.Differences(saved, on, new Recipe().ToJson()));
+    }
 }
