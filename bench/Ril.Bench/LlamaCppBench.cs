@@ -87,7 +87,12 @@ public static class LlamaCppBench
             }
         }
         if (!args.Contains("--ril")) return;
-        FrozenWeights.StoreInBf16(chat!.Model.DecoderParameters());   // Ril side by side, its weights in bf16 as the checkpoint's
+        // Ril side by side, loaded as `ril generate` and `decode --model` load it: frozen, its matrices kept in bf16 as the
+        // checkpoint holds them. (Converting the trainable float32 copy loaded above would keep it float32: only frozen
+        // weights are stored in bf16.)
+        chat = null;
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        chat = ChatModel.Load(dir, frozen: true);
         var generator = new Generator(chat.Model);
         foreach (int batch in batches)
         {

@@ -1369,8 +1369,6 @@ public static unsafe class Gemm
         public float* A, C;
         public ushort* W;
         public int M, N, K, Lda, Ldc, Parts, Units;
-        /// <summary>The groups of eight rows of A in <see cref="PairBlocks"/>' layout, <see cref="PairFloats"/> floats a group (null: none).</summary>
-        public float* Pairs;
         public readonly long PairFloats => K / 32 * 256L;
     }
 
@@ -1387,12 +1385,6 @@ public static unsafe class Gemm
         if (k == 0) { ScaleC(m, n, 0f, c, ldc); return; }
         var job = new Bf16Job { A = a, C = c, W = w, M = m, N = n, K = k, Lda = lda, Ldc = ldc, Units = (n + 3) / 4 };
         if (!HasV512) { Bf16RangeReference(ref job, 0, n); return; }
-        int groups = (m + 3) / 8, blocks = k / 32;   // the groups Bf16RangeEights gives to Dot8x3Bf16 (more than four rows each)
-        if (m > 4 && blocks > 0)
-        {
-            job.Pairs = PackBuffers.Get(0, 0).Vector(groups * job.PairFloats);
-            for (int g = 0; g < groups; g++) PairBlocks(a + (long)g * 8 * lda, lda, Math.Min(8, m - 8 * g), blocks, job.Pairs + g * job.PairFloats);
-        }
         var pool = WorkerPool.Shared;
         // At least ~64K multiply-adds a part, and whole groups of four rows of W.
         job.Parts = (int)Math.Clamp((long)m * n * k / (64 * 1024), 1, Math.Min(pool.AvailableThreads, job.Units));
@@ -1462,14 +1454,22 @@ public static unsafe class Gemm
     {
         int k = j.K;
         long lda = j.Lda, ldc = j.Ldc;
+        // Each thread splits the rows of A into even and odd halves itself (the groups given to Dot8x3Bf16, more than four
+        // rows each), in its own buffer: reading a block written by another core would pull it across the caches.
+        int groups = (j.M + 3) / 8, blocks = k / 32;
+        float* allPairs = null;
+        if (blocks > 0)
+        {
+            allPairs = PackBuffers.Get(0, 0).Vector(groups * j.PairFloats);
+            for (int g = 0; g < groups; g++) PairBlocks(j.A + (long)g * 8 * lda, lda, Math.Min(8, j.M - 8 * g), blocks, allPairs + g * j.PairFloats);
+        }
         float* res = stackalloc float[32];
         for (int jb = j0; jb < j1; jb += 3)
         {
             int cols = Math.Min(3, j1 - jb);
             ushort* w0 = j.W + (long)jb * k, w1 = j.W + (long)(jb + Math.Min(1, cols - 1)) * k, w2 = j.W + (long)(jb + Math.Min(2, cols - 1)) * k;
-            int jp = Math.Min(jb + MatVecPrefetchRows, j1 - 3);
-            ushort* q0 = j.W + (long)Math.Max(jp, jb) * k;
-            long qs = jp > jb ? k : 0;
+            // The three rows lie one after another: the first group of A prefetches that stream GroupPrefetchBytes ahead.
+            ushort* ahead = (ushort*)((byte*)w0 + GroupPrefetchBytes);
             int i = 0;
             for (; i + 4 < j.M; i += 8)
             {
@@ -1477,8 +1477,8 @@ public static unsafe class Gemm
                 float* a = j.A + i * lda;
                 long l1 = Math.Min(1, rows - 1) * lda, l2 = Math.Min(2, rows - 1) * lda, l3 = Math.Min(3, rows - 1) * lda;
                 long l4 = Math.Min(4, rows - 1) * lda, l5 = Math.Min(5, rows - 1) * lda, l6 = Math.Min(6, rows - 1) * lda, l7 = Math.Min(7, rows - 1) * lda;
-                float* pairs = j.Pairs == null ? null : j.Pairs + i / 8 * j.PairFloats;
-                Dot8x3Bf16(k, a, a + l1, a + l2, a + l3, a + l4, a + l5, a + l6, a + l7, pairs, w0, w1, w2, i == 0 ? q0 : null, qs, out var rest).Store(res);
+                float* pairs = allPairs == null ? null : allPairs + i / 8 * j.PairFloats;
+                Dot8x3Bf16(k, a, a + l1, a + l2, a + l3, a + l4, a + l5, a + l6, a + l7, pairs, w0, w1, w2, i == 0 ? ahead : null, out var rest).Store(res);
                 rest.Store(res + 16);
                 float* c = j.C + i * ldc + jb;
                 for (int r = 0; r < rows; r++)
@@ -1508,11 +1508,12 @@ public static unsafe class Gemm
     /// <see cref="Combine4"/>). With <paramref name="pairs"/> (the eight rows in <see cref="PairBlocks"/>' layout), whole
     /// blocks of 32 go through the even/odd loop first; without, the results equal the float32 path's bit for bit. Block r of the
     /// result: C[r, 0], C[r, 1], C[r, 2], C[r + 4, 0]; block r of <paramref name="rest"/>: C[r + 4, 1], C[r + 4, 2] (then
-    /// the same again). When <paramref name="q0"/> is not null, rows q0 + {0, 1, 2}·<paramref name="qs"/> are prefetched.
+    /// the same again). When <paramref name="ahead"/> is not null, the three rows' 3·k values from there on are prefetched
+    /// as one stream, as fast as the rows themselves are read (three 64-byte lines each 32 values of k).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static Vector512<float> Dot8x3Bf16(int k, float* a0, float* a1, float* a2, float* a3, float* a4, float* a5, float* a6, float* a7,
-        float* pairs, ushort* w0, ushort* w1, ushort* w2, ushort* q0, long qs, out Vector512<float> rest)
+        float* pairs, ushort* w0, ushort* w1, ushort* w2, ushort* ahead, out Vector512<float> rest)
     {
         Vector512<float> s00 = default, s10 = default, s20 = default, s30 = default, s40 = default, s50 = default, s60 = default, s70 = default;
         Vector512<float> s01 = default, s11 = default, s21 = default, s31 = default, s41 = default, s51 = default, s61 = default, s71 = default;
@@ -1527,7 +1528,7 @@ public static unsafe class Gemm
             var high = Vector512.Create(0xFFFF0000u);
             for (float* p = pairs; q + 32 <= k; q += 32, p += 256)
             {
-                if (q0 != null) { Sse.Prefetch1(q0 + q); Sse.Prefetch1(q0 + qs + q); Sse.Prefetch1(q0 + 2 * qs + q); }
+                if (ahead != null) { Sse.Prefetch0(ahead + 3 * q); Sse.Prefetch0(ahead + 3 * q + 32); Sse.Prefetch0(ahead + 3 * q + 64); }
                 var v0 = Vector512.Load((uint*)(w0 + q)); var v1 = Vector512.Load((uint*)(w1 + q)); var v2 = Vector512.Load((uint*)(w2 + q));
                 var y0 = (v0 << 16).AsSingle(); var y1 = (v1 << 16).AsSingle(); var y2 = (v2 << 16).AsSingle();
                 var x = Vector512.Load(p); s00 = Vector512.FusedMultiplyAdd(x, y0, s00); s01 = Vector512.FusedMultiplyAdd(x, y1, s01); s02 = Vector512.FusedMultiplyAdd(x, y2, s02);
@@ -1551,7 +1552,7 @@ public static unsafe class Gemm
         }
         for (; q + 16 <= k; q += 16)
         {
-            if (q0 != null && (q & 31) == 0) { Sse.Prefetch1(q0 + q); Sse.Prefetch1(q0 + qs + q); Sse.Prefetch1(q0 + 2 * qs + q); }
+            if (ahead != null && (q & 31) == 0) { Sse.Prefetch0(ahead + 3 * q); Sse.Prefetch0(ahead + 3 * q + 32); Sse.Prefetch0(ahead + 3 * q + 64); }
             var y0 = Widen(w0 + q); var y1 = Widen(w1 + q); var y2 = Widen(w2 + q);
             var x = Vector512.Load(a0 + q); s00 = Vector512.FusedMultiplyAdd(x, y0, s00); s01 = Vector512.FusedMultiplyAdd(x, y1, s01); s02 = Vector512.FusedMultiplyAdd(x, y2, s02);
             x = Vector512.Load(a1 + q); s10 = Vector512.FusedMultiplyAdd(x, y0, s10); s11 = Vector512.FusedMultiplyAdd(x, y1, s11); s12 = Vector512.FusedMultiplyAdd(x, y2, s12);
@@ -1627,60 +1628,44 @@ public static unsafe class Gemm
             }
     }
 
+    /// <summary>How far ahead <see cref="RowDot512Bf16"/> prefetches each thread's stream of W.</summary>
+    const int StreamPrefetchBytes = 4096;
+
+    /// <summary>How far ahead <see cref="Bf16RangeEights"/> prefetches its stream of W (its three rows lie one after another):
+    /// 8 and 16 KiB did better than 4 KiB and than three row streams prefetched 16 rows ahead into L2 (docs/BENCHMARKS.md,
+    /// "One stream of weights a thread").</summary>
+    const int GroupPrefetchBytes = 16384;
+
     /// <summary>
     /// <see cref="RowDot512"/> on bf16 rows of W [n, k] read in place: every 16 weights are widened in a register (a zero
-    /// extension and a 16-bit shift: exact) right before their FMA, so nothing is written to a panel and read back. The
-    /// FMAs, their chains and the final sums are RowDot512's, in its order: the results equal the float32 path's bit for bit.
+    /// extension and a 16-bit shift: exact) right before their FMA, so nothing is written to a panel and read back. Each
+    /// output's FMAs, chains and final sum are RowDot512's, in its order: the results equal the float32 path's bit for bit.
+    /// Rows go one at a time, so each thread reads W as one sequential stream, prefetched <see cref="StreamPrefetchBytes"/>
+    /// ahead (one prefetch a 64-byte line): four rows interleaved, with prefetches 16 rows ahead, read memory a fifth
+    /// to a third slower (docs/BENCHMARKS.md, "One stream of weights a thread").
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void RowDot512Bf16(float* x, ushort* w, int k, int j0, int j1, float* c)
     {
-        for (int j = j0; j < j1; j += 4)
+        for (int j = j0; j < j1; j++)
         {
-            int rows = Math.Min(4, j1 - j);
-            ushort* r0 = w + (long)j * k;
-            ushort* r1 = w + (long)(j + Math.Min(1, rows - 1)) * k;
-            ushort* r2 = w + (long)(j + Math.Min(2, rows - 1)) * k;
-            ushort* r3 = w + (long)(j + Math.Min(3, rows - 1)) * k;
-            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
-            int jp = Math.Min(j + MatVecPrefetchRows, j1 - 4);
-            ushort* q0 = w + (long)Math.Max(jp, j) * k;
-            long qs = jp > j ? k : 0;
+            ushort* r = w + (long)j * k;
+            Vector512<float> a = default, b = default;
             int p = 0;
             for (; p + 32 <= k; p += 32)
             {
-                Sse.Prefetch1(q0 + p); Sse.Prefetch1(q0 + qs + p); Sse.Prefetch1(q0 + 2 * qs + p); Sse.Prefetch1(q0 + 3 * qs + p);
-                var x0 = Vector512.Load(x + p);
-                var x1 = Vector512.Load(x + p + 16);
-                a0 = Vector512.FusedMultiplyAdd(x0, Widen(r0 + p), a0);
-                a1 = Vector512.FusedMultiplyAdd(x0, Widen(r1 + p), a1);
-                a2 = Vector512.FusedMultiplyAdd(x0, Widen(r2 + p), a2);
-                a3 = Vector512.FusedMultiplyAdd(x0, Widen(r3 + p), a3);
-                b0 = Vector512.FusedMultiplyAdd(x1, Widen(r0 + p + 16), b0);
-                b1 = Vector512.FusedMultiplyAdd(x1, Widen(r1 + p + 16), b1);
-                b2 = Vector512.FusedMultiplyAdd(x1, Widen(r2 + p + 16), b2);
-                b3 = Vector512.FusedMultiplyAdd(x1, Widen(r3 + p + 16), b3);
+                Sse.Prefetch0((byte*)(r + p) + StreamPrefetchBytes);   // a hint: never faults, even past the end of W
+                a = Vector512.FusedMultiplyAdd(Vector512.Load(x + p), Widen(r + p), a);
+                b = Vector512.FusedMultiplyAdd(Vector512.Load(x + p + 16), Widen(r + p + 16), b);
             }
             if (p + 16 <= k)
             {
-                var x0 = Vector512.Load(x + p);
-                a0 = Vector512.FusedMultiplyAdd(x0, Widen(r0 + p), a0);
-                a1 = Vector512.FusedMultiplyAdd(x0, Widen(r1 + p), a1);
-                a2 = Vector512.FusedMultiplyAdd(x0, Widen(r2 + p), a2);
-                a3 = Vector512.FusedMultiplyAdd(x0, Widen(r3 + p), a3);
+                a = Vector512.FusedMultiplyAdd(Vector512.Load(x + p), Widen(r + p), a);
                 p += 16;
             }
-            float s0 = Vector512.Sum(a0 + b0), s1 = Vector512.Sum(a1 + b1), s2 = Vector512.Sum(a2 + b2), s3 = Vector512.Sum(a3 + b3);
-            for (; p < k; p++)
-            {
-                float xp = x[p];
-                s0 = MathF.FusedMultiplyAdd(xp, BFloat16.ToFloat(r0[p]), s0);
-                s1 = MathF.FusedMultiplyAdd(xp, BFloat16.ToFloat(r1[p]), s1);
-                s2 = MathF.FusedMultiplyAdd(xp, BFloat16.ToFloat(r2[p]), s2);
-                s3 = MathF.FusedMultiplyAdd(xp, BFloat16.ToFloat(r3[p]), s3);
-            }
-            DotOut(c, 1, j, rows, 1f, 0f, s0, s1, s2, s3);
+            float s = Vector512.Sum(a + b);
+            for (; p < k; p++) s = MathF.FusedMultiplyAdd(x[p], BFloat16.ToFloat(r[p]), s);
+            c[j] = s;
         }
     }
 
