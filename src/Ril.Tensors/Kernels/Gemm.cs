@@ -925,61 +925,39 @@ public static unsafe class Gemm
         }
     }
 
-    /// <summary>How many rows ahead <see cref="RowDot512"/> prefetches. One core, matrix in DRAM (as when decoding):
-    /// 1×1376×512 222 → 145 µs, 1×8192×512 1360 → 860 µs. Matrix in L3: 1×8192×512 410 → 310 µs, but 1×1376×512
-    /// 35 → 38 µs (the extra prefetch instructions compete for the load ports). 8 and 32 rows ahead were no better.</summary>
+    /// <summary>How many rows ahead the two-to-four-row bf16 path (<see cref="Bf16Range"/>) prefetches its four rows of W
+    /// into L2. (Measured for the float32 matrix-vector kernel when it read four rows at a time: one core, matrix in DRAM,
+    /// 1×8192×512 1360 → 860 µs; 8 and 32 rows ahead were no better.)</summary>
     internal static int MatVecPrefetchRows = 16;
 
-    /// <summary>y[j] = Σ_p x[p]·M[j·ld + p] for j in [j0, j1), four rows at a time sharing each load of x.</summary>
+    /// <summary>
+    /// y[j] = Σ_p x[p]·M[j·ld + p] for j in [j0, j1): one row at a time, so each thread reads M as one stream,
+    /// prefetched <see cref="StreamPrefetchBytes"/> ahead (as <see cref="RowDot512Bf16"/>, whose arithmetic this is); two
+    /// accumulators a row (even and odd 16-float blocks), summed, then the tail one scalar FMA at a time.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void RowDot512(float* x, float* mat, long ld, int k, int j0, int j1, float* c, long cs, float alpha, float beta)
     {
-        for (int j = j0; j < j1; j += 4)
+        for (int j = j0; j < j1; j++)
         {
-            // A group past the end repeats its last row; the extra results are discarded. Every output therefore
-            // goes through the identical instruction sequence, wherever group boundaries fall.
-            int rows = Math.Min(4, j1 - j);
-            float* r0 = mat + j * ld;
-            float* r1 = mat + (j + Math.Min(1, rows - 1)) * ld;
-            float* r2 = mat + (j + Math.Min(2, rows - 1)) * ld;
-            float* r3 = mat + (j + Math.Min(3, rows - 1)) * ld;
-            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
-            // The rows MatVecPrefetchRows ahead (clamped to the range), prefetched into L2 as these are read.
-            int jp = Math.Min(j + MatVecPrefetchRows, j1 - 4);
-            float* q0 = mat + Math.Max(jp, j) * ld;
-            long qs = jp > j ? ld : 0;
+            float* r = mat + j * ld;
+            Vector512<float> a = default, b = default;
             int p = 0;
-            // Two accumulators per row (even and odd 16-float blocks) so eight FMA chains are in flight.
             for (; p + 32 <= k; p += 32)
             {
-                Sse.Prefetch1(q0 + p); Sse.Prefetch1(q0 + p + 16);
-                Sse.Prefetch1(q0 + qs + p); Sse.Prefetch1(q0 + qs + p + 16);
-                Sse.Prefetch1(q0 + 2 * qs + p); Sse.Prefetch1(q0 + 2 * qs + p + 16);
-                Sse.Prefetch1(q0 + 3 * qs + p); Sse.Prefetch1(q0 + 3 * qs + p + 16);
-                var x0 = Vector512.Load(x + p);
-                var x1 = Vector512.Load(x + p + 16);
-                a0 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(r0 + p), a0);
-                a1 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(r1 + p), a1);
-                a2 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(r2 + p), a2);
-                a3 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(r3 + p), a3);
-                b0 = Vector512.FusedMultiplyAdd(x1, Vector512.Load(r0 + p + 16), b0);
-                b1 = Vector512.FusedMultiplyAdd(x1, Vector512.Load(r1 + p + 16), b1);
-                b2 = Vector512.FusedMultiplyAdd(x1, Vector512.Load(r2 + p + 16), b2);
-                b3 = Vector512.FusedMultiplyAdd(x1, Vector512.Load(r3 + p + 16), b3);
+                Sse.Prefetch0((byte*)(r + p) + StreamPrefetchBytes);   // hints: never fault, even past the end of M
+                Sse.Prefetch0((byte*)(r + p + 16) + StreamPrefetchBytes);
+                a = Vector512.FusedMultiplyAdd(Vector512.Load(x + p), Vector512.Load(r + p), a);
+                b = Vector512.FusedMultiplyAdd(Vector512.Load(x + p + 16), Vector512.Load(r + p + 16), b);
             }
             if (p + 16 <= k)
             {
-                var x0 = Vector512.Load(x + p);
-                a0 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(r0 + p), a0);
-                a1 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(r1 + p), a1);
-                a2 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(r2 + p), a2);
-                a3 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(r3 + p), a3);
+                a = Vector512.FusedMultiplyAdd(Vector512.Load(x + p), Vector512.Load(r + p), a);
                 p += 16;
             }
-            float s0 = Vector512.Sum(a0 + b0), s1 = Vector512.Sum(a1 + b1), s2 = Vector512.Sum(a2 + b2), s3 = Vector512.Sum(a3 + b3);
-            DotTail(x, r0, r1, r2, r3, p, k, ref s0, ref s1, ref s2, ref s3);
-            DotOut(c, cs, j, rows, alpha, beta, s0, s1, s2, s3);
+            float s = Vector512.Sum(a + b);
+            for (; p < k; p++) s = MathF.FusedMultiplyAdd(x[p], r[p], s);
+            WriteOut(c + j * cs, alpha, beta, s);
         }
     }
 
