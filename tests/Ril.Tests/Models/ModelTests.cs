@@ -87,6 +87,41 @@ public class ModelTests
         }
     }
 
+    /// <summary>The rows of a decoding step are drawn on every thread of the pool: one thread or three give the same
+    /// tokens, log-probs and entropies, bit for bit, for every sampler path (vocabulary order, ranked with top-k/top-p).</summary>
+    [Fact]
+    public void Samples_do_not_depend_on_the_threads_that_draw_them()
+    {
+        var gen = new Generator(TinyModel(2));
+        GenerationRequest[] requests = [new([1, 2, 3], NumSamples: 4, Seed: 10), new([5, 6], NumSamples: 3, Seed: 20)];
+        foreach (var options in new[]
+                 {
+                     new SamplingOptions { Temperature = 1f, MaxNewTokens = 10, RecordEntropy = true },
+                     new SamplingOptions { Temperature = 0.7f, TopP = 0.9f, TopK = 20, RepetitionPenalty = 1.05f, MaxNewTokens = 10, RecordEntropy = true },
+                 })
+        {
+            int threads = Ril.Tensors.Kernels.WorkerPool.Shared.Threads;
+            IReadOnlyList<IReadOnlyList<GeneratedSequence>> one, three;
+            try
+            {
+                Ril.Tensors.Kernels.WorkerPool.SetThreads(1);
+                one = gen.Generate(requests, options);
+                Ril.Tensors.Kernels.WorkerPool.SetThreads(3);
+                three = gen.Generate(requests, options);
+            }
+            finally { Ril.Tensors.Kernels.WorkerPool.SetThreads(threads); }
+            var a = one.SelectMany(r => r).ToList();
+            var b = three.SelectMany(r => r).ToList();
+            Assert.True(a.Select(x => string.Join(",", x.TokenIds)).Distinct().Count() > 1, "the samples should differ from each other");
+            for (int i = 0; i < a.Count; i++)
+            {
+                Assert.Equal(a[i].TokenIds, b[i].TokenIds);
+                Assert.Equal(a[i].LogProbs, b[i].LogProbs);
+                Assert.Equal(a[i].Entropies, b[i].Entropies);
+            }
+        }
+    }
+
     [Fact]
     public void Samples_depend_on_their_seed_not_on_the_batch_or_the_fork()
     {

@@ -77,23 +77,44 @@ public sealed class Generator(ICausalLM model, Func<int[], string>? detokenize =
         var live = Enumerable.Range(0, rows).ToArray();
         var next = new int[rows];
         var stepPositions = new int[rows];
-        var scratch = new float[vocab];                                                      // the sampler works on a copy
         var keptRows = new int[rows];
+        var drawn = new int[rows];
+        var drawnLogProbs = new float[rows];
+        var drawnEntropies = new float[rows];
+        // Row i's draw depends only on its logits and its sample's own random stream, so the rows are drawn on every
+        // thread (softmax over a 150k vocabulary is a tenth of a rollout when drawn one row after another); the samples
+        // then take their tokens in row order. Which thread draws a row never changes what it draws.
+        void Draw(int start, int end)
+        {
+            var scratch = System.Buffers.ArrayPool<float>.Shared.Rent(vocab);                 // the sampler works on a copy
+            try
+            {
+                for (int i = start; i < end; i++)
+                {
+                    var sample = samples[live[i]];
+                    var raw = logits.AsSpan(i * vocab, vocab);
+                    var copy = scratch.AsSpan(0, vocab);
+                    raw.CopyTo(copy);
+                    if (Model.ImageTokenId >= 0 && Model.ImageTokenId < vocab) copy[Model.ImageTokenId] = float.NegativeInfinity;   // a response never holds an image slot
+                    try { drawn[i] = TokenSampler.Next(copy, options, sample.Seen, sample.Rng); }
+                    catch (NonFiniteLogitsException e) { throw new NonFiniteLogitsException($"{e.Message} (prompt {sample.Prompt + 1} of {prompts}, response token {sample.Tokens.Count + 1})"); }
+                    float lse = Ops.LogSumExp(raw);
+                    drawnLogProbs[i] = raw[drawn[i]] - lse;                                          // the model's own log-probability
+                    if (options.RecordEntropy) drawnEntropies[i] = Ops.Entropy(raw, lse);
+                }
+            }
+            finally { System.Buffers.ArrayPool<float>.Shared.Return(scratch); }
+        }
+        Action<int, int> draw = Draw;                                                             // one delegate for every step
         for (int step = 0; step < options.MaxNewTokens; step++)
         {
+            Ril.Tensors.Kernels.WorkerPool.Shared.ForRange(live.Length, 1, draw);
             for (int i = 0; i < live.Length; i++)
             {
                 var sample = samples[live[i]];
-                var raw = logits.AsSpan(i * vocab, vocab);
-                raw.CopyTo(scratch);
-                if (Model.ImageTokenId >= 0 && Model.ImageTokenId < vocab) scratch[Model.ImageTokenId] = float.NegativeInfinity;   // a response never holds an image slot
-                int token;
-                try { token = TokenSampler.Next(scratch, options, sample.Seen, sample.Rng); }
-                catch (NonFiniteLogitsException e) { throw new NonFiniteLogitsException($"{e.Message} (prompt {sample.Prompt + 1} of {prompts}, response token {sample.Tokens.Count + 1})"); }
-                float lse = Ops.LogSumExp(raw);
-                float logProb = raw[token] - lse;                                                // the model's own log-probability
-                if (options.RecordEntropy) sample.Entropies.Add(Ops.Entropy(raw, lse));
-                sample.Append(token, logProb, options, detokenize);
+                int token = drawn[i];
+                if (options.RecordEntropy) sample.Entropies.Add(drawnEntropies[i]);
+                sample.Append(token, drawnLogProbs[i], options, detokenize);
                 onToken?.Invoke(sample.Prompt, sampleIndex[live[i]], token);
                 next[i] = token;
                 stepPositions[i] = sample.NextPosition++;
