@@ -70,9 +70,9 @@ public static class FewRowsBench
     }
 
     /// <summary>GB/s of reading 1 GiB on every thread of the pool (best of 5): what a step that reads its weights once can
-    /// reach. Each thread sums its half as 32-bit integers, 64 bytes a load, prefetching 4 KiB ahead: the fastest plain
-    /// read found on the 2-core machine (summing floats with TensorPrimitives.Sum, used before, read 55 GB/s where
-    /// this reads 70–88).</summary>
+    /// reach. Each thread sums its half as 32-bit integers, 64 bytes a load, prefetching 4 KiB ahead, as the one-row
+    /// kernel reads its weights (summing floats with TensorPrimitives.Sum, used before, read less: docs/BENCHMARKS.md,
+    /// "One stream of weights a thread").</summary>
     public static unsafe double Bandwidth()
     {
         var data = GC.AllocateUninitializedArray<uint>(1 << 28);

@@ -926,14 +926,15 @@ public static unsafe class Gemm
     }
 
     /// <summary>How many rows ahead the two-to-four-row bf16 path (<see cref="Bf16Range"/>) prefetches its four rows of W
-    /// into L2. (Measured for the float32 matrix-vector kernel when it read four rows at a time: one core, matrix in DRAM,
-    /// 1×8192×512 1360 → 860 µs; 8 and 32 rows ahead were no better.)</summary>
-    internal static int MatVecPrefetchRows = 16;
+    /// into L2 (tuned when the float32 matrix-vector kernel read four rows at a time: 8 and 32 rows ahead were no better).</summary>
+    const int MatVecPrefetchRows = 16;
 
     /// <summary>
     /// y[j] = Σ_p x[p]·M[j·ld + p] for j in [j0, j1): one row at a time, so each thread reads M as one stream,
     /// prefetched <see cref="StreamPrefetchBytes"/> ahead (as <see cref="RowDot512Bf16"/>, whose arithmetic this is); two
-    /// accumulators a row (even and odd 16-float blocks), summed, then the tail one scalar FMA at a time.
+    /// accumulators a row (even and odd 16-float blocks), summed, then the tail one scalar FMA at a time. The two are not
+    /// one generic kernel over <see cref="IRowsOfB"/>: that form read the LM head 3–15 % slower in eight alternated
+    /// `fewrows --rows 1` pairs.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void RowDot512(float* x, float* mat, long ld, int k, int j0, int j1, float* c, long cs, float alpha, float beta)
@@ -1609,9 +1610,8 @@ public static unsafe class Gemm
     /// <summary>How far ahead <see cref="RowDot512Bf16"/> prefetches each thread's stream of W.</summary>
     const int StreamPrefetchBytes = 4096;
 
-    /// <summary>How far ahead <see cref="Bf16RangeEights"/> prefetches its stream of W (its three rows lie one after another):
-    /// 8 and 16 KiB did better than 4 KiB and than three row streams prefetched 16 rows ahead into L2 (docs/BENCHMARKS.md,
-    /// "One stream of weights a thread").</summary>
+    /// <summary>How far ahead <see cref="Bf16RangeEights"/> prefetches its stream of W (its three rows lie one after another;
+    /// decoding at batch 8 before and after: docs/BENCHMARKS.md, "One stream of weights a thread").</summary>
     const int GroupPrefetchBytes = 16384;
 
     /// <summary>
