@@ -10,7 +10,7 @@ public sealed class TinyQwen25VlStudent() : TinyStudent(TinyRecipe.WriteQwen25Vl
 /// image, M-RoPE positions, a windowed vision tower; the decoder under the Hub's model.layers.
 /// </summary>
 public sealed class Qwen25VlTrainingTests(TinyQwen25VlStudent student)
-    : VlmTrainingTests(student.Tiny, "qwen2_5_vl", "model."), IClassFixture<TinyQwen25VlStudent>
+    : VlmTrainingTests(student.Tiny, "qwen2_5_vl", "model.language_model."), IClassFixture<TinyQwen25VlStudent>
 {
     [Fact]
     public void The_student_folder_is_a_qwen2_5_vl_checkpoint_whose_images_take_several_placeholders()

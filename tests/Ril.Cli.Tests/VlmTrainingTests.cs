@@ -20,8 +20,9 @@ public abstract class TinyStudent(TinyRecipe tiny) : IDisposable
 /// <summary>
 /// `ril train` on the built-in suite with a tiny student of a real family, the same three runs for each: Dr.GRPO killed
 /// with SIGKILL and resumed ends exactly where the uninterrupted run ends, RIL trains the student and the
-/// discriminator, and a LoRA run writes its adapter in PEFT's layout under the family's Hub names for the decoder
-/// (<paramref name="decoderPrefix"/>, e.g. "model." or "model.text_model.").
+/// discriminator, and a LoRA run writes its adapter in PEFT's layout under the names of the decoder's modules in
+/// transformers' class (<paramref name="decoderPrefix"/>, e.g. "model.language_model." or "model.text_model."; for
+/// Qwen2.5-VL not its checkpoint's "model.": docs/RESULTS.md §10).
 /// </summary>
 public abstract class VlmTrainingTests(TinyRecipe tiny, string modelType, string decoderPrefix)
 {

@@ -10,8 +10,10 @@ namespace Ril.Models;
 /// LoRA adapters in Hugging Face PEFT's directory layout, so Python's <c>PeftModel.from_pretrained</c> reads what Ril
 /// writes and the other way round: adapter_config.json (peft_type "LORA", r, lora_alpha, lora_dropout, target_modules,
 /// bias "none", task_type, modules_to_save) and adapter_model.safetensors, whose tensors are named
-/// "base_model.model." + module + ".lora_A.weight" ([r, in]) and ".lora_B.weight" ([out, r]); fully trained extra modules
-/// (a classifier's "score") are saved as "base_model.model." + their parameter name.
+/// "base_model.model." + module + ".lora_A.weight" ([r, in]) and ".lora_B.weight" ([out, r]), the module named by its
+/// place in transformers' class (Qwen2-VL's decoder under "model.language_model.", though its checkpoints say "model.";
+/// either is read); fully trained extra modules (a classifier's "score") are saved as "base_model.model." + their
+/// parameter name. docs/RESULTS.md §10 has PEFT loading these files.
 /// </summary>
 public static class PeftAdapter
 {
@@ -30,8 +32,10 @@ public static class PeftAdapter
     {
         Directory.CreateDirectory(dir);
         var extra = modulesToSave ?? [];
-        var tensors = adapters.All.SelectMany(a => new[] { a.A, a.B }).Concat(extra)
-            .Select(t => new SafeTensorEntry(Prefix + t.Name, t.Shape, t.ToArray())).ToList();
+        var decoder = adapters.Model;
+        var tensors = adapters.All.SelectMany(a => new[] { a.A, a.B }).Select(t => (Name: ModuleName(decoder, t.Name!), Tensor: t))
+            .Concat(extra.Select(t => (Name: t.Name!, Tensor: t)))
+            .Select(e => new SafeTensorEntry(Prefix + e.Name, e.Tensor.Shape, e.Tensor.ToArray())).ToList();
         SafeTensors.Write(Path.Combine(dir, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
         var c = adapters.Config;
         var config = new JsonObject
@@ -108,10 +112,27 @@ public static class PeftAdapter
         var tensors = SafeTensors.Read(path).Tensors;
         var misnamed = tensors.FirstOrDefault(t => !t.Name.StartsWith(Prefix, StringComparison.Ordinal));
         if (misnamed is not null) throw new InvalidDataException($"{path}: tensor '{misnamed.Name}' does not start with '{Prefix}', as PEFT's names do");
-        var file = tensors.ToDictionary(t => t.Name[Prefix.Length..], t => t);
+        var file = tensors.ToDictionary(t => ParameterName(adapters.Model, t.Name[Prefix.Length..]), t => t);
         var unused = Checkpoint.LoadInto(adapters.Parameters().Concat(modulesToSave ?? []), file, path);
-        if (unused.Count > 0) throw new InvalidDataException($"{path}: tensors {string.Join(", ", unused.Select(u => Prefix + u))} match no adapted module of this model");
+        if (unused.Count > 0) throw new InvalidDataException($"{path}: tensors {string.Join(", ", unused.Select(u => file[u].Name))} match no adapted module of this model");
         return adapters;
+    }
+
+    /// <summary>An adapter tensor's name in PEFT's file: under the decoder's place in transformers' class
+    /// (<see cref="DecoderLM.ModulePrefix"/>), which is where PEFT looks for it.</summary>
+    static string ModuleName(DecoderLM decoder, string parameter) =>
+        parameter.StartsWith(decoder.NamePrefix, StringComparison.Ordinal) ? decoder.ModulePrefix + parameter[decoder.NamePrefix.Length..] : parameter;
+
+    /// <summary>
+    /// The parameter a file's tensor name (without PEFT's prefix) stands for: a name under the module prefix maps to the
+    /// decoder's own names; a name already under its own prefix (older files, and PEFT on transformers before 4.52) is
+    /// kept. One prefix may begin with the other ("model." and "model.language_model."): the longer one decides.
+    /// </summary>
+    static string ParameterName(DecoderLM decoder, string name)
+    {
+        string own = decoder.NamePrefix, module = decoder.ModulePrefix;
+        bool underOwn = name.StartsWith(own, StringComparison.Ordinal), underModule = name.StartsWith(module, StringComparison.Ordinal);
+        return underModule && !(underOwn && own.Length > module.Length) ? own + name[module.Length..] : name;
     }
 
     static string ModuleOf(string parameter) => parameter.EndsWith(".weight") ? parameter[..^".weight".Length] : parameter;

@@ -31,12 +31,23 @@ public sealed class DecoderLM : ICausalLM
     /// <summary>Recompute each block's activations in backward instead of keeping them (less memory, one more forward).</summary>
     public bool RecomputeActivations { get; set; }
 
+    /// <summary>The prefix of the decoder's parameter names: where its weights live in the checkpoint.</summary>
+    public string NamePrefix { get; }
+
+    /// <summary>
+    /// Where transformers' model class keeps the decoder, the names PEFT's adapter files use: <see cref="NamePrefix"/>,
+    /// except where the two part: Qwen2-VL's checkpoints say "model." where transformers ≥ 4.52 says
+    /// "model.language_model." (docs/spec/QWEN2_VL.md §3).
+    /// </summary>
+    public string ModulePrefix { get; init; }
+
     /// <param name="rng">draws the initial weight matrices; null leaves them uninitialized, for a checkpoint to fill</param>
     /// <param name="prefix">where the decoder's weights live in the checkpoint ("model." for a text model; a VLM may nest it)</param>
     public DecoderLM(DecoderConfig config, Rng? rng, float initStd = 0.02f, string prefix = "model.")
     {
         config.Validate("DecoderLM");
         Config = config;
+        NamePrefix = ModulePrefix = prefix;
         int d = config.HiddenSize;
         EmbedTokens = DecoderBlock.Matrix(rng, initStd, config.VocabSize, d).AsParameter(prefix + "embed_tokens.weight");
         Layers = Enumerable.Range(0, config.NumLayers).Select(i => new DecoderBlock(config, i, rng, initStd, prefix)).ToArray();
@@ -47,6 +58,7 @@ public sealed class DecoderLM : ICausalLM
     DecoderLM(DecoderLM source)
     {
         (Config, EmbedTokens, FinalNorm, LmHead) = (source.Config, source.EmbedTokens, source.FinalNorm, source.LmHead);
+        NamePrefix = ModulePrefix = source.NamePrefix;   // a copy is a text model of its own (the discriminator's backbone)
         Layers = source.Layers.Select(l => new DecoderBlock(l)).ToArray();
     }
 

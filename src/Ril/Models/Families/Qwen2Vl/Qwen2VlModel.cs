@@ -14,7 +14,8 @@ public sealed class Qwen2VlModel : DecoderBackedModel
     public Qwen2VlConfig Config { get; }
     public Qwen2VisionTower Vision { get; }
 
-    public Qwen2VlModel(Qwen2VlConfig config, Rng rng) : this(config, new DecoderLM(config.Text, rng), new Qwen2VisionTower(config.Vision, rng)) { }
+    public Qwen2VlModel(Qwen2VlConfig config, Rng rng)
+        : this(config, new DecoderLM(config.Text, rng) { ModulePrefix = "model.language_model." }, new Qwen2VisionTower(config.Vision, rng)) { }
 
     Qwen2VlModel(Qwen2VlConfig config, DecoderLM decoder, Qwen2VisionTower vision) : base(decoder) =>
         (Config, Vision, _planes) = (config, vision, MultimodalRope.ContiguousPlanes(config.MropeSection));
