@@ -15,7 +15,8 @@ namespace Ril.Bench;
 /// been sampled from the prompt's logits, and tokens/s counts the N − 1 tokens per row decoded after it. Prompts are
 /// random ids, distinct per row; no stop token, so every row decodes N tokens. Prints, best of R (default 3),
 /// `decode model=NAME batch=B ril_tok_s=… prefill_s=… load_s=… rss_mb=… weight_mb=…`, and with --roofline the memory
-/// bandwidth of a plain parallel read and the tokens/s it allows when every step reads every weight once. The model is
+/// bandwidth of a plain parallel read and the tokens/s it allows when every step reads every weight once (the roofline),
+/// and the FMA ceiling: the tokens/s the step's products allow at the packed GEMM's measured rate. The model is
 /// loaded as `ril generate` loads it (BF16 matrices kept in bf16); --float32 widens them as a trainable load does.
 /// </summary>
 public static class DecodeModelBench
@@ -39,6 +40,10 @@ public static class DecodeModelBench
         var generator = new Generator(chat.Model, null, chat.PadId);
         var options = new SamplingOptions { Temperature = 0, MaxNewTokens = newTokens };
         double bandwidth = args.Contains("--roofline") ? FewRowsBench.Bandwidth() : 0;
+        double gemmGflops = args.Contains("--roofline") ? GemmBench.PackedGflops() : 0;
+        // Multiply-adds per token: every matrix but an embedding table that only looks rows up (with a tied head it is the head).
+        long macs = chat.Parameters().Distinct(ReferenceEqualityComparer.Instance).Cast<Tensor>()
+            .Where(p => p.Shape.Length == 2 && !(chat.Model.UntiedHead is not null && p.Name?.EndsWith("embed_tokens.weight") == true)).Sum(p => (long)p.Length);
         foreach (int batch in batches)
         {
             var requests = Enumerable.Range(0, batch)
@@ -58,7 +63,9 @@ public static class DecodeModelBench
             if (bandwidth > 0)
             {
                 double ceiling = batch * bandwidth * 1e9 / weightBytes;
-                roofline = $" bandwidth_gb_s={bandwidth:F1} roofline_tok_s={ceiling:F0} of_roofline={best / ceiling:P0}";
+                double fmaCeiling = gemmGflops * 1e9 / (2.0 * macs);
+                roofline = $" bandwidth_gb_s={bandwidth:F1} roofline_tok_s={ceiling:F0} of_roofline={best / ceiling:P0}" +
+                           $" gemm_gflops={gemmGflops:F0} fma_ceiling_tok_s={fmaCeiling:F0} of_lower_ceiling={best / Math.Min(ceiling, fmaCeiling):P0}";
             }
             Console.WriteLine($"decode model={name} batch={batch} ril_tok_s={best:F1} prefill_s={bestPrefill:F2} load_s={loadSeconds:F1} rss_mb={MemoryBreakdown.ResidentBytes() >> 20} weight_mb={weightBytes >> 20}{roofline}");
         }
