@@ -324,7 +324,7 @@ public unsafe class GemmTests
         {
             var rnd = new Random(5);
             foreach (int m in new[] { 1, 2, 3, 4, 5, 8, 17, 63, 64 })
-                foreach (var (n, k) in new[] { (1, 16), (3, 1), (37, 515), (130, 64), (9, 1000), (7, 96) })
+                foreach (var (n, k) in new[] { (1, 16), (3, 1), (37, 515), (130, 64), (9, 1000), (7, 96), (8, 2600) })   // k = 2600: up to eight rows take k in chunks
                 {
                     int lda = k + 3, ldc = n + 2;
                     var a = Enumerable.Range(0, m * lda).Select(_ => (float)(rnd.NextDouble() * 2 - 1)).ToArray();

@@ -1443,38 +1443,54 @@ public static unsafe class Gemm
             for (int g = 0; g < groups; g++) PairBlocks(j.A + (long)g * 8 * lda, lda, Math.Min(8, j.M - 8 * g), blocks, allPairs + g * j.PairFloats);
         }
         float* res = stackalloc float[32];
-        for (int jb = j0; jb < j1; jb += 3)
+        // Up to eight rows, k goes in chunks, each over all the thread's rows of W, short enough that the chunk of A stays
+        // in L1 while W streams by: a longer k read A from L2 for every three rows of W. The chunks' sums are added into C.
+        // More rows keep k whole: there each three rows of W, read once from memory, serve every group of A from L1, and
+        // shorter chunks measured slower (docs/BENCHMARKS.md, "Eight rows of A in L1").
+        int chunk = j.M > 8 || (long)k * 8 * sizeof(float) <= EightsL1Bytes ? k : EightsL1Bytes / (8 * sizeof(float));
+        for (int k0 = 0; k0 < k; k0 += chunk)
         {
-            int cols = Math.Min(3, j1 - jb);
-            ushort* w0 = j.W + (long)jb * k, w1 = j.W + (long)(jb + Math.Min(1, cols - 1)) * k, w2 = j.W + (long)(jb + Math.Min(2, cols - 1)) * k;
-            // The three rows lie one after another: the first group of A prefetches that stream GroupPrefetchBytes ahead.
-            ushort* ahead = (ushort*)((byte*)w0 + GroupPrefetchBytes);
-            int i = 0;
-            for (; i + 4 < j.M; i += 8)
+            int kc = Math.Min(chunk, k - k0);
+            bool first = k0 == 0;
+            for (int jb = j0; jb < j1; jb += 3)
             {
-                int rows = Math.Min(8, j.M - i);
-                float* a = j.A + i * lda;
-                long l1 = Math.Min(1, rows - 1) * lda, l2 = Math.Min(2, rows - 1) * lda, l3 = Math.Min(3, rows - 1) * lda;
-                long l4 = Math.Min(4, rows - 1) * lda, l5 = Math.Min(5, rows - 1) * lda, l6 = Math.Min(6, rows - 1) * lda, l7 = Math.Min(7, rows - 1) * lda;
-                float* pairs = allPairs == null ? null : allPairs + i / 8 * j.PairFloats;
-                Dot8x3Bf16(k, a, a + l1, a + l2, a + l3, a + l4, a + l5, a + l6, a + l7, pairs, w0, w1, w2, i == 0 ? ahead : null, out var rest).Store(res);
-                rest.Store(res + 16);
-                float* c = j.C + i * ldc + jb;
-                for (int r = 0; r < rows; r++)
-                    for (int t = 0; t < cols; t++)
-                        c[r * ldc + t] = r < 4 ? res[4 * r + t] : t == 0 ? res[4 * (r - 4) + 3] : res[16 + 4 * (r - 4) + t - 1];
-            }
-            if (i < j.M)
-            {
-                int rows = j.M - i;
-                float* a0 = j.A + i * lda;
-                float* a1 = j.A + (i + Math.Min(1, rows - 1)) * lda;
-                float* a2 = j.A + (i + Math.Min(2, rows - 1)) * lda;
-                float* a3 = j.A + (i + Math.Min(3, rows - 1)) * lda;
-                Dot4x4<None, Bf16Rows>(k, a0, a1, a2, a3, w0, w1, w2, w2, null, null, null, null).Store(res);
-                float* c = j.C + i * ldc + jb;
-                for (int r = 0; r < rows; r++)
-                    for (int t = 0; t < cols; t++) c[r * ldc + t] = res[4 * r + t];
+                int cols = Math.Min(3, j1 - jb);
+                ushort* w0 = j.W + (long)jb * k + k0, w1 = j.W + (long)(jb + Math.Min(1, cols - 1)) * k + k0, w2 = j.W + (long)(jb + Math.Min(2, cols - 1)) * k + k0;
+                // What the first group of A prefetches: with k in one chunk the three rows lie one after another, one stream
+                // read GroupPrefetchBytes ahead; with several chunks, the next three rows' part of this chunk.
+                ushort* ahead = kc == k ? (ushort*)((byte*)w0 + GroupPrefetchBytes) : w0 + 3L * k;
+                long aheadRow = kc == k ? 32 : k;
+                int i = 0;
+                for (; i + 4 < j.M; i += 8)
+                {
+                    int rows = Math.Min(8, j.M - i);
+                    float* a = j.A + i * lda + k0;
+                    long l1 = Math.Min(1, rows - 1) * lda, l2 = Math.Min(2, rows - 1) * lda, l3 = Math.Min(3, rows - 1) * lda;
+                    long l4 = Math.Min(4, rows - 1) * lda, l5 = Math.Min(5, rows - 1) * lda, l6 = Math.Min(6, rows - 1) * lda, l7 = Math.Min(7, rows - 1) * lda;
+                    float* pairs = allPairs == null ? null : allPairs + i / 8 * j.PairFloats + k0 / 32 * 256L;
+                    Dot8x3Bf16(kc, a, a + l1, a + l2, a + l3, a + l4, a + l5, a + l6, a + l7, pairs, w0, w1, w2,
+                        i == 0 ? ahead : null, kc == k, aheadRow, out var rest).Store(res);
+                    rest.Store(res + 16);
+                    float* c = j.C + i * ldc + jb;
+                    for (int r = 0; r < rows; r++)
+                        for (int t = 0; t < cols; t++)
+                        {
+                            float v = r < 4 ? res[4 * r + t] : t == 0 ? res[4 * (r - 4) + 3] : res[16 + 4 * (r - 4) + t - 1];
+                            c[r * ldc + t] = first ? v : c[r * ldc + t] + v;
+                        }
+                }
+                if (i < j.M)
+                {
+                    int rows = j.M - i;
+                    float* a0 = j.A + i * lda + k0;
+                    float* a1 = j.A + (i + Math.Min(1, rows - 1)) * lda + k0;
+                    float* a2 = j.A + (i + Math.Min(2, rows - 1)) * lda + k0;
+                    float* a3 = j.A + (i + Math.Min(3, rows - 1)) * lda + k0;
+                    Dot4x4<None, Bf16Rows>(kc, a0, a1, a2, a3, w0, w1, w2, w2, null, null, null, null).Store(res);
+                    float* c = j.C + i * ldc + jb;
+                    for (int r = 0; r < rows; r++)
+                        for (int t = 0; t < cols; t++) c[r * ldc + t] = first ? res[4 * r + t] : c[r * ldc + t] + res[4 * r + t];
+                }
             }
         }
     }
@@ -1487,12 +1503,13 @@ public static unsafe class Gemm
     /// <see cref="Combine4"/>). With <paramref name="pairs"/> (the eight rows in <see cref="PairBlocks"/>' layout), whole
     /// blocks of 32 go through the even/odd loop first; without, the results equal the float32 path's bit for bit. Block r of the
     /// result: C[r, 0], C[r, 1], C[r, 2], C[r + 4, 0]; block r of <paramref name="rest"/>: C[r + 4, 1], C[r + 4, 2] (then
-    /// the same again). When <paramref name="ahead"/> is not null, the three rows' 3·k values from there on are prefetched
-    /// as one stream, as fast as the rows themselves are read (three 64-byte lines each 32 values of k).
+    /// the same again). When <paramref name="ahead"/> is not null, it is prefetched at the pace the rows are read, three
+    /// 64-byte lines each 32 values of k: with <paramref name="oneStream"/>, three rows' 3·k values lying one after another
+    /// from there on; without, three rows <paramref name="aheadRow"/> values apart (the next three rows' chunk of k).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static Vector512<float> Dot8x3Bf16(int k, float* a0, float* a1, float* a2, float* a3, float* a4, float* a5, float* a6, float* a7,
-        float* pairs, ushort* w0, ushort* w1, ushort* w2, ushort* ahead, out Vector512<float> rest)
+        float* pairs, ushort* w0, ushort* w1, ushort* w2, ushort* ahead, bool oneStream, long aheadRow, out Vector512<float> rest)
     {
         Vector512<float> s00 = default, s10 = default, s20 = default, s30 = default, s40 = default, s50 = default, s60 = default, s70 = default;
         Vector512<float> s01 = default, s11 = default, s21 = default, s31 = default, s41 = default, s51 = default, s61 = default, s71 = default;
@@ -1507,7 +1524,7 @@ public static unsafe class Gemm
             var high = Vector512.Create(0xFFFF0000u);
             for (float* p = pairs; q + 32 <= k; q += 32, p += 256)
             {
-                if (ahead != null) { Sse.Prefetch0(ahead + 3 * q); Sse.Prefetch0(ahead + 3 * q + 32); Sse.Prefetch0(ahead + 3 * q + 64); }
+                if (ahead != null) { ushort* f = ahead + (oneStream ? 3 * q : q); Sse.Prefetch0(f); Sse.Prefetch0(f + aheadRow); Sse.Prefetch0(f + 2 * aheadRow); }
                 var v0 = Vector512.Load((uint*)(w0 + q)); var v1 = Vector512.Load((uint*)(w1 + q)); var v2 = Vector512.Load((uint*)(w2 + q));
                 var y0 = (v0 << 16).AsSingle(); var y1 = (v1 << 16).AsSingle(); var y2 = (v2 << 16).AsSingle();
                 var x = Vector512.Load(p); s00 = Vector512.FusedMultiplyAdd(x, y0, s00); s01 = Vector512.FusedMultiplyAdd(x, y1, s01); s02 = Vector512.FusedMultiplyAdd(x, y2, s02);
@@ -1531,7 +1548,7 @@ public static unsafe class Gemm
         }
         for (; q + 16 <= k; q += 16)
         {
-            if (ahead != null && (q & 31) == 0) { Sse.Prefetch0(ahead + 3 * q); Sse.Prefetch0(ahead + 3 * q + 32); Sse.Prefetch0(ahead + 3 * q + 64); }
+            if (ahead != null && (q & 31) == 0) { ushort* f = ahead + (oneStream ? 3 * q : q); Sse.Prefetch0(f); Sse.Prefetch0(f + aheadRow); Sse.Prefetch0(f + 2 * aheadRow); }
             var y0 = Widen(w0 + q); var y1 = Widen(w1 + q); var y2 = Widen(w2 + q);
             var x = Vector512.Load(a0 + q); s00 = Vector512.FusedMultiplyAdd(x, y0, s00); s01 = Vector512.FusedMultiplyAdd(x, y1, s01); s02 = Vector512.FusedMultiplyAdd(x, y2, s02);
             x = Vector512.Load(a1 + q); s10 = Vector512.FusedMultiplyAdd(x, y0, s10); s11 = Vector512.FusedMultiplyAdd(x, y1, s11); s12 = Vector512.FusedMultiplyAdd(x, y2, s12);
@@ -1613,6 +1630,10 @@ public static unsafe class Gemm
     /// <summary>How far ahead <see cref="Bf16RangeEights"/> prefetches its stream of W (its three rows lie one after another;
     /// decoding at batch 8 before and after: docs/BENCHMARKS.md, "One stream of weights a thread").</summary>
     const int GroupPrefetchBytes = 16384;
+
+    /// <summary>How many bytes of A (eight rows, split for the 32-wide loop) <see cref="Bf16RangeEights"/> keeps in L1 per
+    /// chunk of k (1024 values: a multiple of 32): two thirds of a 48 KiB L1, the rest for the stream of W.</summary>
+    const int EightsL1Bytes = 32 * 1024;
 
     /// <summary>
     /// <see cref="RowDot512"/> on bf16 rows of W [n, k] read in place: every 16 weights are widened in a register (a zero
