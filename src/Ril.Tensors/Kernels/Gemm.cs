@@ -1451,15 +1451,15 @@ public static unsafe class Gemm
         for (int k0 = 0; k0 < k; k0 += chunk)
         {
             int kc = Math.Min(chunk, k - k0);
-            bool first = k0 == 0;
+            bool first = k0 == 0, whole = kc == k;
             for (int jb = j0; jb < j1; jb += 3)
             {
                 int cols = Math.Min(3, j1 - jb);
                 ushort* w0 = j.W + (long)jb * k + k0, w1 = j.W + (long)(jb + Math.Min(1, cols - 1)) * k + k0, w2 = j.W + (long)(jb + Math.Min(2, cols - 1)) * k + k0;
                 // What the first group of A prefetches: with k in one chunk the three rows lie one after another, one stream
                 // read GroupPrefetchBytes ahead; with several chunks, the next three rows' part of this chunk.
-                ushort* ahead = kc == k ? (ushort*)((byte*)w0 + GroupPrefetchBytes) : w0 + 3L * k;
-                long aheadRow = kc == k ? 32 : k;
+                ushort* ahead = whole ? (ushort*)((byte*)w0 + GroupPrefetchBytes) : w0 + 3L * k;
+                long aheadRow = whole ? 32 : k;
                 int i = 0;
                 for (; i + 4 < j.M; i += 8)
                 {
@@ -1469,7 +1469,7 @@ public static unsafe class Gemm
                     long l4 = Math.Min(4, rows - 1) * lda, l5 = Math.Min(5, rows - 1) * lda, l6 = Math.Min(6, rows - 1) * lda, l7 = Math.Min(7, rows - 1) * lda;
                     float* pairs = allPairs == null ? null : allPairs + i / 8 * j.PairFloats + k0 / 32 * 256L;
                     Dot8x3Bf16(kc, a, a + l1, a + l2, a + l3, a + l4, a + l5, a + l6, a + l7, pairs, w0, w1, w2,
-                        i == 0 ? ahead : null, kc == k, aheadRow, out var rest).Store(res);
+                        i == 0 ? ahead : null, whole, aheadRow, out var rest).Store(res);
                     rest.Store(res + 16);
                     float* c = j.C + i * ldc + jb;
                     for (int r = 0; r < rows; r++)
